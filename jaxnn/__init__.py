@@ -1,0 +1,27 @@
+"""jaxnn: a functional JAX toolkit for small neural networks, after the lecture "Neural networks II".
+
+Params are pytrees (a list of ``{"W": (s_{l+1}, s_l), "b": (s_{l+1},)}``); everything is a pure
+function: :func:`init_mlp`, :func:`forward`, :func:`objective`, :func:`backprop` (the explicit
+delta algorithm) and :func:`train` (compiled gradient descent, one ``lax.scan`` under one ``jit``).
+"""
+
+from jaxnn.activations import ACTIVATIONS, Activation, get_activation
+from jaxnn.backprop import backprop
+from jaxnn.data import (TargetScaler, decode_labels, encode_labels, fit_target_scaler, scale_targets,
+                        target_range, unscale_targets)
+from jaxnn.io import load, save
+from jaxnn.losses import LOSSES, data_term, objective, ridge
+from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
+from jaxnn.train import train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "get_activation",
+    "init_mlp", "forward", "forward_cache", "Cache", "layer_sizes",
+    "objective", "data_term", "ridge", "LOSSES",
+    "backprop", "train",
+    "encode_labels", "decode_labels", "target_range",
+    "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
+    "save", "load",
+]

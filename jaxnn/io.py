@@ -1,0 +1,119 @@
+"""Save and load params pytrees (and any pytree of arrays) exactly.
+
+File format (a NumPy ``.npz`` archive, readable without jaxnn):
+
+* one array per leaf, keyed by its tree path, e.g. ``"0/W"``, ``"1/b"``, ``"encoder/W"``;
+* ``"__jaxnn__"``: a JSON string ``{"format": "jaxnn.pytree", "version": 1, "tree": ...}`` that
+  describes the containers (``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": {key: ...}}``,
+  ``{"leaf": "0/W"}``, ``{"none": null}``), so the exact structure comes back.
+
+Leaves come back as JAX arrays with their saved dtype and shape (bit-exact).  Writes are atomic:
+the file is written beside the target and renamed, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["save", "load", "FORMAT", "atomic_write"]
+
+FORMAT = "jaxnn.pytree"
+VERSION = 1
+_META = "__jaxnn__"
+
+
+def _encode(tree: Any, path: str, arrays: dict) -> Any:
+    if tree is None:
+        return {"none": None}
+    if isinstance(tree, dict):
+        for k in tree:
+            if not isinstance(k, str) or "/" in k:
+                raise TypeError(f"params: dict keys must be strings without '/', got {k!r} at {path or 'root'}")
+        return {"dict": {k: _encode(v, f"{path}/{k}" if path else k, arrays) for k, v in tree.items()}}
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        kind = "list" if isinstance(tree, list) else "tuple"
+        return {kind: [_encode(v, f"{path}/{i}" if path else str(i), arrays) for i, v in enumerate(tree)]}
+    if hasattr(tree, "shape") or isinstance(tree, (int, float, bool, np.number)):
+        key = path or "leaf"
+        arrays[key] = np.asarray(tree)
+        return {"leaf": key}
+    raise TypeError(f"params: cannot save a {type(tree).__name__} at {path or 'root'}; "
+                    "supported: dict, list, tuple, None and arrays")
+
+
+def _decode(node: Any, arrays) -> Any:
+    (kind, val), = node.items()
+    if kind == "none":
+        return None
+    if kind == "dict":
+        return {k: _decode(v, arrays) for k, v in val.items()}
+    if kind in ("list", "tuple"):
+        items = [_decode(v, arrays) for v in val]
+        return items if kind == "list" else tuple(items)
+    if kind == "leaf":
+        return jnp.asarray(arrays[val])
+    raise ValueError(f"unknown node kind {kind!r}")
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(path: str | os.PathLike, params: Any) -> None:
+    """Write a pytree of arrays (dicts, lists, tuples, None) to ``path`` (.npz, see module doc)."""
+    arrays: dict = {}
+    tree = _encode(params, "", arrays)
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
+    if _META in arrays:
+        raise TypeError(f"params: the key {_META!r} is reserved")
+    atomic_write(path, lambda f: np.savez(f, **arrays, **{_META: np.array(meta)}))
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Read a pytree written by :func:`save`.
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: the file is truncated, corrupt, or not a jaxnn pytree file.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if _META not in z.files:
+                raise ValueError(f"{path}: not a jaxnn params file (no {_META!r} entry); write it with jaxnn.save")
+            meta = json.loads(str(z[_META]))
+            if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+                raise ValueError(f"{path}: unsupported format {meta.get('format')!r} version {meta.get('version')!r}")
+            arrays = {k: z[k] for k in z.files if k != _META}
+    except FileNotFoundError:
+        raise
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: not a readable jaxnn params file ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: truncated or corrupt jaxnn params file ({type(e).__name__}: {e})") from None
+    try:
+        return _decode(meta["tree"], arrays)
+    except (KeyError, ValueError, AttributeError, TypeError) as e:
+        raise ValueError(f"{path}: corrupt jaxnn params file: structure does not match its arrays ({e})") from None

@@ -1,0 +1,88 @@
+"""The objective J(W, b) of the lecture (section 2), built from named parts.
+
+``objective = data_term + lam/2 * ridge(params)``, where the data term averages a per-sample loss
+over the m samples and ``ridge`` sums the squared *weights* of every layer (biases are not
+penalized).
+
+Per-sample losses (``loss=``):
+
+* ``"squared"``: 1/2 ||h(x) - y||^2, the lecture's loss, for regression and classification.
+* ``"cross_entropy"``: with a ``"softmax"`` output, -sum_k y_k log h_k(x) (multinomial); with a
+  ``"sigmoid"`` output, -sum_k [y_k log h_k + (1 - y_k) log(1 - h_k)] (independent binary).
+  Both are computed from the output pre-activation z for numerical stability.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import validate
+from jaxnn.activations import ActivationLike, get_activation
+from jaxnn.mlp import forward_cache
+
+__all__ = ["LOSSES", "ridge", "data_term", "objective", "check_loss"]
+
+LOSSES = ("squared", "cross_entropy")
+
+
+def check_loss(loss: str, output_activation) -> None:
+    """Raise a ValueError for an unknown loss or a cross-entropy without a sigmoid/softmax output."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss: unknown loss {loss!r}; expected one of {list(LOSSES)}")
+    if loss == "cross_entropy":
+        name = get_activation(output_activation, argname="output_activation", output=True).name
+        if name not in ("sigmoid", "softmax"):
+            raise ValueError("loss: 'cross_entropy' needs output_activation 'sigmoid' or 'softmax', "
+                             f"got {name!r}")
+
+
+def ridge(params) -> jax.Array:
+    """sum_l sum_ij (W_ij^(l))^2: the squared Frobenius norms of the weights; biases excluded."""
+    return sum(jnp.sum(layer["W"] ** 2) for layer in params)
+
+
+def per_sample_loss(z_out: jax.Array, a_out: jax.Array, Y: jax.Array, loss: str, out_name: str) -> jax.Array:
+    """(m,) per-sample loss from the output pre-activation ``z_out`` and activation ``a_out`` (m, k)."""
+    if loss == "squared":
+        return 0.5 * jnp.sum((a_out - Y) ** 2, axis=-1)  # 1/2 ||h(x) - y||^2
+    if out_name == "softmax":
+        return -jnp.sum(Y * jax.nn.log_softmax(z_out, axis=-1), axis=-1)
+    # sigmoid: -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z
+    return jnp.sum(jax.nn.softplus(z_out) - Y * z_out, axis=-1)
+
+
+def data_term(params, X, Y, activation: ActivationLike = "sigmoid",
+              output_activation: Optional[ActivationLike] = None, loss: str = "squared") -> jax.Array:
+    """(1/m) sum_i loss(h(x_i), y_i).  No validation (internal building block)."""
+    cache = forward_cache(params, X, activation, output_activation)
+    out = get_activation(activation if output_activation is None else output_activation, output=True)
+    return jnp.mean(per_sample_loss(cache.z[-1], cache.a[-1], Y, loss, out.name))
+
+
+def _objective(params, X, Y, lam, activation, output_activation, loss):
+    return data_term(params, X, Y, activation, output_activation, loss) + 0.5 * lam * ridge(params)
+
+
+def objective(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",
+              output_activation: Optional[ActivationLike] = None, loss: str = "squared") -> jax.Array:
+    """The lecture's J(W, b) = (1/m) sum_i J(W, b; x_i, y_i) + lam/2 sum_l ||W^(l)||_F^2.
+
+    Biases are not penalized.
+
+    Args:
+      params: list of ``{"W": (s_{l+1}, s_l), "b": (s_{l+1},)}``.
+      X: (m, s_1) inputs.  Y: (m, s_{n_l}) targets (1-D accepted for a single output).
+      lam: ridge strength lambda >= 0 (may be traced).
+      activation, output_activation: see :func:`jaxnn.forward`.
+      loss: ``"squared"`` (default, the lecture's) or ``"cross_entropy"``.
+
+    Returns:
+      Scalar J.
+    """
+    X, Y = validate.check_data(params, X, Y)
+    validate.check_scalar("lam", lam, nonnegative=True)
+    check_loss(loss, activation if output_activation is None else output_activation)
+    return _objective(params, X, Y, lam, activation, output_activation, loss)

@@ -1,0 +1,171 @@
+"""Compiled gradient descent (lecture section 4): the whole run is one ``lax.scan`` under one ``jit``.
+
+By default each step is the lecture's update, W <- W - alpha dJ/dW, b <- b - alpha dJ/db, on the
+full batch (``optax.sgd(lr)``, which is exactly that).  Any optax optimizer can be used instead.
+
+Sweepable numbers (``lr``, ``lam``, the shuffling ``key``) are traced arguments: ``jax.vmap`` over
+them batches whole training runs without recompiling.  Structure (``steps``, activations, loss,
+optimizer, ``batch_size``) is static.
+
+Divergence guard: when a step would produce a non-finite loss, gradient or parameter, the step is
+rejected, the parameters (and optimizer state) stay at their last finite values for the rest of the
+run, ``history["diverged_at"]`` records that step and ``history["loss"]`` is NaN from there on.
+Nothing raises inside the scan, so one diverging configuration of a sweep never affects another.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Optional, Union
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxnn import validate
+from jaxnn.activations import ActivationLike, get_activation
+from jaxnn.backprop import _backprop
+from jaxnn.losses import _objective, check_loss
+
+__all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite"]
+
+GRADIENTS = ("autodiff", "backprop")
+OptimizerLike = Union[None, optax.GradientTransformation, Callable[[Any], optax.GradientTransformation]]
+
+
+def make_optimizer(optimizer: OptimizerLike, lr) -> optax.GradientTransformation:
+    """``None`` -> the lecture's gradient descent ``optax.sgd(lr)``; a factory such as ``optax.adam``
+    -> ``optimizer(lr)`` (so ``lr`` stays traced); a GradientTransformation -> itself."""
+    if optimizer is None:
+        return optax.sgd(lr)
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    return optimizer(lr)
+
+
+def tree_all_finite(tree) -> jax.Array:
+    """Scalar bool: every leaf of ``tree`` is finite."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.stack(leaves).all() if leaves else jnp.array(True)
+
+
+def _where_tree(ok, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
+
+
+@partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer",
+                                   "batch_size", "gradient"))
+def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, loss, optimizer,
+           batch_size, gradient):
+    opt = make_optimizer(optimizer, lr)
+    m = X.shape[0]
+    args = (lam, activation, output_activation, loss)
+
+    def J(p, Xb, Yb):
+        return _objective(p, Xb, Yb, *args)
+
+    def value_and_grad(p, Xb, Yb):
+        if gradient == "backprop":
+            return J(p, Xb, Yb), _backprop(p, Xb, Yb, *args)
+        return jax.value_and_grad(J)(p, Xb, Yb)
+
+    def minibatch(t):
+        n_batches = m // batch_size  # the remainder of a shuffled epoch is dropped
+        perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
+        idx = lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
+        return X[idx], Y[idx]
+
+    full = batch_size is None
+    nan = jnp.array(jnp.nan, jnp.result_type(X))
+
+    def step(carry, t):
+        p, state, J_p, g, diverged_at = carry
+        if not full:  # gradient on this step's minibatch
+            _, g = value_and_grad(p, *minibatch(t))
+        updates, new_state = opt.update(g, state, p)
+        new_p = optax.apply_updates(p, updates)
+        if full:  # J and its gradient at the new params, reused by the next step
+            J_new, g_new = value_and_grad(new_p, X, Y)
+        else:
+            J_new, g_new = J(new_p, X, Y), g
+        ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite((g, g_new, new_p))
+        carry = (_where_tree(ok, new_p, p), _where_tree(ok, new_state, state),
+                 jnp.where(ok, J_new, J_p), _where_tree(ok, g_new, g),
+                 jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
+        return carry, jnp.where(ok, J_new, nan)
+
+    J0, g0 = value_and_grad(params, X, Y) if full else (J(params, X, Y), params)
+    start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
+    diverged_at = jnp.where(start_ok, -1, 0).astype(jnp.int32)
+    if not full:
+        g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
+    carry = (params, opt.init(params), J0, g0, diverged_at)
+    (params, _, _, _, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
+    return params, {"loss": losses, "diverged_at": diverged_at}
+
+
+def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
+          output_activation: Optional[ActivationLike] = None, loss: str = "squared",
+          optimizer: OptimizerLike = None, batch_size: Optional[int] = None, key=None,
+          gradient: str = "autodiff"):
+    """Minimize :func:`jaxnn.objective` by gradient descent, compiled as one scan.
+
+    Args:
+      params: list of ``{"W": (s_{l+1}, s_l), "b": (s_{l+1},)}`` (e.g. from :func:`jaxnn.init_mlp`).
+      X: (m, s_1) inputs.  Y: (m, s_{n_l}) targets (1-D accepted for a single output).
+      lr: learning rate alpha > 0 (traced; default 0.1).  Must be left out when ``optimizer`` is a
+        ready-made GradientTransformation (it carries its own).
+      steps: number of updates (static).
+      lam: ridge strength lambda >= 0 (traced).
+      activation, output_activation, loss: see :func:`jaxnn.objective`.
+      optimizer: ``None`` for the lecture's plain gradient descent; an optax factory taking the
+        learning rate (``optax.adam``, ``optax.sgd``, ...), called with ``lr`` inside the compiled
+        function so ``lr`` stays sweepable; or any ``optax.GradientTransformation``.
+      batch_size: ``None`` for full-batch steps; otherwise each step uses ``batch_size`` samples of
+        an epoch-wise shuffle drawn from ``key`` (the m % batch_size left over each epoch are skipped).
+      key: PRNG key for the shuffle (required with ``batch_size``).
+      gradient: ``"autodiff"`` (``jax.value_and_grad``) or ``"backprop"`` (the explicit delta
+        algorithm of :func:`jaxnn.backprop`).
+
+    Returns:
+      ``(params, history)``: the trained params (the last finite ones if the run diverged) and
+      ``{"loss": (steps,) full-data objective after each step (NaN from a diverged step on),
+      "diverged_at": int32 scalar, the first step whose loss, gradient or params were non-finite,
+      -1 if none}``.
+    """
+    X, Y = validate.check_data(params, X, Y)
+    steps = validate.check_int("steps", steps, minimum=1)
+    validate.check_scalar("lam", lam, nonnegative=True)
+    out = activation if output_activation is None else output_activation
+    get_activation(activation)
+    check_loss(loss, out)
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient: expected one of {list(GRADIENTS)}, got {gradient!r}")
+    if gradient == "backprop" and get_activation(activation).df is None:
+        raise ValueError("activation: the explicit backprop needs an elementwise hidden activation")
+    if isinstance(optimizer, optax.GradientTransformation):
+        if lr is not None:
+            raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own "
+                             "learning rate); pass an optax factory such as optax.adam to sweep lr")
+        lr = 0.0
+    elif optimizer is not None and not callable(optimizer):
+        raise ValueError(f"optimizer: expected None, an optax GradientTransformation or a factory lr -> "
+                         f"GradientTransformation, got {optimizer!r}")
+    else:
+        lr = 0.1 if lr is None else lr
+        validate.check_scalar("lr", lr, positive=True)
+    if batch_size is not None:
+        batch_size = validate.check_int("batch_size", batch_size, minimum=1)
+        if batch_size > X.shape[0]:
+            raise ValueError(f"batch_size: expected at most the number of samples {X.shape[0]}, got {batch_size}")
+        if key is None:
+            raise ValueError("key: a PRNG key is required to shuffle minibatches (batch_size is set)")
+        if batch_size == X.shape[0]:
+            batch_size = None  # one batch per epoch: identical to full-batch descent
+    if key is None:
+        key = jax.random.key(0)  # unused: full-batch descent is deterministic
+    dtype = jnp.result_type(X)
+    return _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, steps=steps,
+                  activation=activation, output_activation=output_activation, loss=loss,
+                  optimizer=optimizer, batch_size=batch_size, gradient=gradient)

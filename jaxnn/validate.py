@@ -1,0 +1,156 @@
+"""Argument checks for the public entry points, run once, outside ``jit``.
+
+Every check raises a ``ValueError`` that names the argument, what was expected and what was given.
+Checks on *values* (finite data, positive learning rate) only run on concrete arrays: under an outer
+``jit``/``vmap`` (a sweep) the values are tracers, and only the static facts (shapes, dtypes, sizes)
+are checked.  The compiled core assumes valid input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "is_concrete",
+    "check_array",
+    "check_finite",
+    "check_scalar",
+    "check_int",
+    "check_params",
+    "check_data",
+]
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds actual values (not a tracer inside jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _describe(x: Any) -> str:
+    shape = getattr(x, "shape", None)
+    dtype = getattr(x, "dtype", None)
+    if shape is not None:
+        return f"an array of shape {tuple(shape)} and dtype {dtype}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def check_array(name: str, x: Any, *, ndim: int | None = None, floating: bool = False) -> jax.Array:
+    """Convert ``x`` to a JAX array and check its rank and dtype kind.
+
+    Integer and boolean data are accepted and cast to JAX's default float type when ``floating``.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise ValueError(f"{name}: expected a numeric array, got {_describe(x)}")
+    if not hasattr(x, "dtype"):
+        try:
+            x = np.asarray(x)
+        except Exception as e:  # ragged lists etc.
+            raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__} ({e})") from None
+    kind = np.dtype(x.dtype).kind
+    if kind not in "biuf":
+        raise ValueError(f"{name}: expected a real numeric array, got dtype {x.dtype}")
+    if ndim is not None and np.ndim(x) != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got {_describe(x)}")
+    x = jnp.asarray(x)
+    if floating and not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def check_finite(name: str, x: jax.Array) -> None:
+    """Raise if a concrete array holds NaN or inf."""
+    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+        n_bad = int(jnp.sum(~jnp.isfinite(x)))
+        raise ValueError(f"{name}: expected finite values, got {n_bad} NaN/inf entries in {_describe(x)}")
+
+
+def check_scalar(name: str, x: Any, *, positive: bool = False, nonnegative: bool = False,
+                 upper: float | None = None, open_upper: bool = False) -> Any:
+    """Check a (possibly traced) real scalar; value checks only apply when concrete."""
+    if isinstance(x, bool) or not (isinstance(x, (int, float, np.number)) or hasattr(x, "dtype")):
+        raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}")
+    if np.ndim(x) != 0:
+        raise ValueError(f"{name}: expected a scalar, got {_describe(x)}")
+    if np.dtype(getattr(x, "dtype", type(x))).kind not in "iuf":
+        raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}")
+    if is_concrete(x):
+        v = float(x)
+        if not np.isfinite(v):
+            raise ValueError(f"{name}: expected a finite value, got {v}")
+        if positive and not v > 0:
+            raise ValueError(f"{name}: expected a value > 0, got {v}")
+        if nonnegative and not v >= 0:
+            raise ValueError(f"{name}: expected a value >= 0, got {v}")
+        if upper is not None and (v >= upper if open_upper else v > upper):
+            op = "<" if open_upper else "<="
+            raise ValueError(f"{name}: expected a value {op} {upper}, got {v}")
+    return x
+
+
+def check_int(name: str, x: Any, *, minimum: int = 1) -> int:
+    """Check a static Python integer (step counts, sizes, batch sizes)."""
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {_describe(x)}")
+    if x < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {x}")
+    return int(x)
+
+
+def check_params(params: Any, name: str = "params") -> list:
+    """Check the MLP params layout: a non-empty list of ``{"W": (s_{l+1}, s_l), "b": (s_{l+1},)}``
+    whose sizes chain (layer l's output size is layer l+1's input size)."""
+    if not isinstance(params, (list, tuple)) or len(params) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of layers {{'W', 'b'}}, got {type(params).__name__}")
+    for l, layer in enumerate(params):
+        if not isinstance(layer, dict) or set(layer) != {"W", "b"}:
+            got = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
+            raise ValueError(f"{name}[{l}]: expected a dict with keys 'W' and 'b', got {got}")
+        W, b = layer["W"], layer["b"]
+        if np.ndim(W) != 2:
+            raise ValueError(f"{name}[{l}]['W']: expected shape (s_{{l+1}}, s_l), got {_describe(W)}")
+        if np.shape(b) != (np.shape(W)[0],):
+            raise ValueError(f"{name}[{l}]['b']: expected shape ({np.shape(W)[0]},) to match W {tuple(np.shape(W))}, "
+                             f"got {_describe(b)}")
+        for k, v in layer.items():
+            if not jnp.issubdtype(jnp.result_type(v), jnp.floating):
+                raise ValueError(f"{name}[{l}][{k!r}]: expected a floating dtype, got {jnp.result_type(v)}")
+        if l > 0 and np.shape(W)[1] != np.shape(params[l - 1]["W"])[0]:
+            raise ValueError(f"{name}[{l}]['W']: expected {np.shape(params[l - 1]['W'])[0]} input columns "
+                             f"(the output size of layer {l - 1}), got {_describe(W)}")
+    return list(params)
+
+
+def check_data(params: Sequence[dict], X: Any, Y: Any = None, *, finite: bool = True):
+    """Check X (m, s_1) and Y (m, s_{n_l}) against params; returns them as float arrays.
+
+    A 1-D ``Y`` is accepted when the network has a single output and reshaped to (m, 1).
+    """
+    check_params(params)
+    dtype = jnp.result_type(params[0]["W"])
+    X = check_array("X", X, ndim=2, floating=True).astype(dtype)
+    s_in = np.shape(params[0]["W"])[1]
+    if X.shape[1] != s_in:
+        raise ValueError(f"X: expected {s_in} columns (params[0]['W'] has shape "
+                         f"{tuple(np.shape(params[0]['W']))}), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X: expected at least one sample (row), got 0")
+    if finite:
+        check_finite("X", X)
+    if Y is None:
+        return X
+    s_out = np.shape(params[-1]["W"])[0]
+    Y = check_array("Y", Y, floating=True).astype(dtype)
+    if Y.ndim == 1 and s_out == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2:
+        raise ValueError(f"Y: expected a 2-D array of shape (m, {s_out}), got {_describe(Y)}")
+    if Y.shape != (X.shape[0], s_out):
+        raise ValueError(f"Y: expected shape ({X.shape[0]}, {s_out}) (one row per row of X, one column per "
+                         f"output unit), got shape {Y.shape}")
+    if finite:
+        check_finite("Y", Y)
+    return X, Y
