@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnn import validate
 
@@ -39,9 +40,10 @@ def encode_labels(labels, n_classes: int, activation: str = "sigmoid", *, dtype=
     labels = validate.check_array("labels", labels, ndim=1)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(f"labels: expected integer class indices, got dtype {labels.dtype}")
-    if validate.is_concrete(labels) and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
-        raise ValueError(f"labels: expected values in [0, {n_classes}), got range "
-                         f"[{int(labels.min())}, {int(labels.max())}]")
+    if validate.is_concrete(labels) and labels.size:
+        lo_, hi_ = int(np.min(np.asarray(labels))), int(np.max(np.asarray(labels)))
+        if lo_ < 0 or hi_ >= n_classes:
+            raise ValueError(f"labels: expected values in [0, {n_classes}), got range [{lo_}, {hi_}]")
     onehot = jax.nn.one_hot(labels, n_classes, dtype=dtype or jnp.result_type(float))
     return lo + (hi - lo) * onehot
 

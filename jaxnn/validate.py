@@ -63,8 +63,11 @@ def check_array(name: str, x: Any, *, ndim: int | None = None, floating: bool = 
 
 def check_finite(name: str, x: jax.Array) -> None:
     """Raise if a concrete array holds NaN or inf."""
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        n_bad = int(jnp.sum(~jnp.isfinite(x)))
+    if not is_concrete(x):
+        return
+    bad = ~np.isfinite(np.asarray(x))  # NumPy: jnp ops would be traced under an outer jit
+    if bad.any():
+        n_bad = int(bad.sum())
         raise ValueError(f"{name}: expected finite values, got {n_bad} NaN/inf entries in {_describe(x)}")
 
 

@@ -1,0 +1,87 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+
+
+def _params():
+    return [{"W": jnp.array([[1.0, -2.0], [0.5, 0.0]]), "b": jnp.array([0.1, -0.1])},
+            {"W": jnp.array([[3.0, 1.0]]), "b": jnp.array([2.0])}]
+
+
+def test_ridge_counts_weights_only():
+    # 1 + 4 + 0.25 + 0 + 9 + 1 = 15.25; biases excluded
+    np.testing.assert_allclose(jaxnn.ridge(_params()), 15.25)
+
+
+def test_objective_is_data_term_plus_half_lam_ridge():
+    params = _params()
+    X = jnp.array([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]])
+    Y = jnp.array([[1.0], [0.0], [2.0]])
+    H = jaxnn.forward(params, X, "tanh", output_activation="identity")
+    expected_data = np.mean(0.5 * np.sum((np.asarray(H) - np.asarray(Y)) ** 2, axis=1))
+    J0 = jaxnn.objective(params, X, Y, lam=0.0, activation="tanh", output_activation="identity")
+    J1 = jaxnn.objective(params, X, Y, lam=0.2, activation="tanh", output_activation="identity")
+    np.testing.assert_allclose(J0, expected_data, rtol=1e-6)
+    np.testing.assert_allclose(J1 - J0, 0.1 * 15.25, rtol=1e-5)
+
+
+def test_bias_not_penalized():
+    params = _params()
+    bumped = [dict(layer) for layer in params]
+    bumped[1] = {"W": params[1]["W"], "b": params[1]["b"] + 100.0}
+    X = jnp.ones((2, 2))
+    Y = jnp.ones((2, 1))
+    d = lambda p, lam: jaxnn.objective(p, X, Y, lam=lam, activation="identity")  # noqa: E731
+    np.testing.assert_allclose(d(bumped, 5.0) - d(bumped, 0.0), d(params, 5.0) - d(params, 0.0), rtol=1e-5)
+
+
+def test_cross_entropy_softmax_matches_definition():
+    params = jaxnn.init_mlp(jax.random.key(0), [3, 4, 3], scale=1.0)
+    X = jax.random.normal(jax.random.key(1), (6, 3))
+    labels = jnp.array([0, 1, 2, 0, 1, 2])
+    Y = jaxnn.encode_labels(labels, 3)
+    P = jaxnn.forward(params, X, "tanh", output_activation="softmax")
+    expected = -np.mean(np.log(np.asarray(P)[np.arange(6), np.asarray(labels)]))
+    J = jaxnn.objective(params, X, Y, activation="tanh", output_activation="softmax", loss="cross_entropy")
+    np.testing.assert_allclose(J, expected, rtol=1e-5)
+
+
+def test_cross_entropy_sigmoid_matches_definition():
+    params = jaxnn.init_mlp(jax.random.key(2), [2, 3, 2], scale=1.0)
+    X = jax.random.normal(jax.random.key(3), (5, 2))
+    Y = jnp.array([[0, 1], [1, 1], [0, 0], [1, 0], [1, 1]], jnp.float32)
+    P = np.asarray(jaxnn.forward(params, X, "sigmoid"))
+    Yn = np.asarray(Y)
+    expected = -np.mean(np.sum(Yn * np.log(P) + (1 - Yn) * np.log(1 - P), axis=1))
+    J = jaxnn.objective(params, X, Y, activation="sigmoid", loss="cross_entropy")
+    np.testing.assert_allclose(J, expected, rtol=1e-5)
+
+
+def test_cross_entropy_is_stable_for_saturated_outputs():
+    params = [{"W": jnp.array([[100.0], [-100.0]]), "b": jnp.zeros(2)}]
+    X = jnp.array([[1.0]])
+    J = jaxnn.objective(params, X, jnp.array([[0.0, 1.0]]), activation="identity",
+                        output_activation="softmax", loss="cross_entropy")
+    np.testing.assert_allclose(J, 200.0, rtol=1e-5)
+
+
+def test_loss_errors():
+    params = _params()
+    X, Y = jnp.ones((2, 2)), jnp.ones((2, 1))
+    with pytest.raises(ValueError, match=r"loss: unknown loss 'hinge'.*squared.*cross_entropy"):
+        jaxnn.objective(params, X, Y, loss="hinge")
+    with pytest.raises(ValueError, match="cross_entropy' needs output_activation 'sigmoid' or 'softmax'"):
+        jaxnn.objective(params, X, Y, activation="tanh", loss="cross_entropy")
+    with pytest.raises(ValueError, match="lam: expected a value >= 0, got -1"):
+        jaxnn.objective(params, X, Y, lam=-1.0)
+
+
+def test_objective_is_jittable_and_vmappable_over_lam():
+    params = _params()
+    X, Y = jnp.ones((2, 2)), jnp.ones((2, 1))
+    lams = jnp.array([0.0, 1.0, 2.0])
+    Js = jax.jit(jax.vmap(lambda lam: jaxnn.objective(params, X, Y, lam=lam)))(lams)
+    np.testing.assert_allclose(Js[2] - Js[1], Js[1] - Js[0], rtol=1e-5)

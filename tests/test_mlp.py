@@ -1,0 +1,128 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+
+
+def test_init_layout_and_shapes():
+    params = jaxnn.init_mlp(jax.random.key(0), [2, 3, 1], scale=0.01)
+    assert isinstance(params, list) and len(params) == 2
+    assert params[0]["W"].shape == (3, 2) and params[0]["b"].shape == (3,)
+    assert params[1]["W"].shape == (1, 3) and params[1]["b"].shape == (1,)
+    assert jaxnn.layer_sizes(params) == [2, 3, 1]
+
+
+def test_init_is_normal_with_given_scale():
+    params = jaxnn.init_mlp(jax.random.key(1), [400, 500], scale=0.01)
+    W = np.asarray(params[0]["W"])
+    assert abs(W.mean()) < 1e-4
+    assert abs(W.std() - 0.01) < 2e-4
+
+
+def test_init_same_key_same_numbers_and_different_keys_differ():
+    a = jaxnn.init_mlp(jax.random.key(3), [4, 5, 2])
+    b = jaxnn.init_mlp(jax.random.key(3), [4, 5, 2])
+    c = jaxnn.init_mlp(jax.random.key(4), [4, 5, 2])
+    for la, lb, lc in zip(a, b, c):
+        np.testing.assert_array_equal(la["W"], lb["W"])
+        assert not np.allclose(la["W"], lc["W"])
+    # W and b of one layer use different keys
+    assert not np.allclose(a[0]["W"][:, 0], a[0]["b"])
+
+
+def test_scale_zero_gives_zeros():
+    for layer in jaxnn.init_mlp(jax.random.key(0), [3, 4, 2], scale=0.0):
+        assert not np.any(layer["W"]) and not np.any(layer["b"])
+
+
+def test_scale_can_be_traced_under_vmap():
+    scales = jnp.array([0.0, 0.1, 1.0])
+    ps = jax.vmap(lambda s: jaxnn.init_mlp(jax.random.key(0), [2, 3, 1], scale=s))(scales)
+    assert ps[0]["W"].shape == (3, 3, 2)
+    np.testing.assert_allclose(ps[0]["W"][2], 10 * ps[0]["W"][1], rtol=1e-6)
+    assert not np.any(ps[0]["W"][0])
+
+
+def test_default_dtype_follows_jax(x64):
+    assert jaxnn.init_mlp(jax.random.key(0), [2, 2])[0]["W"].dtype == jnp.float64
+    assert jaxnn.init_mlp(jax.random.key(0), [2, 2], dtype=jnp.float32)[0]["W"].dtype == jnp.float32
+
+
+def test_default_dtype_float32():
+    assert jaxnn.init_mlp(jax.random.key(0), [2, 2])[0]["W"].dtype == jnp.float32
+
+
+@pytest.mark.parametrize("sizes, match", [([3], "at least two"), ([3, 0], r"sizes\[1\]"), ([3, 2.5], r"sizes\[1\]"),
+                                          ("32", "list")])
+def test_init_bad_sizes(sizes, match):
+    with pytest.raises(ValueError, match=match):
+        jaxnn.init_mlp(jax.random.key(0), sizes)
+
+
+def test_init_bad_scale_and_dtype():
+    with pytest.raises(ValueError, match="scale: expected a value >= 0"):
+        jaxnn.init_mlp(jax.random.key(0), [2, 2], scale=-1.0)
+    with pytest.raises(ValueError, match="dtype: expected a floating dtype"):
+        jaxnn.init_mlp(jax.random.key(0), [2, 2], dtype=jnp.int32)
+
+
+def test_forward_hand_computed():
+    # W = arange, b = ones: worked by hand.
+    params = [{"W": jnp.arange(6.0).reshape(3, 2), "b": jnp.ones(3)},
+              {"W": jnp.array([[1.0, -1.0, 2.0]]), "b": jnp.array([0.5])}]
+    X = jnp.array([[1.0, 2.0]])
+    # z2 = [0*1+1*2+1, 2*1+3*2+1, 4*1+5*2+1] = [3, 9, 15]; identity hidden
+    # z3 = 3 - 9 + 30 + 0.5 = 24.5
+    H = jaxnn.forward(params, X, activation="identity")
+    np.testing.assert_allclose(H, [[24.5]])
+    H = jaxnn.forward(params, X, activation="relu", output_activation="sigmoid")
+    np.testing.assert_allclose(H, [[jax.nn.sigmoid(24.5)]], rtol=1e-6)
+
+
+def test_forward_matches_lecture_unit_formula():
+    params = jaxnn.init_mlp(jax.random.key(5), [3, 4, 2], scale=1.0)
+    X = jax.random.normal(jax.random.key(6), (5, 3))
+    H = jaxnn.forward(params, X, activation="tanh")
+    # scalar form a_i = f(sum_j W_ij x_j + b_i), sample by sample
+    for x, h in zip(np.asarray(X), np.asarray(H)):
+        a = x
+        for layer in params:
+            W, b = np.asarray(layer["W"]), np.asarray(layer["b"])
+            a = np.tanh(np.array([sum(W[i, j] * a[j] for j in range(len(a))) + b[i] for i in range(len(b))]))
+        np.testing.assert_allclose(h, a, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_cache_contents():
+    params = jaxnn.init_mlp(jax.random.key(0), [2, 3, 1], scale=1.0)
+    X = jnp.ones((4, 2))
+    cache = jaxnn.forward_cache(params, X, "sigmoid")
+    assert [z.shape for z in cache.z] == [(4, 3), (4, 1)]
+    assert [a.shape for a in cache.a] == [(4, 2), (4, 3), (4, 1)]
+    np.testing.assert_allclose(cache.a[1], jax.nn.sigmoid(cache.z[0]))
+
+
+def test_softmax_output_rows_sum_to_one():
+    params = jaxnn.init_mlp(jax.random.key(0), [2, 3, 4], scale=1.0)
+    H = jaxnn.forward(params, jnp.ones((5, 2)), "tanh", output_activation="softmax")
+    np.testing.assert_allclose(H.sum(1), np.ones(5), rtol=1e-6)
+
+
+def test_forward_jit_parity():
+    params = jaxnn.init_mlp(jax.random.key(0), [3, 5, 2], scale=0.5)
+    X = jax.random.normal(jax.random.key(1), (7, 3))
+    f = jax.jit(jaxnn.forward, static_argnames=("activation", "output_activation"))
+    np.testing.assert_allclose(f(params, X, activation="tanh"), jaxnn.forward(params, X, "tanh"), rtol=1e-6)
+
+
+def test_forward_validation():
+    params = jaxnn.init_mlp(jax.random.key(0), [2, 3, 1])
+    with pytest.raises(ValueError, match=r"X: expected 2 columns .* got shape \(4, 3\)"):
+        jaxnn.forward(params, jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="X: expected a 2-D array"):
+        jaxnn.forward(params, jnp.ones(2))
+    with pytest.raises(ValueError, match="X: expected a real numeric array"):
+        jaxnn.forward(params, np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="output_activation: unknown activation"):
+        jaxnn.forward(params, jnp.ones((1, 2)), output_activation="bogus")
