@@ -62,7 +62,8 @@ def table(rows: list[dict], cols: list[str]) -> str:
 def numpy_threads_note() -> str:
     try:
         from threadpoolctl import threadpool_info
-        info = [f"{i.get('internal_api')}:{i.get('num_threads')}:{i.get('architecture', '')}" for i in threadpool_info()]
+        info = [f"{i.get('internal_api')}:{i.get('num_threads')}:{i.get('architecture', '')}"
+                for i in threadpool_info()]
         return "NumPy BLAS " + ", ".join(info)
     except Exception:
         return "NumPy BLAS: unknown (threadpoolctl not installed)"

@@ -7,8 +7,15 @@ delta algorithm) and :func:`train` (compiled gradient descent, one ``lax.scan`` 
 
 from jaxnn.activations import ACTIVATIONS, Activation, get_activation
 from jaxnn.backprop import backprop
-from jaxnn.data import (TargetScaler, decode_labels, encode_labels, fit_target_scaler, scale_targets,
-                        target_range, unscale_targets)
+from jaxnn.data import (
+                        TargetScaler,
+                        decode_labels,
+                        encode_labels,
+                        fit_target_scaler,
+                        scale_targets,
+                        target_range,
+                        unscale_targets,
+)
 from jaxnn.io import load, save
 from jaxnn.losses import LOSSES, data_term, objective, ridge
 from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
