@@ -21,6 +21,8 @@ from jaxnn.losses import LOSSES, data_term, objective, ridge
 from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
 from jaxnn.train import train
 
+from jaxnn import autoencoder, display, edges, lbfgs, patches  # noqa: E402  (submodules: jaxnn.autoencoder.init, ...)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "encode_labels", "decode_labels", "target_range",
     "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
     "save", "load",
+    "autoencoder", "patches", "edges", "lbfgs", "display",
 ]

@@ -1,0 +1,421 @@
+"""Autoencoders and UFLDL's sparse autoencoder (lecture section 6), as pure functions.
+
+An autoencoder learns the identity: the target is the input.  Params use the core layout, a list
+of two layers::
+
+    [{"W": W1 (n_hidden, n_visible), "b": b1 (n_hidden,)},    # encoder, a^(2) = sigmoid(W1 x + b1)
+     {"W": W2 (n_visible, n_hidden), "b": b2 (n_visible,)}]   # decoder, x_hat = f(W2 a^(2) + b2)
+
+With *tied weights* the decoder layer has no ``"W"`` (``[{"W", "b"}, {"b"}]``) and uses W2 = W1^T.
+Every function treats tied params exactly as the untied params ``untie(params)``: in particular the
+ridge term counts ||W1||^2 twice (once as W1, once as W2 = W1^T), so the objective of tied params is the
+untied objective restricted to W2 = W1^T.
+
+Hidden units are sigmoids (the KL sparsity penalty needs activations in (0, 1)).  The output unit
+``f`` is a sigmoid (UFLDL's exercise, data in [0.1, 0.9]) or ``"identity"`` (UFLDL's *linear decoder*,
+for ZCA-whitened data that is not confined to (0, 1)).
+
+``lam``, ``beta``, ``rho`` (and ``init``'s ``scale``) are traced: :func:`jax.vmap` or
+:func:`jaxnn.sweep` over them batches whole trainings without recompiling.
+
+References:
+  Lecture "Neural networks II", section 6.  UFLDL tutorial, "Autoencoders and Sparsity",
+  "Backpropagation Algorithm", "Gradient checking and advanced optimization", "Visualizing a Trained
+  Autoencoder", "Exercise: Sparse Autoencoder", "Linear Decoders".
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn import validate
+from jaxnn.lbfgs import lbfgs_optimizer, minimize
+from jaxnn.train import make_optimizer
+
+__all__ = [
+    "OUTPUT_ACTIVATIONS",
+    "init",
+    "untie",
+    "is_tied",
+    "encode",
+    "decode",
+    "reconstruct",
+    "kl_divergence",
+    "loss",
+    "sparse_loss",
+    "sparse_backprop",
+    "mean_activation",
+    "max_activation_inputs",
+    "fit",
+]
+
+OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
+
+
+# --------------------------------------------------------------------------------------------- params
+def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, dtype=None) -> list:
+    """UFLDL's initialization: W uniform in [-r, r], biases zero.
+
+    Random weights break the symmetry between hidden units (lecture section 3); UFLDL draws them
+    uniformly with ``r = sqrt(6 / (n_visible + n_hidden + 1))``.
+
+    Args:
+      key: PRNG key.
+      n_visible: input (and output) size s_1 (static).
+      n_hidden: hidden size s_2 (static).
+      scale: half-width r of the uniform distribution (may be traced); default UFLDL's
+        ``sqrt(6 / (n_visible + n_hidden + 1))``.
+      tied: if True, return ``[{"W", "b"}, {"b"}]`` (decoder weights W2 = W1^T).
+      dtype: float dtype (default: JAX's default float).
+
+    Returns:
+      ``[{"W": (n_hidden, n_visible), "b": (n_hidden,)}, {"W": (n_visible, n_hidden), "b": (n_visible,)}]``
+      (no decoder ``"W"`` when tied).
+    """
+    n_visible = validate.check_int("n_visible", n_visible)
+    n_hidden = validate.check_int("n_hidden", n_hidden)
+    if scale is None:
+        scale = float(np.sqrt(6.0 / (n_visible + n_hidden + 1)))
+    validate.check_scalar("scale", scale, nonnegative=True)
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dtype: expected a floating dtype, got {dtype}")
+    k1, k2 = jax.random.split(key)
+    r = jnp.asarray(scale, dtype)
+    W1 = r * jax.random.uniform(k1, (n_hidden, n_visible), dtype, -1.0, 1.0)
+    enc = {"W": W1, "b": jnp.zeros((n_hidden,), dtype)}
+    if tied:
+        return [enc, {"b": jnp.zeros((n_visible,), dtype)}]
+    W2 = r * jax.random.uniform(k2, (n_visible, n_hidden), dtype, -1.0, 1.0)
+    return [enc, {"W": W2, "b": jnp.zeros((n_visible,), dtype)}]
+
+
+def is_tied(params) -> bool:
+    """True for tied params ``[{"W", "b"}, {"b"}]``."""
+    return "W" not in params[1]
+
+
+def _W2(params):
+    return params[0]["W"].T if is_tied(params) else params[1]["W"]
+
+
+def untie(params) -> list:
+    """The equivalent untied params: the decoder gets ``"W": W1^T``."""
+    return [dict(params[0]), {"W": _W2(params), "b": params[1]["b"]}]
+
+
+def _check_params(params) -> list:
+    """Validate the autoencoder layout (see module doc)."""
+    if not isinstance(params, (list, tuple)) or len(params) != 2:
+        raise ValueError("params: expected a list of two layers [{'W', 'b'}, {'W', 'b'} or {'b'}] (encoder, decoder), "
+                         f"got {type(params).__name__} of length {len(params) if hasattr(params, '__len__') else '?'}")
+    enc, dec = params
+    if not isinstance(enc, dict) or set(enc) != {"W", "b"}:
+        got = sorted(enc) if isinstance(enc, dict) else type(enc).__name__
+        raise ValueError(f"params[0]: expected a dict with keys 'W' and 'b' (the encoder), got {got}")
+    if not isinstance(dec, dict) or set(dec) not in ({"W", "b"}, {"b"}):
+        got = sorted(dec) if isinstance(dec, dict) else type(dec).__name__
+        raise ValueError(f"params[1]: expected a dict with keys 'W' and 'b' (or only 'b' for tied weights), got {got}")
+    if np.ndim(enc["W"]) != 2:
+        raise ValueError(f"params[0]['W']: expected shape (n_hidden, n_visible), got shape {np.shape(enc['W'])}")
+    n_hidden, n_visible = np.shape(enc["W"])
+    if np.shape(enc["b"]) != (n_hidden,):
+        raise ValueError(f"params[0]['b']: expected shape ({n_hidden},), got shape {np.shape(enc['b'])}")
+    if "W" in dec and np.shape(dec["W"]) != (n_visible, n_hidden):
+        raise ValueError(f"params[1]['W']: expected shape ({n_visible}, {n_hidden}) (n_visible, n_hidden), "
+                         f"got shape {np.shape(dec['W'])}")
+    if np.shape(dec["b"]) != (n_visible,):
+        raise ValueError(f"params[1]['b']: expected shape ({n_visible},), got shape {np.shape(dec['b'])}")
+    for l, layer in enumerate(params):
+        for k, v in layer.items():
+            if not jnp.issubdtype(jnp.result_type(v), jnp.floating):
+                raise ValueError(f"params[{l}][{k!r}]: expected a floating dtype, got {jnp.result_type(v)}")
+    return list(params)
+
+
+def _check_X(params, X, name="X", hidden=False):
+    _check_params(params)
+    n = np.shape(params[0]["W"])[0 if hidden else 1]
+    X = validate.check_array(name, X, ndim=2, floating=True).astype(jnp.result_type(params[0]["W"]))
+    if X.shape[1] != n:
+        raise ValueError(f"{name}: expected {n} columns, got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one sample (row), got 0")
+    return X
+
+
+def _check_output(output_activation):
+    if output_activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(f"output_activation: expected one of {list(OUTPUT_ACTIVATIONS)}, got {output_activation!r}")
+
+
+def _check_hyper(lam=None, beta=None, rho=None):
+    if lam is not None:
+        validate.check_scalar("lam", lam, nonnegative=True)
+    if beta is not None:
+        validate.check_scalar("beta", beta, nonnegative=True)
+    if rho is not None:
+        validate.check_scalar("rho", rho)
+        if validate.is_concrete(rho) and not 0.0 < float(rho) < 1.0:
+            raise ValueError(f"rho: expected a target activation strictly between 0 and 1, got {float(rho)}")
+
+
+# -------------------------------------------------------------------------------------- forward pass
+def _f_out(output_activation):
+    return jax.nn.sigmoid if output_activation == "sigmoid" else (lambda z: z)
+
+
+def _encode(params, X):
+    return jax.nn.sigmoid(X @ params[0]["W"].T + params[0]["b"])  # a^(2) = f(W1 x + b1)
+
+
+def _decode(params, H, output_activation):
+    return _f_out(output_activation)(H @ _W2(params).T + params[1]["b"])  # x_hat = f(W2 a^(2) + b2)
+
+
+def encode(params, X):
+    """Hidden activations a^(2) = sigmoid(W1 x + b1).
+
+    Args:
+      params: autoencoder params (see module doc).  X: (m, n_visible) inputs.
+
+    Returns:
+      (m, n_hidden) activations in (0, 1).
+    """
+    X = _check_X(params, X)
+    return _encode(params, X)
+
+
+def decode(params, H, output_activation: str = "sigmoid"):
+    """Reconstruction x_hat = f(W2 h + b2) from hidden activations.
+
+    Args:
+      params: autoencoder params.  H: (m, n_hidden) hidden activations.
+      output_activation: ``"sigmoid"`` or ``"identity"`` (linear decoder).
+
+    Returns:
+      (m, n_visible) reconstructions.
+    """
+    _check_output(output_activation)
+    H = _check_X(params, H, "H", hidden=True)
+    return _decode(params, H, output_activation)
+
+
+def reconstruct(params, X, output_activation: str = "sigmoid"):
+    """x_hat = decode(encode(x)) for every row of X (m, n_visible); returns (m, n_visible)."""
+    _check_output(output_activation)
+    X = _check_X(params, X)
+    return _decode(params, _encode(params, X), output_activation)
+
+
+# ---------------------------------------------------------------------------------------- objectives
+def kl_divergence(rho, rho_hat):
+    """KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)), elementwise:
+    the divergence between Bernoulli(rho) and Bernoulli(rho_hat)."""
+    return rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat))
+
+
+def _ridge(params):
+    return jnp.sum(params[0]["W"] ** 2) + jnp.sum(_W2(params) ** 2)  # ||W1||^2 + ||W2||^2, biases excluded
+
+
+def _loss(params, X, lam, output_activation):
+    X_hat = _decode(params, _encode(params, X), output_activation)
+    return 0.5 * jnp.sum((X_hat - X) ** 2) / X.shape[0] + 0.5 * lam * _ridge(params)
+
+
+def _sparse_loss(params, X, lam, beta, rho, output_activation):
+    A2 = _encode(params, X)
+    X_hat = _decode(params, A2, output_activation)
+    rho_hat = jnp.mean(A2, axis=0)  # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i))
+    return (0.5 * jnp.sum((X_hat - X) ** 2) / X.shape[0] + 0.5 * lam * _ridge(params)
+            + beta * jnp.sum(kl_divergence(rho, rho_hat)))
+
+
+def loss(params, X, lam=0.0, output_activation: str = "sigmoid"):
+    """The plain autoencoder objective: (1/m) sum_i 1/2 ||x_hat_i - x_i||^2 + lam/2 (||W1||^2 + ||W2||^2).
+
+    Biases are not penalized.
+
+    Args:
+      params: autoencoder params (tied or untied).  X: (m, n_visible) data.
+      lam: ridge strength >= 0 (may be traced).
+      output_activation: ``"sigmoid"`` or ``"identity"``.
+
+    Returns:
+      Scalar objective.
+    """
+    _check_output(output_activation)
+    X = _check_X(params, X)
+    _check_hyper(lam=lam)
+    return _loss(params, X, lam, output_activation)
+
+
+def sparse_loss(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str = "sigmoid"):
+    """UFLDL's sparse autoencoder objective.
+
+    J_sparse = (1/m) sum_i 1/2 ||x_hat_i - x_i||^2 + lam/2 (||W1||^2 + ||W2||^2)
+               + beta sum_j KL(rho || rho_hat_j),    rho_hat_j = (1/m) sum_i a_j^(2)(x_i).
+
+    Args:
+      params: autoencoder params (tied or untied).  X: (m, n_visible) data (the whole batch:
+        rho_hat is its mean hidden activation).
+      lam: ridge strength >= 0.  beta: sparsity weight >= 0.  rho: target activation in (0, 1).
+        All three may be traced (sweepable).
+      output_activation: ``"sigmoid"`` or ``"identity"``.
+
+    Returns:
+      Scalar objective.
+
+    References:
+      UFLDL, "Autoencoders and Sparsity"; lecture section 6.
+    """
+    _check_output(output_activation)
+    X = _check_X(params, X)
+    _check_hyper(lam, beta, rho)
+    return _sparse_loss(params, X, lam, beta, rho, output_activation)
+
+
+def _sparse_backprop(params, X, lam, beta, rho, output_activation):
+    m = X.shape[0]
+    W1, b1 = params[0]["W"], params[0]["b"]
+    W2, b2 = _W2(params), params[1]["b"]
+    A2 = jax.nn.sigmoid(X @ W1.T + b1)
+    Z3 = A2 @ W2.T + b2
+    A3 = _f_out(output_activation)(Z3)
+    rho_hat = jnp.mean(A2, axis=0)
+    J = (0.5 * jnp.sum((A3 - X) ** 2) / m + 0.5 * lam * (jnp.sum(W1**2) + jnp.sum(W2**2))
+         + beta * jnp.sum(kl_divergence(rho, rho_hat)))
+    df3 = A3 * (1.0 - A3) if output_activation == "sigmoid" else 1.0
+    delta3 = -(X - A3) * df3  # delta^(3) = -(y - a^(3)) f'(z^(3)), y = x
+    sparsity = beta * (-rho / rho_hat + (1.0 - rho) / (1.0 - rho_hat))  # d/d rho_hat of beta KL
+    delta2 = (delta3 @ W2 + sparsity) * A2 * (1.0 - A2)  # ((W2^T delta3) + sparsity term) f'(z^(2))
+    gW2 = delta3.T @ A2 / m + lam * W2  # dJ/dW2 = (1/m) sum delta3 a2^T + lam W2
+    gb2 = jnp.mean(delta3, axis=0)
+    gW1 = delta2.T @ X / m + lam * W1
+    gb1 = jnp.mean(delta2, axis=0)
+    if is_tied(params):
+        return J, [{"W": gW1 + gW2.T, "b": gb1}, {"b": gb2}]
+    return J, [{"W": gW1, "b": gb1}, {"W": gW2, "b": gb2}]
+
+
+def sparse_backprop(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str = "sigmoid"):
+    """The sparse objective and its gradient by UFLDL's explicit backpropagation (no autodiff).
+
+    delta^(3) = -(x - a^(3)) f'(z^(3));
+    delta^(2) = (W2^T delta^(3) + beta (-rho / rho_hat + (1 - rho) / (1 - rho_hat))) f'(z^(2));
+    dJ/dW^(l) = (1/m) sum_i delta^(l+1) a^(l)T + lam W^(l),  dJ/db^(l) = (1/m) sum_i delta^(l+1).
+    With tied weights dJ/dW = dJ/dW1 + (dJ/dW2)^T.
+
+    Args:
+      See :func:`sparse_loss`.
+
+    Returns:
+      ``(J, grads)`` with grads shaped like params.
+
+    References:
+      UFLDL, "Autoencoders and Sparsity" (the modified delta^(2)), "Backpropagation Algorithm".
+    """
+    _check_output(output_activation)
+    X = _check_X(params, X)
+    _check_hyper(lam, beta, rho)
+    return _sparse_backprop(params, X, lam, beta, rho, output_activation)
+
+
+def mean_activation(params, X):
+    """rho_hat: (n_hidden,) mean hidden activation over the rows of X (m, n_visible)."""
+    return jnp.mean(encode(params, X), axis=0)
+
+
+def max_activation_inputs(params):
+    """The input of norm <= 1 that maximally activates each hidden unit: x = W1_i / ||W1_i||.
+
+    Since a_i = sigmoid(W1_i . x + b1_i) is increasing in W1_i . x, and W1_i . x <= ||W1_i|| ||x||
+    (Cauchy-Schwarz) with equality at x = W1_i / ||W1_i||, this is the maximizer.  A unit with all-zero
+    weights (any x is a maximizer) gets a zero row.
+
+    Args:
+      params: autoencoder params (or any list whose first layer has ``"W": (n_hidden, n_visible)``).
+
+    Returns:
+      (n_hidden, n_visible) array, unit-norm rows.
+
+    References:
+      Lecture section 6; UFLDL, "Visualizing a Trained Autoencoder".
+    """
+    if not isinstance(params, (list, tuple)) or not params or not isinstance(params[0], dict) or "W" not in params[0]:
+        raise ValueError("params: expected a list whose first layer is a dict with 'W' (n_hidden, n_visible)")
+    W1 = validate.check_array("params[0]['W']", params[0]["W"], ndim=2, floating=True)
+    norm = jnp.sqrt(jnp.sum(W1**2, axis=1, keepdims=True))
+    return jnp.where(norm > 0, W1 / jnp.where(norm > 0, norm, 1.0), 0.0)
+
+
+# ------------------------------------------------------------------------------------------ training
+@partial(jax.jit, static_argnames=("steps", "method", "optimizer", "output_activation", "memory_size"))
+def _fit(params, X, lam, beta, rho, lr, *, steps, method, optimizer, output_activation, memory_size):
+    def J(p):
+        return _sparse_loss(p, X, lam, beta, rho, output_activation)
+
+    opt = None if method == "lbfgs" and memory_size == 10 else (
+        lbfgs_optimizer(memory_size) if method == "lbfgs" else make_optimizer(optimizer, lr))
+    return minimize(J, params, steps=steps, optimizer=opt)
+
+
+METHODS = ("lbfgs", "gd")
+
+
+def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: str = "lbfgs",
+        optimizer=None, lr=None, output_activation: str = "sigmoid", memory_size: int = 10):
+    """Train a (sparse) autoencoder on X, compiled: one ``lax.scan`` under one ``jit``.
+
+    Minimizes :func:`sparse_loss` (``beta=0`` gives the plain :func:`loss`) on the full batch.
+
+    Args:
+      params: initial params from :func:`init` (tied or untied).
+      X: (m, n_visible) training data.
+      lam, beta, rho: see :func:`sparse_loss` (traced: sweepable).
+      steps: iterations (static).  UFLDL: 400 iterations of L-BFGS.
+      method: ``"lbfgs"`` (optax.lbfgs with a zoom line search) or ``"gd"`` (an optax optimizer).
+      optimizer: for ``"gd"``: ``None`` for the lecture's gradient descent ``optax.sgd(lr)``, an optax
+        factory such as ``optax.adam`` (called with ``lr``, which stays traced) or a
+        GradientTransformation.
+      lr: learning rate for ``"gd"`` (default 1.0 for plain gradient descent, traced).
+      output_activation: ``"sigmoid"`` or ``"identity"`` (linear decoder).
+      memory_size: L-BFGS history length (static).
+
+    Returns:
+      ``(params, history)``: ``history["loss"]`` (steps,) objective after each iteration (NaN from a
+      diverged one on), ``history["diverged_at"]`` the first non-finite iteration or -1 (the params
+      returned are then the last finite ones).
+    """
+    _check_output(output_activation)
+    X = _check_X(params, X)
+    validate.check_finite("X", X)
+    _check_hyper(lam, beta, rho)
+    steps = validate.check_int("steps", steps)
+    memory_size = validate.check_int("memory_size", memory_size)
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    if method == "lbfgs":
+        if optimizer is not None or lr is not None:
+            raise ValueError("optimizer/lr: only used with method='gd'; L-BFGS chooses its steps by line search")
+        lr = 0.0
+    elif isinstance(optimizer, optax.GradientTransformation):
+        if lr is not None:
+            raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own)")
+        lr = 0.0
+    else:
+        if optimizer is not None and not callable(optimizer):
+            raise ValueError("optimizer: expected None, an optax factory or a GradientTransformation, "
+                             f"got {optimizer!r}")
+        lr = 1.0 if lr is None else lr
+        validate.check_scalar("lr", lr, positive=True)
+    dtype = X.dtype
+    return _fit(params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
+                jnp.asarray(lr, dtype), steps=steps, method=method, optimizer=optimizer,
+                output_activation=output_activation, memory_size=memory_size)

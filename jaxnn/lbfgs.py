@@ -1,0 +1,106 @@
+"""Compiled minimization of a scalar objective of a params pytree: L-BFGS or any optax optimizer.
+
+The whole run is one ``lax.scan`` over ``steps`` iterations; call :func:`minimize` inside ``jit``
+(or use :func:`lbfgs`, which jits it).  L-BFGS is ``optax.lbfgs`` (two-loop recursion over the last
+``memory_size`` curvature pairs, a zoom line search satisfying the strong Wolfe conditions), the
+method UFLDL uses ("400 iterations of L-BFGS", minFunc) for the sparse autoencoder.
+
+Divergence guard, as in :func:`jaxnn.train.train`: an iteration whose objective or params are
+non-finite is rejected; the params stay at their last finite values for the rest of the run,
+``history["diverged_at"]`` records that iteration and ``history["loss"]`` is NaN from there on.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxnn import validate
+from jaxnn.train import tree_all_finite
+
+__all__ = ["minimize", "lbfgs", "lbfgs_optimizer"]
+
+
+def lbfgs_optimizer(memory_size: int = 10, max_linesearch_steps: int = 20) -> optax.GradientTransformationExtraArgs:
+    """``optax.lbfgs`` with a strong-Wolfe zoom line search of at most ``max_linesearch_steps`` trials,
+    each starting from the quasi-Newton step (step size 1, as in minFunc and SciPy)."""
+    return optax.lbfgs(memory_size=memory_size, linesearch=optax.scale_by_zoom_linesearch(
+        max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"))
+
+
+def _where_tree(ok, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
+
+
+def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.GradientTransformation] = None):
+    """Minimize ``fun(params)`` for ``steps`` iterations in one ``lax.scan``; call inside ``jit``.
+
+    Args:
+      fun: scalar objective of a params pytree (may close over traced data and hyperparameters).
+      params: initial pytree.
+      steps: number of iterations (static).
+      optimizer: ``None`` for L-BFGS (:func:`lbfgs_optimizer`), or any optax
+        GradientTransformation (e.g. ``optax.sgd(lr)``: the lecture's gradient descent), which is
+        applied to ``jax.grad(fun)``.
+
+    Returns:
+      ``(params, history)`` with ``history = {"loss": (steps,) fun after each iteration (NaN after a
+      divergence), "diverged_at": int32, first non-finite iteration or -1}``.
+    """
+    is_lbfgs = optimizer is None
+    opt = lbfgs_optimizer() if is_lbfgs else optimizer
+    vg_state = optax.value_and_grad_from_state(fun) if is_lbfgs else None
+    vg = jax.value_and_grad(fun)
+    J0 = fun(params)
+    dtype = jnp.result_type(J0)
+    nan = jnp.array(jnp.nan, dtype)
+
+    def step(carry, t):
+        p, state, diverged_at = carry
+        if is_lbfgs:
+            value, grad = vg_state(p, state=state)  # reuses the line search's value and gradient
+            updates, new_state = opt.update(grad, state, p, value=value, grad=grad, value_fn=fun)
+            new_p = optax.apply_updates(p, updates)
+            J_new = optax.tree_utils.tree_get(new_state, "value")  # fun(new_p), from the line search
+        else:
+            _, grad = vg(p)
+            updates, new_state = opt.update(grad, state, p)
+            new_p = optax.apply_updates(p, updates)
+            J_new = fun(new_p)
+        ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite(new_p)
+        carry = (_where_tree(ok, new_p, p), _where_tree(ok, new_state, state),
+                 jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
+        return carry, jnp.where(ok, J_new, nan).astype(dtype)
+
+    diverged_at = jnp.where(jnp.isfinite(J0) & tree_all_finite(params), -1, 0).astype(jnp.int32)
+    carry = (params, opt.init(params), diverged_at)
+    (params, _, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
+    return params, {"loss": losses, "diverged_at": diverged_at}
+
+
+@partial(jax.jit, static_argnames=("fun", "steps", "memory_size"))
+def _lbfgs(fun, params, *, steps, memory_size):
+    return minimize(fun, params, steps=steps, optimizer=lbfgs_optimizer(memory_size) if memory_size != 10 else None)
+
+
+def lbfgs(fun: Callable, params, *, steps: int = 400, memory_size: int = 10):
+    """Minimize ``fun(params)`` with ``steps`` compiled L-BFGS iterations (UFLDL: 400).
+
+    Args:
+      fun: a hashable scalar function of the params pytree (a module-level function or a
+        ``functools.partial``; a new closure on every call recompiles).
+      params: initial pytree of float arrays.
+      steps: iterations (static).
+      memory_size: number of curvature pairs kept (static; minFunc's default is 100, optax's 10).
+
+    Returns:
+      ``(params, history)``, see :func:`minimize`.
+    """
+    steps = validate.check_int("steps", steps, minimum=1)
+    memory_size = validate.check_int("memory_size", memory_size, minimum=1)
+    return _lbfgs(fun, params, steps=steps, memory_size=memory_size)
