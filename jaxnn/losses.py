@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from jaxnn import validate
 from jaxnn.activations import ActivationLike, get_activation
-from jaxnn.mlp import forward_cache
+from jaxnn.mlp import _forward_cache_cols, forward_cache
 
 __all__ = ["LOSSES", "ridge", "data_term", "objective", "check_loss"]
 
@@ -44,14 +44,17 @@ def ridge(params) -> jax.Array:
     return sum(jnp.sum(layer["W"] ** 2) for layer in params)
 
 
-def per_sample_loss(z_out: jax.Array, a_out: jax.Array, Y: jax.Array, loss: str, out_name: str) -> jax.Array:
-    """(m,) per-sample loss from the output pre-activation ``z_out`` and activation ``a_out`` (m, k)."""
+def per_sample_loss(z_out: jax.Array, a_out: jax.Array, Y: jax.Array, loss: str, out_name: str,
+                    *, axis: int = -1) -> jax.Array:
+    """(m,) per-sample loss from the output pre-activation ``z_out`` and activation ``a_out`` (m, k).
+
+    ``axis`` is the output-unit axis: -1 for rows (m, k), 0 for the column layout (k, m)."""
     if loss == "squared":
-        return 0.5 * jnp.sum((a_out - Y) ** 2, axis=-1)  # 1/2 ||h(x) - y||^2
+        return 0.5 * jnp.sum((a_out - Y) ** 2, axis=axis)  # 1/2 ||h(x) - y||^2
     if out_name == "softmax":
-        return -jnp.sum(Y * jax.nn.log_softmax(z_out, axis=-1), axis=-1)
+        return -jnp.sum(Y * jax.nn.log_softmax(z_out, axis=axis), axis=axis)
     # sigmoid: -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z
-    return jnp.sum(jax.nn.softplus(z_out) - Y * z_out, axis=-1)
+    return jnp.sum(jax.nn.softplus(z_out) - Y * z_out, axis=axis)
 
 
 def data_term(params, X, Y, activation: ActivationLike = "sigmoid",
@@ -64,6 +67,20 @@ def data_term(params, X, Y, activation: ActivationLike = "sigmoid",
 
 def _objective(params, X, Y, lam, activation, output_activation, loss):
     return data_term(params, X, Y, activation, output_activation, loss) + 0.5 * lam * ridge(params)
+
+
+def _data_term_cols(cache, YT, out, loss):
+    """(1/m) sum_i loss(h(x_i), y_i) from a column-layout cache (outputs and ``YT`` are (k, m))."""
+    m = YT.shape[1]
+    return jnp.sum(per_sample_loss(cache.z[-1], cache.a[-1], YT, loss, out.name, axis=0)) / m
+
+
+def _objective_cols(params, XT, YT, lam, activation, output_activation, loss):
+    """:func:`_objective` for column-layout data ``XT`` (s_1, m), ``YT`` (s_{n_l}, m): the same J,
+    computed in the layout of ``jaxnn.train``'s compiled loop."""
+    cache = _forward_cache_cols(params, XT, activation, output_activation)
+    out = get_activation(activation if output_activation is None else output_activation, output=True)
+    return _data_term_cols(cache, YT, out, loss) + 0.5 * lam * ridge(params)
 
 
 def objective(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",

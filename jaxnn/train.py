@@ -25,8 +25,8 @@ from jax import lax
 
 from jaxnn import validate
 from jaxnn.activations import ActivationLike, get_activation
-from jaxnn.backprop import _backprop
-from jaxnn.losses import _objective, check_loss
+from jaxnn.backprop import _value_and_backprop_cols
+from jaxnn.losses import _objective_cols, check_loss
 
 __all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite"]
 
@@ -61,20 +61,23 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     opt = make_optimizer(optimizer, lr)
     m = X.shape[0]
     args = (lam, activation, output_activation, loss)
+    # The loop works in the lecture's column layout (samples as columns, z = W a + b): X and Y
+    # are transposed once here, outside the scan (see jaxnn/mlp.py and benchmarks/bench_train.py).
+    XT, YT = X.T, Y.T
 
-    def J(p, Xb, Yb):
-        return _objective(p, Xb, Yb, *args)
+    def J(p, XTb, YTb):
+        return _objective_cols(p, XTb, YTb, *args)
 
-    def value_and_grad(p, Xb, Yb):
-        if gradient == "backprop":
-            return J(p, Xb, Yb), _backprop(p, Xb, Yb, *args)
-        return jax.value_and_grad(J)(p, Xb, Yb)
+    def value_and_grad(p, XTb, YTb):
+        if gradient == "backprop":  # the explicit delta algorithm: J and gradient from one forward pass
+            return _value_and_backprop_cols(p, XTb, YTb, *args)
+        return jax.value_and_grad(J)(p, XTb, YTb)
 
     def minibatch(t):
         n_batches = m // batch_size  # the remainder of a shuffled epoch is dropped
         perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
         idx = lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
-        return X[idx], Y[idx]
+        return X[idx].T, Y[idx].T
 
     full = batch_size is None
     nan = jnp.array(jnp.nan, jnp.result_type(X))
@@ -86,16 +89,18 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
         updates, new_state = opt.update(g, state, p)
         new_p = optax.apply_updates(p, updates)
         if full:  # J and its gradient at the new params, reused by the next step
-            J_new, g_new = value_and_grad(new_p, X, Y)
+            J_new, g_new = value_and_grad(new_p, XT, YT)
         else:
-            J_new, g_new = J(new_p, X, Y), g
-        ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite((g, g_new, new_p))
+            J_new, g_new = J(new_p, XT, YT), g
+        # g itself was checked when it was computed (the previous step's g_new, or g0 at the start);
+        # with minibatches g_new is g
+        ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite((g_new, new_p))
         carry = (_where_tree(ok, new_p, p), _where_tree(ok, new_state, state),
                  jnp.where(ok, J_new, J_p), _where_tree(ok, g_new, g),
                  jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
         return carry, jnp.where(ok, J_new, nan)
 
-    J0, g0 = value_and_grad(params, X, Y) if full else (J(params, X, Y), params)
+    J0, g0 = value_and_grad(params, XT, YT) if full else (J(params, XT, YT), params)
     start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
     diverged_at = jnp.where(start_ok, -1, 0).astype(jnp.int32)
     if not full:

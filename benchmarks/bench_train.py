@@ -1,0 +1,420 @@
+"""Benchmark: training speed of ``jaxnn.train`` against scikit-learn, PyTorch, NumPy and raw JAX.
+
+Part 1, the lecture's network on scikit-learn's digits (all 1797 samples, 64-100-10, sigmoid
+hidden and output units, squared error, lam = 1e-4, full-batch gradient descent with lr = 0.5,
+init N(0, 0.01^2), 1000 steps), trained side by side in one process by
+
+* ``jaxnn.train`` (default ``gradient="autodiff"``) and ``jaxnn.train(gradient="backprop")``;
+* raw JAX, as a user would first write it: ``jit`` + ``lax.scan`` + ``value_and_grad`` + plain SGD
+  with the row layout ``a @ W.T + b`` (the reference the issue's "35-45% of peak" refers to);
+* scikit-learn's ``MLPClassifier`` with matching settings (solver='sgd', batch_size = all samples,
+  momentum = 0, constant learning rate 0.5, max_iter = steps with early stopping off so that every
+  epoch runs, shuffle off, alpha = lam * m because scikit-learn divides its penalty by m).  It uses
+  log-loss with a softmax output instead of squared error (the matrix products are the same), and its
+  own (Glorot) init;
+* a PyTorch eager loop (``torch==2.13.0``, CPU, autograd + manual SGD; skipped with a note when
+  torch is not installed);
+* a NumPy loop (hand-written forward pass and backprop, float32).
+
+Each of the three baselines first runs a short calibration (50 steps, which is also its warm-up)
+with its BLAS (threadpoolctl) or PyTorch at 1 thread and at all threads; the faster setting is then
+timed (the notes give both calibration rates): on a problem this small, or on a busy machine, one
+thread is often faster.
+
+Part 2, a large MLP (784-1024-1024-10, 1024 random samples, sigmoid, full batch, 50 steps):
+``jaxnn.train`` against the same model in raw JAX (jit + scan + value_and_grad + plain SGD).
+
+Runs are interleaved (round-robin repeats; the best repeat of each is reported), compile time is
+excluded from the rates and reported separately.  GFLOP/s count matrix-product FLOPs only: the
+forward pass 2 m sum_l s_l s_{l+1}, the backward pass twice that minus the first layer's input
+gradient (not needed), and are reported as a fraction of the float32 matmul peak of this machine,
+measured in this run with a large ``jnp.dot`` (the best of a few measurements between the rounds).
+
+This process unsets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (if set) before importing NumPy, so that
+NumPy's and scikit-learn's OpenBLAS picks its own kernels; the output says when it did.
+
+    python benchmarks/bench_train.py            # default run (about 2-3 minutes on 2 cores)
+    python benchmarks/bench_train.py --quick    # fewer steps and repeats, a smoke test
+"""
+
+from __future__ import annotations
+
+import os
+
+_UNSET = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(v, None) is not None]
+
+import argparse  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from functools import partial  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke test)")
+    p.add_argument("--steps", type=int, default=None, help="digits: gradient steps per run (default 1000; "
+                   "--quick: 200)")
+    p.add_argument("--repeats", type=int, default=None, help="round-robin repeats (default 3; --quick: 2)")
+    p.add_argument("--large-steps", type=int, default=None, help="large MLP: steps per run (default 50; "
+                   "--quick: 10; 0 skips the large MLP)")
+    p.add_argument("--large-batch", type=int, default=1024, help="large MLP: number of samples (default 1024)")
+    p.add_argument("--skip", default="", help="comma-separated baselines to leave out: sklearn,torch,numpy,raw")
+    p.add_argument("--peak-n", type=int, default=None, help="matrix size of the peak measurement "
+                   "(default 2048 on CPU, 8192 on GPU)")
+    a = p.parse_args(argv)
+    a.steps = a.steps or (200 if a.quick else 1000)
+    a.repeats = a.repeats or (2 if a.quick else 3)
+    if a.large_steps is None:
+        a.large_steps = 10 if a.quick else 50
+    a.skip = {s.strip() for s in a.skip.split(",") if s.strip()}
+    return a
+
+
+ARGS = parse_args()
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from jax import lax  # noqa: E402
+
+import jaxnn  # noqa: E402
+from benchmarks.common import block, machine, matmul_peak_gflops, table  # noqa: E402
+
+# The lecture's digits setting.
+SIZES = [64, 100, 10]
+LR, LAM, SCALE = 0.5, 1e-4, 0.01
+
+
+def matmul_flops(m: int, sizes) -> float:
+    """Matrix-product FLOPs of one full-batch gradient step (forward + backward)."""
+    fwd = 2 * m * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return fwd + 2 * fwd - 2 * m * sizes[0] * sizes[1]  # no input gradient for the first layer
+
+
+# ---------------------------------------------------------------------------------------------
+# Implementations.  Each runs full-batch gradient steps from the same start and returns the final
+# loss (or the trained params and history); the baselines' `setup_*` return a function of `steps`.
+
+
+def raw_jax_train(activation=jax.nn.sigmoid):
+    """Raw JAX as a user would write it: row layout, jit + scan + value_and_grad, plain SGD."""
+
+    def J(p, X, Y, lam):
+        a = X
+        for layer in p:
+            a = activation(a @ layer["W"].T + layer["b"])
+        return 0.5 * jnp.sum((a - Y) ** 2) / X.shape[0] + 0.5 * lam * sum(jnp.sum(l["W"] ** 2) for l in p)
+
+    @partial(jax.jit, static_argnames="steps")
+    def train(p, X, Y, lr, lam, steps):
+        def step(p, _):
+            loss, g = jax.value_and_grad(J)(p, X, Y, lam)
+            return jax.tree_util.tree_map(lambda w, d: w - lr * d, p, g), loss
+
+        p, losses = lax.scan(step, p, None, length=steps)
+        return p, losses
+
+    return train
+
+
+def with_threads(run, threads, torch=False):
+    """``run`` with its BLAS (threadpoolctl) or PyTorch limited to ``threads`` (None: all)."""
+    from threadpoolctl import threadpool_limits
+
+    def limited(*args):
+        if torch:
+            import torch as _torch
+
+            before = _torch.get_num_threads()
+            _torch.set_num_threads(threads or os.cpu_count())
+            try:
+                return run(*args)
+            finally:
+                _torch.set_num_threads(before)
+        with threadpool_limits(limits=threads):
+            return run(*args)
+
+    return limited
+
+
+def setup_sklearn(X, y):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    m = X.shape[0]
+
+    def run(steps):
+        clf = MLPClassifier(hidden_layer_sizes=(SIZES[1],), activation="logistic", solver="sgd",
+                            alpha=LAM * m, batch_size=m, learning_rate="constant", learning_rate_init=LR,
+                            momentum=0.0, nesterovs_momentum=False, max_iter=steps, shuffle=False,
+                            tol=0.0, n_iter_no_change=steps + 1, early_stopping=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        assert clf.n_iter_ == steps, clf.n_iter_
+        return clf.loss_curve_[-1]
+
+    return run
+
+
+def setup_torch(X, Y, p0):
+    import torch
+
+    Xt, Yt = torch.tensor(X), torch.tensor(Y)
+    m = X.shape[0]
+
+    def run(steps):
+        params = [(torch.tensor(np.asarray(l["W"]), requires_grad=True),
+                   torch.tensor(np.asarray(l["b"]), requires_grad=True)) for l in p0]
+        flat = [t for wb in params for t in wb]
+        for _ in range(steps):
+            a = Xt
+            for W, b in params:
+                a = torch.sigmoid(torch.addmm(b, a, W.t()))
+            loss = 0.5 * ((a - Yt) ** 2).sum() / m + 0.5 * LAM * sum((W * W).sum() for W, _ in params)
+            grads = torch.autograd.grad(loss, flat)
+            with torch.no_grad():
+                for t, g in zip(flat, grads):
+                    t.sub_(LR * g)
+        return loss.item()
+
+    return run
+
+
+def setup_numpy(X, Y, p0):
+    """Hand-written forward pass and backprop (the lecture's four steps), float32, row layout."""
+    m = X.shape[0]
+
+    def run(steps):
+        Ws = [np.array(l["W"]) for l in p0]
+        bs = [np.array(l["b"]) for l in p0]
+        lr, lam = np.float32(LR), np.float32(LAM)
+        for _ in range(steps):
+            acts = [X]
+            for W, b in zip(Ws, bs):
+                z = acts[-1] @ W.T
+                z += b
+                acts.append(1.0 / (1.0 + np.exp(-z)))
+            a = acts[-1]
+            r = a - Y
+            loss = 0.5 * np.sum(r * r) / m + 0.5 * lam * sum(np.sum(W * W) for W in Ws)
+            delta = r * a * (1 - a) * np.float32(1.0 / m)
+            for l in reversed(range(len(Ws))):
+                gW = delta.T @ acts[l] + lam * Ws[l]
+                gb = delta.sum(axis=0)
+                if l > 0:
+                    delta = (delta @ Ws[l]) * acts[l] * (1 - acts[l])
+                Ws[l] -= lr * gW
+                bs[l] -= lr * gb
+        return float(loss)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = block(fn())
+    return time.perf_counter() - t0, out
+
+
+def interleave(runners: dict, repeats: int, peaks: list, peak_n: int):
+    """Round-robin: every runner once per round; a peak measurement between rounds."""
+    times = {k: [] for k in runners}
+    last = {}
+    for _ in range(repeats):
+        for k, fn in runners.items():
+            t, out = timed(fn)
+            times[k].append(t)
+            last[k] = out
+        peaks.append(matmul_peak_gflops(peak_n))
+    return times, last
+
+
+def final_loss(out):
+    if isinstance(out, tuple) and isinstance(out[1], dict):
+        return float(out[1]["loss"][-1])
+    if isinstance(out, tuple):
+        return float(out[1][-1])
+    return float(out)
+
+
+def rows_for(times, compile_s, losses, flops_step, steps, peak, ref, notes):
+    rows = []
+    rate_ref = steps / min(times[ref])
+    for k, ts in times.items():
+        rate = steps / min(ts)
+        gf = flops_step * rate / 1e9
+        rows.append({"implementation": k, "steps/s": rate, "jaxnn speed-up": rate_ref / rate,
+                     "GFLOP/s": gf, "% of peak": 100 * gf / peak,
+                     "compile s": compile_s.get(k, "-"), "final loss": losses[k], "notes": notes.get(k, "")})
+    return rows
+
+
+def bench_digits(a, peaks, peak_n):
+    from jaxnn.datasets import require
+
+    d = require("sklearn.datasets").load_digits()
+    X_np = (np.asarray(d.data, np.float32) / 16.0)
+    y = np.asarray(d.target)
+    Y_np = np.asarray(jaxnn.encode_labels(y, 10, "sigmoid"), np.float32)
+    m = X_np.shape[0]
+    X, Y = jnp.asarray(X_np), jnp.asarray(Y_np)
+    p0 = jaxnn.init_mlp(jax.random.key(0), SIZES, scale=SCALE)
+    steps = a.steps
+    flops_step = matmul_flops(m, SIZES)
+
+    runners, compile_s, notes = {}, {}, {}
+    runners["jaxnn.train"] = lambda: jaxnn.train(p0, X, Y, lr=LR, steps=steps, lam=LAM, activation="sigmoid")
+    notes["jaxnn.train"] = "autodiff; divergence guard"
+    runners["jaxnn.train (backprop)"] = lambda: jaxnn.train(p0, X, Y, lr=LR, steps=steps, lam=LAM,
+                                                            activation="sigmoid", gradient="backprop")
+    notes["jaxnn.train (backprop)"] = "explicit delta algorithm"
+    if "raw" not in a.skip:
+        raw = raw_jax_train()
+        lr_, lam_ = jnp.float32(LR), jnp.float32(LAM)
+        runners["raw JAX (jit+scan, rows)"] = lambda: raw(p0, X, Y, lr_, lam_, steps)
+        notes["raw JAX (jit+scan, rows)"] = "value_and_grad, a @ W.T + b, no guard"
+    jax_keys = list(runners)
+    for k in jax_keys:  # first call: compile + one run; compile time = first call - best later call
+        compile_s[k] = timed(runners[k])[0]
+
+    skipped = []
+    cpu_note = "" if jax.devices()[0].platform == "cpu" else " (on the CPU)"
+    try:
+        import threadpoolctl  # noqa: F401
+
+        settings = [("1 thread", 1), ("all threads", None)]
+    except ImportError:
+        settings = [("default threads", None)]
+        skipped.append("note: threadpoolctl not installed: baselines timed with their default threads only")
+
+    def add(name, run, torch=False):
+        """Calibrate: a short run (also the warm-up) at each thread setting; keep the faster."""
+        n_cal = min(steps, 50)
+        rates = {}
+        for label, n in settings:
+            fn = with_threads(run, n, torch) if n is not None or len(settings) > 1 else run
+            rates[label] = (n_cal / timed(partial(fn, n_cal))[0], fn)
+        best = max(rates, key=lambda k: rates[k][0])
+        runners[name] = partial(rates[best][1], steps)
+        cal = ", ".join(f"{k} {r:.0f}" for k, (r, _) in rates.items())
+        threads[name] = best + (f" (faster in a {n_cal}-step calibration, steps/s: {cal})" if len(rates) > 1 else "")
+
+    threads = {}
+    if "sklearn" not in a.skip:
+        try:
+            import sklearn
+
+            add("scikit-learn MLPClassifier", setup_sklearn(X_np, y))
+            notes["scikit-learn MLPClassifier"] = f"sklearn {sklearn.__version__}; log-loss, softmax output"
+        except ImportError as e:
+            skipped.append(f"scikit-learn: skipped: {e}")
+    if "torch" not in a.skip:
+        try:
+            import torch
+
+            add("PyTorch eager", setup_torch(X_np, Y_np, p0), torch=True)
+            notes["PyTorch eager"] = f"torch {torch.__version__}, autograd"
+        except ImportError:
+            skipped.append("PyTorch: skipped: torch not installed (pip install torch==2.13.0)")
+    if "numpy" not in a.skip:
+        add("NumPy", setup_numpy(X_np, Y_np, p0))
+        notes["NumPy"] = f"numpy {np.__version__}, float32, hand-written backprop"
+    for name, t in threads.items():
+        notes[name] = f"{notes[name]}; {t}{cpu_note}"
+
+    times, last = interleave(runners, a.repeats, peaks, peak_n)
+    for k in jax_keys:
+        compile_s[k] = max(compile_s[k] - min(times[k]), 0.0)
+    losses = {k: final_loss(v) for k, v in last.items()}
+    return times, compile_s, losses, flops_step, notes, skipped, m
+
+
+def bench_large(a, peaks, peak_n):
+    sizes = [784, 1024, 1024, 10]
+    m, steps = a.large_batch, a.large_steps
+    k1, k2, k3 = jax.random.split(jax.random.key(1), 3)
+    X = jax.random.uniform(k1, (m, sizes[0]), jnp.float32)
+    Y = jax.nn.one_hot(jax.random.randint(k2, (m,), 0, sizes[-1]), sizes[-1], dtype=jnp.float32)
+    p0 = jaxnn.init_mlp(k3, sizes, scale=0.01)
+    lr = 0.1
+    runners = {
+        "jaxnn.train": lambda: jaxnn.train(p0, X, Y, lr=lr, steps=steps, lam=LAM, activation="sigmoid"),
+        "jaxnn.train (backprop)": lambda: jaxnn.train(p0, X, Y, lr=lr, steps=steps, lam=LAM,
+                                                      activation="sigmoid", gradient="backprop"),
+    }
+    raw = raw_jax_train()
+    lr_, lam_ = jnp.float32(lr), jnp.float32(LAM)
+    runners["raw JAX (jit+scan, rows)"] = lambda: raw(p0, X, Y, lr_, lam_, steps)
+    compile_s = {k: timed(fn)[0] for k, fn in runners.items()}
+    times, last = interleave(runners, a.repeats, peaks, peak_n)
+    for k in runners:
+        compile_s[k] = max(compile_s[k] - min(times[k]), 0.0)
+    losses = {k: final_loss(v) for k, v in last.items()}
+    return times, compile_s, losses, matmul_flops(m, sizes), sizes, m
+
+
+def main(a):
+    cmd = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+    platform = jax.devices()[0].platform
+    peak_n = a.peak_n or (2048 if platform == "cpu" else 8192)
+    print(f"command: {cmd}")
+    print(f"machine: {machine()}")
+    if _UNSET:
+        print(f"note: this process unset {', '.join(_UNSET)} before importing NumPy (NumPy/scikit-learn BLAS)")
+    peaks = [matmul_peak_gflops(peak_n)]
+    cols = ["implementation", "steps/s", "jaxnn speed-up", "GFLOP/s", "% of peak", "compile s", "final loss",
+            "notes"]
+
+    times, compile_s, losses, flops_step, notes, skipped, m = bench_digits(a, peaks, peak_n)
+    large = bench_large(a, peaks, peak_n) if a.large_steps > 0 else None
+    peak = max(peaks)
+    print(f"float32 matmul peak ({peak_n}x{peak_n} jnp.dot, best of {len(peaks)}): {peak:.1f} GFLOP/s "
+          f"(all measurements: {', '.join(f'{p:.0f}' for p in peaks)})")
+    print()
+    print(f"### Digits, 64-100-10 sigmoid, squared error, full batch m={m}, lr={LR}, lam={LAM}, "
+          f"{a.steps} steps, best of {a.repeats} interleaved repeats")
+    print(f"(matmul FLOPs per step: {flops_step / 1e6:.1f} M; 'jaxnn speed-up' = jaxnn.train steps/s / "
+          "that row's steps/s; compile s excluded from the rates)")
+    print()
+    rows = rows_for(times, compile_s, losses, flops_step, a.steps, peak, "jaxnn.train", notes)
+    print(table(rows, cols))
+    for s in skipped:
+        print(s)
+    by = {r["implementation"]: r for r in rows}
+    checks = [f"{by['jaxnn.train']['% of peak']:.0f}% of the matmul peak (target >= 50%)"]
+    for name, target in (("scikit-learn MLPClassifier", 3), ("PyTorch eager", 2)):
+        if name in by:
+            checks.append(f"{by[name]['jaxnn speed-up']:.2f}x {name.split()[0]} (target >= {target}x)")
+    print("jaxnn.train: " + "; ".join(checks))
+    if large is not None:
+        times, compile_s, losses, flops_step, sizes, m = large
+        print()
+        print(f"### Large MLP, {'-'.join(map(str, sizes))} sigmoid, squared error, full batch m={m} random data, "
+              f"{a.large_steps} steps, best of {a.repeats} interleaved repeats")
+        print(f"(matmul FLOPs per step: {flops_step / 1e9:.2f} G)")
+        print()
+        rows = rows_for(times, compile_s, losses, flops_step, a.large_steps, peak, "jaxnn.train", {})
+        print(table(rows, cols[:-1]))
+        by = {r["implementation"]: r for r in rows}
+        if "raw JAX (jit+scan, rows)" in by:
+            gap = by["jaxnn.train"]["% of peak"] - by["raw JAX (jit+scan, rows)"]["% of peak"]
+            print(f"jaxnn.train - raw JAX: {gap:+.1f} points of peak (jaxnn.train also evaluates J and its "
+                  f"gradient once before the first step, {100 / a.large_steps:.0f}% more work at {a.large_steps} "
+                  "steps, counted against it here)")
+    if max(peaks) > 1.3 * min(peaks):
+        print(f"\nwarning: the matmul peak measurements vary by {max(peaks) / min(peaks):.1f}x: the machine is busy, "
+              "so rates, ratios and fractions of peak are noisy; rerun on a quiet machine.")
+
+
+if __name__ == "__main__":
+    main(ARGS)
