@@ -19,6 +19,8 @@ from jaxnn.data import (
 from jaxnn.io import load, save
 from jaxnn.losses import LOSSES, data_term, objective, ridge
 from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
+from jaxnn.results import SweepResult
+from jaxnn.sweep import init_distributed, sweep, use_cpu_cores
 from jaxnn.train import train
 
 from jaxnn import autoencoder, display, edges, lbfgs, patches  # noqa: E402  (submodules: jaxnn.autoencoder.init, ...)
@@ -33,5 +35,6 @@ __all__ = [
     "encode_labels", "decode_labels", "target_range",
     "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
     "save", "load",
+    "sweep", "SweepResult", "init_distributed", "use_cpu_cores",
     "autoencoder", "patches", "edges", "lbfgs", "display",
 ]

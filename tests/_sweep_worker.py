@@ -1,0 +1,68 @@
+"""Subprocess worker for tests/test_sweep.py: runs one small sweep and saves its result.
+
+  python tests/_sweep_worker.py OUT [--out-dir DIR] [--chunk-size K] [--sleep S]
+                                    [--coordinator HOST:PORT --num-processes N --process-id I]
+
+The device count comes from XLA_FLAGS (set by the test before this process imports jax).
+``--sleep`` waits S seconds after each finished chunk (so a test can kill the run mid-way).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+GRID = {"scale": [0.1, 0.5, 1.0], "lr": [0.5, 2.0]}
+SEEDS = 2
+STEPS = 200
+
+
+def make_fn(steps=STEPS):
+    """XOR with the lecture's 2-3-1 sigmoid network; returns final loss, curve and divergence."""
+    import jax.numpy as jnp
+
+    import jaxnn
+
+    X = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    Y = jnp.array([[0.0], [1.0], [1.0], [0.0]])
+
+    def run(key, scale, lr):
+        params = jaxnn.init_mlp(key, [2, 3, 1], scale=scale)
+        params, hist = jaxnn.train(params, X, Y, lr=lr, steps=steps)
+        return {"final_loss": hist["loss"][-1], "loss": hist["loss"], "diverged_at": hist["diverged_at"],
+                "W1": params[0]["W"]}
+
+    return run
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--out-dir", default=None)
+    p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--sleep", type=float, default=0.0)
+    p.add_argument("--coordinator", default=None)
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    a = p.parse_args()
+
+    from jaxnn.sweep import init_distributed, sweep
+
+    init_distributed(a.coordinator, a.num_processes, a.process_id)  # before any other JAX work
+    import jax
+
+    def progress(done, total):
+        print(f"chunk {done}/{total}", flush=True)
+        time.sleep(a.sleep)
+
+    res = sweep(make_fn(), GRID, key=jax.random.key(0), seeds=SEEDS, chunk_size=a.chunk_size,
+                out_dir=a.out_dir, progress=progress if a.sleep else False)
+    if jax.process_index() == 0:
+        res.save(a.out)
+    print("done", jax.process_index(), res.meta["devices"], res.meta["processes"], flush=True)
+
+
+if __name__ == "__main__":
+    main()
