@@ -1,0 +1,129 @@
+"""jaxnn.estimators vs scikit-learn, side by side in one run.
+
+(1) One fit on digits (1797 x 64, pixels / 16), the same hyperparameters, for each solver:
+    jaxnn.estimators.MLPClassifier vs sklearn.neural_network.MLPClassifier.  shuffle=False by
+    default, so both run the same trajectory and the same number of epochs (``--shuffle`` for the
+    default shuffling, where the epoch counts may differ: per-epoch times are printed too).
+    jaxnn's first fit includes compilation (reported separately); the timed fits reuse the cache.
+(2) A 4 x 4 grid (alpha x learning_rate_init) x 3 folds: MLPGridSearchCV (every fit in one vmapped
+    compiled call via jaxnn.sweep) vs sklearn's GridSearchCV(MLPClassifier, n_jobs=2); wall time
+    with and without jaxnn's compile (a new search compiles again; both include the refit on all
+    the data and the scoring), best parameters of both.
+
+Usage:
+    python benchmarks/bench_estimators.py            # default (grid max_iter 60), ~3 minutes on 2 cores
+    python benchmarks/bench_estimators.py --quick    # smaller max_iter, one repeat
+    python benchmarks/bench_estimators.py --float32  # both libraries on float32 data
+
+scikit-learn's single fits are timed with NumPy's default BLAS threads and with 1 thread
+(threadpoolctl); the faster is the baseline (on a busy machine, BLAS threads can slow small matmuls
+down).  GridSearchCV's workers use joblib's default (one BLAS thread per worker with n_jobs=2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import machine, numpy_threads_note, table  # noqa: E402
+from jaxnn.datasets import require  # noqa: E402
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="max_iter 50, one repeat, grid max_iter 30")
+    ap.add_argument("--max-iter", type=int, default=100, help="max_iter of the single fits")
+    ap.add_argument("--grid-max-iter", type=int, default=60,
+                    help="max_iter of the grid search fits (scikit-learn's default is 200: slower)")
+    ap.add_argument("--float32", action="store_true", help="float32 data for both libraries")
+    ap.add_argument("--shuffle", action="store_true", help="shuffle minibatches (default: off, same trajectories)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed repeats per single fit (best is reported)")
+    ap.add_argument("--skip-grid", action="store_true", help="only the single fits")
+    ap.add_argument("--skip-single", action="store_true", help="only the grid search")
+    args = ap.parse_args(argv)
+    require("sklearn")
+    from sklearn import neural_network as sk_nn
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import GridSearchCV
+    from threadpoolctl import threadpool_limits
+
+    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32 if args.float32 else np.float64)
+    repeats = 1 if args.quick else args.repeats
+    max_iter = 50 if args.quick else args.max_iter
+    print(f"# jaxnn.estimators vs scikit-learn ({machine()})")
+    print(f"# {numpy_threads_note()}; data {X.shape} {X.dtype}; shuffle={args.shuffle}")
+
+    if not args.skip_single:
+        rows = []
+        solvers = {
+            "adam": dict(solver="adam"),
+            "sgd": dict(solver="sgd", learning_rate_init=0.05, momentum=0.9),
+            "lbfgs": dict(solver="lbfgs"),
+        }
+        for name, kw in solvers.items():
+            params = dict(hidden_layer_sizes=(100,), max_iter=max_iter, random_state=0, shuffle=args.shuffle, **kw)
+            first, t_first = _timed(lambda p=params: MLPClassifier(**p).fit(X, y))
+            t_j, t_s, blas = np.inf, np.inf, ""
+            for _ in range(repeats):
+                ours, t = _timed(lambda p=params: MLPClassifier(**p).fit(X, y))
+                t_j = min(t_j, t)
+                # scikit-learn with NumPy's default BLAS threads and with 1 thread: its best is the baseline
+                for limit in (None, 1):
+                    with threadpool_limits(limits=limit):
+                        theirs, t = _timed(lambda p=params: sk_nn.MLPClassifier(**p).fit(X, y))
+                    if t < t_s:
+                        t_s, blas = t, "default" if limit is None else "1 thread"
+            rows.append({"solver": name, "jaxnn_s": t_j, "sklearn_s": t_s, "speedup": t_s / t_j,
+                         "compile_s": max(t_first - t_j, 0.0),
+                         "n_iter jaxnn/sklearn": f"{ours.n_iter_}/{theirs.n_iter_}",
+                         "ms/iter jaxnn": 1e3 * t_j / ours.n_iter_, "ms/iter sklearn": 1e3 * t_s / theirs.n_iter_,
+                         "train acc jaxnn/sklearn": f"{ours.score(X, y):.4f}/{theirs.score(X, y):.4f}",
+                         "sklearn BLAS": blas})
+            print(f"  {name}: jaxnn {t_j:.3f}s sklearn {t_s:.3f}s", flush=True)
+        print("\n## Single fit, digits, hidden (100,)\n")
+        print(table(rows, ["solver", "jaxnn_s", "sklearn_s", "speedup", "compile_s", "n_iter jaxnn/sklearn",
+                           "ms/iter jaxnn", "ms/iter sklearn", "train acc jaxnn/sklearn", "sklearn BLAS"]))
+
+    if not args.skip_grid:
+        grid = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2], "learning_rate_init": [3e-4, 1e-3, 3e-3, 1e-2]}
+        g_iter = 30 if args.quick else args.grid_max_iter
+        params = dict(hidden_layer_sizes=(100,), max_iter=g_iter, random_state=0, shuffle=args.shuffle)
+        # warm the single-fit and predict caches that the refit and the scoring use, so that
+        # "excl. compile" below only has to subtract the sweep's own compile time
+        MLPClassifier(**params).fit(X, y).predict(X[: len(X) // 3 + 1])
+        ours, t_j = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), grid, cv=3).fit(X, y))
+        theirs, t_s = _timed(lambda: GridSearchCV(sk_nn.MLPClassifier(**params), grid, cv=3, n_jobs=2).fit(X, y))
+        meta = ours.sweep_meta_[0]
+        diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
+        compile_s = meta.get("compile_s", float("nan"))
+        row = {"fits": 16 * 3, "jaxnn_s (incl. compile)": t_j, "jaxnn_s (excl. compile)": t_j - compile_s,
+               "sklearn n_jobs=2 s": t_s, "speedup (excl. compile)": t_s / (t_j - compile_s),
+               "speedup (incl. compile)": t_s / t_j, "jaxnn compile_s": compile_s,
+               "jaxnn sweep run_s": meta.get("run_s", float("nan")),
+               "same best": ours.best_params_ == theirs.best_params_,
+               "max |mean score diff|": float(diff)}
+        print(f"\n## Grid search 4 x 4 (alpha x learning_rate_init) x 3 folds, adam, max_iter={g_iter}\n")
+        print(table([row], list(row)))
+        print(f"\njaxnn best {ours.best_params_} ({ours.best_score_:.4f}); "
+              f"sklearn best {theirs.best_params_} ({theirs.best_score_:.4f}); chunk_size {meta.get('chunk_size')}")
+
+
+if __name__ == "__main__":
+    main()

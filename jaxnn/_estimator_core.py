@@ -1,0 +1,370 @@
+"""Compiled training cores behind :mod:`jaxnn.estimators` (private).
+
+Two pure, jitted functions advance a training state:
+
+* :func:`run_stochastic`: scikit-learn's minibatch loop for ``solver in {"sgd", "adam"}``: a
+  ``lax.while_loop`` over epochs (it stops as soon as scikit-learn's ``tol`` / ``n_iter_no_change``
+  criterion fires, or at ``epoch_end``), each epoch a ``lax.scan`` over minibatches of an
+  epoch-wise shuffle; per-epoch training loss, validation score and validation loss are written into
+  ``(max_iter,)`` buffers.  Learning-rate schedules ('invscaling', 'adaptive') and early stopping
+  (best params kept in the carry) run inside the loop.
+* :func:`run_lbfgs`: ``optax.lbfgs`` (zoom line search) in a ``lax.while_loop`` with scipy's
+  L-BFGS-B stopping rules as scikit-learn calls them: ``max|grad| <= tol``, a relative decrease
+  ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations or ``max_fun`` objective
+  evaluations.
+
+Everything a grid search may vary (alpha, learning_rate_init, momentum, beta_1, beta_2, epsilon,
+power_t, tol, n_iter_no_change, max_fun) is a traced scalar in ``hyper``; structure (layer sizes via
+the params' shapes, activation, solver, schedule, batch capacity, ``max_iter``) is the static
+:class:`Static`.  Data are padded to a static capacity: ``sw`` (sample weights) is 0 on padded rows
+and ``n`` (traced) counts the real rows, so folds of different sizes share one compiled function and
+``jax.vmap`` batches them.
+
+The objective is scikit-learn's: for a batch with weights w (sum S),
+``J = sum_i w_i loss_i / S + alpha / (2 S) * sum_l ||W^(l)||_F^2`` (biases not penalized), where
+loss_i is the log-loss (softmax or logistic output), half the squared error or half the Poisson
+deviance, summed over outputs.  scikit-learn *reports* the squared error averaged over outputs
+(its gradient uses the sum); ``reported`` follows its report so ``loss_curve_`` and the ``tol``
+criterion match.
+
+References:
+  Lecture "Neural networks II", sections 2-4 (objective, gradient descent); scikit-learn's
+  ``neural_network/_multilayer_perceptron.py`` and ``_stochastic_optimizers.py`` (semantics).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxnn.losses import per_sample_loss, ridge
+from jaxnn.mlp import forward_cache
+from jaxnn.train import tree_all_finite
+
+FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
+
+
+class Static(NamedTuple):
+    """Static structure of one training run (hashable: a jit cache key)."""
+
+    activation: Any      # hidden activation: jaxnn name ("sigmoid", "tanh", "relu", "identity") or callable
+    out: str             # output: "softmax" | "logistic" | "identity" | "exp"
+    loss: str            # "log_loss" | "squared_error" | "poisson"
+    classifier: bool
+    solver: str          # "sgd" | "adam" | "lbfgs"
+    schedule: str = "constant"   # "constant" | "invscaling" | "adaptive"
+    nesterov: bool = True
+    shuffle: bool = True
+    early_stopping: bool = False
+    monitor: bool = False        # a validation set is scored every epoch
+    batch: int = 1               # batch capacity B (static)
+    n_steps: int = 1             # minibatch steps per epoch (static bound)
+    max_iter: int = 200
+    incremental: bool = False    # partial_fit: one epoch
+
+
+# ---------------------------------------------------------------------------------------------
+# objective, outputs, scores
+
+
+def output(z, out: str):
+    """Output activation of the last pre-activation z (m, k)."""
+    if out == "softmax":
+        return jax.nn.softmax(z, axis=-1)
+    if out == "logistic":
+        return jax.nn.sigmoid(z)
+    if out == "exp":
+        return jnp.exp(z)
+    return z
+
+
+def logits(params, X, activation):
+    """z^(n_l) (m, k): the output pre-activation (hidden layers use ``activation``)."""
+    return forward_cache(params, X, activation, "identity").z[-1]
+
+
+def per_sample(z, Y, static: Static):
+    """(m,) per-sample loss summed over outputs, from the output pre-activation z."""
+    if static.loss == "poisson":  # half Poisson deviance with log link, as scikit-learn's poisson_loss
+        xlogy = jnp.where(Y > 0, Y * jnp.log(jnp.where(Y > 0, Y, 1.0)), 0.0)
+        return jnp.sum(xlogy - Y * z - Y + jnp.exp(z), axis=-1)
+    name = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}[static.out]
+    if static.loss == "log_loss":
+        return per_sample_loss(z, z, Y, "cross_entropy", name)
+    return per_sample_loss(z, output(z, static.out), Y, "squared", name)  # 1/2 ||h(x) - y||^2
+
+
+def objective(params, X, Y, w, alpha, static: Static):
+    """(J, reported): scikit-learn's weighted objective on a batch and the value it reports."""
+    S = jnp.sum(w)
+    S = jnp.where(S > 0, S, 1.0)
+    data = jnp.sum(w * per_sample(logits(params, X, static.activation), Y, static)) / S
+    penalty = 0.5 * alpha * ridge(params) / S  # alpha / (2 S) sum ||W||^2, biases excluded
+    shown = data / Y.shape[1] if (static.loss == "squared_error" and not static.classifier) else data
+    return data + penalty, shown + penalty
+
+
+def score(params, X, Y, w, static: Static):
+    """(validation score, validation data loss) on (X, Y, w): weighted accuracy (exact row match in
+    the label-indicator space, as ``accuracy_score``) or R^2 averaged over outputs (as ``r2_score``,
+    NaN when a prediction is not finite)."""
+    z = logits(params, X, static.activation)
+    S = jnp.sum(w)
+    vloss = jnp.sum(w * per_sample(z, Y, static)) / S
+    if static.classifier:
+        pred = (jax.nn.one_hot(jnp.argmax(z, axis=1), z.shape[1], dtype=bool) if static.out == "softmax"
+                else z > 0)
+        correct = jnp.all(pred == (Y > 0.5), axis=1)
+        return jnp.sum(w * correct) / S, vloss
+    h = output(z, static.out)
+    ss_res = jnp.sum(w[:, None] * (Y - h) ** 2, axis=0)
+    mean = jnp.sum(w[:, None] * Y, axis=0) / S
+    ss_tot = jnp.sum(w[:, None] * (Y - mean) ** 2, axis=0)
+    r2 = jnp.where(ss_tot > 0, 1 - ss_res / jnp.where(ss_tot > 0, ss_tot, 1.0), jnp.where(ss_res == 0, 1.0, 0.0))
+    r2 = jnp.where(jnp.all(jnp.isfinite(h)), jnp.mean(r2), jnp.nan)
+    return r2, vloss
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizers (optax GradientTransformations, scikit-learn's update rules exactly)
+
+
+def sklearn_adam(b1, b2, eps) -> optax.GradientTransformation:
+    """Adam as scikit-learn writes it: ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``,
+    direction ``lr_t m / (sqrt(v) + eps)`` (optax's ``scale_by_adam`` puts eps after the bias
+    correction, which differs by eps * sqrt(1 - b2^t)).  Returns the direction without ``-lr``."""
+
+    def init(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+
+    def update(g, state, params=None):
+        t = state.count + 1
+        mu = jax.tree_util.tree_map(lambda m, x: b1 * m + (1 - b1) * x, state.mu, g)
+        nu = jax.tree_util.tree_map(lambda v, x: b2 * v + (1 - b2) * x * x, state.nu, g)
+        tf = t.astype(jnp.result_type(b1))
+        c = jnp.sqrt(1 - b2 ** tf) / (1 - b1 ** tf)
+        d = jax.tree_util.tree_map(lambda m, v: c * m / (jnp.sqrt(v) + eps), mu, nu)
+        return d, optax.ScaleByAdamState(count=t, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init, update)
+
+
+def make_direction(static: Static, hyper) -> optax.GradientTransformation:
+    """The optimizer's direction d (lr lives in the carry so that 'invscaling' and 'adaptive' can
+    change it per epoch, as scikit-learn does).
+
+    Adam: the step is ``-lr * d(g)``.  SGD: ``optax.trace(momentum, nesterov)`` fed with ``lr * g``:
+    v = mu v + lr g, step ``-v`` (Nesterov: ``-(mu v + lr g)``), which is scikit-learn's
+    ``v = mu v - lr g`` (Nesterov: ``mu v - lr g``) with the sign folded in."""
+    if static.solver == "adam":
+        return sklearn_adam(hyper["beta_1"], hyper["beta_2"], hyper["epsilon"])
+    return optax.trace(decay=hyper["momentum"], nesterov=static.nesterov)
+
+
+def init_opt_state(static: Static, params):
+    """Optimizer state for fresh params (does not depend on the hyperparameter values)."""
+    dt = jnp.result_type(params[0]["W"])
+    dummy = {k: jnp.zeros([], dt) for k in ("beta_1", "beta_2", "epsilon", "momentum")}
+    return make_direction(static, dummy).init(params)
+
+
+# ---------------------------------------------------------------------------------------------
+# stochastic solvers
+
+
+class State(NamedTuple):
+    """Carry of :func:`run_stochastic` (all arrays; NumPy round-trips between calls)."""
+
+    params: Any
+    opt_state: Any
+    lr: jax.Array            # current learning rate
+    t: jax.Array             # samples seen (scikit-learn's t_), float
+    epoch: jax.Array         # epochs run in this fit (n_iter_), int32
+    stopped: jax.Array       # the tol / n_iter_no_change criterion fired
+    diverged: jax.Array      # a non-finite loss, gradient or params was met
+    count: jax.Array         # _no_improvement_count, int32
+    best_loss: jax.Array
+    best_val: jax.Array
+    best_params: Any
+    loss_curve: jax.Array    # (max_iter,)
+    val_curve: jax.Array     # (max_iter,)
+    vloss_curve: jax.Array   # (max_iter,)
+    key: jax.Array
+
+
+def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params, key, max_iter, dtype) -> State:
+    f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    nan = jnp.full((max_iter,), jnp.nan, dtype)
+    return State(params, opt_state, f(lr), f(t), jnp.int32(0), jnp.bool_(False), jnp.bool_(False),
+                 jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan, key)
+
+
+def _where(ok, a, b):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
+
+
+def epoch_step(state: State, data, hyper, static: Static) -> State:
+    """One epoch: shuffle, minibatch steps, scikit-learn's end-of-epoch bookkeeping."""
+    X, Y, sw, n, bs = data["X"], data["Y"], data["sw"], data["n"], data["bs"]
+    N, B = X.shape[0], static.batch
+    dt = X.dtype
+    direction = make_direction(static, hyper)
+    alpha = hyper["alpha"]
+    slots = jnp.arange(N)
+    if static.shuffle:  # a permutation of the n real rows (padded rows sort last)
+        u = jax.random.uniform(jax.random.fold_in(state.key, state.epoch), (N,), dt)
+        perm = jnp.argsort(jnp.where(slots < n, u, 2.0))
+    else:
+        perm = slots
+    grad_fn = jax.value_and_grad(objective, has_aux=True)
+
+    def batch(carry, j):
+        params, opt_state, lr, acc, bad = carry
+        pos = j * bs + jnp.arange(B)
+        valid = (jnp.arange(B) < bs) & (pos < n)
+        idx = perm[jnp.clip(pos, 0, N - 1)]
+        w = jnp.where(valid, sw[idx], 0.0)
+        (J, shown), g = grad_fn(params, X[idx], Y[idx], w, alpha, static)
+        if static.solver == "sgd":  # velocity accumulates lr * g, as scikit-learn's v = mu v - lr g
+            d, new_opt = direction.update(jax.tree_util.tree_map(lambda x: lr * x, g), opt_state, params)
+            new_params = jax.tree_util.tree_map(lambda p, di: p - di, params, d)
+        else:
+            d, new_opt = direction.update(g, opt_state, params)
+            new_params = jax.tree_util.tree_map(lambda p, di: p - lr * di, params, d)
+        active = valid[0]  # this step holds at least one row of the epoch
+        ok = jnp.isfinite(J) & tree_all_finite((g, new_params))
+        take = active & ok
+        size = jnp.sum(valid).astype(dt)
+        carry = (_where(take, new_params, params), _where(take, new_opt, opt_state), lr,
+                 acc + jnp.where(active, shown * size, 0.0), bad | (active & ~ok))
+        return carry, None
+
+    carry0 = (state.params, state.opt_state, state.lr, jnp.zeros([], dt), jnp.bool_(False))
+    (params, opt_state, lr, acc, bad), _ = lax.scan(batch, carry0, jnp.arange(static.n_steps))
+    n_f = n.astype(dt)
+    loss = acc / n_f
+    e = state.epoch
+    t = state.t + n_f
+    tol, patience = hyper["tol"], hyper["n_iter_no_change"]
+    count, best_loss, best_val, best_params = state.count, state.best_loss, state.best_val, state.best_params
+    val, vloss = jnp.array(jnp.nan, dt), jnp.array(jnp.nan, dt)
+    if static.monitor:
+        val, vloss = score(params, data["Xv"], data["Yv"], data["swv"], static)
+    if static.early_stopping:
+        count = jnp.where(val < best_val + tol, count + 1, 0)
+        better = val > best_val
+        best_val = jnp.where(better, val, best_val)
+        best_params = _where(better, params, best_params)
+    else:
+        count = jnp.where(loss > best_loss - tol, count + 1, 0)
+        best_loss = jnp.where(loss < best_loss, loss, best_loss)
+    if static.solver == "sgd" and static.schedule == "invscaling":
+        lr = hyper["learning_rate_init"] / (t + 1) ** hyper["power_t"]  # iteration_ends(t_)
+    fire = count.astype(dt) > patience
+    if static.solver == "sgd" and static.schedule == "adaptive":
+        stop = fire & (lr <= 1e-6)
+        shrink = fire & ~stop
+        lr = jnp.where(shrink, lr / 5.0, lr)
+        count = jnp.where(shrink, 0, count)
+    else:
+        stop = fire
+    stop = stop | static.incremental
+    return State(params, opt_state, lr, t, e + 1, stop, bad, count, best_loss, best_val, best_params,
+                 state.loss_curve.at[e].set(loss), state.val_curve.at[e].set(val),
+                 state.vloss_curve.at[e].set(vloss), state.key)
+
+
+def _run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
+    def cond(s):
+        return (~s.stopped) & (~s.diverged) & (s.epoch < jnp.minimum(epoch_end, static.max_iter))
+
+    return lax.while_loop(cond, lambda s: epoch_step(s, data, hyper, static), state)
+
+
+run_stochastic = jax.jit(_run_stochastic, static_argnames=("static",))
+
+
+# ---------------------------------------------------------------------------------------------
+# L-BFGS
+
+
+class LState(NamedTuple):
+    params: Any
+    opt_state: Any
+    it: jax.Array          # iterations (n_iter_)
+    nfev: jax.Array        # objective evaluations
+    stopped: jax.Array     # converged (gtol or ftol)
+    diverged: jax.Array
+    value: jax.Array
+    loss_curve: jax.Array  # (max_iter,)
+
+
+def lbfgs_optimizer():
+    """``optax.lbfgs``: memory 10 (as scipy's L-BFGS-B), strong-Wolfe zoom line search."""
+    return optax.lbfgs(memory_size=10, linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
+
+
+def lbfgs_init(params, data, hyper, static: Static) -> LState:
+    dt = data["X"].dtype
+    J = lambda p: objective(p, data["X"], data["Y"], data["sw"], hyper["alpha"], static)[0]  # noqa: E731
+    v, g = jax.value_and_grad(J)(params)
+    conv = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(g)])) <= hyper["tol"]
+    return LState(params, lbfgs_optimizer().init(params), jnp.int32(0), jnp.int32(1), conv,
+                  ~(jnp.isfinite(v) & tree_all_finite(g)), v, jnp.full((static.max_iter,), jnp.nan, dt))
+
+
+lbfgs_init_jit = jax.jit(lbfgs_init, static_argnames=("static",))
+
+
+def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
+    opt = lbfgs_optimizer()
+    X, Y, sw, alpha = data["X"], data["Y"], data["sw"], hyper["alpha"]
+
+    def J(p):
+        return objective(p, X, Y, sw, alpha, static)[0]
+
+    vg = optax.value_and_grad_from_state(J)
+
+    def body(s: LState) -> LState:
+        value, grad = vg(s.params, state=s.opt_state)
+        updates, opt_state = opt.update(grad, s.opt_state, s.params, value=value, grad=grad, value_fn=J)
+        params = optax.apply_updates(s.params, updates)
+        new_value = optax.tree.get(opt_state, "value")
+        new_grad = optax.tree.get(opt_state, "grad")
+        steps = optax.tree.get(opt_state, "num_linesearch_steps")
+        ok = jnp.isfinite(new_value) & tree_all_finite((params, new_grad))
+        gmax = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(new_grad)]))
+        rel = (value - new_value) / jnp.maximum(jnp.maximum(jnp.abs(value), jnp.abs(new_value)), 1.0)
+        conv = (rel <= FTOL) | (gmax <= hyper["tol"])
+        return LState(_where(ok, params, s.params), _where(ok, opt_state, s.opt_state), s.it + 1,
+                      s.nfev + jnp.maximum(steps, 1).astype(jnp.int32), ok & conv, ~ok,
+                      jnp.where(ok, new_value, s.value), s.loss_curve.at[s.it].set(jnp.where(ok, new_value, jnp.nan)))
+
+    def cond(s: LState):
+        return ((~s.stopped) & (~s.diverged) & (s.it < jnp.minimum(iter_end, static.max_iter))
+                & (s.nfev < hyper["max_fun"]))
+
+    return lax.while_loop(cond, body, state)
+
+
+run_lbfgs = jax.jit(_run_lbfgs, static_argnames=("static",))
+
+
+def _reported_loss(params, data, hyper, static: Static):
+    return objective(params, data["X"], data["Y"], data["sw"], hyper["alpha"], static)[1]
+
+
+reported_loss = jax.jit(_reported_loss, static_argnames=("static",))
+
+
+@partial(jax.jit, static_argnames=("activation", "out"))
+def predict_outputs(params, X, activation, out):
+    """(z^(n_l), h(X)) for every row of X (prediction path of the estimators)."""
+    z = logits(params, X, activation)
+    return z, output(z, out)

@@ -1,0 +1,934 @@
+"""scikit-learn compatible estimators on jaxnn: MLPClassifier, MLPRegressor, MLPGridSearchCV.
+
+Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same
+constructor parameters, names and defaults, the same objective (log-loss, or half squared error /
+half Poisson deviance, averaged over samples with ``sample_weight``, plus
+``alpha / (2 n) * sum_l ||W^(l)||^2`` on weights only), the same Glorot init drawn from the same
+``random_state`` stream, the same solvers (sgd with momentum / Nesterov, adam, lbfgs), learning-rate
+schedules, early stopping and ``tol`` / ``n_iter_no_change`` rules, and the same fitted attributes
+(``coefs_[l]`` is ``W^(l).T`` as NumPy, shaped (n_in, n_out) as in scikit-learn).  The training
+runs compiled: one ``lax.while_loop`` over epochs (each a ``lax.scan`` over minibatches) or over
+L-BFGS iterations, inside one ``jit``; compiled functions are cached by structure, so refits with the
+same shapes do not recompile.
+
+Numerics follow the input dtype, as scikit-learn: float64 data train in float64 (JAX's x64 mode is
+switched on for the call only), float32 data in float32 (faster, and what accelerators like).
+
+Extras (keyword arguments with safe defaults):
+
+* ``activation`` may be a callable (elementwise, jax-traceable) as well as a name;
+* ``MLPClassifier(loss="squared_error")``: the lecture's squared error on the softmax/logistic output;
+* ``init_scale=eps``: the lecture's N(0, eps^2) init instead of Glorot's;
+* ``fit(..., validation_data=(X_val, y_val))``: a validation score and a validation loss recorded each
+  epoch (``validation_scores_``, ``validation_loss_curve_``); with ``early_stopping=True`` the
+  held-out split gets the same curves;
+* ``callback(epoch, logs) -> bool``: called after every epoch with ``logs = {"loss",
+  "validation_score", "validation_loss", "learning_rate"}``; returning True stops training (with a
+  callback or ``verbose``, epochs run one compiled call each instead of all in one call).
+
+Where jaxnn differs from scikit-learn (everything else is the same, step for step in float64):
+
+* minibatch shuffling: the same ``random_state`` seeds a JAX key (drawn from the same RandomState
+  stream, after the init and the early-stopping split) instead of NumPy's shuffle, so with
+  ``shuffle=True`` results differ by training noise; with ``shuffle=False`` sgd/adam follow
+  scikit-learn's trajectory to rounding error;
+* lbfgs is ``optax.lbfgs`` (memory 10, zoom line search) in a compiled ``while_loop`` with
+  scipy's stopping rules as scikit-learn sets them (``max|grad| <= tol``, relative decrease
+  ``<= 2.22e-9``, ``max_iter`` iterations, ``max_fun`` objective evaluations, checked once per
+  iteration, so ``n_fun_`` may pass ``max_fun`` by the last line search's <= 20 evaluations);
+  scipy's L-BFGS-B line search differs, so the iterates differ; ``loss_curve_`` (objective per
+  iteration) and ``n_fun_`` are also set for lbfgs;
+* 'invscaling' and 'adaptive' keep the learning rate in the compiled loop's carry and update it
+  at the end of each epoch, exactly as scikit-learn (not per step, as an optax schedule would);
+* the log-loss is computed from the logits (``log_softmax`` / ``softplus``), not from probabilities
+  clipped at machine epsilon (the gradient is the same ``h - y``);
+* sparse X is refused (densify it first); a diverging fit raises scikit-learn's ValueError but
+  leaves coefs_ and the other fitted attributes as they were.
+
+References:
+  Lecture "Neural networks II" (objective, backprop, gradient descent); scikit-learn's
+  ``sklearn/neural_network/_multilayer_perceptron.py``; Glorot & Bengio (2010); Kingma & Ba (2014).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import defaultdict
+from numbers import Integral, Real
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import _estimator_core as core
+from jaxnn.datasets import require
+from jaxnn.mlp import init_mlp
+
+require("sklearn")
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import check_cv, train_test_split  # noqa: E402
+from sklearn.preprocessing import LabelBinarizer  # noqa: E402
+from sklearn.utils import check_random_state, column_or_1d  # noqa: E402
+from sklearn.utils._param_validation import Interval, Options, StrOptions  # noqa: E402
+from sklearn.utils.metaestimators import available_if  # noqa: E402
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels  # noqa: E402
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data  # noqa: E402
+
+__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
+
+_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_STOCHASTIC = ("sgd", "adam")
+_DTYPES = (np.float64, np.float32)
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _hyper(est, dtype) -> dict:
+    """The traced hyperparameters of an estimator, as 0-d arrays of ``dtype``."""
+    patience = est.n_iter_no_change
+    vals = dict(alpha=est.alpha, learning_rate_init=est.learning_rate_init, power_t=est.power_t,
+                momentum=est.momentum, beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
+                tol=est.tol, n_iter_no_change=np.inf if patience == np.inf else float(patience),
+                max_fun=float(est.max_fun))
+    return {k: np.asarray(v, dtype) for k, v in vals.items()}
+
+
+def _bucket(n: int, minimum: int = 8) -> int:
+    """The next power of two >= n (at least ``minimum``): a padded size, so that data of nearby
+    shapes share one compiled function.  Padded rows carry weight 0, padded input columns are 0 and
+    meet zero weights that get zero gradients, so padding never changes a result."""
+    return max(minimum, 1 << (int(n) - 1).bit_length())
+
+
+def _batch_layout(n: int, batch_size) -> tuple[int, int, int]:
+    """(effective batch size, batch capacity B, padded row count N) for n training rows."""
+    bs = min(200, n) if batch_size == "auto" else int(np.clip(batch_size, 1, n))
+    if bs >= n:
+        N = _bucket(n, 16)
+        return n, N, N
+    return bs, bs, _ceil(n, bs) * bs
+
+
+def _pad(a, N, D=None):
+    """Zero-pad the rows of ``a`` to N (and its columns to D)."""
+    a = np.asarray(a)
+    D = a.shape[1] if (D is None and a.ndim == 2) else D
+    if a.shape[0] == N and (a.ndim == 1 or a.shape[1] == D):
+        return a
+    out = np.zeros((N,) + ((D,) if a.ndim == 2 else a.shape[1:]), a.dtype)
+    out[(slice(0, a.shape[0]),) + ((slice(0, a.shape[1]),) if a.ndim == 2 else ())] = a
+    return out
+
+
+def _pad_inputs(params, D):
+    """Zero-pad the first layer's W (s_2, d) to (s_2, D) (columns met by zero-padded inputs)."""
+    W = params[0]["W"]
+    if W.shape[1] == D:
+        return params
+    return [{"W": _pad(W.T, D).T.copy(), "b": params[0]["b"]}] + list(params[1:])
+
+
+def _unpad_inputs(params, d):
+    return [{"W": params[0]["W"][:, :d], "b": params[0]["b"]}] + list(params[1:])
+
+
+def _to_numpy(tree):
+    return jax.tree_util.tree_map(np.asarray, tree)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of MLPClassifier and MLPRegressor (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"}), callable],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "init_scale": [None, Interval(Real, 0, None, closed="neither")],
+        "callback": [None, callable],
+    }
+
+    # ------------------------------------------------------------------ structure
+    def _hidden_sizes(self) -> list:
+        h = self.hidden_layer_sizes
+        h = list(h) if hasattr(h, "__iter__") else [h]
+        if any(not isinstance(s, (Integral, np.integer)) or s <= 0 for s in h):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {h}.")
+        return [int(s) for s in h]
+
+    def _jax_activation(self):
+        return _HIDDEN[self.activation] if isinstance(self.activation, str) else self.activation
+
+    def _static(self, out, **kw) -> core.Static:
+        loss = "log_loss" if is_classifier(self) and self.loss == "log_loss" else self.loss
+        return core.Static(activation=self._jax_activation(), out=out, loss=loss, classifier=is_classifier(self),
+                           solver=self.solver, schedule=self.learning_rate, nesterov=bool(self.nesterovs_momentum),
+                           shuffle=bool(self.shuffle), early_stopping=bool(self.early_stopping),
+                           max_iter=_bucket(self.max_iter), **kw)  # buffer length; max_iter itself is traced
+
+    def _init_params(self, rs, layer_units, dtype) -> list:
+        """Glorot-uniform init drawn from ``rs`` exactly as scikit-learn's ``_init_coef`` (coefs first,
+        then intercepts, layer by layer), or N(0, init_scale^2) (the lecture's) when set."""
+        if self.init_scale is not None:
+            key = jax.random.key(rs.randint(np.iinfo(np.int32).max))
+            with jax.enable_x64(dtype == np.float64):
+                return _to_numpy(init_mlp(key, layer_units, float(self.init_scale), dtype=dtype))
+        params = []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            factor = 2.0 if self.activation == "logistic" else 6.0
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coef = rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
+            intercept = rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False)
+            params.append({"W": np.ascontiguousarray(coef.T), "b": intercept})
+        return params
+
+    def _params_from_attrs(self, dtype) -> list:
+        return [{"W": np.asarray(c, dtype).T.copy(), "b": np.asarray(b, dtype).copy()}
+                for c, b in zip(self.coefs_, self.intercepts_)]
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
+                                 "stochastic.")
+        return True
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coefs_")
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None, binarizer=None):
+        self._validate_params()
+        hidden = self._hidden_sizes()
+        if self.early_stopping and incremental and self.solver in _STOCHASTIC:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, Y, lb = self._validate_input(X, y, incremental, reset=first_pass, binarizer=binarizer)
+        dtype = X.dtype
+        n_samples, n_features = X.shape
+        sw = np.ones(n_samples, dtype) if sample_weight is None else \
+            _check_sample_weight(sample_weight, X, dtype=dtype)
+        n_outputs = Y.shape[1]
+        layer_units = [n_features] + hidden + [n_outputs]
+        rs = check_random_state(self.random_state)
+        if not first_pass and [c.shape for c in self.coefs_] != list(zip(layer_units[:-1], layer_units[1:])):
+            raise ValueError(f"warm_start / partial_fit: the network has layers {[c.shape for c in self.coefs_]}, "
+                             f"the data and hidden_layer_sizes need {list(zip(layer_units[:-1], layer_units[1:]))}")
+        params = self._init_params(rs, layer_units, dtype) if first_pass else self._params_from_attrs(dtype)
+        out = self._out_activation(lb)
+        if validation_data is not None:
+            validation_data = self._check_validation_data(validation_data, lb)
+        attrs = {"n_outputs_": n_outputs, "n_layers_": len(layer_units), "out_activation_": out}
+        if lb is not None:
+            attrs.update(_label_binarizer=lb, classes_=lb.classes_)
+        with jax.enable_x64(dtype == np.float64):
+            if self.solver in _STOCHASTIC:
+                attrs.update(self._fit_stochastic(X, Y, sw, params, out, rs, first_pass, incremental, validation_data))
+            else:
+                attrs.update(self._fit_lbfgs(X, Y, sw, params, out))
+        for name, value in attrs.items():  # nothing is set before training succeeded
+            setattr(self, name, value)
+        return self
+
+    def _check_validation_data(self, validation_data, lb):
+        Xv, yv = validation_data
+        Xv, yv = validate_data(self, Xv, yv, reset=False, multi_output=True, dtype=_DTYPES,
+                               y_numeric=not is_classifier(self))
+        return Xv, self._encode(yv, lb, Xv.dtype)
+
+    def _fit_stochastic(self, X, Y, sw, params, out, rs, first_pass, incremental, validation_data):
+        dtype = X.dtype
+        monitor = bool(self.early_stopping) or validation_data is not None
+        if self.early_stopping and validation_data is None:
+            stratify = Y if (is_classifier(self) and Y.shape[1] == 1) else None
+            X, Xv, Y, Yv, sw, swv = train_test_split(X, Y, sw, random_state=rs, test_size=self.validation_fraction,
+                                                     stratify=stratify)
+            if Xv.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                                 "of your dataset.")
+        elif validation_data is not None:
+            Xv, Yv = validation_data
+            Xv = Xv.astype(dtype, copy=False)
+            swv = np.ones(Xv.shape[0], dtype)
+        else:
+            Xv, Yv, swv = X[:1], Y[:1], np.ones(1, dtype)
+        n = X.shape[0]
+        if self.batch_size != "auto" and self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=3)
+        bs, B, N = _batch_layout(n, self.batch_size)
+        Nv = _bucket(Xv.shape[0], 16)
+        d = X.shape[1]
+        D = _bucket(d)
+        params = _pad_inputs(params, D)
+        static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
+        key = jax.random.key(rs.randint(np.iinfo(np.int32).max))
+        hyper = _hyper(self, dtype)
+        reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
+        opt_state = self._opt_state if reuse else core.init_opt_state(static, params)
+        lr = self._learning_rate if reuse else self.learning_rate_init
+        keep = not first_pass
+        best_params = getattr(self, "_best_params", None) if keep else None
+        if best_params is not None:
+            best_params = _pad_inputs(best_params, D)
+        prev_best_loss = getattr(self, "best_loss_", None) if keep else None
+        state = core.init_state(
+            params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
+            getattr(self, "_no_improvement_count", 0) if keep else 0,
+            (prev_best_loss if prev_best_loss is not None else np.inf),
+            (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
+             else -np.inf),
+            best_params if best_params is not None else params, key, static.max_iter, dtype)
+        data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
+                "bs": np.int32(bs), "Xv": _pad(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv), "swv": _pad(swv, Nv)}
+        state = self._run_epochs(state, data, hyper, static)
+        n_iter = int(state.epoch)
+        if bool(state.diverged):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed (or lower learning_rate_init).")
+        loss_curve = np.asarray(state.loss_curve[:n_iter]).tolist()
+        val_scores = np.asarray(state.val_curve[:n_iter]).tolist()
+        val_losses = np.asarray(state.vloss_curve[:n_iter]).tolist()
+        stopped = bool(state.stopped)
+        if not incremental and n_iter == self.max_iter and not stopped:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        final = state.best_params if self.early_stopping else state.params
+        attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d))
+        prev = (lambda name: list(getattr(self, name, None) or [])) if keep else (lambda name: [])
+        attrs.update(
+            n_iter_=n_iter, t_=int(round(float(state.t))),
+            loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
+            loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=int(state.count),
+            _opt_state=_to_numpy(state.opt_state), _opt_solver=self.solver, _learning_rate=float(state.lr),
+            _best_params=_unpad_inputs(_to_numpy(state.best_params), d),
+        )
+        if self.early_stopping:
+            attrs.update(best_loss_=None, best_validation_score_=float(state.best_val))
+        else:
+            attrs.update(best_loss_=float(state.best_loss), best_validation_score_=None)
+        if monitor:
+            attrs.update(validation_scores_=prev("validation_scores_") + val_scores,
+                         validation_loss_curve_=prev("validation_loss_curve_") + val_losses)
+        else:
+            attrs.update(validation_scores_=None, validation_loss_curve_=None)
+        return attrs
+
+    def _run_epochs(self, state, data, hyper, static):
+        if self.callback is None and not self.verbose:
+            return core.run_stochastic(state, data, hyper, np.int32(self.max_iter), static=static)
+        for e in range(1, self.max_iter + 1):  # one compiled call per epoch, Python in between
+            state = core.run_stochastic(state, data, hyper, np.int32(e), static=static)
+            if int(state.epoch) < e or bool(state.diverged):
+                break
+            logs = {"loss": float(state.loss_curve[e - 1]), "validation_score": float(state.val_curve[e - 1]),
+                    "validation_loss": float(state.vloss_curve[e - 1]), "learning_rate": float(state.lr)}
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (e, logs["loss"]))
+                if static.monitor:
+                    print("Validation score: %f" % logs["validation_score"])
+            if self.callback is not None and self.callback(e, logs):
+                break
+            if bool(state.stopped):
+                break
+        return state
+
+    def _fit_lbfgs(self, X, Y, sw, params, out):
+        dtype = X.dtype
+        static = self._static(out)
+        n, d = X.shape
+        N, D = _bucket(n, 16), _bucket(d)
+        params = _pad_inputs(params, D)
+        data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
+        hyper = _hyper(self, dtype)
+        state = core.lbfgs_init_jit(params, data, hyper, static=static)
+        if self.callback is None and not self.verbose:
+            state = core.run_lbfgs(state, data, hyper, np.int32(self.max_iter), static=static)
+        else:
+            for i in range(1, self.max_iter + 1):
+                state = core.run_lbfgs(state, data, hyper, np.int32(i), static=static)
+                if int(state.it) < i or bool(state.diverged):
+                    break
+                logs = {"loss": float(state.loss_curve[i - 1]), "validation_score": float("nan"),
+                        "validation_loss": float("nan"), "learning_rate": float("nan")}
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (i, logs["loss"]))
+                if (self.callback is not None and self.callback(i, logs)) or bool(state.stopped):
+                    break
+        if bool(state.diverged):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed.")
+        n_iter = int(state.it)
+        if not bool(state.stopped):
+            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (max_iter={self.max_iter}, "
+                          f"max_fun={self.max_fun}, {int(state.nfev)} function evaluations).\n"
+                          "Increase the number of iterations to improve the convergence.", ConvergenceWarning,
+                          stacklevel=3)
+        attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d))
+        attrs.update(n_iter_=n_iter, t_=0, loss_=float(core.reported_loss(state.params, data, hyper, static=static)),
+                     loss_curve_=np.asarray(state.loss_curve[:n_iter]).tolist(), n_fun_=int(state.nfev))
+        return attrs
+
+    @staticmethod
+    def _param_attrs(params) -> dict:
+        params = _to_numpy(params)
+        return {"coefs_": [np.ascontiguousarray(layer["W"].T) for layer in params],
+                "intercepts_": [layer["b"].copy() for layer in params]}
+
+    # ------------------------------------------------------------------ predict
+    def _forward(self, X, check_input=True):
+        """h(X) (m, n_outputs) as NumPy, in the dtype of ``coefs_``."""
+        if check_input:
+            X = validate_data(self, X, reset=False, dtype=_DTYPES)
+        dt = self.coefs_[0].dtype
+        m, d = X.shape
+        D = _bucket(d)
+        params = _pad_inputs([{"W": c.T, "b": b} for c, b in zip(self.coefs_, self.intercepts_)], D)
+        with jax.enable_x64(dt == np.float64):
+            _, h = core.predict_outputs(jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), params),
+                                        jnp.asarray(_pad(np.asarray(X, dt), _bucket(m, 16), D)),
+                                        self._jax_activation(), self.out_activation_)
+            return np.array(h[:m])
+
+    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs).
+
+        Args:
+          X: training inputs.  y: class labels (classifier) or targets (regressor).
+          sample_weight: optional (n_samples,) non-negative weights.
+          validation_data: optional ``(X_val, y_val)`` scored after every epoch (stochastic solvers):
+            ``validation_scores_`` and ``validation_loss_curve_``; with ``early_stopping`` it replaces
+            the random ``validation_fraction`` split.
+
+        Returns:
+          self.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, validation_data=validation_data)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _mlp_init(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init,
+              power_t, max_iter, loss, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+              early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, init_scale,
+              callback):
+    for name, value in locals().items():
+        if name != "self":
+            setattr(self, name, value)
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, scikit-learn's ``MLPClassifier`` compiled with JAX.
+
+    Parameters, defaults and fitted attributes are scikit-learn's (see its documentation), plus:
+
+    Args:
+      loss: ``"log_loss"`` (default, scikit-learn's) or ``"squared_error"`` (the lecture's
+        1/2 ||h(x) - y||^2 on the softmax / logistic output).
+      init_scale: ``None`` (Glorot uniform, scikit-learn's) or eps > 0: W, b ~ N(0, eps^2) (the lecture's).
+      callback: ``None`` or ``callback(epoch, logs) -> bool`` called after every epoch; True stops.
+      activation: also accepts an elementwise jax-traceable callable.
+
+    Fitted attributes: ``coefs_[l]`` (n_in, n_out) = ``W^(l).T``, ``intercepts_``, ``loss_``, ``best_loss_``,
+    ``loss_curve_``, ``validation_scores_``, ``validation_loss_curve_`` (extra), ``best_validation_score_``,
+    ``n_iter_``, ``t_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``classes_``, ``n_features_in_``,
+    ``feature_names_in_``.
+    """
+
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    "loss": [StrOptions({"log_loss", "squared_error"})]}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, loss="log_loss", init_scale=None, callback=None):
+        _mlp_init(**{k: v for k, v in locals().items() if k != "__class__"})
+
+    def _out_activation(self, lb):
+        return "softmax" if lb.y_type_ == "multiclass" else "logistic"
+
+    def _encode(self, y, lb, dtype):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return lb.transform(y).astype(dtype)
+
+    def _validate_input(self, X, y, incremental, reset, binarizer=None):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if binarizer is not None:
+            lb = binarizer
+        elif not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            lb = LabelBinarizer().fit(y)
+        else:
+            lb = self._label_binarizer
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the previous "
+                                     f"call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        if binarizer is not None and len(np.setdiff1d(unique_labels(y), lb.classes_)):
+            raise ValueError(f"`y` has classes not in `classes`: {lb.classes_}, 'y' has {unique_labels(y)}.")
+        return X, lb.transform(y).astype(X.dtype), lb
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y) (stochastic solvers only); ``classes`` is required on the first call.
+
+        Returns:
+          self.
+        """
+        binarizer = None
+        if not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            binarizer = LabelBinarizer()
+            binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, was: "
+                             f"{self.classes_!r}")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, binarizer=binarizer)
+
+    def predict(self, X):
+        """Predicted class labels (n_samples,) (or a label-indicator matrix for multilabel y)."""
+        check_is_fitted(self)
+        h = self._forward(X)
+        if self.n_outputs_ == 1:
+            h = h.ravel()
+        return self._label_binarizer.inverse_transform(h)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns ordered as ``classes_``."""
+        check_is_fitted(self)
+        h = self._forward(X)
+        if self.n_outputs_ == 1:
+            h = h.ravel()
+        return np.vstack([1 - h, h]).T if h.ndim == 1 else h
+
+    def predict_log_proba(self, X):
+        """log of :meth:`predict_proba`."""
+        p = self.predict_proba(X)
+        return np.log(p, out=p)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` compiled with JAX.
+
+    Parameters, defaults and fitted attributes are scikit-learn's (``loss`` in {"squared_error",
+    "poisson"}), plus ``init_scale``, ``callback`` and callable ``activation`` as in
+    :class:`MLPClassifier`.
+    """
+
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    "loss": [StrOptions({"squared_error", "poisson"})]}
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, init_scale=None, callback=None):
+        _mlp_init(**{k: v for k, v in locals().items() if k != "__class__"})
+
+    def _out_activation(self, lb):
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _encode(self, y, lb, dtype):
+        y = np.asarray(y, dtype)
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    def _validate_input(self, X, y, incremental, reset, binarizer=None):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_DTYPES, reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
+        y = np.asarray(y, X.dtype)
+        return X, (y.reshape(-1, 1) if y.ndim == 1 else y), None
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y) (stochastic solvers only).
+
+        Returns:
+          self.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted targets (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        h = self._forward(X)
+        return h.ravel() if h.shape[1] == 1 else h
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
+
+# =============================================================================================
+# grid search: every grid point x fold of one structure in one vmapped compiled call
+
+
+_TRACED = ("alpha", "learning_rate_init", "power_t", "momentum", "beta_1", "beta_2", "epsilon", "tol",
+           "n_iter_no_change", "max_fun")
+_HOST_ONLY = ("random_state", "init_scale", "validation_fraction", "warm_start")
+_CPU_CHUNK = 16  # on a CPU, runs per compiled call of jaxnn.sweep (bigger vmaps do not run faster there)
+
+
+def _chunk_size(n_runs: int) -> int:
+    """Runs per compiled call: all of them on an accelerator; on a CPU balanced chunks of at most
+    ``_CPU_CHUNK`` (one compile, no probe compile of jaxnn.sweep's automatic choice)."""
+    if jax.default_backend() != "cpu":
+        return n_runs
+    return _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
+
+
+def _structure_key(est) -> tuple:
+    """What must be equal for fits to share one compiled, vmapped call: everything but the traced
+    hyperparameters and what only the host-side preparation uses (init, splits)."""
+    p = est.get_params(deep=False)
+    return tuple((k, repr(v) if not callable(v) else v) for k, v in sorted(p.items())
+                 if k not in _TRACED and k not in _HOST_ONLY)
+
+
+class MLPGridSearchCV(BaseEstimator):
+    """Exhaustive search over ``param_grid`` with cross-validation, scikit-learn's ``GridSearchCV``
+    interface, for :class:`MLPClassifier` / :class:`MLPRegressor`.
+
+    All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
+    batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweep` vmaps the compiled
+    training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
+    the Glorot init, the early-stopping split and the shuffling key of every (point, fold) come from
+    ``random_state`` exactly as a separate ``fit`` would draw them, so ``cv_results_`` equals
+    ``sklearn.model_selection.GridSearchCV(estimator, param_grid, cv=cv)`` to numerical tolerance.
+    Scores are computed on the host with scikit-learn's scorers on the fitted estimators.
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor (its ``callback`` / ``verbose`` are
+        ignored in the vmapped fits).
+      param_grid: dict ``{name: list of values}`` or a list of such dicts.
+      cv: int (StratifiedKFold for classifiers, KFold otherwise), a CV splitter or an iterable of
+        (train, test) index pairs, as in scikit-learn.
+      scoring: ``None`` (the estimator's ``score``), a scorer name or a callable scorer (single metric).
+      refit: refit the best parameters on the whole data (``best_estimator_``).
+      return_train_score: also record ``split{i}_train_score`` etc.
+
+    Attributes:
+      cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit=True), n_splits_,
+      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :class:`jaxnn.SweepResult` meta per
+      structure group: compile and run seconds).
+    """
+
+    def __init__(self, estimator, param_grid, *, cv=5, scoring=None, refit=True, return_train_score=False):
+        self.estimator = estimator
+        self.param_grid = param_grid
+        self.cv = cv
+        self.scoring = scoring
+        self.refit = refit
+        self.return_train_score = return_train_score
+
+    def fit(self, X, y, sample_weight=None):
+        """Run the search.  Args: X (n_samples, n_features), y, optional sample_weight.  Returns: self."""
+        from sklearn.base import is_classifier as _is_clf
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import ParameterGrid
+
+        if not isinstance(self.estimator, _BaseMLP):
+            raise ValueError(f"estimator: expected a jaxnn MLPClassifier or MLPRegressor, got {self.estimator!r}")
+        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
+            raise ValueError(f"scoring: expected None, a scorer name or a callable (single metric), got "
+                             f"{self.scoring!r}")
+        base = self.estimator
+        candidates = list(ParameterGrid(self.param_grid))
+        X_arr, y_arr = validate_data(base.__class__(), X, y, multi_output=True, dtype=_DTYPES,
+                                     y_numeric=not _is_clf(base), reset=True)
+        cv = check_cv(self.cv, y_arr, classifier=_is_clf(base))
+        splits = list(cv.split(X_arr, y_arr))
+        scorer = check_scoring(base, scoring=self.scoring)
+        n_c, n_s = len(candidates), len(splits)
+        ests = [clone(base).set_params(**p) for p in candidates]
+        for e in ests:
+            e._validate_params()
+        groups = defaultdict(list)
+        for i, e in enumerate(ests):
+            groups[_structure_key(e)].append(i)
+        fitted = [[None] * n_s for _ in range(n_c)]
+        fit_time = np.zeros((n_c, n_s))
+        self.sweep_meta_ = []
+        for members in groups.values():
+            t0 = time.perf_counter()
+            out, meta = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight, splits)
+            dt = (time.perf_counter() - t0) / (len(members) * n_s)
+            self.sweep_meta_.append(meta)
+            for j, i in enumerate(members):
+                fitted[i] = out[j]
+                fit_time[i] = dt
+        test = np.zeros((n_c, n_s))
+        train = np.zeros((n_c, n_s))
+        score_time = np.zeros((n_c, n_s))
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+        for i in range(n_c):  # scores weighted by sample_weight, as GridSearchCV's
+            for s, (tr, te) in enumerate(splits):
+                t0 = time.perf_counter()
+                est = fitted[i][s]
+                if est is None:  # diverged: recorded, never raised (error_score=nan)
+                    test[i, s] = train[i, s] = np.nan
+                else:
+                    kw = {} if sw is None else {"sample_weight": sw[te]}
+                    test[i, s] = scorer(est, X_arr[te], y_arr[te], **kw)
+                    if self.return_train_score:
+                        kw = {} if sw is None else {"sample_weight": sw[tr]}
+                        train[i, s] = scorer(est, X_arr[tr], y_arr[tr], **kw)
+                score_time[i, s] = time.perf_counter() - t0
+        self.cv_results_ = _cv_results(candidates, test, train if self.return_train_score else None,
+                                       fit_time, score_time)
+        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
+        self.best_params_ = candidates[self.best_index_]
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        self.n_splits_ = n_s
+        self.scorer_ = scorer
+        self.multimetric_ = False
+        if self.refit:
+            t0 = time.perf_counter()
+            kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+            self.best_estimator_ = clone(base).set_params(**self.best_params_).fit(X, y, **kw)
+            self.refit_time_ = time.perf_counter() - t0
+        return self
+
+    def _check_refit(self):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_
+
+    def predict(self, X):
+        """``best_estimator_.predict(X)``."""
+        return self._check_refit().predict(X)
+
+    def predict_proba(self, X):
+        """``best_estimator_.predict_proba(X)`` (classifier)."""
+        return self._check_refit().predict_proba(X)
+
+    def score(self, X, y, sample_weight=None):
+        """The search's scorer on (X, y) with ``best_estimator_``."""
+        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return self.scorer_(self._check_refit(), X, y, **kw)
+
+    @property
+    def classes_(self):
+        return self._check_refit().classes_
+
+
+def _cv_results(candidates, test, train, fit_time, score_time) -> dict:
+    from scipy.stats import rankdata
+
+    n_c, n_s = test.shape
+    res = {}
+    for name, arr in (("fit_time", fit_time), ("score_time", score_time)):
+        res[f"mean_{name}"] = arr.mean(1)
+        res[f"std_{name}"] = arr.std(1)
+    names = sorted({k for c in candidates for k in c})
+    for k in names:
+        col = np.ma.MaskedArray(np.empty(n_c, dtype=object), mask=True)
+        for i, c in enumerate(candidates):
+            if k in c:
+                col[i] = c[k]
+        res[f"param_{k}"] = col
+    res["params"] = candidates
+    for kind, arr in (("test", test), ("train", train)):
+        if arr is None:
+            continue
+        for s in range(n_s):
+            res[f"split{s}_{kind}_score"] = arr[:, s]
+        mean = arr.mean(1)
+        res[f"mean_{kind}_score"] = mean
+        res[f"std_{kind}_score"] = arr.std(1)
+        if kind == "test":
+            key = np.where(np.isnan(mean), np.inf, -mean)  # NaN ranks last
+            res["rank_test_score"] = rankdata(key, method="min").astype(np.int32)
+    return res
+
+
+def _fit_group(ests, X, y, sample_weight, splits):
+    """Fit every estimator of one structure on every split in one vmapped compiled call.
+
+    Returns ``([[fitted estimator or None (diverged)] per split] per estimator, sweep meta)``."""
+    from jaxnn.sweep import sweep
+
+    base = ests[0]
+    n_s = len(splits)
+    hidden = base._hidden_sizes()
+    dtype = X.dtype
+    sw_all = (np.ones(X.shape[0], dtype) if sample_weight is None
+              else _check_sample_weight(sample_weight, X, dtype=dtype))
+    # per split: validated targets, label binarizer (classifier), shapes
+    folds = []
+    for tr, _ in splits:
+        proto = clone(base)
+        Xf, Yf, lb = proto._validate_input(X[tr], y[tr], False, reset=True)
+        folds.append((tr, Yf, lb))
+    n_out = {f[1].shape[1] for f in folds}
+    same = len(n_out) == 1 and (folds[0][2] is None or all(np.array_equal(f[2].classes_, folds[0][2].classes_)
+                                                           for f in folds))
+    if not same or base.solver not in ("sgd", "adam", "lbfgs") or base.callback is not None or base.verbose \
+            or base.warm_start:
+        out = [[_safe_fit(clone(e), X[tr], y[tr], None if sample_weight is None else sw_all[tr])
+                for tr, _ in splits] for e in ests]
+        return out, {"fallback": "sequential fits (folds with different classes, a callback, verbose or warm_start)"}
+    n_outputs = folds[0][1].shape[1]
+    d = X.shape[1]
+    D = _bucket(d)
+    units = [d] + hidden + [n_outputs]
+    out_act = base._out_activation(folds[0][2])
+    stochastic = base.solver in _STOCHASTIC
+    # ---- host-side preparation of every member (point, fold): init, split, key, exactly as fit()
+    rows, vrows, inits, keys, ns, bss = [], [], [], [], [], []
+    for e in ests:
+        for tr, Yf, _ in folds:
+            rs = check_random_state(e.random_state)
+            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D))
+            idx, vidx = np.arange(len(tr)), np.arange(1)
+            if stochastic and e.early_stopping:
+                stratify = Yf if (is_classifier(e) and Yf.shape[1] == 1) else None
+                idx, vidx = train_test_split(idx, random_state=rs, test_size=e.validation_fraction, stratify=stratify)
+                if len(vidx) < 2:
+                    raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                                     "of your dataset.")
+            rows.append(tr[idx])
+            vrows.append(tr[vidx])
+            keys.append(rs.randint(np.iinfo(np.int32).max) if stochastic else 0)
+            n = len(idx)
+            ns.append(n)
+            bss.append(min(200, n) if e.batch_size == "auto" else int(np.clip(e.batch_size, 1, n)))
+    # targets of every row of X, in each fold's label space (the same for all folds here)
+    Y_all = base._encode(y, folds[0][2], dtype) if folds[0][2] is not None else \
+        np.asarray(y, dtype).reshape(len(y), -1)
+    n_max = max(ns)
+    if stochastic:
+        _, B, N = _batch_layout(n_max, base.batch_size)
+        if max(bss) > B:
+            B = max(bss)
+            N = _ceil(n_max, B) * B
+    else:
+        B, N = 1, _bucket(n_max, 16)
+    Nv = _bucket(max(len(v) for v in vrows), 16)
+    pad_rows = lambda r, L: _pad(np.asarray(r, np.int32), L)  # noqa: E731
+    table = {
+        "rows": np.stack([pad_rows(r, N) for r in rows]),
+        "mask": np.stack([_pad(np.ones(len(r), dtype), N) for r in rows]),
+        "vrows": np.stack([pad_rows(r, Nv) for r in vrows]),
+        "vmask": np.stack([_pad(np.ones(len(r), dtype), Nv) for r in vrows]),
+        "n": np.asarray(ns, np.int32), "bs": np.asarray(bss, np.int32),
+        "key": np.asarray(keys, np.int64).astype(np.uint32),
+        "params": jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
+        "hyper": {k: np.stack([_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in _TRACED},
+    }
+    static = base._static(out_act, monitor=bool(base.early_stopping) and stochastic, batch=B,
+                          n_steps=N // B if stochastic else 1)
+    X_pad = _pad(X, X.shape[0], D)
+
+    def fn(key, point, fold):
+        m = point * n_s + fold
+        get = lambda t: jax.tree_util.tree_map(lambda a: jnp.asarray(a)[m], t)  # noqa: E731
+        hyper = get(table["hyper"])
+        params = get(table["params"])
+        r, vr = get(table["rows"]), get(table["vrows"])
+        Xs, Ys, sws = jnp.asarray(X_pad), jnp.asarray(Y_all), jnp.asarray(sw_all)
+        data = {"X": Xs[r], "Y": Ys[r], "sw": sws[r] * get(table["mask"]), "n": get(table["n"]),
+                "bs": get(table["bs"]), "Xv": Xs[vr], "Yv": Ys[vr], "swv": sws[vr] * get(table["vmask"])}
+        if stochastic:
+            state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
+                                    np.inf, -np.inf, params, jax.random.key(get(table["key"])), static.max_iter, dtype)
+            s = core._run_stochastic(state, data, hyper, base.max_iter, static)
+            final = s.best_params if static.early_stopping else s.params
+            res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged": s.diverged, "t": s.t, "count": s.count,
+                   "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
+                   "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
+        else:
+            s = core._run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, base.max_iter, static)
+            final = s.params
+            res = {"n_iter": s.it, "stopped": s.stopped, "diverged": s.diverged, "nfev": s.nfev,
+                   "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
+        for l, layer in enumerate(final):
+            res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
+        return res
+
+    with jax.enable_x64(dtype == np.float64):
+        result = sweep(fn, {"point": np.arange(len(ests)), "fold": np.arange(n_s)}, key=jax.random.key(0),
+                       progress=False, chunk_size=_chunk_size(len(ests) * n_s))
+    get = lambda name, i, s: np.asarray(result[name][i, s, 0])  # noqa: E731
+    out = []
+    for i, e in enumerate(ests):
+        row = []
+        for s, (tr, _, lb) in enumerate(folds):
+            if bool(get("diverged", i, s)):
+                row.append(None)
+                continue
+            est = clone(e)
+            validate_data(est, X[tr], reset=True)  # n_features_in_ (and feature names) as fit would set
+            params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
+            attrs = est._param_attrs(_unpad_inputs(params, d))
+            n_iter = int(get("n_iter", i, s))
+            attrs.update(n_outputs_=n_outputs, n_layers_=len(units), out_activation_=out_act, n_iter_=n_iter,
+                         loss_curve_=get("loss_curve", i, s)[:n_iter].tolist())
+            if lb is not None:
+                attrs.update(_label_binarizer=lb, classes_=lb.classes_)
+            if stochastic:
+                attrs.update(t_=int(round(float(get("t", i, s)))), loss_=attrs["loss_curve_"][-1] if n_iter else None,
+                             best_loss_=None if e.early_stopping else float(get("best_loss", i, s)),
+                             best_validation_score_=float(get("best_val", i, s)) if e.early_stopping else None,
+                             validation_scores_=get("val_curve", i, s)[:n_iter].tolist() if e.early_stopping else None,
+                             validation_loss_curve_=get("vloss_curve", i, s)[:n_iter].tolist() if e.early_stopping
+                             else None, _no_improvement_count=int(get("count", i, s)))
+            else:
+                attrs.update(t_=0, loss_=float(get("loss", i, s)), n_fun_=int(get("nfev", i, s)))
+            for k, v in attrs.items():
+                setattr(est, k, v)
+            row.append(est)
+        out.append(row)
+    return out, result.meta
+
+
+def _safe_fit(est, X, y, sw):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return est.fit(X, y, sample_weight=sw)
+    except ValueError as e:
+        if "non-finite" in str(e):
+            return None
+        raise

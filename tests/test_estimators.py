@@ -1,0 +1,281 @@
+"""jaxnn.estimators.MLPClassifier / MLPRegressor: the same training as scikit-learn's, step for step.
+
+With the same random_state and shuffle=False, jaxnn draws the same Glorot init from the same
+RandomState stream and runs the same updates, so in float64 the fitted weights must equal
+scikit-learn's to rounding error; that pins the objective (loss scaling, alpha / (2 n) ||W||^2,
+sample weights), the optimizers (adam, sgd with momentum / Nesterov), the schedules, early stopping,
+warm_start and partial_fit at once.
+"""
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+sk_nn = pytest.importorskip("sklearn.neural_network")
+from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+
+from jaxnn import _estimator_core as core  # noqa: E402
+from jaxnn.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400] / 16.0, y[:400]
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    return X, y
+
+
+def _quiet(fn, *a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*a, **k)
+
+
+def _assert_same_fit(ours, theirs, atol=1e-9):
+    assert len(ours.coefs_) == len(theirs.coefs_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert isinstance(a, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=atol)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.t_ == theirs.t_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-8)
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-8)
+
+
+SOLVERS = [
+    dict(solver="adam", learning_rate_init=0.01),
+    dict(solver="sgd", learning_rate_init=0.1, momentum=0.9, nesterovs_momentum=True),
+    dict(solver="sgd", learning_rate_init=0.1, momentum=0.5, nesterovs_momentum=False),
+    dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.5, power_t=0.3),
+    dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.5, tol=0.5, n_iter_no_change=1),
+    dict(solver="adam", learning_rate_init=0.01, early_stopping=True, validation_fraction=0.2,
+         n_iter_no_change=3, tol=1e-3),
+]
+
+
+@pytest.mark.parametrize("kw", SOLVERS, ids=lambda kw: "-".join(f"{v}" for v in kw.values()))
+def test_classifier_matches_sklearn_step_for_step(digits, kw):
+    X, y = digits
+    args = dict(hidden_layer_sizes=(12, 7), max_iter=12, random_state=3, shuffle=False, batch_size=64,
+                activation="tanh", alpha=1e-2, **kw)
+    ours = _quiet(MLPClassifier(**args).fit, X, y)
+    theirs = _quiet(sk_nn.MLPClassifier(**args).fit, X, y)
+    _assert_same_fit(ours, theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-7, atol=1e-10)
+    if kw.get("early_stopping"):
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+        assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
+        assert ours.best_loss_ is None and len(ours.validation_loss_curve_) == ours.n_iter_
+    else:
+        assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-8)
+        assert ours.validation_scores_ is None and ours.best_validation_score_ is None
+
+
+def test_binary_multilabel_and_sample_weight_match_sklearn(digits):
+    X, y = digits
+    sw = np.random.RandomState(0).randint(0, 4, len(y)).astype(float)
+    args = dict(hidden_layer_sizes=(9,), max_iter=8, random_state=0, shuffle=False, batch_size=50,
+                learning_rate_init=0.02)
+    for target in (y % 2, np.stack([y % 2, y > 4, y == 3], axis=1).astype(int)):
+        ours = _quiet(MLPClassifier(**args).fit, X, target, sample_weight=sw)
+        theirs = _quiet(sk_nn.MLPClassifier(**args).fit, X, target, sample_weight=sw)
+        _assert_same_fit(ours, theirs)
+        assert ours.out_activation_ == theirs.out_activation_ == "logistic"
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(loss="poisson"), dict(multi=True)], ids=["squared", "poisson", "multi"])
+def test_regressor_matches_sklearn(diabetes, kw):
+    X, y = diabetes
+    kw = dict(kw)
+    if kw.pop("multi", False):
+        y = np.stack([y, 0.5 * y + X[:, 0]], axis=1)
+    args = dict(hidden_layer_sizes=(10,), max_iter=10, random_state=1, shuffle=False, learning_rate_init=0.01,
+                batch_size=100, **kw)
+    ys = y / 100.0
+    ours = _quiet(MLPRegressor(**args).fit, X, ys)
+    theirs = _quiet(sk_nn.MLPRegressor(**args).fit, X, ys)
+    _assert_same_fit(ours, theirs)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-10)
+    assert ours.score(X, ys) == pytest.approx(theirs.score(X, ys), rel=1e-7)
+
+
+def test_warm_start_and_partial_fit_continue_like_sklearn(digits):
+    X, y = digits
+    args = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, shuffle=False, learning_rate_init=0.01)
+    ours, theirs = MLPClassifier(warm_start=True, **args), sk_nn.MLPClassifier(warm_start=True, **args)
+    for _ in range(2):
+        _quiet(ours.fit, X, y)
+        _quiet(theirs.fit, X, y)
+    _assert_same_fit(ours, theirs)
+    assert len(ours.loss_curve_) == 6  # curves append across warm fits, as scikit-learn's
+
+    ours, theirs = MLPClassifier(**args), sk_nn.MLPClassifier(**args)
+    classes = np.unique(y)
+    for i in range(3):
+        ours.partial_fit(X[i::3], y[i::3], classes=classes)
+        theirs.partial_fit(X[i::3], y[i::3], classes=classes)
+    _assert_same_fit(ours, theirs)
+    assert ours.n_iter_ == 1 and len(ours.loss_curve_) == 3
+
+
+def test_warm_start_continues_from_assigned_coefs(digits):
+    X, y = digits
+    a = _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit, X, y)
+    b = MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=1, warm_start=True, shuffle=False)
+    _quiet(b.fit, X, y)
+    b.coefs_ = [c.copy() for c in a.coefs_]
+    b.intercepts_ = [c.copy() for c in a.intercepts_]
+    ref = sk_nn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=1, warm_start=True, shuffle=False)
+    _quiet(ref.fit, X, y)
+    ref.coefs_ = [c.copy() for c in a.coefs_]
+    ref.intercepts_ = [c.copy() for c in a.intercepts_]
+    _quiet(b.fit, X, y)
+    _quiet(ref.fit, X, y)
+    for u, v in zip(b.coefs_, ref.coefs_):
+        np.testing.assert_allclose(u, v, rtol=1e-7, atol=1e-10)
+
+
+def test_attributes_shapes_and_orientation(digits):
+    X, y = digits
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(20, 5), max_iter=4, random_state=0).fit, X, y)
+    assert [c.shape for c in clf.coefs_] == [(64, 20), (20, 5), (5, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(20,), (5,), (10,)]
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 10 and clf.out_activation_ == "softmax"
+    assert clf.n_features_in_ == 64 and list(clf.classes_) == list(range(10))
+    assert len(clf.loss_curve_) == clf.n_iter_ == 4 and clf.t_ == 4 * len(y)
+    # coefs_[l] = W^(l).T: the forward pass by hand from coefs_ gives predict_proba
+    a = X
+    for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
+        a = np.maximum(a @ W + b, 0)
+    z = a @ clf.coefs_[-1] + clf.intercepts_[-1]
+    p = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_proba(X), p / p.sum(1, keepdims=True), rtol=1e-9)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(clf.predict_proba(X)), rtol=1e-9)
+
+
+def test_float32_data_train_in_float32(digits):
+    X, y = digits
+    args = dict(hidden_layer_sizes=(16,), max_iter=10, random_state=0, shuffle=False, learning_rate_init=0.01)
+    f32 = _quiet(MLPClassifier(**args).fit, X.astype(np.float32), y)
+    f64 = _quiet(MLPClassifier(**args).fit, X, y)
+    assert f32.coefs_[0].dtype == np.float32 and f64.coefs_[0].dtype == np.float64
+    assert f32.predict_proba(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(f32.loss_curve_, f64.loss_curve_, rtol=1e-3)
+
+
+def test_lbfgs_converges_like_sklearn(digits):
+    X, y = digits
+    args = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=300, random_state=0, alpha=1e-2)
+    ours = MLPClassifier(**args).fit(X, y)
+    theirs = sk_nn.MLPClassifier(**args).fit(X, y)
+    assert ours.n_iter_ < 300  # stopped by tol or ftol, not max_iter (no ConvergenceWarning raised)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=0.2, abs=0.01)
+    assert ours.score(X, y) > 0.97
+    with pytest.warns(ConvergenceWarning):
+        few = MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=300, max_fun=30,
+                            random_state=0).fit(X, y)
+    assert 30 <= few.n_fun_ <= 30 + 20  # stops at the first iteration that reaches max_fun
+    assert not hasattr(few, "partial_fit")
+
+
+def test_compiled_training_is_reused_across_refits(digits):
+    X, y = digits
+    _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit, X, y)
+    before = core.run_stochastic._cache_size()
+    for alpha, lr, seed in [(1e-3, 0.01, 1), (0.1, 0.2, 2)]:  # traced hyperparameters: no recompile
+        _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, alpha=alpha, learning_rate_init=lr,
+                             random_state=seed).fit, X, y)
+    _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit, X[:-5], y[:-5])  # padded
+    assert core.run_stochastic._cache_size() == before
+
+
+def test_extras_callable_activation_init_scale_squared_loss(digits):
+    X, y = digits
+    args = dict(hidden_layer_sizes=(10,), max_iter=6, random_state=0, shuffle=False, learning_rate_init=0.01)
+    named = _quiet(MLPClassifier(activation="tanh", **args).fit, X, y)
+    called = _quiet(MLPClassifier(activation=jnp.tanh, **args).fit, X, y)
+    np.testing.assert_allclose(called.coefs_[0], named.coefs_[0], rtol=1e-9)
+
+    small = _quiet(MLPClassifier(init_scale=1e-3, **args).fit, X, y)
+    big = _quiet(MLPClassifier(init_scale=1.0, **args).fit, X, y)
+    assert np.std(small.coefs_[1]) < 0.1 < np.std(big.coefs_[1])
+
+    sq = _quiet(MLPClassifier(loss="squared_error", hidden_layer_sizes=(32,), max_iter=60, random_state=0,
+                              learning_rate_init=0.01).fit, X, y)
+    assert sq.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="loss"):
+        MLPClassifier(loss="hinge").fit(X, y)
+
+
+def test_callback_and_validation_data(digits):
+    X, y = digits
+    seen = []
+
+    def cb(epoch, logs):
+        seen.append((epoch, logs["loss"], logs["validation_score"]))
+        return epoch == 4  # stop after the 4th epoch
+
+    clf = MLPClassifier(hidden_layer_sizes=(10,), max_iter=50, random_state=0, callback=cb)
+    clf.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]))
+    assert [s[0] for s in seen] == [1, 2, 3, 4] and clf.n_iter_ == 4
+    np.testing.assert_allclose([s[1] for s in seen], clf.loss_curve_)
+    np.testing.assert_allclose([s[2] for s in seen], clf.validation_scores_)
+    assert len(clf.validation_loss_curve_) == 4
+    # the recorded validation score is the accuracy of the model of that epoch: the last one is now's
+    assert clf.validation_scores_[-1] == pytest.approx(clf.score(X[300:], y[300:]))
+
+
+def test_bad_input_like_sklearn(digits, diabetes):
+    X, y = digits
+    Xn = X.copy()
+    Xn[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MLPClassifier(max_iter=2).fit(Xn, y)
+    with pytest.raises(ValueError):
+        MLPClassifier(max_iter=2).fit(X[:, 0], y)  # 1-D X
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier(max_iter=2).fit(X, y + 0.5)
+    with pytest.raises(ValueError):
+        MLPRegressor(max_iter=2).fit(X, np.array(["a", "b"] * 200))
+    with pytest.raises(ValueError, match="alpha"):
+        MLPClassifier(alpha=-1.0).fit(X, y)
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
+    Xr, yr = diabetes
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=10.0, max_iter=20)
+    with pytest.raises(ValueError, match="non-finite"):  # diverges: an error, and nothing half-fitted
+        _quiet(reg.fit, Xr, yr)
+    assert not hasattr(reg, "coefs_") and not hasattr(reg, "n_iter_")
+    with pytest.raises(ValueError, match="negative"):
+        MLPRegressor(loss="poisson").fit(Xr, yr - 500)
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="classes"):
+        MLPClassifier().partial_fit(X, y)
+
+
+def test_adaptive_learning_rate_shrinks_and_stops(digits):
+    X, y = digits
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive", tol=10.0,
+                               n_iter_no_change=1, learning_rate_init=0.1, max_iter=100, random_state=0).fit, X, y)
+    # every 2 epochs without a 10.0 improvement divide lr by 5 until lr <= 1e-6: 0.1 / 5^8 < 1e-6
+    assert clf._learning_rate <= 1e-6 and clf.n_iter_ < 100
+
+
+def test_importing_jaxnn_does_not_import_sklearn():
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, jaxnn; assert 'sklearn' not in sys.modules and 'jaxnn.estimators' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

@@ -1,0 +1,97 @@
+"""jaxnn.estimators.MLPGridSearchCV: one vmapped compiled call per structure, the same results as
+scikit-learn's GridSearchCV over the same jaxnn estimator and folds."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+
+from jaxnn.estimators import MLPClassifier, MLPGridSearchCV, MLPRegressor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:301] / 16.0, y[:301]  # 301 rows: folds of different sizes (padding)
+
+
+def _both(est, grid, X, y, fit_kw=None, **kw):
+    fit_kw = fit_kw or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPGridSearchCV(est, grid, **kw).fit(X, y, **fit_kw)
+        theirs = GridSearchCV(est, grid, **kw).fit(X, y, **fit_kw)
+    return ours, theirs
+
+
+def _assert_same_results(ours, theirs):
+    assert ours.best_params_ == theirs.best_params_
+    assert ours.best_index_ == theirs.best_index_
+    assert ours.best_score_ == pytest.approx(theirs.best_score_, abs=1e-9)
+    for k in theirs.cv_results_:
+        assert k in ours.cv_results_, k
+        if k.endswith("_score") and not k.startswith("rank"):
+            np.testing.assert_allclose(ours.cv_results_[k], theirs.cv_results_[k], atol=1e-9, err_msg=k)
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], theirs.cv_results_["rank_test_score"])
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    assert list(ours.cv_results_["param_alpha"]) == list(theirs.cv_results_["param_alpha"])
+
+
+def test_grid_search_equals_sklearn_gridsearchcv(digits):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(10,), max_iter=8, random_state=0, batch_size=64)
+    grid = {"alpha": [1e-4, 1.0], "learning_rate_init": [1e-3, 3e-2]}
+    sw = np.random.RandomState(0).randint(0, 3, len(y)).astype(float)  # weights the fits and the scores
+    ours, theirs = _both(est, grid, X, y, fit_kw={"sample_weight": sw}, cv=3)
+    _assert_same_results(ours, theirs)
+    assert len(ours.sweep_meta_) == 1 and ours.sweep_meta_[0]["n_runs"] == 4 * 3  # one structure, one sweep
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))  # refit on all the data
+    assert ours.score(X, y) == pytest.approx(theirs.score(X, y))
+
+
+def test_grid_search_groups_structures_early_stopping_and_scoring(digits):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=6, random_state=1, solver="sgd", early_stopping=True,
+                        validation_fraction=0.2, n_iter_no_change=2, learning_rate_init=0.1)
+    grid = [{"hidden_layer_sizes": [(6,), (9,)], "momentum": [0.0, 0.9]},
+            {"hidden_layer_sizes": [(6,)], "alpha": [0.01]}]
+    ours, theirs = _both(est, grid, X, y, cv=KFold(3, shuffle=True, random_state=0), scoring="neg_log_loss",
+                         return_train_score=True)
+    assert ours.best_params_ == theirs.best_params_
+    for k in ("mean_test_score", "mean_train_score", "split2_test_score"):
+        np.testing.assert_allclose(ours.cv_results_[k], theirs.cv_results_[k], rtol=1e-7, err_msg=k)
+    assert len(ours.sweep_meta_) == 2  # the (6,) and the (9,) networks: two compiled, vmapped calls
+
+
+def test_grid_search_regressor_and_divergence_recorded():
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    y = y / 100.0
+    est = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", max_iter=10, random_state=0, batch_size=100)
+    grid = {"learning_rate_init": [1e-3, 1e-2, 50.0]}  # the last one diverges
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPGridSearchCV(est, grid, cv=3).fit(X, y)
+        theirs = GridSearchCV(est, {"learning_rate_init": [1e-3, 1e-2]}, cv=3).fit(X, y)
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"][:2], theirs.cv_results_["mean_test_score"],
+                               rtol=1e-7)
+    assert np.isnan(ours.cv_results_["mean_test_score"][2])
+    assert ours.cv_results_["rank_test_score"][2] == 3
+    assert ours.best_params_ == theirs.best_params_
+
+
+def test_grid_search_bad_input(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="estimator"):
+        MLPGridSearchCV(object(), {"alpha": [1.0]}).fit(X, y)
+    with pytest.raises(ValueError, match="alpha"):
+        MLPGridSearchCV(MLPClassifier(), {"alpha": [-1.0]}).fit(X, y)
+    Xn = X.copy()
+    Xn[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        MLPGridSearchCV(MLPClassifier(), {"alpha": [1.0]}).fit(Xn, y)
