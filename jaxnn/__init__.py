@@ -23,7 +23,7 @@ from jaxnn.results import SweepResult
 from jaxnn.sweep import init_distributed, sweep, use_cpu_cores
 from jaxnn.train import train
 
-from jaxnn import autoencoder, display, edges, lbfgs, patches  # noqa: E402  (submodules: jaxnn.autoencoder.init, ...)
+from jaxnn import autoencoder, conv, display, edges, lbfgs, patches, softmax  # noqa: E402  (submodules)
 
 __version__ = "0.1.0"
 
@@ -36,5 +36,5 @@ __all__ = [
     "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
     "save", "load",
     "sweep", "SweepResult", "init_distributed", "use_cpu_cores",
-    "autoencoder", "patches", "edges", "lbfgs", "display",
+    "autoencoder", "conv", "softmax", "patches", "edges", "lbfgs", "display",
 ]

@@ -1,0 +1,165 @@
+"""Softmax regression (multinomial logistic regression) with a ridge penalty, on top of the core.
+
+A softmax classifier is a one-layer jaxnn network ``[{"W": (K, n), "b": (K,)}]`` with a softmax
+output, trained on the cross-entropy by the core's compiled optimizers (:func:`jaxnn.train`):
+
+    P(y = j | x) = exp(W_j x + b_j) / sum_l exp(W_l x + b_l)
+    J(W, b) = -(1/m) sum_i log P(y_i | x_i) + (lam / 2) ||W||_F^2      (biases not penalized)
+
+J is convex (strictly so in W for lam > 0), so, unlike the MLP, the result does not depend on the
+initialization once training has converged.  Used on pooled convolved features (UFLDL's
+"Exercise: Convolution and Pooling") and on raw pixels as a baseline.
+
+References:
+  Lecture "Neural networks II", sections 2 and 4 (ridge penalty, gradient descent).
+  UFLDL tutorial, "Softmax Regression", "Exercise: Softmax Regression".
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnn import validate
+from jaxnn.data import encode_labels
+from jaxnn.losses import _objective
+from jaxnn.mlp import forward, init_mlp
+from jaxnn.train import OptimizerLike, train
+
+__all__ = ["init", "fit", "objective", "predict_proba", "predict", "accuracy"]
+
+# The core's names for this model: identity "hidden" activation (unused: there is no hidden layer),
+# softmax output, multinomial cross-entropy.
+_MODEL = dict(activation="identity", output_activation="softmax", loss="cross_entropy")
+
+
+def init(key, n_features: int, n_classes: int, scale=0.005, *, dtype=None) -> list:
+    """Initial params ``[{"W": (n_classes, n_features), "b": (n_classes,)}]`` drawn from N(0, scale^2).
+
+    Args:
+      key: PRNG key.
+      n_features: input size n (static).
+      n_classes: number of classes K >= 2 (static).
+      scale: init standard deviation (UFLDL: 0.005; traced).  Zero is fine too: J is convex.
+      dtype: float dtype (default: JAX's default float).
+    """
+    n_classes = validate.check_int("n_classes", n_classes, minimum=2)
+    return init_mlp(key, [n_features, n_classes], scale, dtype=dtype)
+
+
+def _check_model(params) -> None:
+    validate.check_params(params)
+    if len(params) != 1:
+        raise ValueError(f"params: expected a softmax model with one layer [{{'W', 'b'}}], got {len(params)} layers")
+
+
+def _targets(params, y):
+    """Integer labels (m,) -> one-hot (m, K) for the model's K classes."""
+    K = params[0]["W"].shape[0]
+    y = validate.check_array("y", y, ndim=1)
+    return encode_labels(y, K, "softmax", dtype=params[0]["W"].dtype)
+
+
+def objective(params, X, y, lam=0.0) -> jax.Array:
+    """J(W, b): mean cross-entropy of integer labels y plus (lam/2) ||W||^2 (biases not penalized).
+
+    Args:
+      params: ``[{"W": (K, n), "b": (K,)}]``.
+      X: (m, n) features.  y: (m,) integer labels in [0, K).
+      lam: ridge strength >= 0 (traced).
+
+    Returns:
+      Scalar J.
+    """
+    _check_model(params)
+    Y = _targets(params, y)
+    X, Y = validate.check_data(params, X, Y)
+    validate.check_scalar("lam", lam, nonnegative=True)
+    return _objective(params, X, Y, lam, **_MODEL)
+
+
+@functools.lru_cache(maxsize=None)
+def _adam_cosine(steps: int):
+    """Factory lr -> Adam whose step size decays from lr to 0 over ``steps`` (cosine).  Cached per
+    ``steps``, so the compiled training is reused across calls."""
+    return lambda lr: optax.adam(optax.cosine_decay_schedule(lr, steps))
+
+
+def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr=None,
+        optimizer: Union[str, OptimizerLike] = "adam", params=None, key=None, scale=0.005,
+        batch_size: Optional[int] = None):
+    """Train softmax regression with ridge penalty by the core's compiled optimizer (one scan, one jit).
+
+    Args:
+      X: (m, n) features (standardize them first: gradient methods converge much faster).
+      y: (m,) integer labels in [0, n_classes).
+      n_classes: K (static); default ``max(y) + 1`` (or the params' K when ``params`` are given).
+      lam: ridge strength lambda >= 0 on W (traced; UFLDL: 1e-4).
+      steps: optimizer steps (static).
+      lr: learning rate (traced); default for Adam ``min(0.05, 10 / n)`` (its first steps move every
+        weight by about lr, hence the logits by about lr * n), 0.5 for plain gradient descent.
+      optimizer: ``"adam"`` (default): Adam with its step size decayed from ``lr`` to 0 over ``steps``
+        (a cosine schedule: it settles at the optimum instead of hovering around it); ``None``: the
+        lecture's plain gradient descent; or an optax factory such as ``optax.adam`` or a
+        GradientTransformation (then leave ``lr`` out), as in :func:`jaxnn.train`.
+      params: initial params (default: :func:`init` with ``key`` and ``scale``).
+      key: PRNG key for the init (default ``jax.random.key(0)``) and for minibatch shuffling.
+      scale: init standard deviation when ``params`` is None.
+      batch_size: None for full-batch steps, else minibatches (see :func:`jaxnn.train`).
+
+    Returns:
+      ``(params, history)`` as :func:`jaxnn.train`: ``history["loss"]`` (steps,) and
+      ``history["diverged_at"]`` (-1 when the run stayed finite).
+    """
+    key = jax.random.key(0) if key is None else key
+    y_arr = validate.check_array("y", y, ndim=1)
+    if params is None:
+        if n_classes is None:
+            if not validate.is_concrete(y_arr):
+                raise ValueError("n_classes: required when y is traced")
+            n_classes = int(np.max(np.asarray(y_arr))) + 1
+        X_arr = validate.check_array("X", X, ndim=2, floating=True)
+        params = init(key, X_arr.shape[1], n_classes, scale, dtype=X_arr.dtype)
+    else:
+        _check_model(params)
+        if n_classes is not None and n_classes != params[0]["W"].shape[0]:
+            raise ValueError(f"n_classes: expected {params[0]['W'].shape[0]} (the params' classes), got {n_classes}")
+    _check_model(params)
+    Y = _targets(params, y_arr)
+    steps = validate.check_int("steps", steps)
+    if isinstance(optimizer, str):
+        if optimizer != "adam":
+            raise ValueError(f"optimizer: expected 'adam', None, an optax factory or a GradientTransformation, "
+                             f"got {optimizer!r}")
+        optimizer = _adam_cosine(steps)
+    if lr is None and not isinstance(optimizer, optax.GradientTransformation):
+        n = params[0]["W"].shape[1]
+        # Adam moves every weight by about lr at first, so the logits by about lr * n: keep that O(10).
+        lr = 0.5 if optimizer is None else min(0.05, 10.0 / n)
+    return train(params, X, Y, lr=lr, steps=steps, lam=lam, optimizer=optimizer, batch_size=batch_size,
+                 key=key, **_MODEL)
+
+
+def predict_proba(params, X) -> jax.Array:
+    """(m, K) class probabilities softmax(W x + b) for each row of X (m, n)."""
+    _check_model(params)
+    return forward(params, X, _MODEL["activation"], _MODEL["output_activation"])
+
+
+def predict(params, X) -> jax.Array:
+    """(m,) int32 predicted labels: argmax_j (W_j x + b_j)."""
+    return jnp.argmax(predict_proba(params, X), axis=1).astype(jnp.int32)
+
+
+def accuracy(params, X, y) -> jax.Array:
+    """Fraction of rows of X whose predicted label equals y (m,)."""
+    y = validate.check_array("y", y, ndim=1)
+    X = validate.check_array("X", X, ndim=2, floating=True)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {tuple(y.shape)}")
+    return jnp.mean(predict(params, X) == y)
