@@ -30,8 +30,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
+from _common import add_sweep_args, setup_sweep_devices  # noqa: E402
 
 DEFAULT_SCALES = [0.0, 1e-3, 1e-2, 1e-1, 1.0]
 DEFAULT_LRS = [float(f"{v:.3g}") for v in np.logspace(-1, 3, 8)]  # 0.1 ... 1000
@@ -49,24 +51,13 @@ def parse(argv=None):
     p.add_argument("--lam", type=float, default=0.0, help="ridge strength lambda (default 0)")
     p.add_argument("--seed", type=int, default=0, help="base PRNG seed (seed s uses fold_in(key, s))")
     p.add_argument("--out", default="runs/sweep_init_lr", help="output directory (default runs/sweep_init_lr)")
-    p.add_argument("--chunk-size", type=int, default=None,
-                   help="runs per compiled call (default: from XLA's memory analysis)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--cpu-devices", type=int, default=0,
-                   help="on a CPU, shard the runs over this many JAX devices (default 0: one per core; 1: off)")
-    g = p.add_argument_group("several hosts (jax.distributed)")
-    g.add_argument("--coordinator-address", default=None, help="HOST:PORT of process 0")
-    g.add_argument("--num-processes", type=int, default=None, help="number of processes")
-    g.add_argument("--process-id", type=int, default=None, help="this process's index")
+    add_sweep_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     a = parse(argv)
-    from jaxnn.sweep import init_distributed, use_cpu_cores
-
-    use_cpu_cores(a.cpu_devices or None)  # before any JAX computation; ignored by GPUs
-    init_distributed(a.coordinator_address, a.num_processes, a.process_id)  # before any JAX computation
+    setup_sweep_devices(a)  # before any JAX computation
 
     import jax
     import jax.numpy as jnp

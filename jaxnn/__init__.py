@@ -5,6 +5,7 @@ function: :func:`init_mlp`, :func:`forward`, :func:`objective`, :func:`backprop`
 delta algorithm) and :func:`train` (compiled gradient descent, one ``lax.scan`` under one ``jit``).
 """
 
+from jaxnn import autoencoder, conv, display, edges, lbfgs, patches, softmax  # noqa: E402  (submodules)
 from jaxnn.activations import ACTIVATIONS, Activation, get_activation
 from jaxnn.backprop import backprop
 from jaxnn.data import (
@@ -22,8 +23,6 @@ from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
 from jaxnn.results import SweepResult
 from jaxnn.sweep import init_distributed, sweep, use_cpu_cores
 from jaxnn.train import train
-
-from jaxnn import autoencoder, conv, display, edges, lbfgs, patches, softmax  # noqa: E402  (submodules)
 
 __version__ = "0.1.0"
 

@@ -1,16 +1,8 @@
 """Smoke tests of the autoencoder, convolution and estimator experiment scripts (tiny settings, real runs)."""
 
-import importlib.util
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "experiments", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from _experiments import load_experiment
 
 
 def _files(path):
@@ -18,24 +10,25 @@ def _files(path):
 
 
 def test_sparse_autoencoder_experiment_smoke(tmp_path):
-    _load("sparse_autoencoder").main(["--patches", "600", "--test-patches", "200", "--steps", "20",
+    load_experiment("sparse_autoencoder").main(["--patches", "600", "--test-patches", "200", "--steps", "20",
                                       "--lecture-steps", "10", "--models", "ufldl", "--out", str(tmp_path)])
     files = _files(tmp_path)
     assert any(f.endswith(".png") for f in files) and any(f.endswith(".json") for f in files)
 
 
 def test_sparse_sweep_experiment_smoke(tmp_path):
-    _load("sparse_sweep").main(["--betas", "0,3", "--rhos", "0.05", "--patches", "400", "--steps", "10",
+    load_experiment("sparse_sweep").main(["--betas", "0,3", "--rhos", "0.05", "--patches", "400", "--steps", "10",
                                 "--hidden", "9", "--out", str(tmp_path)])
     assert any(f.endswith(".png") for f in _files(tmp_path))
 
 
 def test_conv_pool_textures_experiment_smoke(tmp_path):
-    _load("conv_pool_textures").main(["--quick", "--out", str(tmp_path)])
+    load_experiment("conv_pool_textures").main(["--quick", "--out", str(tmp_path)])
     files = _files(tmp_path)
     assert "results.csv" in files and any(f.endswith(".png") for f in files)
 
 
 def test_estimator_parity_experiment_smoke(tmp_path):
-    _load("estimator_parity").main(["--seeds", "1", "--reg-seeds", "1", "--max-iter", "5", "--out", str(tmp_path)])
+    load_experiment("estimator_parity").main(["--seeds", "1", "--reg-seeds", "1", "--max-iter", "5",
+                                              "--out", str(tmp_path)])
     assert _files(tmp_path)

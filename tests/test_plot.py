@@ -1,18 +1,16 @@
 """Tests for jaxnn.plot (Agg canvas, PNG files) and smoke runs of the sweep experiments."""
 
-import importlib.util
 import json
-import os
 
 import matplotlib
 import numpy as np
 import pytest
+from _experiments import load_experiment
 
 from jaxnn import plot
 from jaxnn.results import SweepResult
 
 matplotlib.use("Agg")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -87,17 +85,11 @@ def test_heatmap_curves_lines_write_png(tmp_path):
         plot.learning_curves(res, "final_loss", by="lr")
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "experiments", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_sweep_init_lr_experiment_smoke(tmp_path, capsys):
     out = tmp_path / "sil"
-    summary = _load("sweep_init_lr").main(["--scales", "0", "0.1", "--lrs", "5", "1000", "--seeds", "2", "--steps",
-                                           "150", "--hidden", "16", "--out", str(out), "--no-progress"])
+    summary = load_experiment("sweep_init_lr").main(["--scales", "0", "0.1", "--lrs", "5", "1000", "--seeds", "2",
+                                                     "--steps", "150", "--hidden", "16", "--out", str(out),
+                                                     "--no-progress"])
     text = capsys.readouterr().out
     assert "best: scale=0.1 lr=5" in text and "symmetry is never broken" in text
     assert summary["hidden_spread_by_scale"]["0"] == 0.0 and summary["hidden_spread_by_scale"]["0.1"] > 0
@@ -112,7 +104,7 @@ def test_sweep_init_lr_experiment_smoke(tmp_path, capsys):
 
 def test_ridge_overfitting_experiment_smoke(tmp_path):
     out = tmp_path / "ridge"
-    s = _load("ridge_overfitting").main(["--lams", "0", "1e-3", "0.1", "--seeds", "1", "--steps", "300",
+    s = load_experiment("ridge_overfitting").main(["--lams", "0", "1e-3", "0.1", "--seeds", "1", "--steps", "300",
                                          "--hidden", "32", "--out", str(out), "--no-progress"])
     assert s["train_error"][0] < s["train_error"][2]  # the penalty raises the training error
     assert s["test_error"][0] - s["train_error"][0] > s["test_error"][2] - s["train_error"][2]  # and closes the gap
