@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
-import sys
-import time
-
-
-def git_commit() -> str:
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except Exception:
-        return "unknown"
 
 
 def provenance(**extra) -> dict:
+    """jaxnn.sweep.provenance (command, git commit, versions, platform) plus the devices and ``extra``."""
     import jax
-    import jaxlib
-    import optax
 
-    import jaxnn
+    from jaxnn.sweep import provenance as _provenance
 
-    return {"command": " ".join([sys.executable, *sys.argv]), "argv": sys.argv, "git_commit": git_commit(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-            "jax": jax.__version__, "jaxlib": jaxlib.__version__, "optax": optax.__version__,
-            "jaxnn": jaxnn.__version__, "devices": [str(d) for d in jax.devices()], **extra}
+    return {**_provenance(), "devices": [str(d) for d in jax.devices()], **extra}
 
 
 def write_json(path: str, obj: dict) -> None:

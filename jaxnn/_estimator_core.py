@@ -44,7 +44,7 @@ from jax import lax
 
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import forward_cache
-from jaxnn.train import tree_all_finite
+from jaxnn.train import tree_all_finite, tree_where
 
 FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
 
@@ -205,10 +205,6 @@ def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params
                  jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan, key)
 
 
-def _where(ok, a, b):
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
-
-
 def epoch_step(state: State, data, hyper, static: Static) -> State:
     """One epoch: shuffle, minibatch steps, scikit-learn's end-of-epoch bookkeeping."""
     X, Y, sw, n, bs = data["X"], data["Y"], data["sw"], data["n"], data["bs"]
@@ -241,7 +237,7 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
         ok = jnp.isfinite(J) & tree_all_finite((g, new_params))
         take = active & ok
         size = jnp.sum(valid).astype(dt)
-        carry = (_where(take, new_params, params), _where(take, new_opt, opt_state), lr,
+        carry = (tree_where(take, new_params, params), tree_where(take, new_opt, opt_state), lr,
                  acc + jnp.where(active, shown * size, 0.0), bad | (active & ~ok))
         return carry, None
 
@@ -260,7 +256,7 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
         count = jnp.where(val < best_val + tol, count + 1, 0)
         better = val > best_val
         best_val = jnp.where(better, val, best_val)
-        best_params = _where(better, params, best_params)
+        best_params = tree_where(better, params, best_params)
     else:
         count = jnp.where(loss > best_loss - tol, count + 1, 0)
         best_loss = jnp.where(loss < best_loss, loss, best_loss)
@@ -342,7 +338,7 @@ def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
         gmax = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(new_grad)]))
         rel = (value - new_value) / jnp.maximum(jnp.maximum(jnp.abs(value), jnp.abs(new_value)), 1.0)
         conv = (rel <= FTOL) | (gmax <= hyper["tol"])
-        return LState(_where(ok, params, s.params), _where(ok, opt_state, s.opt_state), s.it + 1,
+        return LState(tree_where(ok, params, s.params), tree_where(ok, opt_state, s.opt_state), s.it + 1,
                       s.nfev + jnp.maximum(steps, 1).astype(jnp.int32), ok & conv, ~ok,
                       jnp.where(ok, new_value, s.value), s.loss_curve.at[s.it].set(jnp.where(ok, new_value, jnp.nan)))
 

@@ -21,7 +21,7 @@ import optax
 from jax import lax
 
 from jaxnn import validate
-from jaxnn.train import tree_all_finite
+from jaxnn.train import tree_all_finite, tree_where
 
 __all__ = ["minimize", "lbfgs", "lbfgs_optimizer"]
 
@@ -31,10 +31,6 @@ def lbfgs_optimizer(memory_size: int = 10, max_linesearch_steps: int = 20) -> op
     each starting from the quasi-Newton step (step size 1, as in minFunc and SciPy)."""
     return optax.lbfgs(memory_size=memory_size, linesearch=optax.scale_by_zoom_linesearch(
         max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"))
-
-
-def _where_tree(ok, a, b):
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
 
 
 def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.GradientTransformation] = None):
@@ -73,7 +69,7 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
             new_p = optax.apply_updates(p, updates)
             J_new = fun(new_p)
         ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite(new_p)
-        carry = (_where_tree(ok, new_p, p), _where_tree(ok, new_state, state),
+        carry = (tree_where(ok, new_p, p), tree_where(ok, new_state, state),
                  jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
         return carry, jnp.where(ok, J_new, nan).astype(dtype)
 

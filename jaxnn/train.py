@@ -28,7 +28,7 @@ from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import _value_and_backprop_cols
 from jaxnn.losses import _objective_cols, check_loss
 
-__all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite"]
+__all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite", "tree_where"]
 
 GRADIENTS = ("autodiff", "backprop")
 OptimizerLike = Union[None, optax.GradientTransformation, Callable[[Any], optax.GradientTransformation]]
@@ -50,7 +50,8 @@ def tree_all_finite(tree) -> jax.Array:
     return jnp.stack(leaves).all() if leaves else jnp.array(True)
 
 
-def _where_tree(ok, a, b):
+def tree_where(ok, a, b):
+    """Leafwise ``jnp.where(ok, a, b)`` over two pytrees of the same structure (the divergence guard's select)."""
     return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
 
 
@@ -95,8 +96,8 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
         # g itself was checked when it was computed (the previous step's g_new, or g0 at the start);
         # with minibatches g_new is g
         ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite((g_new, new_p))
-        carry = (_where_tree(ok, new_p, p), _where_tree(ok, new_state, state),
-                 jnp.where(ok, J_new, J_p), _where_tree(ok, g_new, g),
+        carry = (tree_where(ok, new_p, p), tree_where(ok, new_state, state),
+                 jnp.where(ok, J_new, J_p), tree_where(ok, g_new, g),
                  jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
         return carry, jnp.where(ok, J_new, nan)
 

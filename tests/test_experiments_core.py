@@ -11,7 +11,7 @@ def test_xor_experiment(tmp_path):
     assert by_scale[0.0]["distinct_hidden_units"] == 1  # symmetry never broken
     assert by_scale[1.0]["correct"] == 4
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["provenance"]["jax"] and len(saved["results"]) == 3
+    assert saved["provenance"]["versions"]["jax"] and len(saved["results"]) == 3
 
 
 def test_regression_experiment(tmp_path):
