@@ -3,8 +3,9 @@
 #
 #   bash benchmarks/gpu.sh            # from the repository root
 #
-# TRAIN_ARGS overrides the training benchmark's flags (default: --quick --steps 1000 --large-steps 50).
-# SWEEP_ARGS overrides the sweep benchmark's flags (see benchmarks/bench_sweep.py --help).
+# Each section's flags can be overridden by an environment variable (see each script's --help):
+#   TRAIN_ARGS (bench_train.py), SWEEP_ARGS (bench_sweep.py), CONV_ARGS (bench_conv.py),
+#   AE_ARGS (bench_autoencoder.py), EST_ARGS (bench_estimators.py).
 #
 # Needs only Python with jax (CUDA build), optax and chex; nothing is installed and nothing is
 # downloaded.  scikit-learn, PyTorch and NumPy baselines run on the CPU when importable and are
@@ -15,7 +16,9 @@
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
-PY=${PYTHON:-python}
+PY=${PYTHON:-python3}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # jaxnn from this checkout, installed or not
+export PYTHONUNBUFFERED=1   # a section stopped by its time limit still shows what it printed
 LOG=/dev/null
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT" && LOG="$OUT/gpu_bench.md" && : > "$LOG"
@@ -43,13 +46,26 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
   "$PY" -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1
 
   # Training speed: digits (jaxnn vs raw JAX and the CPU baselines) and the large MLP.
-  section "Training (benchmarks/bench_train.py)" 200 \
+  section "Training (benchmarks/bench_train.py)" 70 \
     "$PY" benchmarks/bench_train.py ${TRAIN_ARGS:---quick --steps 1000 --large-steps 50}
 
   # Sweeps: configurations/s and the fraction of the GPU's matmul peak (digits, 32 x 32 = 1024
   # configurations x 500 steps), against the sequential jitted loop (timed on a sample); XOR 4096 x 2000.
-  section "Sweeps (benchmarks/bench_sweep.py)" 150 \
+  section "Sweeps (benchmarks/bench_sweep.py)" 80 \
     "$PY" benchmarks/bench_sweep.py ${SWEEP_ARGS:---no-sklearn --no-memory --digits-grid 32 --seq-sample 16 --xor-seq-sample 32}
+
+  # Convolution + pooling of 400 learned 8x8 features over 96x96 images (PyTorch on the CPU as in the
+  # CPU table; the SciPy loop and the host-memory children are left out: they measure the CPU).
+  section "Convolution and pooling (benchmarks/bench_conv.py)" 40 \
+    "$PY" benchmarks/bench_conv.py ${CONV_ARGS:---n-images 2000 --n-unfused 64 --n-torch 32 --n-scipy 0 --n-memory --repeats 2}
+
+  # Sparse autoencoder (UFLDL's exercise): compiled L-BFGS and gradient descent vs SciPy on the CPU.
+  section "Sparse autoencoder (benchmarks/bench_autoencoder.py)" 45 \
+    "$PY" benchmarks/bench_autoencoder.py ${AE_ARGS:---repeats 2 --no-single-thread}
+
+  # scikit-learn-compatible estimators: single fits and the 4 x 4 x 3 grid search (scikit-learn on the CPU).
+  section "Estimators (benchmarks/bench_estimators.py)" 60 \
+    "$PY" benchmarks/bench_estimators.py ${EST_ARGS:---float32 --repeats 1}
 
   exit $status
 } 2>&1 | tee "$LOG"

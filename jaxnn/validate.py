@@ -25,9 +25,15 @@ __all__ = [
 ]
 
 
+try:  # public name in the JAX versions we support; newer JAX may only keep the private one
+    from jax.core import Tracer as _Tracer
+except ImportError:  # pragma: no cover
+    from jax._src.core import Tracer as _Tracer
+
+
 def is_concrete(x: Any) -> bool:
     """True when ``x`` holds actual values (not a tracer inside jit/vmap/grad)."""
-    return not isinstance(x, jax.core.Tracer)
+    return not isinstance(x, _Tracer)
 
 
 def _describe(x: Any) -> str:
