@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
+from jax.flatten_util import ravel_pytree
 
 from jaxnn import validate
 from jaxnn.train import tree_all_finite, tree_where
@@ -33,7 +34,8 @@ def lbfgs_optimizer(memory_size: int = 10, max_linesearch_steps: int = 20) -> op
         max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"))
 
 
-def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.GradientTransformation] = None):
+def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.GradientTransformation] = None,
+             memory_size: int = 10):
     """Minimize ``fun(params)`` for ``steps`` iterations in one ``lax.scan``; call inside ``jit``.
 
     Args:
@@ -43,14 +45,23 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
       optimizer: ``None`` for L-BFGS (:func:`lbfgs_optimizer`), or any optax
         GradientTransformation (e.g. ``optax.sgd(lr)``: the lecture's gradient descent), which is
         applied to ``jax.grad(fun)``.
+      memory_size: L-BFGS's number of curvature pairs (static; ignored with ``optimizer``).
 
     Returns:
       ``(params, history)`` with ``history = {"loss": (steps,) fun after each iteration (NaN after a
       divergence), "diverged_at": int32, first non-finite iteration or -1}``.
     """
-    is_lbfgs = optimizer is None
-    opt = lbfgs_optimizer() if is_lbfgs else optimizer
-    vg_state = optax.value_and_grad_from_state(fun) if is_lbfgs else None
+    if optimizer is not None:
+        return _scan(fun, params, steps, optimizer, lbfgs=False)
+    # L-BFGS runs on one flat vector: its two-loop recursion and line search are many small vector
+    # operations, one kernel per leaf each on a pytree, a single kernel each on the raveled params.
+    flat, unravel = ravel_pytree(params)
+    flat, history = _scan(lambda v: fun(unravel(v)), flat, steps, lbfgs_optimizer(memory_size), lbfgs=True)
+    return unravel(flat), history
+
+
+def _scan(fun, params, steps, opt, *, lbfgs):
+    vg_state = optax.value_and_grad_from_state(fun) if lbfgs else None
     vg = jax.value_and_grad(fun)
     J0 = fun(params)
     dtype = jnp.result_type(J0)
@@ -58,7 +69,7 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
 
     def step(carry, t):
         p, state, diverged_at = carry
-        if is_lbfgs:
+        if lbfgs:
             value, grad = vg_state(p, state=state)  # reuses the line search's value and gradient
             updates, new_state = opt.update(grad, state, p, value=value, grad=grad, value_fn=fun)
             new_p = optax.apply_updates(p, updates)
@@ -81,7 +92,7 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
 
 @partial(jax.jit, static_argnames=("fun", "steps", "memory_size"))
 def _lbfgs(fun, params, *, steps, memory_size):
-    return minimize(fun, params, steps=steps, optimizer=lbfgs_optimizer(memory_size) if memory_size != 10 else None)
+    return minimize(fun, params, steps=steps, memory_size=memory_size)
 
 
 def lbfgs(fun: Callable, params, *, steps: int = 400, memory_size: int = 10):

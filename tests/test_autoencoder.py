@@ -324,6 +324,31 @@ def test_lbfgs_quadratic_in_few_steps(x64):
     np.testing.assert_allclose(x, 1.0 / jnp.arange(1.0, 11.0), rtol=1e-6)
 
 
+def test_lbfgs_memory_size_is_used_and_params_keep_their_structure(x64):
+    """A non-default history length runs L-BFGS (not a plain optimizer) and changes the iterates;
+    the pytree's structure, shapes and dtypes come back as given (the optimizer works raveled)."""
+    def f(p):
+        return _rosenbrock({"x": p["x"], "y": p["y"][0]})
+
+    p0 = {"x": jnp.array(-1.2), "y": jnp.full((1,), 1.0)}
+    p1, h1 = lbfgs.lbfgs(f, p0, steps=60, memory_size=1)
+    p10, h10 = lbfgs.lbfgs(f, p0, steps=60)
+    assert jax.tree_util.tree_structure(p1) == jax.tree_util.tree_structure(p0)
+    assert p1["y"].shape == (1,) and p1["y"].dtype == p0["y"].dtype
+    assert int(h1["diverged_at"]) == -1 and float(h1["loss"][-1]) < float(f(p0))
+    assert not np.allclose(np.asarray(h1["loss"]), np.asarray(h10["loss"]))
+
+
+def test_autoencoder_fit_accepts_memory_size(x64):
+    X = jax.random.uniform(jax.random.key(3), (40, 9), minval=0.1, maxval=0.9)
+    p0 = ae.init(jax.random.key(4), 9, 4)
+    p3, h3 = ae.fit(p0, X, steps=15, memory_size=3)
+    p10, h10 = ae.fit(p0, X, steps=15)
+    J0 = float(ae.sparse_loss(p0, X))
+    assert float(h3["loss"][-1]) < J0 and float(h10["loss"][-1]) < J0
+    assert not np.allclose(np.asarray(h3["loss"]), np.asarray(h10["loss"]))
+
+
 # ---------------------------------------------------------------------------------------- display
 def test_filter_grid_layout_and_png(tmp_path):
     W = np.zeros((5, 9))
