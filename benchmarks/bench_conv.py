@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-from benchmarks.common import best_time, block, machine, matmul_peak_gflops, table  # noqa: E402
+from benchmarks.common import best_time, block, machine, matmul_peak_gflops, peak_size, table  # noqa: E402
 from jaxnn import conv  # noqa: E402
 
 
@@ -176,7 +176,7 @@ def main():
           f"({Hc}x{Hc} maps -> {Hc // P}x{Hc // P})")
     print(f"# {machine()}")
     peak = matmul_peak_gflops()
-    print(f"# float32 matmul peak (jnp.dot 2048^2): {peak:.1f} GFLOP/s; FLOPs/image (full valid conv) "
+    print(f"# float32 matmul peak (jnp.dot {peak_size()}^2): {peak:.1f} GFLOP/s; FLOPs/image (full valid conv) "
           f"{flops / 1e9:.3f} GFLOP")
 
     images, W, b = make_problem(a.n_images, S, k, p)

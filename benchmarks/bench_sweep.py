@@ -61,7 +61,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import jaxnn  # noqa: E402
-from benchmarks.common import block, machine, matmul_peak_gflops, table  # noqa: E402
+from benchmarks.common import block, machine, matmul_peak_gflops, peak_size, table  # noqa: E402
 from jaxnn import datasets  # noqa: E402
 from jaxnn.sweep import sweep  # noqa: E402
 
@@ -296,7 +296,7 @@ def main(argv=None):
         a.xor_seq_sample, a.sklearn_fits, a.memory_configs = 16, 2, 1024
     print(machine() + f", {len(jax.devices())} JAX devices")
     peak = matmul_peak_gflops()
-    print(f"float32 matmul peak (jnp.dot 2048^2, same run): {peak:.1f} GFLOP/s")
+    print(f"float32 matmul peak (jnp.dot {peak_size()}^2, same run): {peak:.1f} GFLOP/s")
     out = {"machine": machine(), "peak_gflops": peak}
     if a.chunks:
         out["chunks"] = bench_chunks(a, peak)

@@ -84,7 +84,7 @@ import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
 import jaxnn  # noqa: E402
-from benchmarks.common import block, machine, matmul_peak_gflops, table  # noqa: E402
+from benchmarks.common import block, machine, matmul_peak_gflops, peak_size, table  # noqa: E402
 
 # The lecture's digits setting.
 SIZES = [64, 100, 10]
@@ -365,8 +365,7 @@ def bench_large(a, peaks, peak_n):
 
 def main(a):
     cmd = "python " + " ".join(shlex.quote(x) for x in sys.argv)
-    platform = jax.devices()[0].platform
-    peak_n = a.peak_n or (2048 if platform == "cpu" else 8192)
+    peak_n = a.peak_n or peak_size()
     print(f"command: {cmd}")
     print(f"machine: {machine()}")
     if _UNSET:
