@@ -45,9 +45,17 @@ def make_optimizer(optimizer: OptimizerLike, lr) -> optax.GradientTransformation
 
 
 def tree_all_finite(tree) -> jax.Array:
-    """Scalar bool: every leaf of ``tree`` is finite."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.stack(leaves).all() if leaves else jnp.array(True)
+    """Scalar bool: every leaf of ``tree`` is finite.
+
+    One reduction over all leaves (raveled and joined), so the check is a single fused kernel however
+    many leaves there are: the divergence guard runs it every step, and on a GPU one kernel per leaf
+    costs more than the check itself.
+    """
+    leaves = [jnp.ravel(x) for x in jax.tree_util.tree_leaves(tree)]
+    leaves = [x for x in leaves if jnp.issubdtype(x.dtype, jnp.inexact)]  # integers are always finite
+    if not leaves:
+        return jnp.array(True)
+    return jnp.all(jnp.isfinite(jnp.concatenate(leaves) if len(leaves) > 1 else leaves[0]))
 
 
 def tree_where(ok, a, b):
@@ -84,7 +92,7 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     nan = jnp.array(jnp.nan, jnp.result_type(X))
 
     def step(carry, t):
-        p, state, J_p, g, diverged_at = carry
+        p, state, g, diverged_at = carry
         if not full:  # gradient on this step's minibatch
             _, g = value_and_grad(p, *minibatch(t))
         updates, new_state = opt.update(g, state, p)
@@ -96,9 +104,9 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
         # g itself was checked when it was computed (the previous step's g_new, or g0 at the start);
         # with minibatches g_new is g
         ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite((g_new, new_p))
-        carry = (tree_where(ok, new_p, p), tree_where(ok, new_state, state),
-                 jnp.where(ok, J_new, J_p), tree_where(ok, g_new, g),
-                 jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
+        # Only the parameters need the select: once a step is rejected every later one is too, so the
+        # optimizer state and gradient carried on (possibly non-finite) are never used or returned.
+        carry = (tree_where(ok, new_p, p), new_state, g_new, jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
         return carry, jnp.where(ok, J_new, nan)
 
     J0, g0 = value_and_grad(params, XT, YT) if full else (J(params, XT, YT), params)
@@ -106,8 +114,8 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     diverged_at = jnp.where(start_ok, -1, 0).astype(jnp.int32)
     if not full:
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
-    carry = (params, opt.init(params), J0, g0, diverged_at)
-    (params, _, _, _, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
+    carry = (params, opt.init(params), g0, diverged_at)
+    (params, _, _, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
     return params, {"loss": losses, "diverged_at": diverged_at}
 
 
