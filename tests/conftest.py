@@ -2,6 +2,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+# The tests check mathematics to float32/float64 tolerances.  On GPUs JAX's default float32 matmul
+# precision may be TF32 (a 10-bit mantissa), which those tolerances do not allow for; ask for full
+# precision everywhere (CPUs always compute in full precision, so CI is unaffected).
+jax.config.update("jax_default_matmul_precision", "highest")
+
 
 @pytest.fixture
 def x64():
