@@ -220,6 +220,15 @@ def main():
     print()
     print(table(rows, ["method", "images", "images/s", "jaxnn speed-up", "GFLOP/s", "% matmul peak", "compile s"]))
     res["rows"] = rows
+    # Ceiling: convolve_pool computes only the (Hp * pool)^2 positions the pooling keeps; at 100% of the
+    # measured peak on those FLOPs it would pool peak / (kept * flops) images/s.
+    Hp = (a.image - a.patch + 1) // a.pool
+    kept = (Hp * a.pool) ** 2 / (a.image - a.patch + 1) ** 2
+    ceiling_ips = peak * 1e9 / (kept * flops)
+    for r in rows[2:]:
+        print(f"# ceiling vs {r['method'].split(' (')[0]}: {ceiling_ips / r['images/s']:.1f}x (jaxnn at 100% of "
+              f"the peak on the {100 * kept:.0f}% of the positions it computes: {ceiling_ips:.0f} images/s; "
+              f"now {100 * ips_j / ceiling_ips:.0f}% of that)")
 
     mem_rows = []
     runs = [(n, False) for n in a.n_memory] + ([(max(a.n_memory), True)] if a.n_memory else [])

@@ -187,6 +187,11 @@ def bench_digits(a, peak):
           f"m={m}\n")
     print(table(rows, ["method", "seconds", "configs/s", "matmul GFLOP/s", "% of peak", "vs sweep", "compile s"]))
     print(f"\n('vs sweep' = that method's time / the sweep's time; {res.n_diverged} runs diverged)")
+    if not a.no_sklearn:
+        sk = rows[-1]["% of peak"]
+        print(f"Ceiling: scikit-learn runs at {sk:.1f}% of the matmul peak, so a sweep at 100% of the peak would be "
+              f"{100 / sk:.2f}x scikit-learn; 6x needs {6 * sk:.0f}% of the peak (the sweep: "
+              f"{rows[0]['% of peak']:.0f}%).")
     return rows
 
 

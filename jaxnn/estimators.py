@@ -652,7 +652,8 @@ class MLPGridSearchCV(BaseEstimator):
     Attributes:
       cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit=True), n_splits_,
       scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :class:`jaxnn.SweepResult` meta per
-      structure group: compile and run seconds).
+      structure group: compile and run seconds), n_iter_per_split_ ((n_candidates, n_splits) int array:
+      the epochs or L-BFGS iterations each fit ran, -1 where it diverged).
     """
 
     def __init__(self, estimator, param_grid, *, cv=5, scoring=None, refit=True, return_train_score=False):
@@ -722,6 +723,7 @@ class MLPGridSearchCV(BaseEstimator):
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.n_splits_ = n_s
+        self.n_iter_per_split_ = np.array([[-1 if est is None else int(est.n_iter_) for est in row] for row in fitted])
         self.scorer_ = scorer
         self.multimetric_ = False
         if self.refit:

@@ -66,6 +66,14 @@ def test_grid_search_groups_structures_early_stopping_and_scoring(digits):
     for k in ("mean_test_score", "mean_train_score", "split2_test_score"):
         np.testing.assert_allclose(ours.cv_results_[k], theirs.cv_results_[k], rtol=1e-7, err_msg=k)
     assert len(ours.sweep_meta_) == 2  # the (6,) and the (9,) networks: two compiled, vmapped calls
+    # epochs of every (candidate, split) fit, as a separate fit of that candidate on that fold reports
+    assert ours.n_iter_per_split_.shape == (5, 3)
+    tr, _ = next(KFold(3, shuffle=True, random_state=0).split(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        single = MLPClassifier(**{**est.get_params(), **ours.cv_results_["params"][1]}).fit(X[tr], y[tr])
+    assert ours.n_iter_per_split_[1, 0] == single.n_iter_
+    assert 1 <= ours.n_iter_per_split_.min() and ours.n_iter_per_split_.max() <= 6
 
 
 def test_grid_search_regressor_and_divergence_recorded():
@@ -81,6 +89,7 @@ def test_grid_search_regressor_and_divergence_recorded():
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"][:2], theirs.cv_results_["mean_test_score"],
                                rtol=1e-7)
     assert np.isnan(ours.cv_results_["mean_test_score"][2])
+    assert (ours.n_iter_per_split_[2] == -1).all() and (ours.n_iter_per_split_[:2] > 0).all()
     assert ours.cv_results_["rank_test_score"][2] == 3
     assert ours.best_params_ == theirs.best_params_
 
