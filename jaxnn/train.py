@@ -115,8 +115,10 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     if not full:
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
     carry = (params, opt.init(params), g0, diverged_at)
-    (params, _, _, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
-    return params, {"loss": losses, "diverged_at": diverged_at}
+    (params, _, g, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
+    # The last gradient is returned too (and dropped by `train`): with it live after the loop, XLA:CPU
+    # runs the digits benchmark's steps 7-9% faster (interleaved A/B, same loop body); it costs nothing.
+    return params, {"loss": losses, "diverged_at": diverged_at}, g
 
 
 def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
@@ -180,6 +182,7 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     if key is None:
         key = jax.random.key(0)  # unused: full-batch descent is deterministic
     dtype = jnp.result_type(X)
-    return _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, steps=steps,
-                  activation=activation, output_activation=output_activation, loss=loss,
-                  optimizer=optimizer, batch_size=batch_size, gradient=gradient)
+    params, history, _ = _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, steps=steps,
+                                activation=activation, output_activation=output_activation, loss=loss,
+                                optimizer=optimizer, batch_size=batch_size, gradient=gradient)
+    return params, history
