@@ -51,16 +51,16 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
 
   # Sweeps: configurations/s and the fraction of the GPU's matmul peak (digits, 32 x 32 = 1024
   # configurations x 500 steps), against the sequential jitted loop (timed on a sample); XOR 4096 x 2000.
-  section "Sweeps (benchmarks/bench_sweep.py)" 80 \
+  section "Sweeps (benchmarks/bench_sweep.py)" 70 \
     "$PY" benchmarks/bench_sweep.py ${SWEEP_ARGS:---no-sklearn --no-memory --digits-grid 32 --seq-sample 16 --xor-seq-sample 32}
 
   # Convolution + pooling of 400 learned 8x8 features over 96x96 images (PyTorch on the CPU as in the
   # CPU table; the SciPy loop and the host-memory children are left out: they measure the CPU).
-  section "Convolution and pooling (benchmarks/bench_conv.py)" 40 \
+  section "Convolution and pooling (benchmarks/bench_conv.py)" 35 \
     "$PY" benchmarks/bench_conv.py ${CONV_ARGS:---n-images 2000 --n-unfused 64 --n-torch 32 --n-scipy 0 --n-memory --repeats 2}
 
   # Sparse autoencoder (UFLDL's exercise): compiled L-BFGS and gradient descent vs SciPy on the CPU.
-  section "Sparse autoencoder (benchmarks/bench_autoencoder.py)" 45 \
+  section "Sparse autoencoder (benchmarks/bench_autoencoder.py)" 65 \
     "$PY" benchmarks/bench_autoencoder.py ${AE_ARGS:---repeats 2 --no-single-thread}
 
   # scikit-learn-compatible estimators: single fits and the 4 x 4 x 3 grid search (scikit-learn on the CPU).
