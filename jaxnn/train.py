@@ -8,8 +8,8 @@ them batches whole training runs without recompiling.  Structure (``steps``, act
 optimizer, ``batch_size``) is static.
 
 Divergence guard: when a step would produce a non-finite loss, gradient or parameter, the step is
-rejected, the parameters (and optimizer state) stay at their last finite values for the rest of the
-run, ``history["diverged_at"]`` records that step and ``history["loss"]`` is NaN from there on.
+rejected and so is every later one: the parameters stay at their last finite values for the rest of
+the run, ``history["diverged_at"]`` records that step and ``history["loss"]`` is NaN from there on.
 Nothing raises inside the scan, so one diverging configuration of a sweep never affects another.
 """
 
