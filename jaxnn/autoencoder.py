@@ -244,16 +244,20 @@ def _recon_cols(params, XT, output_activation):
     return A2, _f_out(output_activation)(_W2(params) @ A2 + params[1]["b"][:, None])  # x_hat = f(W2 a^(2) + b2)
 
 
+def _recon_ridge(params, XT, X_hat, lam):
+    """(1/m) sum_i 1/2 ||x_hat_i - x_i||^2 + lam/2 (||W1||^2 + ||W2||^2), columns as samples."""
+    return 0.5 * jnp.sum((X_hat - XT) ** 2) / XT.shape[1] + 0.5 * lam * _ridge(params)
+
+
 def _loss_cols(params, XT, lam, output_activation):
     _, X_hat = _recon_cols(params, XT, output_activation)
-    return 0.5 * jnp.sum((X_hat - XT) ** 2) / XT.shape[1] + 0.5 * lam * _ridge(params)
+    return _recon_ridge(params, XT, X_hat, lam)
 
 
 def _sparse_loss_cols(params, XT, lam, beta, rho, output_activation):
     A2, X_hat = _recon_cols(params, XT, output_activation)
     rho_hat = jnp.mean(A2, axis=1)  # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i))
-    return (0.5 * jnp.sum((X_hat - XT) ** 2) / XT.shape[1] + 0.5 * lam * _ridge(params)
-            + beta * jnp.sum(kl_divergence(rho, rho_hat)))
+    return _recon_ridge(params, XT, X_hat, lam) + beta * jnp.sum(kl_divergence(rho, rho_hat))
 
 
 def _loss(params, X, lam, output_activation):

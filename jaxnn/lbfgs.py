@@ -62,7 +62,7 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
 
 def _scan(fun, params, steps, opt, *, lbfgs):
     vg_state = optax.value_and_grad_from_state(fun) if lbfgs else None
-    vg = jax.value_and_grad(fun)
+    vg = None if lbfgs else jax.value_and_grad(fun)
     J0 = fun(params)
     dtype = jnp.result_type(J0)
     nan = jnp.array(jnp.nan, dtype)
