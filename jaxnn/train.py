@@ -109,7 +109,7 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     carry = (params, opt.init(params), g0, diverged_at)
     (params, _, g, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
     # The last gradient is returned too (and dropped by `train`): with it live after the loop, XLA:CPU
-    # runs the digits benchmark's steps 7-9% faster (interleaved A/B, same loop body); it costs nothing.
+    # runs the same loop body measurably faster (benchmarks/bench_train.py, digits); it costs nothing.
     return params, {"loss": losses, "diverged_at": diverged_at}, g
 
 
