@@ -41,9 +41,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
+from jax.flatten_util import ravel_pytree
 
 from jaxnn.losses import per_sample_loss, ridge
-from jaxnn.mlp import forward_cache
+from jaxnn.mlp import _forward_cache_cols, forward_cache
 from jaxnn.train import tree_all_finite, tree_where
 
 FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
@@ -72,10 +73,10 @@ class Static(NamedTuple):
 # objective, outputs, scores
 
 
-def output(z, out: str):
-    """Output activation of the last pre-activation z (m, k)."""
+def output(z, out: str, axis: int = -1):
+    """Output activation of the last pre-activation z (m, k) (``axis=0``: z is (k, m))."""
     if out == "softmax":
-        return jax.nn.softmax(z, axis=-1)
+        return jax.nn.softmax(z, axis=axis)
     if out == "logistic":
         return jax.nn.sigmoid(z)
     if out == "exp":
@@ -88,24 +89,34 @@ def logits(params, X, activation):
     return forward_cache(params, X, activation, "identity").z[-1]
 
 
-def per_sample(z, Y, static: Static):
-    """(m,) per-sample loss summed over outputs, from the output pre-activation z."""
+def per_sample(z, Y, static: Static, axis: int = -1):
+    """(m,) per-sample loss summed over outputs, from the output pre-activation z (m, k); with
+    ``axis=0``, z and Y are (k, m) (column layout)."""
     if static.loss == "poisson":  # half Poisson deviance with log link, as scikit-learn's poisson_loss
         xlogy = jnp.where(Y > 0, Y * jnp.log(jnp.where(Y > 0, Y, 1.0)), 0.0)
-        return jnp.sum(xlogy - Y * z - Y + jnp.exp(z), axis=-1)
+        return jnp.sum(xlogy - Y * z - Y + jnp.exp(z), axis=axis)
     name = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}[static.out]
     if static.loss == "log_loss":
-        return per_sample_loss(z, z, Y, "cross_entropy", name)
-    return per_sample_loss(z, output(z, static.out), Y, "squared", name)  # 1/2 ||h(x) - y||^2
+        return per_sample_loss(z, z, Y, "cross_entropy", name, axis=axis)
+    return per_sample_loss(z, output(z, static.out, axis), Y, "squared", name, axis=axis)  # 1/2 ||h(x) - y||^2
 
 
-def objective(params, X, Y, w, alpha, static: Static):
-    """(J, reported): scikit-learn's weighted objective on a batch and the value it reports."""
+def objective(params, X, Y, w, alpha, static: Static, cols: bool = False):
+    """(J, reported): scikit-learn's weighted objective on a batch (X (m, d), Y (m, k), w (m,)) and
+    the value it reports.  ``cols=True``: X and Y are given transposed, (d, m) and (k, m), one
+    sample per column, and J is computed in that layout (z = W X + b), which XLA:CPU runs faster
+    (the training loops use it; ``benchmarks/bench_estimators.py`` times them)."""
     S = jnp.sum(w)
     S = jnp.where(S > 0, S, 1.0)
-    data = jnp.sum(w * per_sample(logits(params, X, static.activation), Y, static)) / S
+    if cols:
+        z = _forward_cache_cols(params, X, static.activation, "identity").z[-1]
+        losses = per_sample(z, Y, static, axis=0)
+    else:
+        losses = per_sample(logits(params, X, static.activation), Y, static)
+    data = jnp.sum(w * losses) / S
     penalty = 0.5 * alpha * ridge(params) / S  # alpha / (2 S) sum ||W||^2, biases excluded
-    shown = data / Y.shape[1] if (static.loss == "squared_error" and not static.classifier) else data
+    k = Y.shape[0] if cols else Y.shape[1]  # outputs
+    shown = data / k if (static.loss == "squared_error" and not static.classifier) else data
     return data + penalty, shown + penalty
 
 
@@ -206,43 +217,49 @@ def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params
 
 
 def epoch_step(state: State, data, hyper, static: Static) -> State:
-    """One epoch: shuffle, minibatch steps, scikit-learn's end-of-epoch bookkeeping."""
-    X, Y, sw, n, bs = data["X"], data["Y"], data["sw"], data["n"], data["bs"]
-    N, B = X.shape[0], static.batch
-    dt = X.dtype
+    """One epoch: shuffle, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
+
+    ``data`` as :func:`run_stochastic`'s, plus ``XT`` (d, N + B), ``YT`` (k, N + B) and ``swp``
+    (N + B,): the training rows as columns, zero-padded by one batch so that every minibatch is a
+    plain slice."""
+    n, bs = data["n"], data["bs"]
+    N, B = data["X"].shape[0], static.batch
+    XT, YT, swp = data["XT"], data["YT"], data["swp"]
+    dt = XT.dtype
     direction = make_direction(static, hyper)
     alpha = hyper["alpha"]
-    slots = jnp.arange(N)
     if static.shuffle:  # a permutation of the n real rows (padded rows sort last)
+        slots = jnp.arange(N)
         u = jax.random.uniform(jax.random.fold_in(state.key, state.epoch), (N,), dt)
-        perm = jnp.argsort(jnp.where(slots < n, u, 2.0))
-    else:
-        perm = slots
+        perm = jnp.concatenate([jnp.argsort(jnp.where(slots < n, u, 2.0)), jnp.arange(N, N + B)])
+        XT, YT, swp = XT[:, perm], YT[:, perm], swp[perm]
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
-    def batch(carry, j):
-        params, opt_state, lr, acc, bad = carry
-        pos = j * bs + jnp.arange(B)
-        valid = (jnp.arange(B) < bs) & (pos < n)
-        idx = perm[jnp.clip(pos, 0, N - 1)]
-        w = jnp.where(valid, sw[idx], 0.0)
-        (J, shown), g = grad_fn(params, X[idx], Y[idx], w, alpha, static)
+    def batch(j, carry):
+        params, opt_state, acc = carry
+        start = j * bs
+        valid = (jnp.arange(B) < bs) & (start + jnp.arange(B) < n)
+        w = jnp.where(valid, lax.dynamic_slice_in_dim(swp, start, B), 0.0)
+        x, y = (lax.dynamic_slice_in_dim(a, start, B, axis=1) for a in (XT, YT))
+        (_, shown), g = grad_fn(params, x, y, w, alpha, static, True)
         if static.solver == "sgd":  # velocity accumulates lr * g, as scikit-learn's v = mu v - lr g
-            d, new_opt = direction.update(jax.tree_util.tree_map(lambda x: lr * x, g), opt_state, params)
-            new_params = jax.tree_util.tree_map(lambda p, di: p - di, params, d)
+            d, opt_state = direction.update(jax.tree_util.tree_map(lambda x: state.lr * x, g), opt_state, params)
+            params = jax.tree_util.tree_map(lambda p, di: p - di, params, d)
         else:
-            d, new_opt = direction.update(g, opt_state, params)
-            new_params = jax.tree_util.tree_map(lambda p, di: p - lr * di, params, d)
-        active = valid[0]  # this step holds at least one row of the epoch
-        ok = jnp.isfinite(J) & tree_all_finite((g, new_params))
-        take = active & ok
-        size = jnp.sum(valid).astype(dt)
-        carry = (tree_where(take, new_params, params), tree_where(take, new_opt, opt_state), lr,
-                 acc + jnp.where(active, shown * size, 0.0), bad | (active & ~ok))
-        return carry, None
+            d, opt_state = direction.update(g, opt_state, params)
+            params = jax.tree_util.tree_map(lambda p, di: p - state.lr * di, params, d)
+        return params, opt_state, acc + shown * jnp.sum(valid).astype(dt)
 
-    carry0 = (state.params, state.opt_state, state.lr, jnp.zeros([], dt), jnp.bool_(False))
-    (params, opt_state, lr, acc, bad), _ = lax.scan(batch, carry0, jnp.arange(static.n_steps))
+    # Only the steps that hold rows of this epoch run (a traced count: folds of a grid search differ).
+    # No per-step divergence guard: a non-finite loss makes ``acc`` non-finite, and a non-finite
+    # gradient or update leaves non-finite params (NaN/inf never turn finite again under these
+    # updates), so one check after the epoch sees every divergence; the epoch is then undone.
+    active = jnp.minimum((n + bs - 1) // bs, static.n_steps)
+    params, opt_state, acc = lax.fori_loop(0, active, batch, (state.params, state.opt_state, jnp.zeros([], dt)))
+    bad = ~(jnp.isfinite(acc) & tree_all_finite(params))
+    params = tree_where(bad, state.params, params)
+    opt_state = tree_where(bad, state.opt_state, opt_state)
+    lr = state.lr
     n_f = n.astype(dt)
     loss = acc / n_f
     e = state.epoch
@@ -277,6 +294,13 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
 
 
 def _run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
+    """Epochs from ``state`` until stopped, diverged, ``epoch_end`` or ``max_iter``.  ``data``:
+    ``X`` (N, d), ``Y`` (N, k), ``sw`` (N,) (0 on padded rows), ``n`` and ``bs`` (traced ints),
+    and the validation set ``Xv``, ``Yv``, ``swv`` when ``static.monitor``."""
+    B = static.batch
+    pad = lambda a: jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, B)])  # noqa: E731
+    data = dict(data, XT=pad(data["X"].T), YT=pad(data["Y"].T), swp=pad(data["sw"]))
+
     def cond(s):
         return (~s.stopped) & (~s.diverged) & (s.epoch < jnp.minimum(epoch_end, static.max_iter))
 
@@ -310,8 +334,8 @@ def lbfgs_init(params, data, hyper, static: Static) -> LState:
     dt = data["X"].dtype
     J = lambda p: objective(p, data["X"], data["Y"], data["sw"], hyper["alpha"], static)[0]  # noqa: E731
     v, g = jax.value_and_grad(J)(params)
-    conv = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(g)])) <= hyper["tol"]
-    return LState(params, lbfgs_optimizer().init(params), jnp.int32(0), jnp.int32(1), conv,
+    conv = jnp.max(jnp.abs(ravel_pytree(g)[0])) <= hyper["tol"]
+    return LState(params, lbfgs_optimizer().init(ravel_pytree(params)[0]), jnp.int32(0), jnp.int32(1), conv,
                   ~(jnp.isfinite(v) & tree_all_finite(g)), v, jnp.full((static.max_iter,), jnp.nan, dt))
 
 
@@ -319,26 +343,33 @@ lbfgs_init_jit = jax.jit(lbfgs_init, static_argnames=("static",))
 
 
 def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
+    """L-BFGS iterations from ``state`` until converged, diverged, ``iter_end`` iterations or
+    ``max_fun`` evaluations.  The optimizer works on the raveled params (its two-loop recursion and
+    line search are many small vector operations: one kernel each on a flat vector, one per leaf on
+    a pytree); ``state.params`` is a pytree on the way in and out, ``state.opt_state`` is flat."""
     opt = lbfgs_optimizer()
     X, Y, sw, alpha = data["X"], data["Y"], data["sw"], hyper["alpha"]
+    flat, unravel = ravel_pytree(state.params)
 
-    def J(p):
-        return objective(p, X, Y, sw, alpha, static)[0]
+    def J(x):  # the transposes fuse into the matmuls (faster here than transposing X once)
+        return objective(unravel(x), X.T, Y.T, sw, alpha, static, True)[0]
 
     vg = optax.value_and_grad_from_state(J)
 
     def body(s: LState) -> LState:
         value, grad = vg(s.params, state=s.opt_state)
         updates, opt_state = opt.update(grad, s.opt_state, s.params, value=value, grad=grad, value_fn=J)
-        params = optax.apply_updates(s.params, updates)
+        x = s.params + updates
         new_value = optax.tree.get(opt_state, "value")
         new_grad = optax.tree.get(opt_state, "grad")
         steps = optax.tree.get(opt_state, "num_linesearch_steps")
-        ok = jnp.isfinite(new_value) & tree_all_finite((params, new_grad))
-        gmax = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in jax.tree_util.tree_leaves(new_grad)]))
+        ok = jnp.isfinite(new_value) & jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(new_grad))
+        gmax = jnp.max(jnp.abs(new_grad))
         rel = (value - new_value) / jnp.maximum(jnp.maximum(jnp.abs(value), jnp.abs(new_value)), 1.0)
         conv = (rel <= FTOL) | (gmax <= hyper["tol"])
-        return LState(tree_where(ok, params, s.params), tree_where(ok, opt_state, s.opt_state), s.it + 1,
+        # A rejected (non-finite) iteration keeps the last finite params and ends the run; its
+        # optimizer state is never used again (a diverged fit is raised or recorded, not continued).
+        return LState(jnp.where(ok, x, s.params), opt_state, s.it + 1,
                       s.nfev + jnp.maximum(steps, 1).astype(jnp.int32), ok & conv, ~ok,
                       jnp.where(ok, new_value, s.value), s.loss_curve.at[s.it].set(jnp.where(ok, new_value, jnp.nan)))
 
@@ -346,7 +377,8 @@ def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
         return ((~s.stopped) & (~s.diverged) & (s.it < jnp.minimum(iter_end, static.max_iter))
                 & (s.nfev < hyper["max_fun"]))
 
-    return lax.while_loop(cond, body, state)
+    s = lax.while_loop(cond, body, state._replace(params=flat))
+    return s._replace(params=unravel(s.params))
 
 
 run_lbfgs = jax.jit(_run_lbfgs, static_argnames=("static",))

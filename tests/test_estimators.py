@@ -188,6 +188,36 @@ def test_lbfgs_converges_like_sklearn(digits):
     assert not hasattr(few, "partial_fit")
 
 
+def test_diverging_epoch_is_undone(diabetes):
+    """The stochastic loop checks divergence once per epoch: the epoch whose loss or params turn
+    non-finite is rolled back (finite params of the epoch before), marked diverged, and ends the run."""
+    X, y = diabetes
+    X = np.asarray(X[:96], np.float32)
+    Y = np.asarray(y[:96, None], np.float32)
+    static = core.Static(activation="relu", out="identity", loss="squared_error", classifier=False, solver="sgd",
+                         shuffle=False, batch=32, n_steps=3, max_iter=5)
+    params = [{"W": np.full((8, X.shape[1]), 0.1, np.float32), "b": np.zeros(8, np.float32)},
+              {"W": np.full((1, 8), 0.1, np.float32), "b": np.zeros(1, np.float32)}]
+    hyper = {k: np.float32(v) for k, v in dict(alpha=1e-4, learning_rate_init=1.0, power_t=0.5, momentum=0.9,
+                                                beta_1=0.9, beta_2=0.999, epsilon=1e-8, tol=1e-4,
+                                                n_iter_no_change=10).items()}
+    data = {"X": X, "Y": Y, "sw": np.ones(96, np.float32), "n": np.int32(96), "bs": np.int32(32)}
+
+    def run(lr, epochs):
+        state = core.init_state(params, core.init_opt_state(static, params), lr, 0, 0, np.inf, -np.inf, params,
+                                jnp.zeros((), jnp.uint32), static.max_iter, np.float32)
+        return core.run_stochastic(state, data, dict(hyper, learning_rate_init=np.float32(lr)), np.int32(epochs),
+                                   static=static)
+
+    bad = run(1e6, 5)
+    assert bool(bad.diverged) and int(bad.epoch) == 1  # stopped after the first epoch
+    for got, want in zip(bad.params, params):
+        np.testing.assert_array_equal(got["W"], want["W"])  # that epoch undone: the initial params
+    assert not np.isfinite(bad.loss_curve[0]) and np.isnan(bad.loss_curve[1:]).all()
+    good = run(1e-4, 5)
+    assert not bool(good.diverged) and int(good.epoch) == 5 and np.isfinite(good.loss_curve).all()
+
+
 def test_compiled_training_is_reused_across_refits(digits):
     X, y = digits
     _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit, X, y)
