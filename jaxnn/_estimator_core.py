@@ -8,7 +8,8 @@ Two pure, jitted functions advance a training state:
   epoch-wise shuffle; per-epoch training loss, validation score and validation loss are written into
   ``(max_iter,)`` buffers.  Learning-rate schedules ('invscaling', 'adaptive') and early stopping
   (best params kept in the carry) run inside the loop.
-* :func:`run_lbfgs`: ``optax.lbfgs`` (zoom line search) in a ``lax.while_loop`` with scipy's
+* :func:`run_lbfgs`: ``optax.lbfgs`` (:func:`jaxnn.lbfgs.lbfgs_optimizer`: zoom line search from
+  step 1 each iteration, as scipy's) on the raveled params in a ``lax.while_loop`` with scipy's
   L-BFGS-B stopping rules as scikit-learn calls them: ``max|grad| <= tol``, a relative decrease
   ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations or ``max_fun`` objective
   evaluations.
@@ -43,6 +44,7 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from jaxnn.lbfgs import lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import _forward_cache_cols, forward_cache
 from jaxnn.train import tree_all_finite, tree_where
@@ -323,11 +325,6 @@ class LState(NamedTuple):
     diverged: jax.Array
     value: jax.Array
     loss_curve: jax.Array  # (max_iter,)
-
-
-def lbfgs_optimizer():
-    """``optax.lbfgs``: memory 10 (as scipy's L-BFGS-B), strong-Wolfe zoom line search."""
-    return optax.lbfgs(memory_size=10, linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=20))
 
 
 def lbfgs_init(params, data, hyper, static: Static) -> LState:

@@ -32,7 +32,8 @@ Where jaxnn differs from scikit-learn (everything else is the same, step for ste
   stream, after the init and the early-stopping split) instead of NumPy's shuffle, so with
   ``shuffle=True`` results differ by training noise; with ``shuffle=False`` sgd/adam follow
   scikit-learn's trajectory to rounding error;
-* lbfgs is ``optax.lbfgs`` (memory 10, zoom line search) in a compiled ``while_loop`` with
+* lbfgs is ``optax.lbfgs`` (memory 10, zoom line search starting from step 1 each iteration, as
+  scipy's does) in a compiled ``while_loop`` with
   scipy's stopping rules as scikit-learn sets them (``max|grad| <= tol``, relative decrease
   ``<= 2.22e-9``, ``max_iter`` iterations, ``max_fun`` objective evaluations, checked once per
   iteration, so ``n_fun_`` may pass ``max_fun`` by the last line search's <= 20 evaluations);
