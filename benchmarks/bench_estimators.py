@@ -49,7 +49,7 @@ def main(argv=None):
                     help="max_iter of the grid search fits (scikit-learn's default is 200: slower)")
     ap.add_argument("--float32", action="store_true", help="float32 data for both libraries")
     ap.add_argument("--shuffle", action="store_true", help="shuffle minibatches (default: off, same trajectories)")
-    ap.add_argument("--repeats", type=int, default=2, help="timed repeats per single fit (best is reported)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per single fit (best is reported)")
     ap.add_argument("--skip-grid", action="store_true", help="only the single fits")
     ap.add_argument("--skip-single", action="store_true", help="only the grid search")
     args = ap.parse_args(argv)
