@@ -18,6 +18,10 @@ Usage:
 scikit-learn's single fits are timed with NumPy's default BLAS threads and with 1 thread
 (threadpoolctl); the faster is the baseline (on a busy machine, BLAS threads can slow small matmuls
 down).  GridSearchCV's workers use joblib's default (one BLAS thread per worker with n_jobs=2).
+
+On a CPU the script makes one JAX device per core (``--cpu-devices``, as ``jaxnn.use_cpu_cores()``
+does for a user): MLPGridSearchCV's sweep shards its fits over them, as GridSearchCV's n_jobs=2 uses
+two processes.  A single fit runs on one device either way.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.cpu_devices import one_device_per_core  # noqa: E402  (does not import jax)
+
+if __name__ == "__main__":  # before jax is imported: the grid search's sweep shards its fits over the cores
+    one_device_per_core(sys.argv)
+
 from benchmarks.common import machine, matmul_peak_gflops, numpy_threads_note, table  # noqa: E402
 from jaxnn.datasets import require  # noqa: E402
 
@@ -52,6 +61,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per single fit (best is reported)")
     ap.add_argument("--skip-grid", action="store_true", help="only the single fits")
     ap.add_argument("--skip-single", action="store_true", help="only the grid search")
+    ap.add_argument("--cpu-devices", type=int, default=os.cpu_count(),
+                    help="JAX CPU devices (default: one per core, as jaxnn.use_cpu_cores(); 1 turns it off); "
+                         "single fits run on one device either way")
     args = ap.parse_args(argv)
     require("sklearn")
     from sklearn import neural_network as sk_nn
@@ -67,7 +79,8 @@ def main(argv=None):
     X = (X / 16.0).astype(np.float32 if args.float32 else np.float64)
     repeats = 1 if args.quick else args.repeats
     max_iter = 50 if args.quick else args.max_iter
-    print(f"# jaxnn.estimators vs scikit-learn ({machine()})")
+    import jax
+    print(f"# jaxnn.estimators vs scikit-learn ({machine()}, {len(jax.devices())} JAX devices)")
     print(f"# {numpy_threads_note()}; data {X.shape} {X.dtype}; shuffle={args.shuffle}")
 
     if not args.skip_single:

@@ -40,22 +40,12 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _cpu_devices(argv) -> int:
-    for i, arg in enumerate(argv):
-        if arg == "--cpu-devices" and i + 1 < len(argv):
-            return int(argv[i + 1])
-        if arg.startswith("--cpu-devices="):
-            return int(arg.split("=", 1)[1])
-    return os.cpu_count() or 1
-
+from benchmarks.cpu_devices import one_device_per_core  # noqa: E402  (does not import jax)
 
 # One JAX CPU device per core (must be set before jax is imported): jaxnn.sweep shards the
 # configurations over devices, so on a CPU this is how a sweep uses every core.
-if __name__ == "__main__" and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count="
-                               f"{_cpu_devices(sys.argv)}").strip()
+if __name__ == "__main__":
+    one_device_per_core(sys.argv)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
