@@ -641,7 +641,7 @@ class MLPGridSearchCV(BaseEstimator):
     Scores are computed on the host with scikit-learn's scorers on the fitted estimators.
     The sweep shards the fits over all JAX devices: on a CPU, call :func:`jaxnn.use_cpu_cores`
     before any JAX computation so that every core is a device (on 2 cores the grid of
-    ``benchmarks/bench_estimators.py`` then runs 1.8x faster, as GridSearchCV's ``n_jobs``).
+    ``benchmarks/bench_estimators.py`` then runs 1.7x faster, as GridSearchCV's ``n_jobs``).
 
     Args:
       estimator: an unfitted jaxnn MLPClassifier or MLPRegressor (its ``callback`` / ``verbose`` are

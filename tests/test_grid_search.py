@@ -104,3 +104,43 @@ def test_grid_search_bad_input(digits):
     Xn[0, 0] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         MLPGridSearchCV(MLPClassifier(), {"alpha": [1.0]}).fit(Xn, y)
+
+
+_TWO_DEVICES = """
+import json, sys, warnings
+import jaxnn
+assert jaxnn.use_cpu_cores(2)
+import jax
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+warnings.simplefilter("ignore", ConvergenceWarning)
+X, y = load_digits(return_X_y=True)
+grid = {"alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 1e-2, 3e-2]}
+s = MLPGridSearchCV(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0), grid, cv=3)
+s.fit(X[:301] / 16.0, y[:301])
+json.dump({"devices": len(jax.devices()), "scores": s.cv_results_["mean_test_score"].tolist(),
+           "n_iter": s.n_iter_per_split_.tolist()}, sys.stdout)
+"""
+
+
+def test_grid_search_sharded_over_two_cpu_devices_matches_one(digits):
+    """With jaxnn.use_cpu_cores the sweep shards the (point, fold) fits over the devices: same results."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", _TWO_DEVICES], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=600, check=True)
+    got = json.loads(out.stdout)
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = MLPGridSearchCV(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+                              {"alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 1e-2, 3e-2]}, cv=3).fit(X, y)
+    assert got["devices"] == 2
+    np.testing.assert_allclose(got["scores"], one.cv_results_["mean_test_score"], rtol=1e-6)
+    np.testing.assert_array_equal(got["n_iter"], one.n_iter_per_split_)
