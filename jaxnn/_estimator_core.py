@@ -245,7 +245,7 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
         x, y = (lax.dynamic_slice_in_dim(a, start, B, axis=1) for a in (XT, YT))
         (_, shown), g = grad_fn(params, x, y, w, alpha, static, True)
         if static.solver == "sgd":  # velocity accumulates lr * g, as scikit-learn's v = mu v - lr g
-            d, opt_state = direction.update(jax.tree_util.tree_map(lambda x: state.lr * x, g), opt_state, params)
+            d, opt_state = direction.update(jax.tree_util.tree_map(lambda gi: state.lr * gi, g), opt_state, params)
             params = jax.tree_util.tree_map(lambda p, di: p - di, params, d)
         else:
             d, opt_state = direction.update(g, opt_state, params)
@@ -329,8 +329,8 @@ class LState(NamedTuple):
 
 def lbfgs_init(params, data, hyper, static: Static) -> LState:
     dt = data["X"].dtype
-    J = lambda p: objective(p, data["X"], data["Y"], data["sw"], hyper["alpha"], static)[0]  # noqa: E731
-    v, g = jax.value_and_grad(J)(params)
+    J = lambda p: objective(p, data["X"].T, data["Y"].T, data["sw"], hyper["alpha"], static, True)[0]  # noqa: E731
+    v, g = jax.value_and_grad(J)(params)  # in the layout of the iterations (_run_lbfgs)
     conv = jnp.max(jnp.abs(ravel_pytree(g)[0])) <= hyper["tol"]
     return LState(params, lbfgs_optimizer().init(ravel_pytree(params)[0]), jnp.int32(0), jnp.int32(1), conv,
                   ~(jnp.isfinite(v) & tree_all_finite(g)), v, jnp.full((static.max_iter,), jnp.nan, dt))
