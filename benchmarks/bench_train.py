@@ -6,7 +6,8 @@ init N(0, 0.01^2), 1000 steps), trained side by side in one process by
 
 * ``jaxnn.train`` (default ``gradient="autodiff"``) and ``jaxnn.train(gradient="backprop")``;
 * raw JAX, as a user would first write it: ``jit`` + ``lax.scan`` + ``value_and_grad`` + plain SGD
-  with the row layout ``a @ W.T + b`` (the reference the issue's "35-45% of peak" refers to);
+  with the row layout ``a @ W.T + b`` (the reference the issue's "35-45% of peak" refers to), and the
+  same in jaxnn.train's column layout ``W a + b`` (what jaxnn.train costs without its divergence guard);
 * scikit-learn's ``MLPClassifier`` with matching settings (solver='sgd', batch_size = all samples,
   momentum = 0, constant learning rate 0.5, max_iter = steps with early stopping off so that every
   epoch runs, shuffle off, alpha = lam * m because scikit-learn divides its penalty by m).  It uses
@@ -102,17 +103,23 @@ def matmul_flops(m: int, sizes) -> float:
 # loss (or the trained params and history); the baselines' `setup_*` return a function of `steps`.
 
 
-def raw_jax_train(activation=jax.nn.sigmoid):
-    """Raw JAX as a user would write it: row layout, jit + scan + value_and_grad, plain SGD."""
+def raw_jax_train(activation=jax.nn.sigmoid, cols: bool = False):
+    """Raw JAX as a user would write it: row layout, jit + scan + value_and_grad, plain SGD.
+    ``cols=True``: the lecture's column layout instead (z = W a + b on X.T, transposed once before
+    the scan), as jaxnn.train computes, still without a divergence guard."""
 
     def J(p, X, Y, lam):
         a = X
         for layer in p:
-            a = activation(a @ layer["W"].T + layer["b"])
-        return 0.5 * jnp.sum((a - Y) ** 2) / X.shape[0] + 0.5 * lam * sum(jnp.sum(l["W"] ** 2) for l in p)
+            a = activation(layer["W"] @ a + layer["b"][:, None]) if cols else activation(a @ layer["W"].T + layer["b"])
+        m = X.shape[1] if cols else X.shape[0]
+        return 0.5 * jnp.sum((a - Y) ** 2) / m + 0.5 * lam * sum(jnp.sum(l["W"] ** 2) for l in p)
 
     @partial(jax.jit, static_argnames="steps")
     def train(p, X, Y, lr, lam, steps):
+        if cols:
+            X, Y = X.T, Y.T
+
         def step(p, _):
             loss, g = jax.value_and_grad(J)(p, X, Y, lam)
             return jax.tree_util.tree_map(lambda w, d: w - lr * d, p, g), loss
@@ -283,6 +290,9 @@ def bench_digits(a, peaks, peak_n):
         lr_, lam_ = jnp.float32(LR), jnp.float32(LAM)
         runners["raw JAX (jit+scan, rows)"] = lambda: raw(p0, X, Y, lr_, lam_, steps)
         notes["raw JAX (jit+scan, rows)"] = "value_and_grad, a @ W.T + b, no guard"
+        raw_cols = raw_jax_train(cols=True)
+        runners["raw JAX (jit+scan, cols)"] = lambda: raw_cols(p0, X, Y, lr_, lam_, steps)
+        notes["raw JAX (jit+scan, cols)"] = "value_and_grad, W a + b on X.T (jaxnn.train's layout), no guard"
     jax_keys = list(runners)
     for k in jax_keys:  # first call: compile + one run; compile time = first call - best later call
         compile_s[k] = timed(runners[k])[0]
