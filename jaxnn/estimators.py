@@ -638,7 +638,9 @@ class MLPGridSearchCV(BaseEstimator):
     the Glorot init, the early-stopping split and the shuffling key of every (point, fold) come from
     ``random_state`` exactly as a separate ``fit`` would draw them, so ``cv_results_`` equals
     ``sklearn.model_selection.GridSearchCV(estimator, param_grid, cv=cv)`` to numerical tolerance.
-    Scores are computed on the host with scikit-learn's scorers on the fitted estimators.
+    With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
+    test-fold scores are computed inside the same compiled call; any other scorer (and the train
+    scores) runs on the host with scikit-learn's scorers on the fitted estimators.
     The sweep shards the fits over all JAX devices: on a CPU, call :func:`jaxnn.use_cpu_cores`
     before any JAX computation so that every core is a device (on 2 cores the grid of
     ``benchmarks/bench_estimators.py`` then runs 1.7x faster, as GridSearchCV's ``n_jobs``).
@@ -696,14 +698,22 @@ class MLPGridSearchCV(BaseEstimator):
         fitted = [[None] * n_s for _ in range(n_c)]
         fit_time = np.zeros((n_c, n_s))
         self.sweep_meta_ = []
+        # With the default scoring (the estimator's own score: accuracy or R^2), the test-fold scores are
+        # computed inside the compiled sweep, not by 48 host-side predict + scorer calls.
+        in_graph = self.scoring is None
+        test_in_graph = np.full((n_c, n_s), np.nan)
+        has_test = np.zeros((n_c, n_s), bool)
         for members in groups.values():
             t0 = time.perf_counter()
-            out, meta = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight, splits)
+            out, meta, scores = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight, splits,
+                                           score=in_graph)
             dt = (time.perf_counter() - t0) / (len(members) * n_s)
             self.sweep_meta_.append(meta)
             for j, i in enumerate(members):
                 fitted[i] = out[j]
                 fit_time[i] = dt
+                if scores is not None:
+                    test_in_graph[i], has_test[i] = scores[j], True
         test = np.zeros((n_c, n_s))
         train = np.zeros((n_c, n_s))
         score_time = np.zeros((n_c, n_s))
@@ -716,7 +726,8 @@ class MLPGridSearchCV(BaseEstimator):
                     test[i, s] = train[i, s] = np.nan
                 else:
                     kw = {} if sw is None else {"sample_weight": sw[te]}
-                    test[i, s] = scorer(est, X_arr[te], y_arr[te], **kw)
+                    test[i, s] = (test_in_graph[i, s] if has_test[i, s]
+                                  else scorer(est, X_arr[te], y_arr[te], **kw))
                     if self.return_train_score:
                         kw = {} if sw is None else {"sample_weight": sw[tr]}
                         train[i, s] = scorer(est, X_arr[tr], y_arr[tr], **kw)
@@ -789,10 +800,14 @@ def _cv_results(candidates, test, train, fit_time, score_time) -> dict:
     return res
 
 
-def _fit_group(ests, X, y, sample_weight, splits):
+def _fit_group(ests, X, y, sample_weight, splits, score=False):
     """Fit every estimator of one structure on every split in one vmapped compiled call.
 
-    Returns ``([[fitted estimator or None (diverged)] per split] per estimator, sweep meta)``."""
+    With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
+    or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call.
+
+    Returns ``([[fitted estimator or None (diverged)] per split] per estimator, sweep meta, scores)``:
+    ``scores`` a (n_estimators, n_splits) array (NaN where diverged), or None when not computed."""
     from jaxnn.sweep import sweep
 
     base = ests[0]
@@ -814,7 +829,8 @@ def _fit_group(ests, X, y, sample_weight, splits):
             or base.warm_start:
         out = [[_safe_fit(clone(e), X[tr], y[tr], None if sample_weight is None else sw_all[tr])
                 for tr, _ in splits] for e in ests]
-        return out, {"fallback": "sequential fits (folds with different classes, a callback, verbose or warm_start)"}
+        why = "sequential fits (folds with different classes, a callback, verbose or warm_start)"
+        return out, {"fallback": why}, None
     n_outputs = folds[0][1].shape[1]
     d = X.shape[1]
     D = _bucket(d)
@@ -852,8 +868,12 @@ def _fit_group(ests, X, y, sample_weight, splits):
     else:
         B, N = 1, _bucket(n_max, 16)
     Nv = _bucket(max(len(v) for v in vrows), 16)
+    Nt = _bucket(max(len(te) for _, te in splits), 16)
     pad_rows = lambda r, L: _pad(np.asarray(r, np.int32), L)  # noqa: E731
+    test_rows = [te for _ in ests for _, te in splits]
     table = {
+        "trows": np.stack([pad_rows(r, Nt) for r in test_rows]),
+        "tmask": np.stack([_pad(np.ones(len(r), dtype), Nt) for r in test_rows]),
         "rows": np.stack([pad_rows(r, N) for r in rows]),
         "mask": np.stack([_pad(np.ones(len(r), dtype), N) for r in rows]),
         "vrows": np.stack([pad_rows(r, Nv) for r in vrows]),
@@ -891,6 +911,9 @@ def _fit_group(ests, X, y, sample_weight, splits):
                    "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
         for l, layer in enumerate(final):
             res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
+        if score:
+            tr_ = get(table["trows"])
+            res["test_score"] = core.score(final, Xs[tr_], Ys[tr_], sws[tr_] * get(table["tmask"]), static)[0]
         return res
 
     with jax.enable_x64(dtype == np.float64):
@@ -926,7 +949,11 @@ def _fit_group(ests, X, y, sample_weight, splits):
                 setattr(est, k, v)
             row.append(est)
         out.append(row)
-    return out, result.meta
+    scores = None
+    if score:
+        scores = np.array([[np.nan if out[i][s] is None else float(get("test_score", i, s)) for s in range(n_s)]
+                           for i in range(len(ests))])
+    return out, result.meta, scores
 
 
 def _safe_fit(est, X, y, sw):

@@ -144,3 +144,30 @@ def test_grid_search_sharded_over_two_cpu_devices_matches_one(digits):
     assert got["devices"] == 2
     np.testing.assert_allclose(got["scores"], one.cv_results_["mean_test_score"], rtol=1e-6)
     np.testing.assert_array_equal(got["n_iter"], one.n_iter_per_split_)
+
+
+def test_in_graph_test_scores_equal_the_host_scorer():
+    """scoring=None scores the test folds inside the compiled sweep (accuracy / R^2, weighted); the
+    same search scored on the host by scikit-learn's scorer of that metric gives the same numbers."""
+    X, y = load_diabetes(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    y = np.stack([y / 100.0, X[:, 2]], axis=1).astype(np.float32)  # two outputs: R^2 averaged over them
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=15, random_state=0, batch_size=64)
+    grid = {"alpha": [1e-4, 1e-1], "learning_rate_init": [1e-3, 1e-2]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        graph = MLPGridSearchCV(est, grid, cv=3).fit(X, y, sample_weight=sw)
+        host = MLPGridSearchCV(est, grid, cv=3, scoring="r2").fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(graph.cv_results_["mean_test_score"], host.cv_results_["mean_test_score"], rtol=1e-5)
+    for s in range(3):
+        k = f"split{s}_test_score"
+        np.testing.assert_allclose(graph.cv_results_[k], host.cv_results_[k], rtol=1e-5, err_msg=k)
+    Xc, yc = load_digits(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        graph = MLPGridSearchCV(clf, {"alpha": [1e-4, 1.0]}, cv=3).fit(Xc[:400] / 16.0, yc[:400])
+        host = MLPGridSearchCV(clf, {"alpha": [1e-4, 1.0]}, cv=3, scoring="accuracy").fit(Xc[:400] / 16.0, yc[:400])
+    np.testing.assert_array_equal(graph.cv_results_["split0_test_score"], host.cv_results_["split0_test_score"])
+    np.testing.assert_array_equal(graph.cv_results_["mean_test_score"], host.cv_results_["mean_test_score"])
