@@ -214,16 +214,17 @@ def provenance(command: Optional[str] = None) -> dict:
     }
 
 
-def _trace_one(one, hp_spec, kd_spec):
+def _trace_one(one, hp_spec, kd_spec, data_spec=None):
     """(closed jaxpr, output shapes) of one run."""
-    return jax.make_jaxpr(one, return_shape=True)(hp_spec, kd_spec)
+    return jax.make_jaxpr(one, return_shape=True)(hp_spec, kd_spec, data_spec)
 
 
-def _code_hash(closed) -> str:
-    """Hash of the computation of one run: its jaxpr (memory addresses removed) and its constants
-    (closed-over data such as X), so a changed function, step count or data is detected."""
+def _code_hash(closed, data=None) -> str:
+    """Hash of the computation of one run: its jaxpr (memory addresses removed), its constants
+    (closed-over data such as X) and the values of ``data``, so a changed function, step count or
+    data is detected."""
     h = hashlib.sha256(re.sub(r" at 0x[0-9a-fA-F]+", "", str(closed.jaxpr)).encode())
-    for c in closed.consts:
+    for c in list(closed.consts) + jax.tree_util.tree_leaves(data):
         try:
             if jax.dtypes.issubdtype(c.dtype, jax.dtypes.prng_key):
                 c = jax.random.key_data(c)
@@ -271,26 +272,44 @@ def _cache_put(cache, k, v):
         cache.popitem(last=False)
 
 
-def _make_one(fn, impl):
-    def one(hp, kd):
+def _make_one(fn, impl, with_data=False):
+    def one(hp, kd, data=None):
         k = kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
-        return fn(k, **hp)
+        return fn(k, data, **hp) if with_data else fn(k, **hp)
     return one
 
 
-def _compile(fn, impl, names, dtypes, kshape, mesh, K):
-    """The compiled chunk function for K runs (K a multiple of the mesh size), cached: (entry, fresh)."""
-    ck = (fn, impl, names, dtypes, kshape, tuple(d.id for d in mesh.devices.flat), K)
+def _data_spec(data, sharding=None):
+    """Shapes and dtypes of the ``data`` pytree (hashable through its treedef and leaves)."""
+    if data is None:
+        return None
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x), sharding=sharding),
+                                  data)
+
+
+def _compile(fn, impl, names, dtypes, kshape, mesh, K, data_spec=None):
+    """The compiled chunk function for K runs (K a multiple of the mesh size), cached: (entry, fresh).
+    ``data_spec``: the shapes of the shared ``data`` argument (replicated, not batched), or None."""
+    spec_key = None if data_spec is None else (
+        jax.tree_util.tree_structure(data_spec),
+        tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(data_spec)))
+    ck = (fn, impl, names, dtypes, kshape, tuple(d.id for d in mesh.devices.flat), K, spec_key)
     if ck in _compiled_cache:
         _compiled_cache.move_to_end(ck)
         return _compiled_cache[ck], False
     sh = NamedSharding(mesh, P("runs"))
-    one = _make_one(fn, impl)
-    jitted = jax.jit(jax.vmap(one), in_shardings=(sh, sh), out_shardings=sh)
+    rep = NamedSharding(mesh, P())
+    one = _make_one(fn, impl, data_spec is not None)
     hp_spec = {n: jax.ShapeDtypeStruct((K,), d, sharding=sh) for n, d in zip(names, dtypes)}
     kd_spec = jax.ShapeDtypeStruct((K,) + kshape, np.uint32, sharding=sh)
     t0 = time.perf_counter()
-    lowered = jitted.trace(hp_spec, kd_spec).lower()
+    if data_spec is None:
+        jitted = jax.jit(jax.vmap(one), in_shardings=(sh, sh), out_shardings=sh)
+        lowered = jitted.trace(hp_spec, kd_spec).lower()
+    else:
+        data_rep = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), data_spec)
+        jitted = jax.jit(jax.vmap(one, in_axes=(0, 0, None)), in_shardings=(sh, sh, rep), out_shardings=sh)
+        lowered = jitted.trace(hp_spec, kd_spec, data_rep).lower()
     compiled = lowered.compile()
     seconds = time.perf_counter() - t0
     mem = None
@@ -351,7 +370,7 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
           chunk_size: Optional[int] = None, memory_budget: Optional[float] = None,
           out_dir: Optional[Union[str, os.PathLike]] = None, progress: ProgressLike = None,
           devices=None, coordinator_address: Optional[str] = None, num_processes: Optional[int] = None,
-          process_id: Optional[int] = None, command: Optional[str] = None) -> SweepResult:
+          process_id: Optional[int] = None, command: Optional[str] = None, data=None) -> SweepResult:
     """Run ``fn(key_s, **config)`` for every configuration of ``grid`` and every seed, vmapped.
 
     Args:
@@ -379,6 +398,11 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
         :func:`init_distributed`); every process runs the same call, results are gathered to all and
         process 0 writes the files.
       command: the command recorded in the provenance (default: ``sys.argv``).
+      data: optional pytree of arrays shared by every run (e.g. a dataset): ``fn`` is then called as
+        ``fn(key, data, **config)``.  It is an argument of the compiled function (replicated on every
+        device, not batched), not a constant compiled into it, so a later sweep with the same ``fn``
+        and data of the same shapes reuses the compiled function.  Its values are part of the
+        identity checked by ``out_dir``.  With several processes, every process passes the same data.
 
     Returns:
       A :class:`SweepResult`: ``res[name]`` has shape ``(len(axis_1), ..., len(axis_k), seeds,
@@ -391,10 +415,12 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
         raise ValueError(f"fn: expected a callable fn(key, **hyperparameters), got {fn!r:.120}")
     axes = _check_grid(grid)
     names = tuple(axes)
+    lead_args = (None,) if data is None else (None, None)
     try:
-        inspect.signature(fn).bind(None, **{n: None for n in names})
+        inspect.signature(fn).bind(*lead_args, **{n: None for n in names})
     except TypeError as e:
-        raise ValueError(f"fn: cannot be called as fn(key, {', '.join(f'{n}=...' for n in names)}): {e}") from None
+        head = "key" if data is None else "key, data"
+        raise ValueError(f"fn: cannot be called as fn({head}, {', '.join(f'{n}=...' for n in names)}): {e}") from None
     except ValueError:  # no signature available (builtins): let tracing tell
         pass
     seeds = validate.check_int("seeds", seeds, minimum=1)
@@ -405,7 +431,14 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise ValueError(f"progress: expected None, True, False or a callable(done, total), got {progress!r}")
     key, impl = _check_key(key)
+    if data is not None:
+        bad = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(data)[0]
+               if not (hasattr(x, "shape") and hasattr(x, "dtype"))]
+        if bad:
+            raise ValueError(f"data: expected a pytree of arrays, got non-array leaves at {bad[:5]}")
     init_distributed(coordinator_address, num_processes, process_id)
+    with_data = data is not None
+    d_spec = _data_spec(data)
 
     devs = list(jax.devices() if devices is None else devices)
     if not devs:
@@ -435,8 +468,8 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
     scalar_specs = ({n: jax.ShapeDtypeStruct((), d) for n, d in zip(names, dtypes)},
                     jax.ShapeDtypeStruct(kshape, np.uint32))
     if out_dir is not None:
-        closed, out_shape = _trace_one(_make_one(fn, impl), *scalar_specs)
-        code = _code_hash(closed)
+        closed, out_shape = _trace_one(_make_one(fn, impl, with_data), *scalar_specs, d_spec)
+        code = _code_hash(closed, data)
         import jaxnn
         identity["code"] = code
         identity["jaxnn_version"] = getattr(jaxnn, "__version__", "unknown")
@@ -477,17 +510,18 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
     if chunk_size is not None:
         K = chunk_size
     else:
-        kk = (fn, impl, names, dtypes, kshape, tuple(d.id for d in devs), memory_budget, n_runs)
+        kk = (fn, impl, names, dtypes, kshape, tuple(d.id for d in devs), memory_budget, n_runs,
+              None if d_spec is None else str(jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), d_spec)))
         if kk in _chunk_cache:
             K = _chunk_cache[kk]
         else:  # from the working-set estimate, then checked against XLA's memory analysis
             if closed is None:
-                closed, out_shape = _trace_one(_make_one(fn, impl), *scalar_specs)
+                closed, out_shape = _trace_one(_make_one(fn, impl, with_data), *scalar_specs, d_spec)
             ws = working_set_bytes(closed.jaxpr)
             budget = memory_budget if memory_budget is not None else _default_budget(devs[0])
             r = _runs_per_device(ws, ws, n_runs, n_dev, budget, platform)
             K = _balanced(r, n_runs, n_dev)
-            entry, fresh = _compile(fn, impl, names, dtypes, kshape, mesh, K)
+            entry, fresh = _compile(fn, impl, names, dtypes, kshape, mesh, K, d_spec)
             t_compile += entry["compile_s"] if fresh else 0.0
             if entry["memory"] is not None:
                 per_run = _bytes(entry["memory"]) / (K // n_dev)
@@ -502,7 +536,7 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
     # ---- output leaves: from the trace of one run (out_dir) or from the compiled chunk function
     entry = None
     if out_shape is None:
-        entry, fresh = _compile(fn, impl, names, dtypes, kshape, mesh, K_pad)
+        entry, fresh = _compile(fn, impl, names, dtypes, kshape, mesh, K_pad, d_spec)
         t_compile += entry["compile_s"] if fresh else 0.0
         out_shape = jax.tree_util.tree_map(lambda l: jax.ShapeDtypeStruct(l.shape[1:], l.dtype), entry["out_info"])
     out_paths, out_leaves = zip(*jax.tree_util.tree_flatten_with_path(out_shape)[0])
@@ -587,15 +621,23 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
 
     pending = None
     if entry is None and not done.all():
-        entry, fresh = _compile(fn, impl, names, dtypes, kshape, mesh, K_pad)
+        entry, fresh = _compile(fn, impl, names, dtypes, kshape, mesh, K_pad, d_spec)
         t_compile += entry["compile_s"] if fresh else 0.0
     compiled = None if entry is None else entry["compiled"]
     memory = None if entry is None else _bytes(entry["memory"])
+    shared = ()
+    if with_data and not done.all():  # replicated on every device (of every process), once per sweep
+        rep = NamedSharding(mesh, P())
+        def replicate(x):
+            x = np.asarray(x)
+            return jax.make_array_from_callback(x.shape, rep, lambda i: x[i])
+
+        shared = (jax.tree_util.tree_map(replicate, data),)
     try:
         for c in range(n_chunks):
             if done[c]:
                 continue
-            out = compiled(*inputs(*bounds[c]))
+            out = compiled(*inputs(*bounds[c]), *shared)
             if pending is not None:
                 finish(*pending)
             pending = (c, out)
