@@ -56,6 +56,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import defaultdict
+from functools import lru_cache
 from numbers import Integral, Real
 
 import jax
@@ -887,38 +888,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
                           n_steps=N // B if stochastic else 1)
     X_pad = _pad(X, X.shape[0], D)
 
-    def fn(key, point, fold):
-        m = point * n_s + fold
-        get = lambda t: jax.tree_util.tree_map(lambda a: jnp.asarray(a)[m], t)  # noqa: E731
-        hyper = get(table["hyper"])
-        params = get(table["params"])
-        r, vr = get(table["rows"]), get(table["vrows"])
-        Xs, Ys, sws = jnp.asarray(X_pad), jnp.asarray(Y_all), jnp.asarray(sw_all)
-        data = {"X": Xs[r], "Y": Ys[r], "sw": sws[r] * get(table["mask"]), "n": get(table["n"]),
-                "bs": get(table["bs"]), "Xv": Xs[vr], "Yv": Ys[vr], "swv": sws[vr] * get(table["vmask"])}
-        if stochastic:
-            state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
-                                    np.inf, -np.inf, params, jax.random.key(get(table["key"])), static.max_iter, dtype)
-            s = core._run_stochastic(state, data, hyper, base.max_iter, static)
-            final = s.best_params if static.early_stopping else s.params
-            res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged": s.diverged, "t": s.t, "count": s.count,
-                   "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
-                   "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
-        else:
-            s = core._run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, base.max_iter, static)
-            final = s.params
-            res = {"n_iter": s.it, "stopped": s.stopped, "diverged": s.diverged, "nfev": s.nfev,
-                   "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
-        for l, layer in enumerate(final):
-            res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
-        if score:
-            tr_ = get(table["trows"])
-            res["test_score"] = core.score(final, Xs[tr_], Ys[tr_], sws[tr_] * get(table["tmask"]), static)[0]
-        return res
-
+    fn = _group_fit_fn(static, stochastic, int(base.max_iter), n_s, np.dtype(dtype), bool(score))
+    shared = {"table": table, "X": X_pad, "Y": Y_all, "sw": sw_all}
     with jax.enable_x64(dtype == np.float64):
         result = sweep(fn, {"point": np.arange(len(ests)), "fold": np.arange(n_s)}, key=jax.random.key(0),
-                       progress=False, chunk_size=_chunk_size(len(ests) * n_s))
+                       progress=False, chunk_size=_chunk_size(len(ests) * n_s), data=shared)
     get = lambda name, i, s: np.asarray(result[name][i, s, 0])  # noqa: E731
     out = []
     for i, e in enumerate(ests):
@@ -954,6 +928,45 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         scores = np.array([[np.nan if out[i][s] is None else float(get("test_score", i, s)) for s in range(n_s)]
                            for i in range(len(ests))])
     return out, result.meta, scores
+
+
+@lru_cache(maxsize=32)
+def _group_fit_fn(static, stochastic: bool, max_iter: int, n_s: int, dtype, score: bool):
+    """The swept function of :func:`_fit_group`: one (grid point, fold) fit, its data and per-member
+    table passed as ``sweep(data=...)``.  The same function object for the same structure, so a later
+    search with data of the same shapes reuses the compiled sweep."""
+
+    def fn(key, shared, point, fold):
+        table = shared["table"]
+        m = point * n_s + fold
+        get = lambda t: jax.tree_util.tree_map(lambda a: a[m], t)  # noqa: E731
+        hyper = get(table["hyper"])
+        params = get(table["params"])
+        r, vr = get(table["rows"]), get(table["vrows"])
+        Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
+        data = {"X": Xs[r], "Y": Ys[r], "sw": sws[r] * get(table["mask"]), "n": get(table["n"]),
+                "bs": get(table["bs"]), "Xv": Xs[vr], "Yv": Ys[vr], "swv": sws[vr] * get(table["vmask"])}
+        if stochastic:
+            state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
+                                    np.inf, -np.inf, params, jax.random.key(get(table["key"])), static.max_iter, dtype)
+            s = core._run_stochastic(state, data, hyper, max_iter, static)
+            final = s.best_params if static.early_stopping else s.params
+            res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged": s.diverged, "t": s.t, "count": s.count,
+                   "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
+                   "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
+        else:
+            s = core._run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, max_iter, static)
+            final = s.params
+            res = {"n_iter": s.it, "stopped": s.stopped, "diverged": s.diverged, "nfev": s.nfev,
+                   "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
+        for l, layer in enumerate(final):
+            res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
+        if score:
+            tr_ = get(table["trows"])
+            res["test_score"] = core.score(final, Xs[tr_], Ys[tr_], sws[tr_] * get(table["tmask"]), static)[0]
+        return res
+
+    return fn
 
 
 def _safe_fit(est, X, y, sw):

@@ -171,3 +171,15 @@ def test_in_graph_test_scores_equal_the_host_scorer():
         host = MLPGridSearchCV(clf, {"alpha": [1e-4, 1.0]}, cv=3, scoring="accuracy").fit(Xc[:400] / 16.0, yc[:400])
     np.testing.assert_array_equal(graph.cv_results_["split0_test_score"], host.cv_results_["split0_test_score"])
     np.testing.assert_array_equal(graph.cv_results_["mean_test_score"], host.cv_results_["mean_test_score"])
+
+
+def test_a_second_search_of_the_same_structure_reuses_the_compiled_sweep(digits):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(7,), max_iter=4, random_state=0, batch_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPGridSearchCV(est, {"alpha": [1e-4, 1e-2], "learning_rate_init": [1e-3, 1e-2]}, cv=3).fit(X, y)
+    grid = {"alpha": [3e-3, 0.3], "learning_rate_init": [3e-3, 5e-2]}  # other values, same shapes
+    ours, theirs = _both(est, grid, X, y, cv=3)
+    assert ours.sweep_meta_[0]["compile_s"] == 0.0  # the data are arguments of the compiled sweep
+    _assert_same_results(ours, theirs)
