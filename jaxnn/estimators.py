@@ -56,7 +56,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import defaultdict
-from functools import lru_cache
+from functools import lru_cache, partial
 from numbers import Integral, Real
 
 import jax
@@ -696,7 +696,8 @@ class MLPGridSearchCV(BaseEstimator):
         groups = defaultdict(list)
         for i, e in enumerate(ests):
             groups[_structure_key(e)].append(i)
-        fitted = [[None] * n_s for _ in range(n_c)]
+        fitted = [[None] * n_s for _ in range(n_c)]  # builders of the fitted estimators (None: diverged)
+        iters = np.zeros((n_c, n_s), int)
         fit_time = np.zeros((n_c, n_s))
         self.sweep_meta_ = []
         # With the default scoring (the estimator's own score: accuracy or R^2), the test-fold scores are
@@ -706,12 +707,13 @@ class MLPGridSearchCV(BaseEstimator):
         has_test = np.zeros((n_c, n_s), bool)
         for members in groups.values():
             t0 = time.perf_counter()
-            out, meta, scores = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight, splits,
-                                           score=in_graph)
+            out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight,
+                                                   splits, score=in_graph)
             dt = (time.perf_counter() - t0) / (len(members) * n_s)
             self.sweep_meta_.append(meta)
             for j, i in enumerate(members):
                 fitted[i] = out[j]
+                iters[i] = n_iter[j]
                 fit_time[i] = dt
                 if scores is not None:
                     test_in_graph[i], has_test[i] = scores[j], True
@@ -722,10 +724,10 @@ class MLPGridSearchCV(BaseEstimator):
         for i in range(n_c):  # scores weighted by sample_weight, as GridSearchCV's
             for s, (tr, te) in enumerate(splits):
                 t0 = time.perf_counter()
-                est = fitted[i][s]
-                if est is None:  # diverged: recorded, never raised (error_score=nan)
+                if fitted[i][s] is None:  # diverged: recorded, never raised (error_score=nan)
                     test[i, s] = train[i, s] = np.nan
                 else:
+                    est = None if (has_test[i, s] and not self.return_train_score) else fitted[i][s]()
                     kw = {} if sw is None else {"sample_weight": sw[te]}
                     test[i, s] = (test_in_graph[i, s] if has_test[i, s]
                                   else scorer(est, X_arr[te], y_arr[te], **kw))
@@ -739,7 +741,7 @@ class MLPGridSearchCV(BaseEstimator):
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.n_splits_ = n_s
-        self.n_iter_per_split_ = np.array([[-1 if est is None else int(est.n_iter_) for est in row] for row in fitted])
+        self.n_iter_per_split_ = iters
         self.scorer_ = scorer
         self.multimetric_ = False
         if self.refit:
@@ -807,8 +809,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
     or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call.
 
-    Returns ``([[fitted estimator or None (diverged)] per split] per estimator, sweep meta, scores)``:
-    ``scores`` a (n_estimators, n_splits) array (NaN where diverged), or None when not computed."""
+    Returns ``(fits, sweep meta, scores, n_iter)``: ``fits[i][s]`` builds the fitted estimator of
+    estimator i on split s when called (None where the fit diverged), so that host-side objects are
+    only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
+    where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
+    iterations, -1 where diverged."""
     from jaxnn.sweep import sweep
 
     base = ests[0]
@@ -831,7 +836,9 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         out = [[_safe_fit(clone(e), X[tr], y[tr], None if sample_weight is None else sw_all[tr])
                 for tr, _ in splits] for e in ests]
         why = "sequential fits (folds with different classes, a callback, verbose or warm_start)"
-        return out, {"fallback": why}, None
+        n_iter = np.array([[-1 if est is None else int(est.n_iter_) for est in row] for row in out])
+        ready = [[None if est is None else (lambda est=est: est) for est in row] for row in out]  # already fitted
+        return ready, {"fallback": why}, None, n_iter
     n_outputs = folds[0][1].shape[1]
     d = X.shape[1]
     D = _bucket(d)
@@ -894,40 +901,38 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         result = sweep(fn, {"point": np.arange(len(ests)), "fold": np.arange(n_s)}, key=jax.random.key(0),
                        progress=False, chunk_size=_chunk_size(len(ests) * n_s), data=shared)
     get = lambda name, i, s: np.asarray(result[name][i, s, 0])  # noqa: E731
-    out = []
-    for i, e in enumerate(ests):
-        row = []
-        for s, (tr, _, lb) in enumerate(folds):
-            if bool(get("diverged", i, s)):
-                row.append(None)
-                continue
-            est = clone(e)
-            validate_data(est, X[tr], reset=True)  # n_features_in_ (and feature names) as fit would set
-            params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
-            attrs = est._param_attrs(_unpad_inputs(params, d))
-            n_iter = int(get("n_iter", i, s))
-            attrs.update(n_outputs_=n_outputs, n_layers_=len(units), out_activation_=out_act, n_iter_=n_iter,
-                         loss_curve_=get("loss_curve", i, s)[:n_iter].tolist())
-            if lb is not None:
-                attrs.update(_label_binarizer=lb, classes_=lb.classes_)
-            if stochastic:
-                attrs.update(t_=int(round(float(get("t", i, s)))), loss_=attrs["loss_curve_"][-1] if n_iter else None,
-                             best_loss_=None if e.early_stopping else float(get("best_loss", i, s)),
-                             best_validation_score_=float(get("best_val", i, s)) if e.early_stopping else None,
-                             validation_scores_=get("val_curve", i, s)[:n_iter].tolist() if e.early_stopping else None,
-                             validation_loss_curve_=get("vloss_curve", i, s)[:n_iter].tolist() if e.early_stopping
-                             else None, _no_improvement_count=int(get("count", i, s)))
-            else:
-                attrs.update(t_=0, loss_=float(get("loss", i, s)), n_fun_=int(get("nfev", i, s)))
-            for k, v in attrs.items():
-                setattr(est, k, v)
-            row.append(est)
-        out.append(row)
+
+    def build(i, s):  # the fitted estimator of (point i, fold s), as fit() would leave it
+        e, (tr, _, lb) = ests[i], folds[s]
+        est = clone(e)
+        validate_data(est, X[tr], reset=True)  # n_features_in_ (and feature names) as fit would set
+        params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
+        attrs = est._param_attrs(_unpad_inputs(params, d))
+        n_iter = int(get("n_iter", i, s))
+        attrs.update(n_outputs_=n_outputs, n_layers_=len(units), out_activation_=out_act, n_iter_=n_iter,
+                     loss_curve_=get("loss_curve", i, s)[:n_iter].tolist())
+        if lb is not None:
+            attrs.update(_label_binarizer=lb, classes_=lb.classes_)
+        if stochastic:
+            attrs.update(t_=int(round(float(get("t", i, s)))), loss_=attrs["loss_curve_"][-1] if n_iter else None,
+                         best_loss_=None if e.early_stopping else float(get("best_loss", i, s)),
+                         best_validation_score_=float(get("best_val", i, s)) if e.early_stopping else None,
+                         validation_scores_=get("val_curve", i, s)[:n_iter].tolist() if e.early_stopping else None,
+                         validation_loss_curve_=get("vloss_curve", i, s)[:n_iter].tolist() if e.early_stopping
+                         else None, _no_improvement_count=int(get("count", i, s)))
+        else:
+            attrs.update(t_=0, loss_=float(get("loss", i, s)), n_fun_=int(get("nfev", i, s)))
+        for k, v in attrs.items():
+            setattr(est, k, v)
+        return est
+
+    diverged = np.array([[bool(get("diverged", i, s)) for s in range(n_s)] for i in range(len(ests))])
+    out = [[None if diverged[i, s] else partial(build, i, s) for s in range(n_s)] for i in range(len(ests))]
+    n_iter = np.where(diverged, -1, np.asarray(result["n_iter"])[:, :, 0]).astype(int)
     scores = None
     if score:
-        scores = np.array([[np.nan if out[i][s] is None else float(get("test_score", i, s)) for s in range(n_s)]
-                           for i in range(len(ests))])
-    return out, result.meta, scores
+        scores = np.where(diverged, np.nan, np.asarray(result["test_score"], np.float64)[:, :, 0])
+    return out, result.meta, scores, n_iter
 
 
 @lru_cache(maxsize=32)

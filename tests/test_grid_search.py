@@ -183,3 +183,19 @@ def test_a_second_search_of_the_same_structure_reuses_the_compiled_sweep(digits)
     ours, theirs = _both(est, grid, X, y, cv=3)
     assert ours.sweep_meta_[0]["compile_s"] == 0.0  # the data are arguments of the compiled sweep
     _assert_same_results(ours, theirs)
+
+
+def test_sequential_fallback_and_train_scores_with_the_default_scoring(digits):
+    """warm_start (like a callback or verbose) makes the search fit one by one; the results are still
+    GridSearchCV's, and return_train_score builds the fitted estimators for the host-side train scores."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=4, random_state=0, warm_start=True)
+    grid = {"alpha": [1e-4, 1e-1]}
+    ours, theirs = _both(est, grid, X, y, cv=3, return_train_score=True)
+    assert "fallback" in ours.sweep_meta_[0]
+    _assert_same_results(ours, theirs)
+    np.testing.assert_array_equal(ours.n_iter_per_split_, 4)
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=4, random_state=0)  # the vmapped path, same scores
+    ours, theirs = _both(est, grid, X, y, cv=3, return_train_score=True)
+    assert "fallback" not in ours.sweep_meta_[0]
+    _assert_same_results(ours, theirs)
