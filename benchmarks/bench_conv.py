@@ -243,7 +243,7 @@ def main():
     if mem_rows:
         print()
         print("Peak memory of a fresh process running jaxnn.conv.convolve_pool (peak RSS, VmHWM; 'after setup':"
-          " JAX imported and the images made, input included; 'work' = peak - after setup - output):")
+              " JAX imported and the images made, input included; 'work' = peak - after setup - output):")
         print(table(mem_rows, ["images", "output", "peak RSS MiB", "RSS after setup MiB", "input MiB",
                                "output MiB", "work MiB"]))
     res["memory"] = mem_rows

@@ -7,7 +7,8 @@ init N(0, 0.01^2), 1000 steps), trained side by side in one process by
 * ``jaxnn.train`` (default ``gradient="autodiff"``) and ``jaxnn.train(gradient="backprop")``;
 * raw JAX, as a user would first write it: ``jit`` + ``lax.scan`` + ``value_and_grad`` + plain SGD
   with the row layout ``a @ W.T + b`` (the reference the issue's "35-45% of peak" refers to), and the
-  same in jaxnn.train's column layout ``W a + b`` (what jaxnn.train costs without its divergence guard);
+  same in jaxnn.train's column layout ``W a + b`` (the bare computation jaxnn.train does, without its
+  divergence guard and history);
 * scikit-learn's ``MLPClassifier`` with matching settings (solver='sgd', batch_size = all samples,
   momentum = 0, constant learning rate 0.5, max_iter = steps with early stopping off so that every
   epoch runs, shuffle off, alpha = lam * m because scikit-learn divides its penalty by m).  It uses

@@ -878,10 +878,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     Nv = _bucket(max(len(v) for v in vrows), 16)
     Nt = _bucket(max(len(te) for _, te in splits), 16)
     pad_rows = lambda r, L: _pad(np.asarray(r, np.int32), L)  # noqa: E731
-    test_rows = [te for _ in ests for _, te in splits]
     table = {
-        "trows": np.stack([pad_rows(r, Nt) for r in test_rows]),
-        "tmask": np.stack([_pad(np.ones(len(r), dtype), Nt) for r in test_rows]),
         "rows": np.stack([pad_rows(r, N) for r in rows]),
         "mask": np.stack([_pad(np.ones(len(r), dtype), N) for r in rows]),
         "vrows": np.stack([pad_rows(r, Nv) for r in vrows]),
@@ -896,7 +893,9 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     X_pad = _pad(X, X.shape[0], D)
 
     fn = _group_fit_fn(static, stochastic, int(base.max_iter), n_s, np.dtype(dtype), bool(score))
-    shared = {"table": table, "X": X_pad, "Y": Y_all, "sw": sw_all}
+    shared = {"table": table, "X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
+              "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
+              "tmask": np.stack([_pad(np.ones(len(te), dtype), Nt) for _, te in splits])}
     with jax.enable_x64(dtype == np.float64):
         result = sweep(fn, {"point": np.arange(len(ests)), "fold": np.arange(n_s)}, key=jax.random.key(0),
                        progress=False, chunk_size=_chunk_size(len(ests) * n_s), data=shared)
@@ -967,8 +966,8 @@ def _group_fit_fn(static, stochastic: bool, max_iter: int, n_s: int, dtype, scor
         for l, layer in enumerate(final):
             res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
         if score:
-            tr_ = get(table["trows"])
-            res["test_score"] = core.score(final, Xs[tr_], Ys[tr_], sws[tr_] * get(table["tmask"]), static)[0]
+            te = shared["trows"][fold]
+            res["test_score"] = core.score(final, Xs[te], Ys[te], sws[te] * shared["tmask"][fold], static)[0]
         return res
 
     return fn

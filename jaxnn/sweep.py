@@ -279,21 +279,25 @@ def _make_one(fn, impl, with_data=False):
     return one
 
 
-def _data_spec(data, sharding=None):
-    """Shapes and dtypes of the ``data`` pytree (hashable through its treedef and leaves)."""
+def _data_spec(data):
+    """Shapes and dtypes of the ``data`` pytree (None without data)."""
     if data is None:
         return None
-    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x), sharding=sharding),
-                                  data)
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)), data)
+
+
+def _spec_key(data_spec):
+    """A hashable key of ``data_spec`` for the compile and chunk-size caches: treedef, shapes, dtypes."""
+    if data_spec is None:
+        return None
+    return (jax.tree_util.tree_structure(data_spec),
+            tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(data_spec)))
 
 
 def _compile(fn, impl, names, dtypes, kshape, mesh, K, data_spec=None):
     """The compiled chunk function for K runs (K a multiple of the mesh size), cached: (entry, fresh).
     ``data_spec``: the shapes of the shared ``data`` argument (replicated, not batched), or None."""
-    spec_key = None if data_spec is None else (
-        jax.tree_util.tree_structure(data_spec),
-        tuple((x.shape, str(x.dtype)) for x in jax.tree_util.tree_leaves(data_spec)))
-    ck = (fn, impl, names, dtypes, kshape, tuple(d.id for d in mesh.devices.flat), K, spec_key)
+    ck = (fn, impl, names, dtypes, kshape, tuple(d.id for d in mesh.devices.flat), K, _spec_key(data_spec))
     if ck in _compiled_cache:
         _compiled_cache.move_to_end(ck)
         return _compiled_cache[ck], False
@@ -303,13 +307,9 @@ def _compile(fn, impl, names, dtypes, kshape, mesh, K, data_spec=None):
     hp_spec = {n: jax.ShapeDtypeStruct((K,), d, sharding=sh) for n, d in zip(names, dtypes)}
     kd_spec = jax.ShapeDtypeStruct((K,) + kshape, np.uint32, sharding=sh)
     t0 = time.perf_counter()
-    if data_spec is None:
-        jitted = jax.jit(jax.vmap(one), in_shardings=(sh, sh), out_shardings=sh)
-        lowered = jitted.trace(hp_spec, kd_spec).lower()
-    else:
-        data_rep = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), data_spec)
-        jitted = jax.jit(jax.vmap(one, in_axes=(0, 0, None)), in_shardings=(sh, sh, rep), out_shardings=sh)
-        lowered = jitted.trace(hp_spec, kd_spec, data_rep).lower()
+    data_rep = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), data_spec)
+    jitted = jax.jit(jax.vmap(one, in_axes=(0, 0, None)), in_shardings=(sh, sh, rep), out_shardings=sh)
+    lowered = jitted.trace(hp_spec, kd_spec, data_rep).lower()  # data_rep None: no shared data
     compiled = lowered.compile()
     seconds = time.perf_counter() - t0
     mem = None
@@ -510,8 +510,7 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
     if chunk_size is not None:
         K = chunk_size
     else:
-        kk = (fn, impl, names, dtypes, kshape, tuple(d.id for d in devs), memory_budget, n_runs,
-              None if d_spec is None else str(jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), d_spec)))
+        kk = (fn, impl, names, dtypes, kshape, tuple(d.id for d in devs), memory_budget, n_runs, _spec_key(d_spec))
         if kk in _chunk_cache:
             K = _chunk_cache[kk]
         else:  # from the working-set estimate, then checked against XLA's memory analysis
@@ -625,19 +624,19 @@ def sweep(fn: Callable[..., Any], grid: Mapping[str, Any], *, key, seeds: int = 
         t_compile += entry["compile_s"] if fresh else 0.0
     compiled = None if entry is None else entry["compiled"]
     memory = None if entry is None else _bytes(entry["memory"])
-    shared = ()
+    shared = None
     if with_data and not done.all():  # replicated on every device (of every process), once per sweep
         rep = NamedSharding(mesh, P())
         def replicate(x):
             x = np.asarray(x)
             return jax.make_array_from_callback(x.shape, rep, lambda i: x[i])
 
-        shared = (jax.tree_util.tree_map(replicate, data),)
+        shared = jax.tree_util.tree_map(replicate, data)
     try:
         for c in range(n_chunks):
             if done[c]:
                 continue
-            out = compiled(*inputs(*bounds[c]), *shared)
+            out = compiled(*inputs(*bounds[c]), shared)
             if pending is not None:
                 finish(*pending)
             pending = (c, out)
