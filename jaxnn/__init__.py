@@ -5,7 +5,9 @@ function: :func:`init_mlp`, :func:`forward`, :func:`objective`, :func:`backprop`
 delta algorithm) and :func:`train` (compiled gradient descent, one ``lax.scan`` under one ``jit``).
 """
 
-from jaxnn import autoencoder, conv, display, edges, lbfgs, patches, softmax  # noqa: E402  (submodules)
+from jaxnn import autoencoder, conv, display, edges, lbfgs, patches, softmax, sweeps  # noqa: E402  (submodules)
+from jaxnn import results as _results  # noqa: F401  (old module paths: loaded here, before the name `sweep`
+from jaxnn import sweep as _sweep_module  # noqa: F401  is bound to the function below)
 from jaxnn.activations import ACTIVATIONS, Activation, get_activation
 from jaxnn.backprop import backprop
 from jaxnn.data import (
@@ -20,8 +22,7 @@ from jaxnn.data import (
 from jaxnn.io import load, save
 from jaxnn.losses import LOSSES, data_term, objective, ridge
 from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
-from jaxnn.results import SweepResult
-from jaxnn.sweep import init_distributed, sweep, use_cpu_cores
+from jaxnn.sweeps import SweepResult, init_distributed, sweep, use_cpu_cores
 from jaxnn.train import train
 
 __version__ = "0.1.0"
@@ -35,5 +36,5 @@ __all__ = [
     "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
     "save", "load",
     "sweep", "SweepResult", "init_distributed", "use_cpu_cores",
-    "autoencoder", "conv", "softmax", "patches", "edges", "lbfgs", "display",
+    "sweeps", "autoencoder", "conv", "softmax", "patches", "edges", "lbfgs", "display",
 ]

@@ -83,7 +83,8 @@ def test_shapes_axes_rows_and_int_axis():
     assert (r["scale"], r["lr"], r["fold"], r["seed"]) == (0.5, 1.0, 2, 1)
     assert r["fold"] == 2 and isinstance(r["fold"], int)
     # non-scalar metrics stay out of rows; metrics named like an axis get a "metric/" prefix
-    assert set(r) == {"scale", "lr", "fold", "seed", "metric/lr", "metric/fold", "u", "diverged"}
+    assert set(r) == {"scale", "lr", "fold", "seed", "metric/lr", "metric/fold", "u", "diverged", "status"}
+    assert r["status"] == "ok"
     assert r["metric/fold"] == 2 and r["metric/lr"] == pytest.approx(1.0)
     assert r["u"] == pytest.approx(float(res["u"][1, 1, 2, 1]))
     assert res.meta["n_runs"] == 48 and res.meta["devices"] == len(jax.devices())
@@ -217,7 +218,7 @@ def test_save_load_csv_roundtrip(tmp_path):
     assert_same(res, back)
     assert back.seeds == 2 and back.meta["n_diverged"] == res.meta["n_diverged"]
     lines = (tmp_path / "results.csv").read_text().splitlines()
-    assert lines[0] == "scale,lr,seed,diverged_at,final_loss,diverged"
+    assert lines[0] == "scale,lr,seed,diverged_at,final_loss,diverged,status"
     assert len(lines) == 1 + 8
     first = lines[1].split(",")
     assert float(first[0]) == 0.5 and float(first[1]) == 0.5 and first[2] == "0"
@@ -237,7 +238,7 @@ def test_out_dir_resume_refuse_and_provenance(tmp_path, capsys):
     prov = manifest["provenance"]
     assert prov["command"] == "python x.py"
     assert set(prov["versions"]) >= {"jax", "jaxlib", "optax", "jaxnn"}
-    assert "git_commit" in prov and manifest["identity"]["grid"] == {"scale": [0.1, 0.5, 1.0], "lr": [0.5, 1.0]}
+    assert "git_commit" in prov and manifest["identity"]["space"]["axes"] == {"scale": [0.1, 0.5, 1.0], "lr": [0.5, 1.0]}
     # remove one chunk: a rerun computes only that one and says it skipped the others
     os.remove(d / "chunks" / "chunk-00001.npz")
     capsys.readouterr()

@@ -1,0 +1,48 @@
+"""``jaxnn.sweeps``: hyperparameter searches run as compiled, vmapped, sharded, resumable calls.
+
+The engine, one idea per module:
+
+* :mod:`~jaxnn.sweeps.spaces` -- search spaces (:func:`grid`, :func:`table`, :func:`random`, :func:`sobol`) and
+  distributions (:func:`uniform`, :func:`loguniform`, :func:`choice`, :func:`integers`, :func:`static`);
+* :mod:`~jaxnn.sweeps.executor` -- a table of runs x seeds in chunks of one ``jit(vmap(...))`` call each,
+  sharded over a device mesh, compiled once per structure;
+* :mod:`~jaxnn.sweeps.store` -- the resumable chunk store and manifest in ``out_dir``;
+* :mod:`~jaxnn.sweeps.distributed` -- several processes / hosts, CPU cores as devices;
+* :mod:`~jaxnn.sweeps.status` -- a run's status (ok, diverged, invalid) from what ``fn`` declares;
+* :mod:`~jaxnn.sweeps.results`, :mod:`~jaxnn.sweeps.plot` -- :class:`SweepResult` (labeled: xarray, pandas)
+  and its figures;
+* :mod:`~jaxnn.sweeps.engine` -- :func:`sweep` and :func:`run_table`, the composition of the above.
+
+Example::
+
+    space = sweeps.random(256, lr=sweeps.loguniform(1e-2, 1e2), hidden=sweeps.static([10, 30, 100]))
+    res = jaxnn.sweep(run, space, key=jax.random.key(0), seeds=2, data={"X": X, "Y": Y})
+"""
+
+from jaxnn.sweeps import plot, status  # noqa: F401  (submodules)
+from jaxnn.sweeps.chunking import DEFAULT_MEMORY_BUDGET, working_set_bytes
+from jaxnn.sweeps.distributed import init_distributed, use_cpu_cores
+from jaxnn.sweeps.engine import TableResult, grid_configs, run_table, sweep
+from jaxnn.sweeps.provenance import provenance
+from jaxnn.sweeps.results import SweepResult
+from jaxnn.sweeps.spaces import (
+    Design,
+    Distribution,
+    Space,
+    as_space,
+    choice,
+    grid,
+    integers,
+    loguniform,
+    random,
+    sobol,
+    static,
+    table,
+    uniform,
+)
+
+__all__ = ["sweep", "run_table", "TableResult", "SweepResult",
+           "grid", "table", "random", "sobol", "Space", "Design", "as_space",
+           "uniform", "loguniform", "choice", "integers", "static", "Distribution",
+           "init_distributed", "use_cpu_cores", "provenance", "working_set_bytes", "DEFAULT_MEMORY_BUDGET",
+           "grid_configs", "status", "plot"]
