@@ -56,7 +56,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import defaultdict
-from functools import lru_cache, partial
+from functools import partial
 from numbers import Integral, Real
 
 import jax
@@ -610,12 +610,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 _TRACED = ("alpha", "learning_rate_init", "power_t", "momentum", "beta_1", "beta_2", "epsilon", "tol",
            "n_iter_no_change", "max_fun")
 _HOST_ONLY = ("random_state", "init_scale", "validation_fraction", "warm_start")
-_CPU_CHUNK = 16  # on a CPU, runs per compiled call of jaxnn.sweep (bigger vmaps do not run faster there)
+_CPU_CHUNK = 16  # on a CPU, runs per compiled call (larger vmaps are no faster: benchmarks/bench_estimators.py)
 
 
 def _chunk_size(n_runs: int) -> int:
     """Runs per compiled call: all of them on an accelerator; on a CPU balanced chunks of at most
-    ``_CPU_CHUNK`` (one compile, no probe compile of jaxnn.sweep's automatic choice)."""
+    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice)."""
     if jax.default_backend() != "cpu":
         return n_runs
     return _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
@@ -634,7 +634,7 @@ class MLPGridSearchCV(BaseEstimator):
     interface, for :class:`MLPClassifier` / :class:`MLPRegressor`.
 
     All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
-    batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweep` vmaps the compiled
+    batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweeps.run_table` vmaps the compiled
     training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
     the Glorot init, the early-stopping split and the shuffling key of every (point, fold) come from
     ``random_state`` exactly as a separate ``fit`` would draw them, so ``cv_results_`` equals
@@ -658,8 +658,8 @@ class MLPGridSearchCV(BaseEstimator):
 
     Attributes:
       cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit=True), n_splits_,
-      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :class:`jaxnn.SweepResult` meta per
-      structure group: compile and run seconds), n_iter_per_split_ ((n_candidates, n_splits) int array:
+      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :func:`jaxnn.sweeps.run_table` meta
+      per structure group: compile and run seconds, ``n_ok`` / ``n_diverged`` fits), n_iter_per_split_ ((n_candidates, n_splits) int array:
       the epochs or L-BFGS iterations each fit ran, -1 where it diverged).
     """
 
@@ -814,7 +814,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
     where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
     iterations, -1 where diverged."""
-    from jaxnn.sweep import sweep
+    from jaxnn.sweeps import run_table, status
 
     base = ests[0]
     n_s = len(splits)
@@ -878,28 +878,29 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     Nv = _bucket(max(len(v) for v in vrows), 16)
     Nt = _bucket(max(len(te) for _, te in splits), 16)
     pad_rows = lambda r, L: _pad(np.asarray(r, np.int32), L)  # noqa: E731
-    table = {
+    table = {  # one row per member (point i, fold s) = i * n_s + s
         "rows": np.stack([pad_rows(r, N) for r in rows]),
         "mask": np.stack([_pad(np.ones(len(r), dtype), N) for r in rows]),
         "vrows": np.stack([pad_rows(r, Nv) for r in vrows]),
         "vmask": np.stack([_pad(np.ones(len(r), dtype), Nv) for r in vrows]),
         "n": np.asarray(ns, np.int32), "bs": np.asarray(bss, np.int32),
-        "key": np.asarray(keys, np.int64).astype(np.uint32),
+        "shuffle_key": np.asarray(keys, np.int64).astype(np.uint32),
         "params": jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
         "hyper": {k: np.stack([_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in _TRACED},
+        "fold": np.tile(np.arange(n_s, dtype=np.int32), len(ests)),
     }
     static = base._static(out_act, monitor=bool(base.early_stopping) and stochastic, batch=B,
                           n_steps=N // B if stochastic else 1)
     X_pad = _pad(X, X.shape[0], D)
-
-    fn = _group_fit_fn(static, stochastic, int(base.max_iter), n_s, np.dtype(dtype), bool(score))
-    shared = {"table": table, "X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
+    shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
               "tmask": np.stack([_pad(np.ones(len(te), dtype), Nt) for _, te in splits])}
+    structure = {"static": static, "stochastic": stochastic, "max_iter": int(base.max_iter),
+                 "dtype": np.dtype(dtype), "score": bool(score)}
     with jax.enable_x64(dtype == np.float64):
-        result = sweep(fn, {"point": np.arange(len(ests)), "fold": np.arange(n_s)}, key=jax.random.key(0),
-                       progress=False, chunk_size=_chunk_size(len(ests) * n_s), data=shared)
-    get = lambda name, i, s: np.asarray(result[name][i, s, 0])  # noqa: E731
+        result = run_table(_fit_one, table, key=jax.random.key(0), data=shared, static=structure,
+                           chunk_size=_chunk_size(len(ests) * n_s))
+    get = lambda name, i, s: np.asarray(result.leaves[name][i * n_s + s, 0])  # noqa: E731
 
     def build(i, s):  # the fitted estimator of (point i, fold s), as fit() would leave it
         e, (tr, _, lb) = ests[i], folds[s]
@@ -925,52 +926,43 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
             setattr(est, k, v)
         return est
 
-    diverged = np.array([[bool(get("diverged", i, s)) for s in range(n_s)] for i in range(len(ests))])
+    diverged = (result.status[:, 0] != status.OK).reshape(len(ests), n_s)
     out = [[None if diverged[i, s] else partial(build, i, s) for s in range(n_s)] for i in range(len(ests))]
-    n_iter = np.where(diverged, -1, np.asarray(result["n_iter"])[:, :, 0]).astype(int)
+    n_iter = np.where(diverged, -1, result.leaves["n_iter"][:, 0].reshape(len(ests), n_s)).astype(int)
     scores = None
     if score:
-        scores = np.where(diverged, np.nan, np.asarray(result["test_score"], np.float64)[:, :, 0])
+        scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
     return out, result.meta, scores, n_iter
 
 
-@lru_cache(maxsize=32)
-def _group_fit_fn(static, stochastic: bool, max_iter: int, n_s: int, dtype, score: bool):
-    """The swept function of :func:`_fit_group`: one (grid point, fold) fit, its data and per-member
-    table passed as ``sweep(data=...)``.  The same function object for the same structure, so a later
-    search with data of the same shapes reuses the compiled sweep."""
-
-    def fn(key, shared, point, fold):
-        table = shared["table"]
-        m = point * n_s + fold
-        get = lambda t: jax.tree_util.tree_map(lambda a: a[m], t)  # noqa: E731
-        hyper = get(table["hyper"])
-        params = get(table["params"])
-        r, vr = get(table["rows"]), get(table["vrows"])
-        Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
-        data = {"X": Xs[r], "Y": Ys[r], "sw": sws[r] * get(table["mask"]), "n": get(table["n"]),
-                "bs": get(table["bs"]), "Xv": Xs[vr], "Yv": Ys[vr], "swv": sws[vr] * get(table["vmask"])}
-        if stochastic:
-            state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
-                                    np.inf, -np.inf, params, jax.random.key(get(table["key"])), static.max_iter, dtype)
-            s = core._run_stochastic(state, data, hyper, max_iter, static)
-            final = s.best_params if static.early_stopping else s.params
-            res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged": s.diverged, "t": s.t, "count": s.count,
-                   "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
-                   "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
-        else:
-            s = core._run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, max_iter, static)
-            final = s.params
-            res = {"n_iter": s.it, "stopped": s.stopped, "diverged": s.diverged, "nfev": s.nfev,
-                   "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
-        for l, layer in enumerate(final):
-            res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
-        if score:
-            te = shared["trows"][fold]
-            res["test_score"] = core.score(final, Xs[te], Ys[te], sws[te] * shared["tmask"][fold], static)[0]
-        return res
-
-    return fn
+def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, score: bool, rows, mask, vrows,
+             vmask, n, bs, shuffle_key, params, hyper, fold):
+    """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
+    :func:`jaxnn.sweeps.run_table` (``key`` is unused: the shuffling key is the row's ``shuffle_key``, drawn
+    from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
+    (``diverged_at``: the epoch or iteration where the fit diverged, -1 if it did not)."""
+    Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
+    data = {"X": Xs[rows], "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs, "Xv": Xs[vrows], "Yv": Ys[vrows],
+            "swv": sws[vrows] * vmask}
+    if stochastic:
+        state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
+                                np.inf, -np.inf, params, jax.random.key(shuffle_key), static.max_iter, dtype)
+        s = core._run_stochastic(state, data, hyper, max_iter, static)
+        final = s.best_params if static.early_stopping else s.params
+        res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.epoch, -1), "t": s.t,
+               "count": s.count, "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
+               "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
+    else:
+        s = core._run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, max_iter, static)
+        final = s.params
+        res = {"n_iter": s.it, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.it, -1), "nfev": s.nfev,
+               "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
+    for l, layer in enumerate(final):
+        res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
+    if score:
+        te = shared["trows"][fold]
+        res["test_score"] = core.score(final, Xs[te], Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+    return res
 
 
 def _safe_fit(est, X, y, sw):

@@ -50,6 +50,8 @@ def test_grid_search_equals_sklearn_gridsearchcv(digits):
     ours, theirs = _both(est, grid, X, y, fit_kw={"sample_weight": sw}, cv=3)
     _assert_same_results(ours, theirs)
     assert len(ours.sweep_meta_) == 1 and ours.sweep_meta_[0]["n_runs"] == 4 * 3  # one structure, one sweep
+    # the run status comes from the fits' declared divergence, not from their NaN-padded curves
+    assert ours.sweep_meta_[0]["n_diverged"] == 0 and ours.sweep_meta_[0]["n_ok"] == 12
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))  # refit on all the data
     assert ours.score(X, y) == pytest.approx(theirs.score(X, y))
 
@@ -90,6 +92,7 @@ def test_grid_search_regressor_and_divergence_recorded():
                                rtol=1e-7)
     assert np.isnan(ours.cv_results_["mean_test_score"][2])
     assert (ours.n_iter_per_split_[2] == -1).all() and (ours.n_iter_per_split_[:2] > 0).all()
+    assert ours.sweep_meta_[0]["n_diverged"] == 3  # the 3 folds of lr 50, and no other fit
     assert ours.cv_results_["rank_test_score"][2] == 3
     assert ours.best_params_ == theirs.best_params_
 
