@@ -2,12 +2,16 @@
 
 import json
 
+import jax
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pytest
 from _experiments import load_experiment
+from matplotlib.figure import Figure
 
-from jaxnn import plot
+import jaxnn
+from jaxnn import plot, sweeps
 from jaxnn.results import SweepResult
 
 matplotlib.use("Agg")
@@ -83,6 +87,102 @@ def test_heatmap_curves_lines_write_png(tmp_path):
         plot.learning_curves(res, "loss", by="lr", select={"scale": 0.5})
     with pytest.raises(ValueError, match="per-step"):
         plot.learning_curves(res, "final_loss", by="lr")
+
+
+@pytest.fixture(scope="module")
+def random_result():
+    """64 random trials x 2 seeds: loss (log10 lr - 0.3)^2 + scale; lr > 50 diverges, scale > 0.9 is invalid."""
+    def f(key, lr, scale, act):
+        loss = (jnp.log10(lr) - 0.3) ** 2 + scale + jax.random.uniform(key) * 0.01
+        return {"final_loss": loss, "diverged_at": jnp.where(lr > 50, 3, -1), "invalid": scale > 0.9}
+
+    space = sweeps.random(64, lr=sweeps.loguniform(1e-2, 1e2), scale=sweeps.uniform(0, 1),
+                          act=sweeps.static(["tanh", "relu"]))
+    return jaxnn.sweep(f, space, key=jax.random.key(0), seeds=2, progress=False)
+
+
+def collection(ax, label):
+    """The offsets of the scatter in ax whose label starts with label ((0, 2) if there is none)."""
+    hits = [c for c in ax.collections if c.get_label().startswith(label)]
+    assert len(hits) <= 1
+    return np.asarray(hits[0].get_offsets()) if hits else np.zeros((0, 2))
+
+
+def test_scatter_random_sweep(tmp_path, random_result):
+    res = random_result
+    fig = plot.scatter(res, "final_loss", path=tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG
+    assert [ax.get_xlabel() for ax in fig.axes] == ["lr", "scale", "act"]
+    lr_ax, scale_ax, act_ax = fig.axes
+    assert lr_ax.get_xscale() == "log" and scale_ax.get_xscale() == "linear"
+    assert [t.get_text() for t in act_ax.get_xticklabels()] == ["tanh", "relu"]  # the space's order
+    ok = res.ok.any(axis=1)
+    all_div, all_inv = res.diverged.all(axis=1), res.invalid.all(axis=1)
+    assert all_div.sum() == res.n_diverged // 2 > 0 and all_inv.sum() == res.n_invalid // 2 > 0
+    assert ok.sum() + all_div.sum() + all_inv.sum() == 64  # each trial's seeds agree here
+    mean = res.mean("final_loss")
+    for ax, name in zip(fig.axes, ["lr", "scale", "act"]):
+        assert len(collection(ax, "every seed diverged")) == all_div.sum()
+        assert len(collection(ax, "invalid")) == all_inv.sum()
+        pts = collection(ax, "mean over ok seeds")
+        np.testing.assert_allclose(pts[:, 1], mean[ok])  # the seed-mean over ok runs, trial order
+        if name != "act":
+            np.testing.assert_allclose(pts[:, 0], res.coords[name][ok])
+    codes = np.where(res.coords["act"] == "tanh", 0, 1)
+    x = collection(act_ax, "mean over ok seeds")[:, 0]
+    np.testing.assert_array_equal(np.round(x), codes[ok])
+    assert 0 < np.abs(x - codes[ok]).max() <= 0.2  # jittered, deterministically
+    np.testing.assert_array_equal(x, collection(plot.scatter(res, "final_loss").axes[2], "mean")[:, 0])
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == [f"mean over ok seeds ({ok.sum()} trials)", f"every seed diverged ({all_div.sum()} trials)",
+                      f"invalid ({all_inv.sum()} trials)"]
+    assert "final_loss" in fig._suptitle.get_text() and "random" in fig._suptitle.get_text()
+    fig = plot.scatter(res, "final_loss", ["scale"], reduce="best", logy=True)
+    assert len(fig.axes) == 1 and fig.axes[0].get_yscale() == "log"
+    best = np.where(res.ok, res["final_loss"], np.inf).min(axis=1)
+    np.testing.assert_allclose(collection(fig.axes[0], "best")[:, 1], best[ok])
+
+
+def test_scatter_grid_result(tmp_path):
+    res = fake_result()
+    fig = plot.scatter(res, "final_loss", path=tmp_path / "g.png", title="grid")
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG and fig._suptitle.get_text() == "grid"
+    scale_ax, lr_ax = fig.axes
+    assert [t.get_text() for t in lr_ax.get_xticklabels()] == ["0.1", "1", "10", "100"]  # a short list: categories
+    pts = collection(lr_ax, "mean")
+    assert len(pts) == 9 and len(collection(lr_ax, "every seed diverged")) == 3  # the lr=100 column
+    assert len(collection(lr_ax, "invalid")) == 0
+    np.testing.assert_allclose(pts[:, 1], res.mean("final_loss").reshape(-1)[np.arange(12) % 4 != 3])
+    assert pts[-1, 1] == pytest.approx(1.0 + 10.0)  # (scale 1, lr 10): its diverged seed left out
+    np.testing.assert_array_equal(np.round(pts[:, 0]), np.tile([0, 1, 2], 3))
+    assert "1 with failed seeds" in fig.legends[0].get_texts()[0].get_text()
+    fig = Figure()  # the caller's axes, on a figure without a layout engine
+    given = list(fig.subplots(1, 2))
+    assert plot.scatter(res, "final_loss", ["lr", "scale"], axes=given) is fig
+    assert given[0].get_xlabel() == "lr" and given[0].get_legend() is not None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(metric="nope"), r"metric: expected one of .*'final_loss'"),
+    (dict(metric="loss"), "scalar metric"),
+    (dict(params=["momentum"]), r"params: expected .*\['scale', 'lr'\].*unknown: \['momentum'\]"),
+    (dict(params=[]), "params"),
+    (dict(reduce="max"), "reduce"),
+    (dict(axes=[None]), "axes: expected one Axes per param"),
+])
+def test_scatter_errors(kwargs, match):
+    args = dict(metric="final_loss")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        plot.scatter(fake_result(), args.pop("metric"), **args)
+
+
+def test_grid_figures_refuse_other_spaces(random_result):
+    for call in (lambda r: plot.heatmap(r, "final_loss", "trial", "lr"),
+                 lambda r: plot.learning_curves(r, "final_loss"),
+                 lambda r: plot.lines(r, "final_loss", "trial")):
+        with pytest.raises(ValueError, match="needs a grid sweep; for random/Sobol/table spaces use plot.scatter"):
+            call(random_result)
 
 
 def test_sweep_init_lr_experiment_smoke(tmp_path, capsys):

@@ -3,6 +3,14 @@
 Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, no display, no change
 to the user's backend) and written as PNG.
 
+Any space (grid, table, random, Sobol):
+
+* :func:`scatter`: a scalar metric per trial (reduced over its ok seeds) against each hyperparameter, one
+  panel each: log x for log-uniform ones, categories for static values and short lists; the trials
+  without an ok run marked in a band at the top (diverged: x, invalid: hollow square).
+
+Grid sweeps only (axes to lay the values out on):
+
 * :func:`heatmap`: a scalar metric over two chosen axes, reduced over the other axes and the seeds
   (mean, median, or best), diverged cells marked.
 * :func:`learning_curves`: a per-step metric (a loss curve) averaged over seeds, one line per value of
@@ -21,9 +29,10 @@ import numpy as np
 from jaxnn.datasets import require
 from jaxnn.sweeps.results import SweepResult
 
-__all__ = ["heatmap", "learning_curves", "lines", "reduce_to"]
+__all__ = ["heatmap", "learning_curves", "lines", "scatter", "reduce_to"]
 
 REDUCTIONS = ("mean", "median", "best")
+MAX_LEVELS = 12  # a numeric hyperparameter with at most this many distinct values is drawn as categories
 
 
 def _figure(figsize):
@@ -47,6 +56,12 @@ def _save(fig, path):
 def _fmt(v) -> str:
     v = v.item() if hasattr(v, "item") else v
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _need_grid(res: SweepResult, what: str) -> None:
+    if not res.is_grid:
+        raise ValueError(f"res: {what} needs a grid sweep; for random/Sobol/table spaces use plot.scatter "
+                         f"(this result is a {res.space.get('kind')} space of {res.shape[0]} trials)")
 
 
 def _check_axis(res: SweepResult, name: str, argname: str) -> int:
@@ -110,6 +125,7 @@ def heatmap(res: SweepResult, metric: str, x: str, y: str, *, reduce: str = "mea
     Returns:
       The matplotlib Figure.
     """
+    _need_grid(res, "plot.heatmap")
     if x == y:
         raise ValueError(f"y: expected an axis other than x={x!r}, got {y!r}")
     v, frac = reduce_to(res, metric, [y, x], reduce=reduce, mode=mode, diverged=diverged)
@@ -156,6 +172,7 @@ def learning_curves(res: SweepResult, metric: str = "loss", by: Optional[str] = 
     Returns:
       The matplotlib Figure.
     """
+    _need_grid(res, "plot.learning_curves")
     x = np.asarray(res[metric], np.float64)
     k = len(res.axes)
     if x.ndim != k + 2:
@@ -222,6 +239,7 @@ def lines(res: SweepResult, metrics, x: str, *, diverged: Optional[np.ndarray] =
     Returns:
       The matplotlib Figure.
     """
+    _need_grid(res, "plot.lines")
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     _check_axis(res, x, "x")
     if ax is None:
@@ -247,4 +265,142 @@ def lines(res: SweepResult, metrics, x: str, *, diverged: Optional[np.ndarray] =
     ax.set_title(title or f"{', '.join(metrics)} vs {x} (mean over seeds; band: min-max)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+# --- any space: one point per trial -------------------------------------------------------------------
+
+def _per_trial(res: SweepResult, metric: str, reduce: str, mode: str):
+    """Per trial (flattened): the metric reduced over its ok seeds, and its state (0: some seed ok,
+    1: every seed diverged, 2: no seed ok and some invalid); and how many trials have some but not all seeds ok."""
+    if metric not in res.metrics:
+        raise ValueError(f"metric: expected one of the sweep's scalar metrics {res.scalar_metrics()}, got {metric!r}")
+    v, _ = reduce_to(res, metric, list(res.axes), reduce=reduce, mode=mode, diverged=~res.ok)
+    ok, inv = res.ok.reshape(-1, res.seeds), res.invalid.reshape(-1, res.seeds)
+    state = np.where(ok.any(axis=1), 0, np.where(inv.any(axis=1), 2, 1))
+    return v.reshape(-1), state, int((ok.any(axis=1) & ~ok.all(axis=1)).sum())
+
+
+def _check_params(res: SweepResult, params) -> list:
+    if params is None:  # every hyperparameter but the constants (unless all are)
+        dists = res.space.get("params", {})
+        params = [k for k in res.coords if dists.get(k, {}).get("dist") != "constant"] or list(res.coords)
+    params = [params] if isinstance(params, str) else list(params)
+    unknown = [p for p in params if p not in res.coords]
+    if unknown or not params:
+        raise ValueError(f"params: expected names of the sweep's hyperparameters {list(res.coords)}, "
+                         f"got {params!r}" + (f" (unknown: {unknown})" if unknown else ""))
+    return params
+
+
+def _x_positions(res: SweepResult, name: str):
+    """``(x per trial, tick labels)``: the values themselves for a numeric hyperparameter (labels None), or
+    for a categorical one (strings, bools, short lists) integer positions of its levels with a fixed jitter."""
+    vals = np.asarray(res.coords[name]).reshape(-1)
+    dist = res.space.get("params", {}).get(name, {})
+    if vals.dtype.kind in "iuf" and (dist.get("dist") in ("uniform", "loguniform")
+                                      or np.unique(vals).size > MAX_LEVELS):
+        return vals.astype(np.float64), None
+    present = np.unique(vals).tolist()
+    levels = list(dist.get("args", []))  # the order the space gave
+    if dist.get("dist") not in ("static", "choice") or not set(present) <= set(levels):
+        levels = present
+    index = {v: i for i, v in enumerate(levels)}
+    jitter = ((np.arange(vals.size) * 0.6180339887) % 1.0 - 0.5) * 0.4  # golden-ratio spacing, no RNG
+    return np.array([index[v] for v in vals.tolist()], np.float64) + jitter, [_fmt(v) for v in levels]
+
+
+def _y_band(v: np.ndarray, logy: bool, band: bool):
+    """``(bottom, band bottom, diverged row, invalid row, top)``: y limits around the finite values, with
+    (``band``) a band at the top, 15% of the height, for the trials without an ok run."""
+    fin = v[np.isfinite(v)]
+    fin = np.log10(fin[fin > 0]) if logy else fin
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo) or 0.5
+    lo, hi = lo - pad, hi + pad
+    top = lo + (hi - lo) / 0.85 if band else hi
+    out = (lo, hi, hi + 0.35 * (top - hi), hi + 0.7 * (top - hi), top)
+    return tuple(10.0 ** y for y in out) if logy else out
+
+
+def _panels(n: int) -> list:
+    """``n`` Axes sharing y on a new figure, at most 4 in a row."""
+    ncols = min(n, 4)
+    nrows = -(-n // ncols)
+    fig = _figure((0.6 + 3.2 * ncols, 0.9 + 2.9 * nrows))
+    grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False).reshape(-1)
+    for extra in grid[n:]:
+        extra.remove()
+    return list(grid[:n])
+
+
+def _scatter_panel(ax, res: SweepResult, name: str, v, state, band, labels) -> None:
+    x, ticks = _x_positions(res, name)
+    ax.scatter(x[state == 0], v[state == 0], s=16, alpha=0.75, color="C0", label=labels[0])
+    styles = {1: dict(marker="x", color="C3", linewidths=1.5),
+              2: dict(marker="s", facecolors="none", edgecolors="0.3", linewidths=1.2)}
+    for code, style in styles.items():
+        hit = state == code
+        if hit.any():
+            ax.scatter(x[hit], np.full(int(hit.sum()), band[1 + code]), s=30, label=labels[code], **style)
+    if band[4] != band[1]:
+        ax.axhspan(band[1], band[4], color="0.93", zorder=0, lw=0)
+    ax.set_ylim(band[0], band[4])
+    if ticks is not None:
+        ax.set_xticks(range(len(ticks)), ticks, rotation=30 if max(map(len, ticks)) > 4 else 0)
+        ax.set_xlim(-0.5, len(ticks) - 0.5)
+    elif res.log_scaled(name):
+        ax.set_xscale("log")
+    ax.set_xlabel(name)
+    ax.grid(alpha=0.3)
+
+
+def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean", mode: str = "min", path=None,
+            title: Optional[str] = None, logy: bool = False, axes=None):
+    """A scalar metric per trial against each hyperparameter: one panel per name in ``params``.
+
+    Works for every space (a grid's trials are its cells).  Every trial is one point: the metric reduced
+    over its ok seeds (``reduce``: mean / median / best by ``mode``, as :func:`reduce_to`).  The x axis is
+    logarithmic where the hyperparameter was sampled log-uniformly; strings, bools and numeric lists of at
+    most ``MAX_LEVELS`` values are categories (ticks labeled, points jittered).  Trials without an ok run
+    sit in a grey band at the top: an x where every seed diverged, a hollow square where they were invalid.
+
+    Args:
+      res: a :class:`jaxnn.SweepResult`.  metric: a scalar metric name.
+      params: hyperparameter names (default: every one in ``res.coords`` that is not a constant).
+      path: write the figure there as PNG.  logy: log y axis.
+      axes: draw into these matplotlib Axes (one per param) instead of a new figure.
+
+    Returns:
+      The matplotlib Figure.
+    """
+    params = _check_params(res, params)
+    v, state, partial = _per_trial(res, metric, reduce, mode)
+    own = axes is None
+    if own:
+        axes = _panels(len(params))
+    elif len(axes) != len(params):
+        raise ValueError(f"axes: expected one Axes per param ({len(params)}: {params}), got {len(axes)}")
+    fig = axes[0].figure
+    n = np.bincount(state, minlength=3)
+    trials = [f"{k} trial" + ("s" if k != 1 else "") for k in n]
+    labels = [f"{reduce} over ok seeds ({trials[0]}" + (f", {partial} with failed seeds)" if partial else ")"),
+              f"every seed diverged ({trials[1]})", f"invalid ({trials[2]})"]
+    band = _y_band(v, logy, band=bool(n[1] + n[2]))
+    for i, (ax, name) in enumerate(zip(axes, params)):
+        if logy:
+            ax.set_yscale("log")
+        _scatter_panel(ax, res, name, v, state, band, labels)
+        if i % 4 == 0 or not own:
+            ax.set_ylabel(metric)
+    text = title or (f"{metric} ({reduce} over ok seeds) of {v.size} trials x {res.seeds} seeds "
+                     f"({res.space.get('kind', 'grid')} sweep; {res.n_diverged} runs diverged, "
+                     f"{res.n_invalid} invalid)")
+    handles, names = axes[0].get_legend_handles_labels()
+    if own:
+        fig.suptitle(text, fontsize=10)
+        fig.legend(handles, names, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    else:
+        axes[0].set_title(text, fontsize=9)
+        axes[0].legend(fontsize=7)
     return _save(fig, path)
