@@ -1,6 +1,6 @@
 """Subprocess worker for tests/test_sweep.py: runs one small sweep and saves its result.
 
-  python tests/_sweep_worker.py OUT [--out-dir DIR] [--chunk-size K] [--sleep S]
+  python tests/_sweep_worker.py OUT [--out-dir DIR] [--chunk-size K] [--sleep S] [--space grid|random]
                                     [--coordinator HOST:PORT --num-processes N --process-id I]
 
 The device count comes from XLA_FLAGS (set by the test before this process imports jax).
@@ -37,6 +37,31 @@ def make_fn(steps=STEPS):
     return run
 
 
+def make_space():
+    """A random space with a static axis (two compiled groups), for the --space random test."""
+    from jaxnn import sweeps
+
+    return sweeps.random(10, scale=sweeps.loguniform(0.1, 1.0), lr=sweeps.loguniform(0.5, 2.0),
+                         hidden=sweeps.static([2, 3]))
+
+
+def make_static_fn(steps=STEPS):
+    """make_fn's network with its hidden width as a static hyperparameter."""
+    import jax.numpy as jnp
+
+    import jaxnn
+
+    X = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    Y = jnp.array([[0.0], [1.0], [1.0], [0.0]])
+
+    def run(key, scale, lr, hidden):
+        params = jaxnn.init_mlp(key, [2, hidden, 1], scale=scale)
+        params, hist = jaxnn.train(params, X, Y, lr=lr, steps=steps)
+        return {"final_loss": hist["loss"][-1], "loss": hist["loss"], "diverged_at": hist["diverged_at"]}
+
+    return run
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -46,6 +71,7 @@ def main():
     p.add_argument("--coordinator", default=None)
     p.add_argument("--num-processes", type=int, default=None)
     p.add_argument("--process-id", type=int, default=None)
+    p.add_argument("--space", choices=["grid", "random"], default="grid")
     a = p.parse_args()
 
     from jaxnn.sweep import init_distributed, sweep
@@ -57,7 +83,8 @@ def main():
         print(f"chunk {done}/{total}", flush=True)
         time.sleep(a.sleep)
 
-    res = sweep(make_fn(), GRID, key=jax.random.key(0), seeds=SEEDS, chunk_size=a.chunk_size,
+    fn, space = (make_fn(), GRID) if a.space == "grid" else (make_static_fn(), make_space())
+    res = sweep(fn, space, key=jax.random.key(0), seeds=SEEDS, chunk_size=a.chunk_size,
                 out_dir=a.out_dir, progress=progress if a.sleep else False)
     if jax.process_index() == 0:
         res.save(a.out)

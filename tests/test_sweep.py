@@ -328,6 +328,35 @@ def test_four_devices_equal_one_device(tmp_path):
     assert_same(res4, reference(), rtol=1e-5, atol=1e-6)
 
 
+def test_four_devices_and_two_processes_equal_one_for_a_random_space_with_a_static_axis(tmp_path):
+    ref = sweep(worker.make_static_fn(), worker.make_space(), key=jax.random.key(0), seeds=worker.SEEDS,
+                progress=False)
+    assert ref.meta["compiles"] == 2 and [g["static"] for g in ref.meta["groups"]] in (
+        [{"hidden": 2}, {"hidden": 3}], [{"hidden": 3}, {"hidden": 2}])
+    out = run_worker([str(tmp_path / "r4"), "--chunk-size", "3", "--space", "random"],
+                     {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    assert out.returncode == 0, out.stderr
+    res4 = SweepResult.load(tmp_path / "r4")
+    assert res4.meta["devices"] == 4
+    assert_same(res4, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(res4.coords["hidden"], ref.coords["hidden"])
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / "r2"), "--space", "random", "--coordinator",
+                               f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
+                              env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_o, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    res2 = SweepResult.load(tmp_path / "r2")
+    assert res2.meta["processes"] == 2
+    assert_same(res2, ref, rtol=1e-5, atol=1e-6)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
