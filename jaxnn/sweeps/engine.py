@@ -204,6 +204,7 @@ def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=
         from jaxnn.datasets import require
         bar = require("tqdm").tqdm(total=n_chunks, initial=n_skipped, unit="chunk", desc="sweep", file=sys.stderr)
     counter = {"runs": 0, "chunks": n_skipped}
+    shared = None if done.all() else executor.replicate(data, mesh)
     t0 = time.perf_counter()
     memory = None
     try:
@@ -229,7 +230,7 @@ def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=
                 if callable(progress) and not isinstance(progress, bool) and is_lead():
                     progress(counter["chunks"], n_chunks)
 
-            executor.execute(entries[g], K_pad, grp.rows, grp.kd, bounds, mesh, data=data,
+            executor.execute(entries[g], K_pad, grp.rows, grp.kd, bounds, mesh, shared=shared,
                              skip=done[c0:c0 + len(bounds)], on_chunk=on_chunk)
     finally:
         if bar is not None:

@@ -28,8 +28,8 @@ from jax.sharding import PartitionSpec as P
 from jaxnn.sweeps import chunking
 from jaxnn.sweeps.distributed import gather
 
-__all__ = ["Job", "make_job", "trace", "plan_chunk_size", "compile_job", "execute", "leaf_name", "spec_key",
-           "compile_count"]
+__all__ = ["Job", "make_job", "trace", "plan_chunk_size", "compile_job", "replicate", "execute", "leaf_name",
+           "spec_key", "compile_count"]
 
 _CACHE_SIZE = 32
 _compiled: "collections.OrderedDict[Any, dict]" = collections.OrderedDict()
@@ -187,7 +187,10 @@ def plan_chunk_size(job: Job, n_runs: int, mesh: Mesh, memory_budget: Optional[f
     return K, (entry["compile_s"] if fresh else 0.0)
 
 
-def _replicate(data, mesh):
+def replicate(data, mesh: Mesh):
+    """The pytree ``data`` (host arrays) replicated on every device of the mesh (of every process)."""
+    if data is None:
+        return None
     rep = NamedSharding(mesh, P())
 
     def put(x):
@@ -196,14 +199,14 @@ def _replicate(data, mesh):
     return jax.tree_util.tree_map(put, data)
 
 
-def execute(entry, K_pad: int, rows, kd, bounds, mesh: Mesh, *, data=None, skip=None,
+def execute(entry, K_pad: int, rows, kd, bounds, mesh: Mesh, *, shared=None, skip=None,
             on_chunk: Callable[[int, dict], None]):
     """Run the chunks ``bounds[c] = (start, stop)`` of the table ``rows`` (host pytree, leading run axis)
     with key data ``kd`` through ``entry`` (compiled for ``K_pad`` runs); ``on_chunk(c, leaves)`` gets each
     finished chunk's outputs as host arrays (the runs start..stop-1, flattened to ``{leaf name: array}``).
-    Chunks with ``skip[c]`` are not run.  Every process runs the same call; ``data`` is replicated once."""
+    Chunks with ``skip[c]`` are not run; ``shared`` is the :func:`replicate`-d data.  Every process runs the
+    same call."""
     sh = NamedSharding(mesh, P("runs"))
-    shared = None if data is None else _replicate(data, mesh)
     compiled = entry["compiled"]
     paths = [leaf_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(entry["out_info"])[0]]
 
