@@ -65,12 +65,14 @@ class Distribution:
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Values at the points ``u`` (shape (n,), in [0, 1))."""
         u = np.asarray(u, np.float64)
-        if self.kind == "uniform":
+        if self.kind in ("uniform", "loguniform"):
             lo, hi = self.args
-            return lo + (hi - lo) * u
-        if self.kind == "loguniform":
-            lo, hi = np.log(self.args[0]), np.log(self.args[1])
-            return np.exp(lo + (hi - lo) * u)
+            if self.kind == "uniform":
+                x = lo + (hi - lo) * u
+            else:
+                x = np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u)
+            # rounding (lo + (hi - lo) * u, exp(log(lo))) may land on hi or just outside: keep [lo, hi)
+            return np.clip(x, lo, np.nextafter(hi, lo))
         if self.kind == "integers":
             lo, hi = self.args
             return np.minimum(lo + np.floor(u * (hi - lo)), hi - 1).astype(np.int64)
