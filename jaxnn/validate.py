@@ -8,6 +8,7 @@ are checked.  The compiled core assumes valid input.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Sequence
 
 import jax
@@ -22,6 +23,8 @@ __all__ = [
     "check_int",
     "check_params",
     "check_data",
+    "check_key",
+    "nan_unless",
 ]
 
 
@@ -163,3 +166,37 @@ def check_data(params: Sequence[dict], X: Any, Y: Any = None, *, finite: bool = 
     if finite:
         check_finite("Y", Y)
     return X, Y
+
+
+@lru_cache(maxsize=None)
+def _raw_key_shape(impl: str) -> tuple:
+    """Shape of a raw ``jax.random.PRNGKey`` under the default PRNG implementation ``impl``: (2,) for threefry."""
+    return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
+
+
+def check_key(name: str, key: Any, *, batched: bool = False):
+    """Check a PRNG key: a typed key (``jax.random.key(0)``) or a raw uint32 ``jax.random.PRNGKey(0)``.
+
+    Only the dtype and shape are checked, so a traced key (a sweep over seeds) is fine.  A single key is
+    expected unless ``batched`` (then any leading batch shape is accepted).  Returns ``key`` unchanged.
+    """
+    want = f"{name}: expected a PRNG key, e.g. jax.random.key(0), got"
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if batched or np.shape(key) == ():
+            return key
+        raise ValueError(f"{want} an array of keys of shape {tuple(np.shape(key))} (a single key is needed here)")
+    if dtype is not None and not isinstance(key, (str, bytes)) and np.dtype(dtype) == np.uint32:
+        raw = _raw_key_shape(str(jax.config.jax_default_prng_impl))
+        shape = tuple(np.shape(key))
+        if shape[len(shape) - len(raw):] == raw:  # one raw key, or a batch of them
+            if batched or len(shape) == len(raw):
+                return key
+            raise ValueError(f"{want} raw keys of shape {shape} (a single key of shape {raw} is needed here)")
+    raise ValueError(f"{want} {_describe(key)}")
+
+
+def nan_unless(ok, x):
+    """``x`` where the (traced) condition ``ok`` holds, NaN otherwise: the traced counterpart of a value
+    check, for values (an init scale) whose invalidity must show up downstream as non-finite params."""
+    return jnp.where(ok, x, jnp.array(jnp.nan, jnp.result_type(x)))
