@@ -16,7 +16,9 @@ Hidden units are sigmoids (the KL sparsity penalty needs activations in (0, 1)).
 for ZCA-whitened data that is not confined to (0, 1)).
 
 ``lam``, ``beta``, ``rho`` (and ``init``'s ``scale``) are traced: :func:`jax.vmap` or
-:func:`jaxnn.sweep` over them batches whole trainings without recompiling.
+:func:`jaxnn.sweep` over them batches whole trainings without recompiling.  Out-of-range values raise
+when concrete; traced ones are flagged by :func:`fit` (``history["invalid"]``, loss all NaN, params
+unchanged), as in :func:`jaxnn.train`.
 
 References:
   Lecture "Neural networks II", section 6.  UFLDL tutorial, "Autoencoders and Sparsity",
@@ -35,7 +37,7 @@ import optax
 
 from jaxnn import validate
 from jaxnn.lbfgs import minimize
-from jaxnn.train import make_optimizer
+from jaxnn.train import invalid_hyper, make_optimizer
 
 __all__ = [
     "OUTPUT_ACTIVATIONS",
@@ -68,8 +70,10 @@ def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, 
       key: PRNG key.
       n_visible: input (and output) size s_1 (static).
       n_hidden: hidden size s_2 (static).
-      scale: half-width r of the uniform distribution (may be traced); default UFLDL's
-        ``sqrt(6 / (n_visible + n_hidden + 1))``.
+      scale: half-width r >= 0 of the uniform distribution (may be traced); default UFLDL's
+        ``sqrt(6 / (n_visible + n_hidden + 1))``.  A concrete negative or non-finite scale raises;
+        under tracing a negative (or non-finite) scale gives NaN parameters (all of them, biases
+        included), which :func:`fit` flags invalid.
       tied: if True, return ``[{"W", "b"}, {"b"}]`` (decoder weights W2 = W1^T).
       dtype: float dtype (default: JAX's default float).
 
@@ -90,9 +94,14 @@ def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, 
     W1 = r * jax.random.uniform(k1, (n_hidden, n_visible), dtype, -1.0, 1.0)
     enc = {"W": W1, "b": jnp.zeros((n_hidden,), dtype)}
     if tied:
-        return [enc, {"b": jnp.zeros((n_visible,), dtype)}]
-    W2 = r * jax.random.uniform(k2, (n_visible, n_hidden), dtype, -1.0, 1.0)
-    return [enc, {"W": W2, "b": jnp.zeros((n_visible,), dtype)}]
+        params = [enc, {"b": jnp.zeros((n_visible,), dtype)}]
+    else:
+        W2 = r * jax.random.uniform(k2, (n_visible, n_hidden), dtype, -1.0, 1.0)
+        params = [enc, {"W": W2, "b": jnp.zeros((n_visible,), dtype)}]
+    if not validate.is_concrete(r):  # the traced counterpart of the check above: NaN params
+        ok = (r >= 0) & jnp.isfinite(r)
+        params = jax.tree_util.tree_map(lambda x: validate.nan_unless(ok, x), params)
+    return params
 
 
 def is_tied(params) -> bool:
@@ -389,15 +398,21 @@ def max_activation_inputs(params):
 
 
 # ------------------------------------------------------------------------------------------ training
-@partial(jax.jit, static_argnames=("steps", "method", "optimizer", "output_activation", "memory_size"))
-def _fit(params, X, lam, beta, rho, lr, *, steps, method, optimizer, output_activation, memory_size):
+@partial(jax.jit, static_argnames=("steps", "method", "optimizer", "output_activation", "memory_size",
+                                   "check_params"))
+def _fit(params, X, lam, beta, rho, lr, *, steps, method, optimizer, output_activation, memory_size,
+         check_params=False):
     XT = X.T  # transposed once, outside the loop
 
     def J(p):
         return _sparse_loss_cols(p, XT, lam, beta, rho, output_activation)
 
     opt = None if method == "lbfgs" else make_optimizer(optimizer, lr)
-    return minimize(J, params, steps=steps, optimizer=opt, memory_size=memory_size)
+    # Traced invalid values (see jaxnn.train): lr counts only where it is used, params only when traced.
+    uses_lr = method == "gd" and not isinstance(optimizer, optax.GradientTransformation)
+    invalid = invalid_hyper(positive=(lr,) if uses_lr else (), nonnegative=(lam, beta), unit=(rho,),
+                            params=params if check_params else None)
+    return minimize(J, params, steps=steps, optimizer=opt, memory_size=memory_size, invalid=invalid)
 
 
 METHODS = ("lbfgs", "gd")
@@ -424,8 +439,13 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
 
     Returns:
       ``(params, history)``: ``history["loss"]`` (steps,) objective after each iteration (NaN from a
-      diverged one on), ``history["diverged_at"]`` the first non-finite iteration or -1 (the params
-      returned are then the last finite ones).
+      diverged one on; all NaN if invalid), ``history["diverged_at"]`` the first non-finite iteration
+      or -1 (the params returned are then the last finite ones; -1 if invalid),
+      ``history["invalid"]`` bool scalar: True when a traced ``lam`` or ``beta`` is < 0, ``rho`` is
+      outside (0, 1), ``lr`` <= 0 (where it is used), any of them is non-finite, or the traced initial
+      params are non-finite (e.g. from a negative traced ``scale`` in :func:`init`); the params are then
+      returned unchanged.  Concrete invalid values raise a ValueError instead; concrete non-finite
+      initial params give ``diverged_at`` 0 (``invalid`` False).
     """
     _check_output(output_activation)
     X = _check_X(params, X)
@@ -450,6 +470,7 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
         lr = 1.0 if lr is None else lr
         validate.check_scalar("lr", lr, positive=True)
     dtype = X.dtype
+    check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
     return _fit(params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
                 jnp.asarray(lr, dtype), steps=steps, method=method, optimizer=optimizer,
-                output_activation=output_activation, memory_size=memory_size)
+                output_activation=output_activation, memory_size=memory_size, check_params=check_params)

@@ -8,6 +8,11 @@ method UFLDL uses ("400 iterations of L-BFGS", minFunc) for the sparse autoencod
 Divergence guard, as in :func:`jaxnn.train.train`: an iteration whose objective or params are
 non-finite is rejected; the params stay at their last finite values for the rest of the run,
 ``history["diverged_at"]`` records that iteration and ``history["loss"]`` is NaN from there on.
+
+Invalid inputs, as in :func:`jaxnn.train.train`: the caller computes a traced ``invalid`` flag (bad
+hyperparameters of ``fun``, see :func:`jaxnn.train.invalid_hyper`) and passes it to :func:`minimize`,
+which applies it once after the scan (:func:`jaxnn.train.mask_invalid`): loss all NaN, params
+unchanged, ``diverged_at`` -1 and ``history["invalid"]`` True.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from jaxnn import validate
-from jaxnn.train import tree_all_finite, tree_where
+from jaxnn.train import mask_invalid, tree_all_finite, tree_where
 
 __all__ = ["minimize", "lbfgs", "lbfgs_optimizer"]
 
@@ -35,7 +40,7 @@ def lbfgs_optimizer(memory_size: int = 10, max_linesearch_steps: int = 20) -> op
 
 
 def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.GradientTransformation] = None,
-             memory_size: int = 10):
+             memory_size: int = 10, invalid=None):
     """Minimize ``fun(params)`` for ``steps`` iterations in one ``lax.scan``; call inside ``jit``.
 
     Args:
@@ -46,18 +51,23 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
         GradientTransformation (e.g. ``optax.sgd(lr)``: the lecture's gradient descent), which is
         applied to ``jax.grad(fun)``.
       memory_size: L-BFGS's number of curvature pairs (static; ignored with ``optimizer``).
+      invalid: optional traced bool scalar (e.g. from :func:`jaxnn.train.invalid_hyper`): the inputs
+        are invalid, report no result.  ``None`` means False.
 
     Returns:
       ``(params, history)`` with ``history = {"loss": (steps,) fun after each iteration (NaN after a
-      divergence), "diverged_at": int32, first non-finite iteration or -1}``.
+      divergence; all NaN if invalid), "diverged_at": int32, first non-finite iteration or -1 (-1 if
+      invalid), "invalid": bool scalar, ``invalid``}``; the params are the initial ones if invalid.
     """
     if optimizer is not None:
-        return _scan(fun, params, steps, optimizer, lbfgs=False)
-    # L-BFGS runs on one flat vector: its two-loop recursion and line search are many small vector
-    # operations, one kernel per leaf each on a pytree, a single kernel each on the raveled params.
-    flat, unravel = ravel_pytree(params)
-    flat, history = _scan(lambda v: fun(unravel(v)), flat, steps, lbfgs_optimizer(memory_size), lbfgs=True)
-    return unravel(flat), history
+        new_params, history = _scan(fun, params, steps, optimizer, lbfgs=False)
+    else:
+        # L-BFGS runs on one flat vector: its two-loop recursion and line search are many small vector
+        # operations, one kernel per leaf each on a pytree, a single kernel each on the raveled params.
+        flat, unravel = ravel_pytree(params)
+        flat, history = _scan(lambda v: fun(unravel(v)), flat, steps, lbfgs_optimizer(memory_size), lbfgs=True)
+        new_params = unravel(flat)
+    return mask_invalid(False if invalid is None else invalid, params, new_params, history)
 
 
 def _scan(fun, params, steps, opt, *, lbfgs):

@@ -37,9 +37,10 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], scale=0.01, *, dtype=None) ->
     Args:
       key: a PRNG key (``jax.random.key`` or ``PRNGKey``); split once per layer and per W/b.
       sizes: static layer sizes ``[s_1, ..., s_{n_l}]`` (at least two).
-      scale: standard deviation eps of the init; a Python float or a (traced) scalar array, so a
+      scale: standard deviation eps >= 0 of the init; a Python float or a (traced) scalar array, so a
         sweep can ``vmap`` over it.  ``scale=0`` gives all-zero parameters (which cannot break the
-        symmetry between hidden units).
+        symmetry between hidden units).  A concrete negative or non-finite scale raises; under tracing
+        a negative (or non-finite) scale gives NaN parameters, which :func:`jaxnn.train` flags invalid.
       dtype: float dtype of the params; default: JAX's default float (float32, or float64 with
         ``jax_enable_x64``).
 
@@ -57,6 +58,8 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], scale=0.01, *, dtype=None) ->
         raise ValueError(f"dtype: expected a floating dtype, got {dtype}")
     keys = jax.random.split(key, 2 * (len(sizes) - 1))
     scale = jnp.asarray(scale, dtype)
+    if not validate.is_concrete(scale):  # the traced counterpart of the check above: NaN params
+        scale = validate.nan_unless((scale >= 0) & jnp.isfinite(scale), scale)
     params = []
     for l, (s_in, s_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         W = scale * jax.random.normal(keys[2 * l], (s_out, s_in), dtype)

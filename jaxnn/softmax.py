@@ -109,12 +109,15 @@ def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr
         GradientTransformation (then leave ``lr`` out), as in :func:`jaxnn.train`.
       params: initial params (default: :func:`init` with ``key`` and ``scale``).
       key: PRNG key for the init (default ``jax.random.key(0)``) and for minibatch shuffling.
-      scale: init standard deviation when ``params`` is None.
+      scale: init standard deviation when ``params`` is None (traced; a traced negative scale gives
+        NaN params, flagged invalid).
       batch_size: None for full-batch steps, else minibatches (see :func:`jaxnn.train`).
 
     Returns:
-      ``(params, history)`` as :func:`jaxnn.train`: ``history["loss"]`` (steps,) and
-      ``history["diverged_at"]`` (-1 when the run stayed finite).
+      ``(params, history)`` as :func:`jaxnn.train`: ``history["loss"]`` (steps,),
+      ``history["diverged_at"]`` (-1 when the run stayed finite) and ``history["invalid"]`` (bool:
+      a traced lam < 0, lr <= 0, non-finite value or non-finite traced initial params; the loss is
+      then all NaN, the params the initial ones and ``diverged_at`` -1).
     """
     key = jax.random.key(0) if key is None else key
     y_arr = validate.check_array("y", y, ndim=1)

@@ -11,11 +11,18 @@ Divergence guard: when a step would produce a non-finite loss, gradient or param
 rejected and so is every later one: the parameters stay at their last finite values for the rest of
 the run, ``history["diverged_at"]`` records that step and ``history["loss"]`` is NaN from there on.
 Nothing raises inside the scan, so one diverging configuration of a sweep never affects another.
+
+Invalid hyperparameters: concrete ones raise a ``ValueError`` before any compute; traced ones (a sweep
+over lr <= 0, lam < 0, NaN, or a negative init ``scale``, which :func:`jaxnn.init_mlp` turns into NaN
+params) cannot raise, so they are flagged instead: ``history["invalid"]`` is True, ``history["loss"]``
+is all NaN, the params are returned unchanged and ``diverged_at`` is -1 (invalid is not diverged).
+The flag is computed once before the scan and applied by one select after it (:func:`invalid_hyper`,
+:func:`mask_invalid`, shared with :mod:`jaxnn.lbfgs`).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, reduce
 from typing import Any, Callable, Optional, Union
 
 import jax
@@ -28,7 +35,7 @@ from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import _value_and_backprop_cols
 from jaxnn.losses import _objective_cols, check_loss
 
-__all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite", "tree_where"]
+__all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite", "tree_where", "invalid_hyper", "mask_invalid"]
 
 GRADIENTS = ("autodiff", "backprop")
 OptimizerLike = Union[None, optax.GradientTransformation, Callable[[Any], optax.GradientTransformation]]
@@ -55,11 +62,47 @@ def tree_where(ok, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
 
 
+def invalid_hyper(*, positive=(), nonnegative=(), unit=(), params=None) -> jax.Array:
+    """Scalar bool (traceable): a value of ``positive`` is not > 0, of ``nonnegative`` not >= 0, of ``unit``
+    not in (0, 1), any of them is non-finite, or ``params`` (when given) has a non-finite leaf.
+
+    The traced counterpart of the boundary's value checks (:func:`jaxnn.validate.check_scalar`);
+    compute it once, outside the loop, and apply it with :func:`mask_invalid`.
+    """
+    bad = [jnp.array(False)]
+    bad += [~((x > 0) & jnp.isfinite(x)) for x in positive]
+    bad += [~((x >= 0) & jnp.isfinite(x)) for x in nonnegative]
+    bad += [~((x > 0) & (x < 1)) for x in unit]  # NaN fails both comparisons
+    if params is not None:
+        bad.append(~tree_all_finite(params))
+    return reduce(jnp.logical_or, bad)
+
+
+def mask_invalid(invalid, params0, params, history: dict):
+    """One select after the loop: when ``invalid`` the run is reported as no result.
+
+    Returns ``(params, history)`` with, when ``invalid``, the initial ``params0`` unchanged, ``"loss"``
+    all NaN and ``"diverged_at"`` -1 (so invalid and diverged stay distinct); ``history["invalid"]``
+    is ``invalid`` (bool scalar) either way.
+    """
+    loss = history["loss"]
+    history = dict(history, loss=jnp.where(invalid, jnp.array(jnp.nan, loss.dtype), loss),
+                   diverged_at=jnp.where(invalid, -1, history["diverged_at"]).astype(jnp.int32),
+                   invalid=jnp.asarray(invalid, bool))
+    return tree_where(invalid, params0, params), history
+
+
 @partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer",
-                                   "batch_size", "gradient"))
+                                   "batch_size", "gradient", "check_params"))
 def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, loss, optimizer,
-           batch_size, gradient):
+           batch_size, gradient, check_params=False):
     opt = make_optimizer(optimizer, lr)
+    # Traced invalid values, flagged once here and applied by one select after the scan (no per-step work).
+    # lr counts only when it is used; the params only when traced (concrete non-finite params are
+    # reported as diverged at step 0, as they always were).
+    uses_lr = not isinstance(optimizer, optax.GradientTransformation)
+    invalid = invalid_hyper(positive=(lr,) if uses_lr else (), nonnegative=(lam,),
+                            params=params if check_params else None)
     m = X.shape[0]
     args = (lam, activation, output_activation, loss)
     # The loop works in the lecture's column layout (samples as columns, z = W a + b): X and Y
@@ -107,10 +150,11 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     if not full:
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
     carry = (params, opt.init(params), g0, diverged_at)
-    (params, _, g, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
+    (new_params, _, g, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
+    new_params, history = mask_invalid(invalid, params, new_params, {"loss": losses, "diverged_at": diverged_at})
     # The last gradient is returned too (and dropped by `train`): with it live after the loop, XLA:CPU
     # runs the same loop body measurably faster (benchmarks/bench_train.py, digits); it costs nothing.
-    return params, {"loss": losses, "diverged_at": diverged_at}, g
+    return new_params, history, g
 
 
 def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
@@ -137,10 +181,15 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
         algorithm of :func:`jaxnn.backprop`).
 
     Returns:
-      ``(params, history)``: the trained params (the last finite ones if the run diverged) and
-      ``{"loss": (steps,) full-data objective after each step (NaN from a diverged step on),
-      "diverged_at": int32 scalar, the first step whose loss, gradient or params were non-finite,
-      -1 if none}``.
+      ``(params, history)``: the trained params (the last finite ones if the run diverged; the
+      initial ones if invalid) and
+      ``{"loss": (steps,) full-data objective after each step (NaN from a diverged step on; all NaN
+      if invalid), "diverged_at": int32 scalar, the first step whose loss, gradient or params were
+      non-finite, -1 if none (and -1 if invalid), "invalid": bool scalar, True when a traced
+      hyperparameter is out of range or non-finite (lr <= 0, when lr is used; lam < 0) or the traced
+      initial params are non-finite (e.g. from a negative traced ``scale`` in init_mlp)}``.  Concrete
+      invalid values raise a ValueError instead; concrete non-finite initial params give
+      ``diverged_at`` 0 (``invalid`` False).
     """
     X, Y = validate.check_data(params, X, Y)
     steps = validate.check_int("steps", steps, minimum=1)
@@ -174,7 +223,9 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     if key is None:
         key = jax.random.key(0)  # unused: full-batch descent is deterministic
     dtype = jnp.result_type(X)
+    check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
     params, history, _ = _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, steps=steps,
                                 activation=activation, output_activation=output_activation, loss=loss,
-                                optimizer=optimizer, batch_size=batch_size, gradient=gradient)
+                                optimizer=optimizer, batch_size=batch_size, gradient=gradient,
+                                check_params=check_params)
     return params, history
