@@ -67,7 +67,7 @@ def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, 
     uniformly with ``r = sqrt(6 / (n_visible + n_hidden + 1))``.
 
     Args:
-      key: PRNG key.
+      key: PRNG key (``jax.random.key`` or ``PRNGKey``, possibly traced).
       n_visible: input (and output) size s_1 (static).
       n_hidden: hidden size s_2 (static).
       scale: half-width r >= 0 of the uniform distribution (may be traced); default UFLDL's
@@ -86,6 +86,7 @@ def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, 
     if scale is None:
         scale = float(np.sqrt(6.0 / (n_visible + n_hidden + 1)))
     validate.check_scalar("scale", scale, nonnegative=True)
+    validate.check_key("key", key)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype: expected a floating dtype, got {dtype}")

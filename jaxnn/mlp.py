@@ -35,7 +35,8 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], scale=0.01, *, dtype=None) ->
     """Draw every W and b from N(0, scale^2) (lecture section 3).
 
     Args:
-      key: a PRNG key (``jax.random.key`` or ``PRNGKey``); split once per layer and per W/b.
+      key: a PRNG key (``jax.random.key`` or ``PRNGKey``, possibly traced); split once per layer and
+        per W/b.
       sizes: static layer sizes ``[s_1, ..., s_{n_l}]`` (at least two).
       scale: standard deviation eps >= 0 of the init; a Python float or a (traced) scalar array, so a
         sweep can ``vmap`` over it.  ``scale=0`` gives all-zero parameters (which cannot break the
@@ -53,6 +54,7 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], scale=0.01, *, dtype=None) ->
     for i, s in enumerate(sizes):
         validate.check_int(f"sizes[{i}]", s, minimum=1)
     validate.check_scalar("scale", scale, nonnegative=True)
+    validate.check_key("key", key)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype: expected a floating dtype, got {dtype}")

@@ -157,6 +157,7 @@ def sample_patches(key, images: Sequence, m: int, p: int = 8, dtype=None) -> jax
     Returns:
       (m, p * p) array, one row-major flattened patch per row.
     """
+    validate.check_key("key", key)
     m = validate.check_int("m", m, minimum=1)
     p = validate.check_int("p", p, minimum=1)
     if not isinstance(images, (list, tuple)) or len(images) == 0:
@@ -270,5 +271,6 @@ def ufldl_patches(key, m: int = 10000, p: int = 8, names: Sequence[str] = IMAGE_
     Returns:
       (m, p * p) patches with values in [0.1, 0.9].
     """
+    validate.check_key("key", key)  # before loading the images
     images = whiten_images_1f(load_images(names))
     return normalize_ufldl(sample_patches(key, images, m, p, dtype))

@@ -119,7 +119,7 @@ def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr
       a traced lam < 0, lr <= 0, non-finite value or non-finite traced initial params; the loss is
       then all NaN, the params the initial ones and ``diverged_at`` -1).
     """
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(0) if key is None else validate.check_key("key", key)
     y_arr = validate.check_array("y", y, ndim=1)
     if params is None:
         if n_classes is None:

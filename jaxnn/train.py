@@ -176,7 +176,8 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
         function so ``lr`` stays sweepable; or any ``optax.GradientTransformation``.
       batch_size: ``None`` for full-batch steps; otherwise each step uses ``batch_size`` samples of
         an epoch-wise shuffle drawn from ``key`` (the m % batch_size left over each epoch are skipped).
-      key: PRNG key for the shuffle (required with ``batch_size``).
+      key: PRNG key for the shuffle (required with ``batch_size``): ``jax.random.key(seed)`` or a raw
+        ``jax.random.PRNGKey(seed)``, possibly traced.
       gradient: ``"autodiff"`` (``jax.value_and_grad``) or ``"backprop"`` (the explicit delta
         algorithm of :func:`jaxnn.backprop`).
 
@@ -212,6 +213,8 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     else:
         lr = 0.1 if lr is None else lr
         validate.check_scalar("lr", lr, positive=True)
+    if key is not None:
+        validate.check_key("key", key)
     if batch_size is not None:
         batch_size = validate.check_int("batch_size", batch_size, minimum=1)
         if batch_size > X.shape[0]:

@@ -77,6 +77,13 @@ def test_init_bad_args(kwargs, match):
         ae.init(jax.random.key(0), **kwargs)
 
 
+@pytest.mark.parametrize("key", [0, 1.5, None, jnp.zeros(2, jnp.int32)])
+def test_init_rejects_a_key_that_is_not_a_prng_key(key):
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
+        ae.init(key, 4, 3)
+    _leaves_close(ae.init(jax.random.PRNGKey(1), 4, 3), ae.init(jax.random.key(1), 4, 3), rtol=0)  # raw key: same
+
+
 # --------------------------------------------------------------------------------- forward pass
 def test_forward_hand_computed():
     W1 = np.arange(6.0).reshape(2, 3) / 10 - 0.2  # (n_hidden=2, n_visible=3)

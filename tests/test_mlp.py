@@ -126,3 +126,22 @@ def test_forward_validation():
         jaxnn.forward(params, np.array([["a", "b"]]))
     with pytest.raises(ValueError, match="output_activation: unknown activation"):
         jaxnn.forward(params, jnp.ones((1, 2)), output_activation="bogus")
+
+
+KEY_MSG = r"key: expected a PRNG key, e.g. jax.random.key\(0\)"
+
+
+@pytest.mark.parametrize("key", [0, 1.0, None, "0", jnp.zeros(2, jnp.int32), jax.random.split(jax.random.key(0), 2)])
+def test_init_rejects_a_key_that_is_not_a_prng_key(key):
+    with pytest.raises(ValueError, match=KEY_MSG):
+        jaxnn.init_mlp(key, [2, 3, 1])
+
+
+def test_init_accepts_raw_and_traced_keys():
+    a = jaxnn.init_mlp(jax.random.key(4), [2, 3, 1], scale=0.5)
+    b = jaxnn.init_mlp(jax.random.PRNGKey(4), [2, 3, 1], scale=0.5)  # same key data: same numbers
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_array_equal(x, y)
+    keys = jax.random.split(jax.random.key(0), 3)
+    ps = jax.vmap(lambda k: jaxnn.init_mlp(k, [2, 3, 1], scale=0.5))(keys)
+    np.testing.assert_array_equal(ps[0]["W"][1], jaxnn.init_mlp(keys[1], [2, 3, 1], scale=0.5)[0]["W"])

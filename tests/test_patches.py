@@ -49,6 +49,14 @@ def test_sample_patches_bad_args(kw, match):
         patches.sample_patches(jax.random.key(0), [np.zeros((10, 10))], **args)
 
 
+@pytest.mark.parametrize("key", [0, None, jnp.zeros(2, jnp.int32)])
+def test_patches_reject_a_key_that_is_not_a_prng_key(key):
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
+        patches.sample_patches(key, [np.zeros((10, 10))], 5, 4)
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
+        patches.ufldl_patches(key, 5, 4)
+
+
 def test_normalize_ufldl_hand_worked(x64):
     X = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [10.0] * 8, [0.0] * 7 + [100.0]])
     Xc = X - X.mean(1, keepdims=True)

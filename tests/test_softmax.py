@@ -114,3 +114,9 @@ def test_bad_arguments():
         softmax.fit(X, np.array([0, 1, 1, 0]), 2, optimizer="sgd")
     with pytest.raises(ValueError, match="y: expected 4 labels"):
         softmax.accuracy(softmax.init(jax.random.key(0), 3, 2), X, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\), got int 0"):
+        softmax.fit(X, np.array([0, 1, 1, 0]), 2, key=0)
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\), got int 0"):
+        softmax.fit(X, np.array([0, 1, 1, 0]), params=softmax.init(jax.random.key(0), 3, 2), key=0)
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\), got int 0"):
+        softmax.init(0, 3, 2)

@@ -227,3 +227,23 @@ def test_train_data_errors():
         jaxnn.train([{"W": jnp.ones((5, 3))}], X, Y, lr=0.1, steps=2)
     with pytest.raises(ValueError, match=r"params: expected a non-empty list"):
         jaxnn.train([], X, Y, lr=0.1, steps=2)
+
+
+@pytest.mark.parametrize("key", [0, 2.0, "0", jnp.zeros(2, jnp.float32), jax.random.split(jax.random.key(0), 2)])
+def test_train_rejects_a_key_that_is_not_a_prng_key(key):
+    params, X, Y = _toy()
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
+        jaxnn.train(params, X, Y, lr=0.1, steps=2, batch_size=2, key=key)
+    with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
+        jaxnn.train(params, X, Y, lr=0.1, steps=2, key=key)  # checked whenever given
+
+
+def test_train_accepts_raw_and_traced_keys():
+    params, X, Y = _toy(13)
+    a, ha = jaxnn.train(params, X, Y, lr=0.5, steps=6, batch_size=8, key=jax.random.key(2))
+    b, hb = jaxnn.train(params, X, Y, lr=0.5, steps=6, batch_size=8, key=jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(ha["loss"], hb["loss"])
+    keys = jax.random.split(jax.random.key(5), 2)
+    hs = jax.vmap(lambda k: jaxnn.train(params, X, Y, lr=0.5, steps=6, batch_size=8, key=k)[1])(keys)
+    np.testing.assert_allclose(hs["loss"][1], jaxnn.train(params, X, Y, lr=0.5, steps=6, batch_size=8,
+                                                          key=keys[1])[1]["loss"], rtol=1e-5)
