@@ -32,3 +32,10 @@ def test_estimator_parity_experiment_smoke(tmp_path):
     load_experiment("estimator_parity").main(["--seeds", "1", "--reg-seeds", "1", "--max-iter", "5",
                                               "--out", str(tmp_path)])
     assert _files(tmp_path)
+
+
+def test_random_vs_grid_experiment_smoke(tmp_path):
+    summary = load_experiment("random_vs_grid").main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    files = _files(tmp_path)
+    assert {"best_vs_trials.png", "results.csv", "trials.csv", "summary.json"} <= files
+    assert summary["prefix_identical"] and set(summary["best_val_accuracy"]) == {"grid", "random", "sobol"}
