@@ -33,7 +33,8 @@ def init_distributed(coordinator_address: Optional[str] = None, num_processes: O
         return jax.process_count() > 1
     if coordinator_address is None or num_processes is None or process_id is None:
         raise ValueError("coordinator_address, num_processes, process_id: give all three for a multi-process "
-                         f"sweep, got {coordinator_address!r}, {num_processes!r}, {process_id!r}")
+                         f"sweep (see jaxnn.init_distributed), got {coordinator_address!r}, {num_processes!r}, "
+                         f"{process_id!r}")
     num_processes = validate.check_int("num_processes", num_processes, minimum=1)
     process_id = validate.check_int("process_id", process_id, minimum=0)
     if process_id >= num_processes:

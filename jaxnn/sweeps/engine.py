@@ -385,8 +385,7 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
     if out_dir is not None:
         traced = [executor.trace(g.job) for g in groups]
         closed, shapes = [c for c, _ in traced], [s for _, s in traced]
-        identity["code"] = hashlib.sha256("".join(code_hash(c, data) for c in closed).encode()).hexdigest() \
-            if len(closed) > 1 else code_hash(closed[0], data)
+        identity["code"] = {json.dumps(g.static, sort_keys=True): code_hash(c, data) for g, c in zip(groups, closed)}
         identity["jaxnn_version"] = versions()["jaxnn"]
         old, stored = store.open_store(out_dir, identity, None if chunk_size is None else [chunk_size] * len(groups),
                                        len(groups))

@@ -113,11 +113,14 @@ def _user_errors(job: Job):
     """JAX's errors about Python control flow on tracers, retold in the user's terms."""
     try:
         yield
-    except (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
-            jax.errors.TracerIntegerConversionError) as e:
+    except TypeError as e:  # JAX's concretization errors are TypeErrors; so is a traced value used as a shape
+        concrete = isinstance(e, (jax.errors.TracerBoolConversionError, jax.errors.ConcretizationTypeError,
+                                  jax.errors.TracerIntegerConversionError))
+        if not (concrete or "Tracer" in str(e) or "Traced<" in str(e)):
+            raise
         traced = [k for k in (job.row_spec or {})]
         raise ValueError(
-            f"fn: it used a traced hyperparameter as a Python value (an `if`, bool(), int() or float() on it). "
+            f"fn: it used a traced hyperparameter as a Python value (an `if`, bool(), int(), float() or a shape). "
             f"In a sweep the hyperparameters {traced} arrive as traced JAX arrays (one compiled, vmapped call "
             "for every run), so Python cannot branch on their values. Two fixes: compute with jnp.where / "
             "jax.lax.cond instead of `if`, or declare the hyperparameter static with sweeps.static([...]) so it "

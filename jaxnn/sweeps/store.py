@@ -39,6 +39,14 @@ def dump_json(path: str, obj) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def _changed(name: str, old, new) -> bool:
+    """Whether an identity entry changed.  The code is ``{static values: hash}``: only the static groups that
+    both sweeps have are compared, so a changed static list blames the space, not the code."""
+    if name == "code" and isinstance(old, dict) and isinstance(new, dict):
+        return any(old[k] != new[k] for k in set(old) & set(new))
+    return old != new
+
+
 def _check(out_dir: str, identity: dict, chunk_sizes: Optional[list]):
     """(error message or "", the stored manifest or None); process 0 only."""
     path = os.path.join(out_dir, "manifest.json")
@@ -52,7 +60,7 @@ def _check(out_dir: str, identity: dict, chunk_sizes: Optional[list]):
             raise TypeError("identity is not an object")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"out_dir: {out_dir} holds an unreadable manifest.json ({e}); use a new out_dir or delete it", None
-    diff = [k for k in identity if old_id.get(k) != identity[k]]
+    diff = [k for k in identity if _changed(k, old_id.get(k), identity[k])]
     if not diff and chunk_sizes is not None and old_id.get("chunk_size") != chunk_sizes:
         diff = ["chunk_size"]
     if diff:
