@@ -210,27 +210,55 @@ def test_distribution_properties():
 LD = sweeps.loguniform(1e-3, 1.0)
 
 
+def test_an_invalid_distribution_is_named_by_its_hyperparameter_in_every_space():
+    bad = sweeps.loguniform(0, 1)  # built before it has a name: the space that gets it names it
+    assert bad.error == "loguniform: expected 0 < low < high, got low=0, high=1"
+    for make, what in ((lambda: sweeps.sobol(4, alpha=bad), "sobol"), (lambda: sweeps.grid(alpha=bad), "grid"),
+                       (lambda: sweeps.table(alpha=sweeps.choice([])), "table")):
+        with pytest.raises(ValueError, match=rf"^{what}\['alpha'\]: "):
+            make()
+    with pytest.raises(ValueError, match="loguniform: expected 0 < low"):
+        bad.ppf(np.array([0.5]))
+
+
 @pytest.mark.parametrize("make, match", [
-    (lambda: sweeps.loguniform(0, 1), r"loguniform: expected 0 < low < high, got low=0, high=1"),
-    (lambda: sweeps.loguniform(-1.0, 1.0), r"loguniform: expected 0 < low < high"),
-    (lambda: sweeps.loguniform(1, 0.5), r"loguniform: expected 0 < low < high, got low=1, high=0.5"),
-    (lambda: sweeps.loguniform(1e-3, float("inf")), r"high: expected a finite real number for loguniform"),
-    (lambda: sweeps.uniform(1, 1), r"uniform: expected low < high, got low=1, high=1"),
-    (lambda: sweeps.uniform("0", 1), r"low: expected a finite real number for uniform, got '0'"),
-    (lambda: sweeps.uniform(0, float("nan")), r"high: expected a finite real number for uniform"),
-    (lambda: sweeps.uniform(True, 2), r"low: expected a finite real number for uniform, got True"),
-    (lambda: sweeps.integers(3, 3), r"integers: expected low < high \(high is exclusive\), got low=3, high=3"),
-    (lambda: sweeps.integers(0.5, 2), r"integers: expected an integer low, got 0.5"),
-    (lambda: sweeps.integers(0, 2.0), r"integers: expected an integer high, got 2.0"),
-    (lambda: sweeps.choice(["a"]), r"choice: expected numbers \(use sweeps.static\(\[...\]\) for strings"),
-    (lambda: sweeps.choice([]), r"choice: expected a non-empty list of values, got none"),
-    (lambda: sweeps.choice(3), r"choice: expected a non-empty list of values, got 3"),
-    (lambda: sweeps.choice([1.0, float("nan")]), r"choice: expected finite values, got nan"),
-    (lambda: sweeps.static([]), r"static: expected a non-empty list of values, got none"),
-    (lambda: sweeps.static("relu"), r"static: expected a non-empty list of values, got 'relu'"),
-    (lambda: sweeps.static([None]), r"static: expected numbers, strings or booleans, got None"),
-    (lambda: sweeps.static([1, "a"]), r"static: expected values of one kind"),
-    (lambda: sweeps.static([True, 2]), r"static: expected values of one kind"),
+    (lambda: sweeps.random(4, lr=sweeps.loguniform(0, 1)),
+     r"random\['lr'\]: loguniform: expected 0 < low < high, got low=0, high=1"),
+    (lambda: sweeps.random(4, lr=sweeps.loguniform(-1.0, 1.0)), r"random\['lr'\]: loguniform: expected 0 < low < high"),
+    (lambda: sweeps.random(4, lr=sweeps.loguniform(1, 0.5)),
+     r"random\['lr'\]: loguniform: expected 0 < low < high, got low=1, high=0.5"),
+    (lambda: sweeps.random(4, lr=sweeps.loguniform(1e-3, float("inf"))),
+     r"random\['lr'\]: high: expected a finite real number for loguniform"),
+    (lambda: sweeps.random(4, lr=sweeps.uniform(1, 1)),
+     r"random\['lr'\]: uniform: expected low < high, got low=1, high=1"),
+    (lambda: sweeps.random(4, lr=sweeps.uniform("0", 1)),
+     r"random\['lr'\]: low: expected a finite real number for uniform, got '0'"),
+    (lambda: sweeps.random(4, lr=sweeps.uniform(0, float("nan"))),
+     r"random\['lr'\]: high: expected a finite real number for uniform"),
+    (lambda: sweeps.random(4, lr=sweeps.uniform(True, 2)),
+     r"random\['lr'\]: low: expected a finite real number for uniform, got True"),
+    (lambda: sweeps.random(4, lr=sweeps.integers(3, 3)),
+     r"random\['lr'\]: integers: expected low < high \(high is exclusive\), got low=3, high=3"),
+    (lambda: sweeps.random(4, lr=sweeps.integers(0.5, 2)),
+     r"random\['lr'\]: integers: expected an integer low, got 0.5"),
+    (lambda: sweeps.random(4, lr=sweeps.integers(0, 2.0)),
+     r"random\['lr'\]: integers: expected an integer high, got 2.0"),
+    (lambda: sweeps.random(4, lr=sweeps.choice(["a"])),
+     r"random\['lr'\]: choice: expected numbers \(use sweeps.static\(\[...\]\) for strings"),
+    (lambda: sweeps.random(4, lr=sweeps.choice([])),
+     r"random\['lr'\]: choice: expected a non-empty list of values, got none"),
+    (lambda: sweeps.random(4, lr=sweeps.choice(3)),
+     r"random\['lr'\]: choice: expected a non-empty list of values, got 3"),
+    (lambda: sweeps.random(4, lr=sweeps.choice([1.0, float("nan")])),
+     r"random\['lr'\]: choice: expected finite values, got nan"),
+    (lambda: sweeps.random(4, lr=sweeps.static([])),
+     r"random\['lr'\]: static: expected a non-empty list of values, got none"),
+    (lambda: sweeps.random(4, lr=sweeps.static("relu")),
+     r"random\['lr'\]: static: expected a non-empty list of values, got 'relu'"),
+    (lambda: sweeps.random(4, lr=sweeps.static([None])),
+     r"random\['lr'\]: static: expected numbers, strings or booleans, got None"),
+    (lambda: sweeps.random(4, lr=sweeps.static([1, "a"])), r"random\['lr'\]: static: expected values of one kind"),
+    (lambda: sweeps.random(4, lr=sweeps.static([True, 2])), r"random\['lr'\]: static: expected values of one kind"),
     (lambda: sweeps.random(0, lr=LD), r"n: expected the number of trials of the random space, an integer >= 1, "
                                       r"got 0"),
     (lambda: sweeps.random(2.5, lr=LD), r"n: expected the number of trials of the random space.*got 2.5"),

@@ -47,10 +47,13 @@ class Distribution:
     Attributes:
       kind: ``"uniform"``, ``"loguniform"``, ``"choice"``, ``"integers"``, ``"static"`` or ``"constant"``.
       args: the parameters (``(low, high)``, or the tuple of values).
+      error: why the arguments are invalid, or None.  A space that gets an invalid distribution raises
+        a ValueError naming the hyperparameter (the distribution is built before it has a name).
     """
 
     kind: str
     args: tuple
+    error: Optional[str] = None
 
     @property
     def traced(self) -> bool:
@@ -64,6 +67,8 @@ class Distribution:
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Values at the points ``u`` (shape (n,), in [0, 1))."""
+        if self.error:
+            raise ValueError(self.error)
         u = np.asarray(u, np.float64)
         if self.kind in ("uniform", "loguniform"):
             lo, hi = self.args
@@ -88,31 +93,44 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def uniform(low: float, high: float) -> Distribution:
-    """Uniform on ``[low, high)`` (a traced float)."""
-    lo, hi = _number("low", "uniform", low), _number("high", "uniform", high)
-    if not lo < hi:
-        raise ValueError(f"uniform: expected low < high, got low={low!r}, high={high!r}")
-    return Distribution("uniform", (lo, hi))
+def _deferred(kind: str, build) -> Distribution:
+    """``Distribution(kind, build())``, or one that carries the ValueError of ``build`` until a space names it."""
+    try:
+        return Distribution(kind, build())
+    except ValueError as e:
+        return Distribution(kind, (), str(e))
 
 
-def loguniform(low: float, high: float) -> Distribution:
-    """Log-uniform on ``[low, high)``, 0 < low < high: log(value) is uniform (a traced float)."""
-    lo, hi = _number("low", "loguniform", low), _number("high", "loguniform", high)
-    if not 0 < lo < hi:
-        raise ValueError(f"loguniform: expected 0 < low < high, got low={low!r}, high={high!r}")
-    return Distribution("loguniform", (lo, hi))
+def _bounds(kind: str, low, high, positive: bool = False) -> tuple:
+    lo, hi = _number("low", kind, low), _number("high", kind, high)
+    if not (0 < lo < hi if positive else lo < hi):
+        raise ValueError(f"{kind}: expected {'0 < ' if positive else ''}low < high, got low={low!r}, high={high!r}")
+    return lo, hi
 
 
-def integers(low: int, high: int) -> Distribution:
-    """Integers ``low, ..., high - 1`` with equal probability (high exclusive, as NumPy's
-    ``Generator.integers``); a traced int32."""
+def _int_bounds(low, high) -> tuple:
     for n, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise ValueError(f"integers: expected an integer {n}, got {v!r}")
     if not low < high:
         raise ValueError(f"integers: expected low < high (high is exclusive), got low={low!r}, high={high!r}")
-    return Distribution("integers", (int(low), int(high)))
+    return int(low), int(high)
+
+
+def uniform(low: float, high: float) -> Distribution:
+    """Uniform on ``[low, high)`` (a traced float)."""
+    return _deferred("uniform", lambda: _bounds("uniform", low, high))
+
+
+def loguniform(low: float, high: float) -> Distribution:
+    """Log-uniform on ``[low, high)``, 0 < low < high: log(value) is uniform (a traced float)."""
+    return _deferred("loguniform", lambda: _bounds("loguniform", low, high, positive=True))
+
+
+def integers(low: int, high: int) -> Distribution:
+    """Integers ``low, ..., high - 1`` with equal probability (high exclusive, as NumPy's
+    ``Generator.integers``); a traced int32."""
+    return _deferred("integers", lambda: _int_bounds(low, high))
 
 
 def _values(what: str, values, numeric: bool) -> tuple:
@@ -139,7 +157,7 @@ def _values(what: str, values, numeric: bool) -> tuple:
 
 def choice(values) -> Distribution:
     """One of ``values`` (numbers) with equal probability; a traced array.  In a grid, an axis."""
-    return Distribution("choice", _values("choice", values, numeric=True))
+    return _deferred("choice", lambda: _values("choice", values, numeric=True))
 
 
 def static(values) -> Distribution:
@@ -147,7 +165,7 @@ def static(values) -> Distribution:
     set shapes or pick code paths.  The trials are grouped by their static values and each distinct
     combination compiles once.  In a grid a static list is an axis; in a random or Sobol space it is
     sampled per trial like :func:`choice`."""
-    return Distribution("static", _values("static", values, numeric=False))
+    return _deferred("static", lambda: _values("static", values, numeric=False))
 
 
 def _column(vals) -> np.ndarray:
@@ -307,6 +325,8 @@ def _check_params(what: str, kwargs: Mapping, convert) -> tuple:
     out = []
     for name, v in kwargs.items():
         _check_name(what, name)
+        if isinstance(v, Distribution) and v.error:
+            raise ValueError(f"{what}[{name!r}]: {v.error}")
         out.append((name, convert(f"{what}[{name!r}]", v)))
     return tuple(out)
 
