@@ -658,9 +658,10 @@ class MLPGridSearchCV(BaseEstimator):
 
     Attributes:
       cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit=True), n_splits_,
-      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :func:`jaxnn.sweeps.run_table` meta
-      per structure group: compile and run seconds, ``n_ok`` / ``n_diverged`` fits), n_iter_per_split_ ((n_candidates, n_splits) int array:
-      the epochs or L-BFGS iterations each fit ran, -1 where it diverged).
+      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :func:`jaxnn.sweeps.run_table`
+      meta per structure group: compile and run seconds, ``n_ok`` / ``n_diverged`` fits),
+      n_iter_per_split_ ((n_candidates, n_splits) int array: the epochs or L-BFGS iterations each fit
+      ran, -1 where it diverged).
     """
 
     def __init__(self, estimator, param_grid, *, cv=5, scoring=None, refit=True, return_train_score=False):

@@ -548,7 +548,7 @@ def test_key_must_be_a_prng_key():
     for key in (0, np.arange(3), "0", jax.random.split(KEY, 2)):
         with pytest.raises(ValueError, match=r"^key: expected a (single )?PRNG key, e.g. jax.random.key\(0\)"):
             jaxnn.sweep(echo, {"lr": [1.0], "fold": [0]}, key=key, progress=False)
-    with pytest.raises(ValueError, match=r"^key: expected a PRNG key, e.g. jax.random.key\(0\), got 0$"):
+    with pytest.raises(ValueError, match=r"^key: expected a PRNG key, e.g. jax.random.key\(0\), got int 0$"):
         jaxnn.sweep(echo, sweeps.random(4, lr=sweeps.uniform(0, 1), fold=1), key=0, progress=False)
 
 
@@ -642,7 +642,7 @@ def test_run_table_with_data_static_and_status():
      r"rows: expected every leaf to have the same leading \(run\) axis, got lengths \{2, 3\}"),
     (dict(rows={"p": {"w": np.ones((3, 2)), "b": 1.0}, "lam": np.ones(3)}),
      r"rows: expected every leaf to have the same leading \(run\) axis"),
-    (dict(key=0), r"key: expected a PRNG key, e.g. jax.random.key\(0\), got 0"),
+    (dict(key=0), r"key: expected a PRNG key, e.g. jax.random.key\(0\), got int 0"),
     (dict(seeds=0), r"seeds"),
     (dict(rows={"p": {"w": np.ones((3, 2)), "b": np.ones(3)}}), r"fn: cannot be called as fn\(key, p=...\)"),
     (dict(static={"mode": 1}), r"fn: cannot be called as fn\(key, p=..., lam=..., mode=...\)"),

@@ -44,15 +44,11 @@ ProgressLike = Union[None, bool, Callable[[int, int], Any]]
 # --- checks, before any compute ------------------------------------------------------------------
 
 def check_key(key):
-    """``(key, impl)`` of a single PRNG key (typed, or a raw uint32 ``PRNGKey``); a clear error otherwise."""
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"key: expected a single PRNG key, e.g. jax.random.key(0), got a key array of shape "
-                             f"{key.shape}")
+    """``(key, impl)`` of a single PRNG key (typed, or a raw uint32 ``PRNGKey``; ``impl`` None for raw keys)."""
+    validate.check_key("key", key)
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key, jax.random.key_impl(key)
-    if hasattr(key, "dtype") and np.dtype(key.dtype) == np.uint32 and np.shape(key) == (2,):
-        return key, None  # a raw jax.random.PRNGKey
-    raise ValueError(f"key: expected a PRNG key, e.g. jax.random.key(0), got {key!r:.120}")
+    return key, None
 
 
 def _check_fn(fn, names, with_data: bool):
