@@ -44,10 +44,10 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from jaxnn.guard import tree_all_finite, tree_where
 from jaxnn.lbfgs import lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import _forward_cache_cols, forward_cache
-from jaxnn.train import tree_all_finite, tree_where
 
 FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
 

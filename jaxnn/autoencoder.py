@@ -36,8 +36,9 @@ import numpy as np
 import optax
 
 from jaxnn import validate
+from jaxnn.guard import invalid_hyper
 from jaxnn.lbfgs import minimize
-from jaxnn.train import invalid_hyper, make_optimizer
+from jaxnn.train import make_optimizer
 
 __all__ = [
     "OUTPUT_ACTIVATIONS",

@@ -10,8 +10,8 @@ non-finite is rejected; the params stay at their last finite values for the rest
 ``history["diverged_at"]`` records that iteration and ``history["loss"]`` is NaN from there on.
 
 Invalid inputs, as in :func:`jaxnn.train.train`: the caller computes a traced ``invalid`` flag (bad
-hyperparameters of ``fun``, see :func:`jaxnn.train.invalid_hyper`) and passes it to :func:`minimize`,
-which applies it once after the scan (:func:`jaxnn.train.mask_invalid`): loss all NaN, params
+hyperparameters of ``fun``, see :func:`jaxnn.guard.invalid_hyper`) and passes it to :func:`minimize`,
+which applies it once after the scan (:func:`jaxnn.guard.mask_invalid`): loss all NaN, params
 unchanged, ``diverged_at`` -1 and ``history["invalid"]`` True.
 """
 
@@ -27,7 +27,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from jaxnn import validate
-from jaxnn.train import mask_invalid, tree_all_finite, tree_where
+from jaxnn.guard import mask_invalid, tree_all_finite, tree_where
 
 __all__ = ["minimize", "lbfgs", "lbfgs_optimizer"]
 
@@ -51,7 +51,7 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
         GradientTransformation (e.g. ``optax.sgd(lr)``: the lecture's gradient descent), which is
         applied to ``jax.grad(fun)``.
       memory_size: L-BFGS's number of curvature pairs (static; ignored with ``optimizer``).
-      invalid: optional traced bool scalar (e.g. from :func:`jaxnn.train.invalid_hyper`): the inputs
+      invalid: optional traced bool scalar (e.g. from :func:`jaxnn.guard.invalid_hyper`): the inputs
         are invalid, report no result.  ``None`` means False.
 
     Returns:

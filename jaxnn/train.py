@@ -16,13 +16,13 @@ Invalid hyperparameters: concrete ones raise a ``ValueError`` before any compute
 over lr <= 0, lam < 0, NaN, or a negative init ``scale``, which :func:`jaxnn.init_mlp` turns into NaN
 params) cannot raise, so they are flagged instead: ``history["invalid"]`` is True, ``history["loss"]``
 is all NaN, the params are returned unchanged and ``diverged_at`` is -1 (invalid is not diverged).
-The flag is computed once before the scan and applied by one select after it (:func:`invalid_hyper`,
-:func:`mask_invalid`, shared with :mod:`jaxnn.lbfgs`).
+The flag is computed once before the scan and applied by one select after it
+(:func:`jaxnn.guard.invalid_hyper`, :func:`jaxnn.guard.mask_invalid`, shared with :mod:`jaxnn.lbfgs`).
 """
 
 from __future__ import annotations
 
-from functools import partial, reduce
+from functools import partial
 from typing import Any, Callable, Optional, Union
 
 import jax
@@ -33,9 +33,10 @@ from jax import lax
 from jaxnn import validate
 from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import _value_and_backprop_cols
+from jaxnn.guard import invalid_hyper, mask_invalid, tree_all_finite, tree_where
 from jaxnn.losses import _objective_cols, check_loss
 
-__all__ = ["train", "GRADIENTS", "make_optimizer", "tree_all_finite", "tree_where", "invalid_hyper", "mask_invalid"]
+__all__ = ["train", "GRADIENTS", "make_optimizer"]
 
 GRADIENTS = ("autodiff", "backprop")
 OptimizerLike = Union[None, optax.GradientTransformation, Callable[[Any], optax.GradientTransformation]]
@@ -49,47 +50,6 @@ def make_optimizer(optimizer: OptimizerLike, lr) -> optax.GradientTransformation
     if isinstance(optimizer, optax.GradientTransformation):
         return optimizer
     return optimizer(lr)
-
-
-def tree_all_finite(tree) -> jax.Array:
-    """Scalar bool: every leaf of ``tree`` is finite."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.stack(leaves).all() if leaves else jnp.array(True)
-
-
-def tree_where(ok, a, b):
-    """Leafwise ``jnp.where(ok, a, b)`` over two pytrees of the same structure (the divergence guard's select)."""
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)
-
-
-def invalid_hyper(*, positive=(), nonnegative=(), unit=(), params=None) -> jax.Array:
-    """Scalar bool (traceable): a value of ``positive`` is not > 0, of ``nonnegative`` not >= 0, of ``unit``
-    not in (0, 1), any of them is non-finite, or ``params`` (when given) has a non-finite leaf.
-
-    The traced counterpart of the boundary's value checks (:func:`jaxnn.validate.check_scalar`);
-    compute it once, outside the loop, and apply it with :func:`mask_invalid`.
-    """
-    bad = [jnp.array(False)]
-    bad += [~((x > 0) & jnp.isfinite(x)) for x in positive]
-    bad += [~((x >= 0) & jnp.isfinite(x)) for x in nonnegative]
-    bad += [~((x > 0) & (x < 1)) for x in unit]  # NaN fails both comparisons
-    if params is not None:
-        bad.append(~tree_all_finite(params))
-    return reduce(jnp.logical_or, bad)
-
-
-def mask_invalid(invalid, params0, params, history: dict):
-    """One select after the loop: when ``invalid`` the run is reported as no result.
-
-    Returns ``(params, history)`` with, when ``invalid``, the initial ``params0`` unchanged, ``"loss"``
-    all NaN and ``"diverged_at"`` -1 (so invalid and diverged stay distinct); ``history["invalid"]``
-    is ``invalid`` (bool scalar) either way.
-    """
-    loss = history["loss"]
-    history = dict(history, loss=jnp.where(invalid, jnp.array(jnp.nan, loss.dtype), loss),
-                   diverged_at=jnp.where(invalid, -1, history["diverged_at"]).astype(jnp.int32),
-                   invalid=jnp.asarray(invalid, bool))
-    return tree_where(invalid, params0, params), history
 
 
 @partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer",
