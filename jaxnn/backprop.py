@@ -1,6 +1,6 @@
 """The lecture's backpropagation (section 5), written out step by step.
 
-For a batch of m samples (rows), with f the hidden activation and f_out the output activation:
+For a batch of m samples, with f the hidden activation and f_out the output activation:
 
 1. forward pass, keeping every z^(l) and a^(l);
 2. output layer: delta^(n_l) = -(y - a^(n_l)) * f_out'(z^(n_l))  (squared error);
@@ -8,8 +8,10 @@ For a batch of m samples (rows), with f the hidden activation and f_out the outp
 4. dJ/dW^(l) = delta^(l+1) (a^(l))^T, dJ/db^(l) = delta^(l+1), averaged over the batch,
    plus lam * W^(l) from the ridge penalty.
 
-This is an independent implementation of the gradient that ``jax.grad(jaxnn.objective)`` computes;
-the tests check that the two agree to 1e-9 (relative) in float64.
+Written once, in the lecture's column layout (samples as columns: :func:`value_and_backprop_cols`),
+which the compiled training step uses; the public :func:`backprop` takes X (m, s_1) and transposes at
+the boundary.  This is an independent implementation of the gradient that
+``jax.grad(jaxnn.objective)`` computes; the tests check that the two agree to 1e-9 (relative) in float64.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import jax.numpy as jnp
 
 from jaxnn import activations, validate
 from jaxnn.activations import ActivationLike, get_activation
-from jaxnn.losses import _data_term_cols, check_loss, ridge
-from jaxnn.mlp import _forward_cache_cols, forward_cache
+from jaxnn.losses import check_loss, objective_of_cache
+from jaxnn.mlp import forward_cache_cols, resolve_activations
 
 __all__ = ["backprop", "output_delta"]
 
@@ -54,30 +56,12 @@ def _df_from_cache(f, z, a):
     return f.df(z) if f.df is not None else None
 
 
-def _backprop(params, X, Y, lam, activation, output_activation, loss):
-    f = get_activation(activation)
-    out = get_activation(activation if output_activation is None else output_activation, output=True)
-    m = X.shape[0]
-    # 1. forward pass with cache
-    cache = forward_cache(params, X, activation, output_activation)
-    # 2. output delta
-    delta = output_delta(cache.z[-1], cache.a[-1], Y, out, loss)
-    grads = [None] * len(params)
-    for l in reversed(range(len(params))):
-        # 4. dJ/dW^(l) = mean_i delta^(l+1) a^(l)^T + lam W^(l);  dJ/db^(l) = mean_i delta^(l+1)
-        grads[l] = {"W": delta.T @ cache.a[l] / m + lam * params[l]["W"],
-                    "b": jnp.sum(delta, axis=0) / m}
-        if l > 0:
-            # 3. delta^(l) = (W^(l)^T delta^(l+1)) * f'(z^(l))
-            delta = (delta @ params[l]["W"]) * f.df(cache.z[l - 1])
-    return grads
+def value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, loss):
+    """``(J, grads)`` from ONE forward pass, in the column layout: the one implementation of the
+    explicit backprop (the compiled training step, and :func:`backprop` on ``X.T``).  No validation.
 
-
-def _value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, loss):
-    """``(J, grads)`` from ONE forward pass in the column layout: the compiled training step.
-
-    The same four steps as :func:`_backprop`, with samples as columns (``XT`` (s_1, m),
-    ``YT`` (s_{n_l}, m)), as in the lecture's ``z = W a + b``:
+    The four steps of the module doc, with samples as columns (``XT`` (s_1, m), ``YT`` (s_{n_l}, m)),
+    as in the lecture's ``z = W a + b``:
 
     1. forward pass with cache, z^(l), a^(l) each (s_l, m); J from the same pass;
     2. delta^(n_l) (s_{n_l}, m), with the 1/m of the average folded in once here;
@@ -85,14 +69,13 @@ def _value_and_backprop_cols(params, XT, YT, lam, activation, output_activation,
     4. dJ/dW^(l) = delta^(l+1) a^(l)^T + lam W^(l), dJ/db^(l) = sum over columns of delta^(l+1).
 
     Every product is ``W @ A``, ``W^T @ delta`` or ``delta @ A^T`` with the samples on the
-    contiguous axis, which XLA's CPU backend runs faster than the row layout (see mlp.py).
+    contiguous axis (see :mod:`jaxnn.mlp`).
     """
-    f = get_activation(activation)
-    out = get_activation(activation if output_activation is None else output_activation, output=True)
+    f, out = resolve_activations(activation, output_activation)
     m = XT.shape[1]
     # 1. forward pass with cache, and J from it
-    cache = _forward_cache_cols(params, XT, activation, output_activation)
-    J = _data_term_cols(cache, YT, out, loss) + 0.5 * lam * ridge(params)
+    cache = forward_cache_cols(params, XT, activation, output_activation)
+    J = objective_of_cache(params, cache, YT, lam, out, loss)
     # 2. output delta, already divided by m
     df_out = None if loss == "cross_entropy" else _df_from_cache(out, cache.z[-1], cache.a[-1])
     delta = output_delta(cache.z[-1], cache.a[-1], YT, out, loss, axis=0, df=df_out) * (1.0 / m)
@@ -123,4 +106,4 @@ def backprop(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",
     check_loss(loss, activation if output_activation is None else output_activation)
     if get_activation(activation).df is None:
         raise ValueError("activation: hidden activations must be elementwise")
-    return _backprop(params, X, Y, lam, activation, output_activation, loss)
+    return value_and_backprop_cols(params, X.T, Y.T, lam, activation, output_activation, loss)[1]

@@ -10,6 +10,9 @@ Per-sample losses (``loss=``):
 * ``"cross_entropy"``: with a ``"softmax"`` output, -sum_k y_k log h_k(x) (multinomial); with a
   ``"sigmoid"`` output, -sum_k [y_k log h_k + (1 - y_k) log(1 - h_k)] (independent binary).
   Both are computed from the output pre-activation z for numerical stability.
+
+Each quantity is written once, in the lecture's column layout (``*_cols``: samples as columns, as
+:func:`jaxnn.mlp.forward_cache_cols`); the public functions take X (m, s_1) and transpose at the boundary.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 
 from jaxnn import validate
 from jaxnn.activations import ActivationLike, get_activation
-from jaxnn.mlp import _forward_cache_cols, forward_cache
+from jaxnn.mlp import forward_cache_cols, resolve_activations
 
 __all__ = ["LOSSES", "ridge", "data_term", "objective", "check_loss"]
 
@@ -57,30 +60,32 @@ def per_sample_loss(z_out: jax.Array, a_out: jax.Array, Y: jax.Array, loss: str,
     return jnp.sum(jax.nn.softplus(z_out) - Y * z_out, axis=axis)
 
 
-def data_term(params, X, Y, activation: ActivationLike = "sigmoid",
-              output_activation: Optional[ActivationLike] = None, loss: str = "squared") -> jax.Array:
-    """(1/m) sum_i loss(h(x_i), y_i).  No validation (internal building block)."""
-    cache = forward_cache(params, X, activation, output_activation)
-    out = get_activation(activation if output_activation is None else output_activation, output=True)
-    return jnp.mean(per_sample_loss(cache.z[-1], cache.a[-1], Y, loss, out.name))
-
-
-def _objective(params, X, Y, lam, activation, output_activation, loss):
-    return data_term(params, X, Y, activation, output_activation, loss) + 0.5 * lam * ridge(params)
-
-
-def _data_term_cols(cache, YT, out, loss):
-    """(1/m) sum_i loss(h(x_i), y_i) from a column-layout cache (outputs and ``YT`` are (k, m))."""
+def _data_term_of_cache(cache, YT, out, loss: str) -> jax.Array:
+    """(1/m) sum_i loss(h(x_i), y_i) from a column-layout cache: outputs and targets ``YT`` are (k, m)."""
     m = YT.shape[1]
     return jnp.sum(per_sample_loss(cache.z[-1], cache.a[-1], YT, loss, out.name, axis=0)) / m
 
 
-def _objective_cols(params, XT, YT, lam, activation, output_activation, loss):
-    """:func:`_objective` for column-layout data ``XT`` (s_1, m), ``YT`` (s_{n_l}, m): the same J,
-    computed in the layout of ``jaxnn.train``'s compiled loop."""
-    cache = _forward_cache_cols(params, XT, activation, output_activation)
-    out = get_activation(activation if output_activation is None else output_activation, output=True)
-    return _data_term_cols(cache, YT, out, loss) + 0.5 * lam * ridge(params)
+def objective_of_cache(params, cache, YT, lam, out, loss: str) -> jax.Array:
+    """J = data term + lam/2 ridge from a column-layout cache (:func:`jaxnn.mlp.forward_cache_cols`)
+    and targets ``YT`` (s_{n_l}, m); ``out`` is the output Activation.  Shared with the explicit
+    backprop, which gets J from the forward pass it needs anyway."""
+    return _data_term_of_cache(cache, YT, out, loss) + 0.5 * lam * ridge(params)
+
+
+def objective_cols(params, XT, YT, lam, activation, output_activation, loss) -> jax.Array:
+    """J(W, b) of :func:`objective` for column-layout data ``XT`` (s_1, m), ``YT`` (s_{n_l}, m): the one
+    implementation, called by the public row-layout functions and the compiled loops.  No validation."""
+    _, out = resolve_activations(activation, output_activation)
+    cache = forward_cache_cols(params, XT, activation, output_activation)
+    return objective_of_cache(params, cache, YT, lam, out, loss)
+
+
+def data_term(params, X, Y, activation: ActivationLike = "sigmoid",
+              output_activation: Optional[ActivationLike] = None, loss: str = "squared") -> jax.Array:
+    """(1/m) sum_i loss(h(x_i), y_i) for X (m, s_1), Y (m, s_{n_l}).  No validation (internal building block)."""
+    _, out = resolve_activations(activation, output_activation)
+    return _data_term_of_cache(forward_cache_cols(params, X.T, activation, output_activation), Y.T, out, loss)
 
 
 def objective(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",
@@ -102,4 +107,4 @@ def objective(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",
     X, Y = validate.check_data(params, X, Y)
     validate.check_scalar("lam", lam, nonnegative=True)
     check_loss(loss, activation if output_activation is None else output_activation)
-    return _objective(params, X, Y, lam, activation, output_activation, loss)
+    return objective_cols(params, X.T, Y.T, lam, activation, output_activation, loss)

@@ -4,16 +4,15 @@ Params are a list with one dict per layer l = 1..n_l-1::
 
     [{"W": (s_2, s_1), "b": (s_2,)}, {"W": (s_3, s_2), "b": (s_3,)}, ...]
 
-Row i of ``W`` holds the weights *into* unit i of the next layer, as in the lecture.  Data are
-batched row-wise: ``X`` is (m, s_1), one sample per row, so the lecture's ``z = W a + b`` becomes
-``Z = A @ W.T + b`` for a batch.
+Row i of ``W`` holds the weights *into* unit i of the next layer, as in the lecture.  The public
+functions batch data row-wise: ``X`` is (m, s_1), one sample per row.
 
-Internally, the compiled training loop (:func:`jaxnn.train`) uses the lecture's own column layout
-instead: activations are (s_l, m), one sample per column, and ``Z = W @ A + b[:, None]``
-(:func:`_forward_cache_cols`).  Every matrix product of the forward and backward passes is then a
-plain or a right-transposed product whose long dimension m is the contiguous one, which XLA's CPU
-backend runs noticeably faster than the row layout's left-transposed weight gradients
-``delta.T @ A`` (see ``benchmarks/bench_train.py``).  The public functions keep the row layout.
+The forward pass itself is written once, in the lecture's column layout (:func:`forward_cache_cols`):
+activations are (s_l, m), one sample per column, and ``z = W a + b`` is ``Z = W @ A + b[:, None]``.
+The compiled loops (:func:`jaxnn.train`, the estimators) run in that layout; the public row-layout
+functions transpose once at the boundary.  Why the loops use it: every matrix product of the forward
+and backward passes is then a plain or a right-transposed product whose long dimension m is the
+contiguous one (see ``benchmarks/bench_train.py``, which times both layouts).
 """
 
 from __future__ import annotations
@@ -81,37 +80,21 @@ class Cache(NamedTuple):
     Attributes:
       z: ``[z^(2), ..., z^(n_l)]``, each (m, s_l): pre-activations.
       a: ``[a^(1) = X, a^(2), ..., a^(n_l)]``, each (m, s_l): activations; ``a[-1]`` is h(X).
+
+    (From :func:`forward_cache_cols`, the same lists in the column layout: each array (s_l, m).)
     """
 
     z: list
     a: list
 
 
-def _activations(activation: ActivationLike, output_activation: Optional[ActivationLike]):
+def resolve_activations(activation: ActivationLike, output_activation: Optional[ActivationLike] = None):
+    """``(f, f_out)``: the hidden and output :class:`~jaxnn.activations.Activation`; ``f_out`` defaults
+    to ``f`` (as in the lecture)."""
     f = get_activation(activation)
     f_out = f if output_activation is None else get_activation(
         output_activation, argname="output_activation", output=True)
     return f, f_out
-
-
-def forward_cache(params: Params, X: jax.Array, activation: ActivationLike = "sigmoid",
-                  output_activation: Optional[ActivationLike] = None) -> Cache:
-    """Forward pass keeping every z^(l) and a^(l).  No validation (internal building block).
-
-    Args:
-      params: list of ``{"W", "b"}`` layers.
-      X: (m, s_1) inputs, one sample per row.
-      activation: hidden-layer f (name or callable).
-      output_activation: output-layer f; default ``activation`` (as in the lecture).
-    """
-    f, f_out = _activations(activation, output_activation)
-    a, zs, acts = X, [], [X]
-    for l, layer in enumerate(params):
-        z = a @ layer["W"].T + layer["b"]  # z^(l+1) = W^(l) a^(l) + b^(l), batched
-        a = (f_out if l == len(params) - 1 else f).f(z)  # a^(l+1) = f(z^(l+1))
-        zs.append(z)
-        acts.append(a)
-    return Cache(zs, acts)
 
 
 def _apply_cols(act, z: jax.Array) -> jax.Array:
@@ -120,20 +103,22 @@ def _apply_cols(act, z: jax.Array) -> jax.Array:
     return act.f(z) if act.df is not None else act.f(z.T).T
 
 
-def _forward_cache_cols(params: Params, XT: jax.Array, activation: ActivationLike = "sigmoid",
-                        output_activation: Optional[ActivationLike] = None) -> Cache:
-    """:func:`forward_cache` in the lecture's column layout (internal fast path of ``train``).
+def forward_cache_cols(params: Params, XT: jax.Array, activation: ActivationLike = "sigmoid",
+                       output_activation: Optional[ActivationLike] = None) -> Cache:
+    """The forward pass keeping every z^(l) and a^(l), in the lecture's column layout.  No validation
+    (internal building block of :func:`forward_cache`, the objective, backprop and the training loops).
 
     Args:
       params: list of ``{"W", "b"}`` layers.
       XT: (s_1, m) inputs, one sample per *column* (``X.T``).
-      activation, output_activation: as :func:`forward_cache`.
+      activation: hidden-layer f (name or callable).
+      output_activation: output-layer f; default ``activation`` (as in the lecture).
 
     Returns:
       A :class:`Cache` whose ``z[l]`` and ``a[l]`` are (s_l, m): the transposes of
-      ``forward_cache(params, XT.T, ...)``'s.
+      :func:`forward_cache`'s.
     """
-    f, f_out = _activations(activation, output_activation)
+    f, f_out = resolve_activations(activation, output_activation)
     a, zs, acts = XT, [], [XT]
     for l, layer in enumerate(params):
         z = layer["W"] @ a + layer["b"][:, None]  # z^(l+1) = W^(l) a^(l) + b^(l)
@@ -141,6 +126,25 @@ def _forward_cache_cols(params: Params, XT: jax.Array, activation: ActivationLik
         zs.append(z)
         acts.append(a)
     return Cache(zs, acts)
+
+
+def forward_cache(params: Params, X: jax.Array, activation: ActivationLike = "sigmoid",
+                  output_activation: Optional[ActivationLike] = None) -> Cache:
+    """Forward pass keeping every z^(l) and a^(l).  No validation (internal building block).
+
+    :func:`forward_cache_cols` on ``X.T``, its cache transposed back to rows.
+
+    Args:
+      params: list of ``{"W", "b"}`` layers.
+      X: (m, s_1) inputs, one sample per row.
+      activation: hidden-layer f (name or callable).
+      output_activation: output-layer f; default ``activation`` (as in the lecture).
+
+    Returns:
+      A :class:`Cache` of (m, s_l) arrays; ``a[0]`` is ``X``.
+    """
+    cache = forward_cache_cols(params, X.T, activation, output_activation)
+    return Cache([z.T for z in cache.z], [X] + [a.T for a in cache.a[1:]])
 
 
 def forward(params: Params, X: jax.Array, activation: ActivationLike = "sigmoid",
@@ -157,4 +161,4 @@ def forward(params: Params, X: jax.Array, activation: ActivationLike = "sigmoid"
       (m, s_{n_l}) outputs a^(n_l).
     """
     X = validate.check_data(params, X, finite=False)
-    return forward_cache(params, X, activation, output_activation).a[-1]
+    return forward_cache_cols(params, X.T, activation, output_activation).a[-1].T

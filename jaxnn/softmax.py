@@ -27,7 +27,7 @@ import optax
 
 from jaxnn import validate
 from jaxnn.data import encode_labels
-from jaxnn.losses import _objective
+from jaxnn.losses import objective_cols
 from jaxnn.mlp import forward, init_mlp
 from jaxnn.train import OptimizerLike, train
 
@@ -80,7 +80,7 @@ def objective(params, X, y, lam=0.0) -> jax.Array:
     Y = _targets(params, y)
     X, Y = validate.check_data(params, X, Y)
     validate.check_scalar("lam", lam, nonnegative=True)
-    return _objective(params, X, Y, lam, **_MODEL)
+    return objective_cols(params, X.T, Y.T, lam, **_MODEL)
 
 
 @functools.lru_cache(maxsize=None)

@@ -32,9 +32,9 @@ from jax import lax
 
 from jaxnn import validate
 from jaxnn.activations import ActivationLike, get_activation
-from jaxnn.backprop import _value_and_backprop_cols
+from jaxnn.backprop import value_and_backprop_cols
 from jaxnn.guard import invalid_hyper, mask_invalid, tree_all_finite, tree_where
-from jaxnn.losses import _objective_cols, check_loss
+from jaxnn.losses import check_loss, objective_cols
 
 __all__ = ["train", "GRADIENTS", "make_optimizer"]
 
@@ -70,11 +70,11 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
     XT, YT = X.T, Y.T
 
     def J(p, XTb, YTb):
-        return _objective_cols(p, XTb, YTb, *args)
+        return objective_cols(p, XTb, YTb, *args)
 
     def value_and_grad(p, XTb, YTb):
         if gradient == "backprop":  # the explicit delta algorithm: J and gradient from one forward pass
-            return _value_and_backprop_cols(p, XTb, YTb, *args)
+            return value_and_backprop_cols(p, XTb, YTb, *args)
         return jax.value_and_grad(J)(p, XTb, YTb)
 
     def minibatch(t):

@@ -1,6 +1,6 @@
-"""The column-layout fast path of ``jaxnn.train`` (samples as columns, z = W a + b) computes exactly
-what the public row-layout functions define: forward cache, objective, and (J, gradient) from the
-explicit delta algorithm, for every activation / output / loss combination."""
+"""The column layout of the core (samples as columns, z = W a + b), in which ``jaxnn.train`` runs,
+computes exactly what the public row-layout functions define: forward cache, objective, and
+(J, gradient) from the explicit delta algorithm, for every activation / output / loss combination."""
 
 import jax
 import jax.numpy as jnp
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn.backprop import _value_and_backprop_cols
-from jaxnn.losses import _objective, _objective_cols
-from jaxnn.mlp import _forward_cache_cols
+from jaxnn.backprop import value_and_backprop_cols
+from jaxnn.losses import objective_cols
+from jaxnn.mlp import forward_cache_cols
 
 CASES = [
     # [sizes, activation, output_activation, loss]
@@ -45,7 +45,7 @@ def _close(a, b, rtol):
 def test_forward_cache_cols_is_transpose_of_rows(x64, sizes, act, out, loss):
     params, X, _ = _problem(sizes)
     rows = jaxnn.forward_cache(params, X, act, out)
-    cols = _forward_cache_cols(params, X.T, act, out)
+    cols = forward_cache_cols(params, X.T, act, out)
     assert len(cols.z) == len(rows.z) and len(cols.a) == len(rows.a)
     for r, c in zip(rows.z + rows.a, cols.z + cols.a):
         assert c.shape == r.T.shape
@@ -56,9 +56,9 @@ def test_forward_cache_cols_is_transpose_of_rows(x64, sizes, act, out, loss):
 def test_value_and_backprop_cols_equals_objective_and_jax_grad(x64, sizes, act, out, loss):
     params, X, Y = _problem(sizes, key=1, loss=loss, out=out)
     lam = 1e-3
-    J_rows = _objective(params, X, Y, lam, act, out, loss)
-    J_cols = _objective_cols(params, X.T, Y.T, lam, act, out, loss)
-    J_bp, g_bp = _value_and_backprop_cols(params, X.T, Y.T, lam, act, out, loss)
+    J_rows = jaxnn.objective(params, X, Y, lam, act, out, loss)
+    J_cols = objective_cols(params, X.T, Y.T, lam, act, out, loss)
+    J_bp, g_bp = value_and_backprop_cols(params, X.T, Y.T, lam, act, out, loss)
     g_ad = jax.grad(jaxnn.objective)(params, X, Y, lam, act, out, loss)
     assert J_bp.dtype == jnp.float64 and g_bp[0]["W"].dtype == jnp.float64
     np.testing.assert_allclose(J_cols, J_rows, rtol=1e-12)
