@@ -50,9 +50,11 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
     "$PY" benchmarks/bench_train.py ${TRAIN_ARGS:---quick --steps 1000 --large-steps 50}
 
   # Sweeps: configurations/s and the fraction of the GPU's matmul peak (digits, 32 x 32 = 1024
-  # configurations x 500 steps), against the sequential jitted loop (timed on a sample); XOR 4096 x 2000.
+  # configurations x 500 steps), against the sequential jitted loop (timed on a sample); XOR 4096 x 2000;
+  # a 1024-trial random space against the 32 x 32 grid; a static hidden-size axis against one sweep per
+  # size.  The torch.func.vmap comparison is left out (a CPU baseline: see the CPU run).
   section "Sweeps (benchmarks/bench_sweep.py)" 70 \
-    "$PY" benchmarks/bench_sweep.py ${SWEEP_ARGS:---no-sklearn --no-memory --digits-grid 32 --seq-sample 16 --xor-seq-sample 32}
+    "$PY" benchmarks/bench_sweep.py ${SWEEP_ARGS:---no-sklearn --no-memory --no-torch --digits-grid 32 --seq-sample 16 --xor-seq-sample 32}
 
   # Convolution + pooling of 400 learned 8x8 features over 96x96 images (PyTorch on the CPU as in the
   # CPU table; the SciPy loop and the host-memory children are left out: they measure the CPU).
