@@ -1,7 +1,9 @@
-"""Helpers shared by the experiment scripts: output directory and provenance."""
+"""Helpers shared by the experiment scripts: output directory, provenance, CSV and JSON files, sweep flags."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 
@@ -19,6 +21,17 @@ def write_json(path: str, obj: dict) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w") as f:
         json.dump(obj, f, indent=2, default=str)
+
+
+def write_csv(path: str, rows: list) -> None:
+    """Rows (dicts with the same keys) as CSV, written atomically."""
+    from jaxnn.io import atomic_write
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
 def add_sweep_args(p) -> None:

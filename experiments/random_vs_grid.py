@@ -42,7 +42,6 @@ budget: the picked trial), trials.csv (every trained trial), summary.json (every
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import os
 import sys
@@ -53,7 +52,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _common import add_sweep_args, provenance, setup_sweep_devices, write_json  # noqa: E402
+from _common import add_sweep_args, provenance, setup_sweep_devices, write_csv, write_json  # noqa: E402
 
 METHODS = ("grid", "random", "sobol")
 NAMES = ("scale", "lr", "lam")  # the order of the grid's axes and of the unit cube's coordinates
@@ -140,16 +139,6 @@ def main_effects(logs: dict, y: np.ndarray, bins: int = 10) -> dict:
         sizes = np.array([len(g) for g in groups])
         out[name] = float(np.sum(sizes * (means - y.mean()) ** 2) / len(y) / total) if total > 0 else 0.0
     return out
-
-
-def write_csv(path, rows):
-    from jaxnn.io import atomic_write
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
 def figure(path, budgets, curves, n_val, n_test, title):

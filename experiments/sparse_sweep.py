@@ -20,10 +20,10 @@ Writes ``runs/sparse_sweep/`` (or ``--out``):
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
+import sys
 import time
 
 import jax
@@ -34,6 +34,9 @@ from jaxnn import autoencoder as ae
 from jaxnn import display, edges, patches
 from jaxnn.io import atomic_write
 from jaxnn.sweep import sweep
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import write_csv  # noqa: E402
 
 
 def floats(s):
@@ -84,14 +87,6 @@ def make_run(X, n_hidden, steps, lam):
         }
 
     return run
-
-
-def write_csv(path, rows):
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
 def figure(path, res, edge_r2, p):

@@ -341,18 +341,7 @@ def test_four_devices_and_two_processes_equal_one_for_a_random_space_with_a_stat
     assert res4.meta["devices"] == 4
     assert_same(res4, ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(res4.coords["hidden"], ref.coords["hidden"])
-    port = _free_port()
-    procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / "r2"), "--space", "random", "--coordinator",
-                               f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                              env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    try:
-        outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (_o, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
+    run_two_processes([str(tmp_path / "r2"), "--space", "random"])
     res2 = SweepResult.load(tmp_path / "r2")
     assert res2.meta["processes"] == 2
     assert_same(res2, ref, rtol=1e-5, atol=1e-6)
@@ -364,22 +353,25 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_equal_one_process(tmp_path):
+def run_two_processes(args):
+    """The worker as two processes of one jax.distributed run on 127.0.0.1; their (stdout, stderr)."""
     port = _free_port()
-    e = env()
-    procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / "r2"), "--chunk-size", "3",
-                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                              env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outs = []
+    procs = [subprocess.Popen([sys.executable, WORKER, *args, "--coordinator", f"127.0.0.1:{port}",
+                               "--num-processes", "2", "--process-id", str(i)],
+                              env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     try:
-        for p in procs:
-            outs.append(p.communicate(timeout=300))
+        outs = [p.communicate(timeout=300) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
     for p, (_o, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
+    return outs
+
+
+def test_two_processes_equal_one_process(tmp_path):
+    outs = run_two_processes([str(tmp_path / "r2"), "--chunk-size", "3"])
     res2 = SweepResult.load(tmp_path / "r2")
     assert res2.meta["processes"] == 2 and res2.meta["devices"] == 2
     assert "done 1 2 2" in outs[1][0]
