@@ -1,6 +1,7 @@
 """Compiled training cores behind :mod:`jaxnn.estimators` (private).
 
-Two pure, jitted functions advance a training state:
+Two pure functions advance a training state (each also jitted, as ``run_stochastic_jit`` and
+``run_lbfgs_jit``; a grid search traces the plain ones under its own ``vmap`` and ``jit``):
 
 * :func:`run_stochastic`: scikit-learn's minibatch loop for ``solver in {"sgd", "adam"}``: a
   ``lax.while_loop`` over epochs (it stops as soon as scikit-learn's ``tol`` / ``n_iter_no_change``
@@ -47,7 +48,7 @@ from jax.flatten_util import ravel_pytree
 from jaxnn.guard import tree_all_finite, tree_where
 from jaxnn.lbfgs import lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
-from jaxnn.mlp import _forward_cache_cols, forward_cache
+from jaxnn.mlp import forward_cache_cols
 
 FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
 
@@ -87,8 +88,9 @@ def output(z, out: str, axis: int = -1):
 
 
 def logits(params, X, activation):
-    """z^(n_l) (m, k): the output pre-activation (hidden layers use ``activation``)."""
-    return forward_cache(params, X, activation, "identity").z[-1]
+    """z^(n_l) (m, k) for X (m, d): the output pre-activation (hidden layers use ``activation``), from
+    the core's column-layout forward pass, transposed back."""
+    return forward_cache_cols(params, X.T, activation, "identity").z[-1].T
 
 
 def per_sample(z, Y, static: Static, axis: int = -1):
@@ -103,21 +105,16 @@ def per_sample(z, Y, static: Static, axis: int = -1):
     return per_sample_loss(z, output(z, static.out, axis), Y, "squared", name, axis=axis)  # 1/2 ||h(x) - y||^2
 
 
-def objective(params, X, Y, w, alpha, static: Static, cols: bool = False):
-    """(J, reported): scikit-learn's weighted objective on a batch (X (m, d), Y (m, k), w (m,)) and
-    the value it reports.  ``cols=True``: X and Y are given transposed, (d, m) and (k, m), one
-    sample per column, and J is computed in that layout (z = W X + b), which XLA:CPU runs faster
-    (the training loops use it; ``benchmarks/bench_estimators.py`` times them)."""
+def objective(params, XT, YT, w, alpha, static: Static):
+    """(J, reported): scikit-learn's weighted objective on a batch and the value it reports, in the
+    core's column layout: ``XT`` (d, m) and ``YT`` (k, m) hold one sample per column (z = W X + b, as
+    :func:`jaxnn.mlp.forward_cache_cols`), ``w`` is (m,).  Callers with row-layout data pass ``X.T``."""
     S = jnp.sum(w)
     S = jnp.where(S > 0, S, 1.0)
-    if cols:
-        z = _forward_cache_cols(params, X, static.activation, "identity").z[-1]
-        losses = per_sample(z, Y, static, axis=0)
-    else:
-        losses = per_sample(logits(params, X, static.activation), Y, static)
-    data = jnp.sum(w * losses) / S
+    z = forward_cache_cols(params, XT, static.activation, "identity").z[-1]
+    data = jnp.sum(w * per_sample(z, YT, static, axis=0)) / S
     penalty = 0.5 * alpha * ridge(params) / S  # alpha / (2 S) sum ||W||^2, biases excluded
-    k = Y.shape[0] if cols else Y.shape[1]  # outputs
+    k = YT.shape[0]  # outputs
     shown = data / k if (static.loss == "squared_error" and not static.classifier) else data
     return data + penalty, shown + penalty
 
@@ -243,7 +240,7 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
         valid = (jnp.arange(B) < bs) & (start + jnp.arange(B) < n)
         w = jnp.where(valid, lax.dynamic_slice_in_dim(swp, start, B), 0.0)
         x, y = (lax.dynamic_slice_in_dim(a, start, B, axis=1) for a in (XT, YT))
-        (_, shown), g = grad_fn(params, x, y, w, alpha, static, True)
+        (_, shown), g = grad_fn(params, x, y, w, alpha, static)
         if static.solver == "sgd":  # velocity accumulates lr * g, as scikit-learn's v = mu v - lr g
             d, opt_state = direction.update(jax.tree_util.tree_map(lambda gi: state.lr * gi, g), opt_state, params)
             params = jax.tree_util.tree_map(lambda p, di: p - di, params, d)
@@ -295,7 +292,7 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
                  state.vloss_curve.at[e].set(vloss), state.key)
 
 
-def _run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
+def run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
     """Epochs from ``state`` until stopped, diverged, ``epoch_end`` or ``max_iter``.  ``data``:
     ``X`` (N, d), ``Y`` (N, k), ``sw`` (N,) (0 on padded rows), ``n`` and ``bs`` (traced ints),
     and the validation set ``Xv``, ``Yv``, ``swv`` when ``static.monitor``."""
@@ -309,7 +306,7 @@ def _run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> Sta
     return lax.while_loop(cond, lambda s: epoch_step(s, data, hyper, static), state)
 
 
-run_stochastic = jax.jit(_run_stochastic, static_argnames=("static",))
+run_stochastic_jit = jax.jit(run_stochastic, static_argnames=("static",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,8 +326,8 @@ class LState(NamedTuple):
 
 def lbfgs_init(params, data, hyper, static: Static) -> LState:
     dt = data["X"].dtype
-    J = lambda p: objective(p, data["X"].T, data["Y"].T, data["sw"], hyper["alpha"], static, True)[0]  # noqa: E731
-    v, g = jax.value_and_grad(J)(params)  # in the layout of the iterations (_run_lbfgs)
+    J = lambda p: objective(p, data["X"].T, data["Y"].T, data["sw"], hyper["alpha"], static)[0]  # noqa: E731
+    v, g = jax.value_and_grad(J)(params)
     conv = jnp.max(jnp.abs(ravel_pytree(g)[0])) <= hyper["tol"]
     return LState(params, lbfgs_optimizer().init(ravel_pytree(params)[0]), jnp.int32(0), jnp.int32(1), conv,
                   ~(jnp.isfinite(v) & tree_all_finite(g)), v, jnp.full((static.max_iter,), jnp.nan, dt))
@@ -339,7 +336,7 @@ def lbfgs_init(params, data, hyper, static: Static) -> LState:
 lbfgs_init_jit = jax.jit(lbfgs_init, static_argnames=("static",))
 
 
-def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
+def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
     """L-BFGS iterations from ``state`` until converged, diverged, ``iter_end`` iterations or
     ``max_fun`` evaluations.  The optimizer works on the raveled params (its two-loop recursion and
     line search are many small vector operations: one kernel each on a flat vector, one per leaf on
@@ -348,8 +345,8 @@ def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
     X, Y, sw, alpha = data["X"], data["Y"], data["sw"], hyper["alpha"]
     flat, unravel = ravel_pytree(state.params)
 
-    def J(x):  # the transposes fuse into the matmuls (faster here than transposing X once)
-        return objective(unravel(x), X.T, Y.T, sw, alpha, static, True)[0]
+    def J(x):  # X.T inside J: XLA fuses the transposes into the matmuls (see benchmarks/bench_estimators.py)
+        return objective(unravel(x), X.T, Y.T, sw, alpha, static)[0]
 
     vg = optax.value_and_grad_from_state(J)
 
@@ -378,14 +375,15 @@ def _run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
     return s._replace(params=unravel(s.params))
 
 
-run_lbfgs = jax.jit(_run_lbfgs, static_argnames=("static",))
+run_lbfgs_jit = jax.jit(run_lbfgs, static_argnames=("static",))
 
 
-def _reported_loss(params, data, hyper, static: Static):
-    return objective(params, data["X"], data["Y"], data["sw"], hyper["alpha"], static)[1]
+def reported_loss(params, data, hyper, static: Static):
+    """The objective value scikit-learn reports (``loss_``) on the training rows of ``data``."""
+    return objective(params, data["X"].T, data["Y"].T, data["sw"], hyper["alpha"], static)[1]
 
 
-reported_loss = jax.jit(_reported_loss, static_argnames=("static",))
+reported_loss_jit = jax.jit(reported_loss, static_argnames=("static",))
 
 
 @partial(jax.jit, static_argnames=("activation", "out"))

@@ -340,9 +340,9 @@ class _BaseMLP(BaseEstimator):
 
     def _run_epochs(self, state, data, hyper, static):
         if self.callback is None and not self.verbose:
-            return core.run_stochastic(state, data, hyper, np.int32(self.max_iter), static=static)
+            return core.run_stochastic_jit(state, data, hyper, np.int32(self.max_iter), static=static)
         for e in range(1, self.max_iter + 1):  # one compiled call per epoch, Python in between
-            state = core.run_stochastic(state, data, hyper, np.int32(e), static=static)
+            state = core.run_stochastic_jit(state, data, hyper, np.int32(e), static=static)
             if int(state.epoch) < e or bool(state.diverged):
                 break
             logs = {"loss": float(state.loss_curve[e - 1]), "validation_score": float(state.val_curve[e - 1]),
@@ -367,10 +367,10 @@ class _BaseMLP(BaseEstimator):
         hyper = _hyper(self, dtype)
         state = core.lbfgs_init_jit(params, data, hyper, static=static)
         if self.callback is None and not self.verbose:
-            state = core.run_lbfgs(state, data, hyper, np.int32(self.max_iter), static=static)
+            state = core.run_lbfgs_jit(state, data, hyper, np.int32(self.max_iter), static=static)
         else:
             for i in range(1, self.max_iter + 1):
-                state = core.run_lbfgs(state, data, hyper, np.int32(i), static=static)
+                state = core.run_lbfgs_jit(state, data, hyper, np.int32(i), static=static)
                 if int(state.it) < i or bool(state.diverged):
                     break
                 logs = {"loss": float(state.loss_curve[i - 1]), "validation_score": float("nan"),
@@ -389,7 +389,8 @@ class _BaseMLP(BaseEstimator):
                           "Increase the number of iterations to improve the convergence.", ConvergenceWarning,
                           stacklevel=3)
         attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d))
-        attrs.update(n_iter_=n_iter, t_=0, loss_=float(core.reported_loss(state.params, data, hyper, static=static)),
+        loss = float(core.reported_loss_jit(state.params, data, hyper, static=static))
+        attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
                      loss_curve_=np.asarray(state.loss_curve[:n_iter]).tolist(), n_fun_=int(state.nfev))
         return attrs
 
@@ -948,16 +949,16 @@ def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, sco
     if stochastic:
         state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
                                 np.inf, -np.inf, params, jax.random.key(shuffle_key), static.max_iter, dtype)
-        s = core._run_stochastic(state, data, hyper, max_iter, static)
+        s = core.run_stochastic(state, data, hyper, max_iter, static)
         final = s.best_params if static.early_stopping else s.params
         res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.epoch, -1), "t": s.t,
                "count": s.count, "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
                "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
     else:
-        s = core._run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, max_iter, static)
+        s = core.run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, max_iter, static)
         final = s.params
         res = {"n_iter": s.it, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.it, -1), "nfev": s.nfev,
-               "loss": core._reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
+               "loss": core.reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
     for l, layer in enumerate(final):
         res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
     if score:

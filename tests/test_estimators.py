@@ -206,7 +206,7 @@ def test_diverging_epoch_is_undone(diabetes):
     def run(lr, epochs):
         state = core.init_state(params, core.init_opt_state(static, params), lr, 0, 0, np.inf, -np.inf, params,
                                 jnp.zeros((), jnp.uint32), static.max_iter, np.float32)
-        return core.run_stochastic(state, data, dict(hyper, learning_rate_init=np.float32(lr)), np.int32(epochs),
+        return core.run_stochastic_jit(state, data, dict(hyper, learning_rate_init=np.float32(lr)), np.int32(epochs),
                                    static=static)
 
     bad = run(1e6, 5)
@@ -221,12 +221,12 @@ def test_diverging_epoch_is_undone(diabetes):
 def test_compiled_training_is_reused_across_refits(digits):
     X, y = digits
     _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit, X, y)
-    before = core.run_stochastic._cache_size()
+    before = core.run_stochastic_jit._cache_size()
     for alpha, lr, seed in [(1e-3, 0.01, 1), (0.1, 0.2, 2)]:  # traced hyperparameters: no recompile
         _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, alpha=alpha, learning_rate_init=lr,
                              random_state=seed).fit, X, y)
     _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit, X[:-5], y[:-5])  # padded
-    assert core.run_stochastic._cache_size() == before
+    assert core.run_stochastic_jit._cache_size() == before
 
 
 def test_extras_callable_activation_init_scale_squared_loss(digits):
