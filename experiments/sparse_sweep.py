@@ -73,10 +73,10 @@ def make_run(X, n_hidden, steps, lam):
     def run(key, beta, rho):
         params0 = ae.init(key, n_visible, n_hidden)
         params, hist = ae.fit(params0, X, lam=lam, beta=beta, rho=rho, steps=steps)
-        rho_hat = jnp.mean(ae._encode(params, X), axis=0)
+        rho_hat = jnp.mean(ae.encode(params, X), axis=0)
         return {
-            "objective": ae._sparse_loss(params, X, lam, beta, rho, "sigmoid"),
-            "recon_error": ae._loss(params, X, 0.0, "sigmoid"),  # (1/m) sum 1/2 ||x_hat - x||^2
+            "objective": ae.sparse_loss(params, X, lam, beta, rho, "sigmoid"),
+            "recon_error": ae.loss(params, X, 0.0, "sigmoid"),  # (1/m) sum 1/2 ||x_hat - x||^2
             "mean_activation": jnp.mean(rho_hat),
             "activation_ratio": jnp.mean(rho_hat) / rho,
             "dead_units": jnp.sum(rho_hat < 1e-3).astype(jnp.int32),

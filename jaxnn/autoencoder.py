@@ -35,9 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import validate
+from jaxnn import activations, validate
+from jaxnn.backprop import layer_gradient, output_delta
 from jaxnn.guard import invalid_hyper
 from jaxnn.lbfgs import minimize
+from jaxnn.losses import objective_cols, objective_of_cache
+from jaxnn.mlp import forward_cache_cols
 from jaxnn.train import make_optimizer
 
 __all__ = [
@@ -177,27 +180,44 @@ def _check_hyper(lam=None, beta=None, rho=None):
 
 
 # -------------------------------------------------------------------------------------- forward pass
+# An autoencoder is the core's two-layer network untie(params) with sigmoid hidden units: its forward
+# pass, objective and output delta are the core's, in the core's column layout (one sample per column,
+# z = W a + b, jaxnn.mlp.forward_cache_cols); the public functions transpose at the boundary
+# (benchmarks/bench_autoencoder.py times the fit).
 def _sigmoid_out(z):
     """The reconstruction's sigmoid, computed as 0.5 + 0.5 tanh(z / 2) (equal in exact arithmetic).
 
-    XLA:CPU evaluates tanh faster than its logistic; this output layer is the largest elementwise
-    work of the fit (n_visible x m values).  The absolute error stays at float rounding (about 6e-8
-    in float32), which is all the squared reconstruction error sees; outputs below ~1e-7 round to 0.
-    The hidden layer keeps ``jax.nn.sigmoid``: the sparsity penalty takes log(rho_hat), and a hidden
-    unit pushed far negative must keep a tiny positive activation (and a gradient back)."""
+    XLA:CPU evaluates tanh faster than its logistic (see benchmarks/bench_autoencoder.py); this
+    output layer is the largest elementwise work of the fit (n_visible x m values).  The absolute
+    error stays at float rounding (about 6e-8 in float32), which is all the squared reconstruction
+    error sees; outputs below ~1e-7 round to 0.  The hidden layer keeps ``jax.nn.sigmoid``: the
+    sparsity penalty takes log(rho_hat), and a hidden unit pushed far negative must keep a tiny
+    positive activation (and a gradient back)."""
     return 0.5 * jnp.tanh(0.5 * z) + 0.5
 
 
-def _f_out(output_activation):
-    return _sigmoid_out if output_activation == "sigmoid" else (lambda z: z)
+def _dsigmoid_out(z):
+    a = _sigmoid_out(z)
+    return a * (1.0 - a)  # f'(z) = f(z) (1 - f(z))
 
 
-def _encode(params, X):
-    return jax.nn.sigmoid(X @ params[0]["W"].T + params[0]["b"])  # a^(2) = f(W1 x + b1)
+# The output layer's Activation for each output_activation; the hidden layer is activations.sigmoid.
+_OUT = {"sigmoid": activations.Activation("sigmoid", _sigmoid_out, _dsigmoid_out),
+        "identity": activations.identity}
 
 
-def _decode(params, H, output_activation):
-    return _f_out(output_activation)(H @ _W2(params).T + params[1]["b"])  # x_hat = f(W2 a^(2) + b2)
+def _forward_cols(params, XT, output_activation):
+    """The core's column-layout cache of XT (n_visible, m): ``a[1]`` the hidden activations a^(2)
+    (n_hidden, m), ``a[2]`` the reconstructions x_hat (n_visible, m)."""
+    return forward_cache_cols(untie(params), XT, activations.sigmoid, _OUT[output_activation])
+
+
+def _encode_cols(params, XT):
+    return forward_cache_cols(params[:1], XT, activations.sigmoid).a[-1]  # a^(2) = f(W1 x + b1)
+
+
+def _decode_cols(params, HT, output_activation):
+    return forward_cache_cols(untie(params)[1:], HT, _OUT[output_activation]).a[-1]  # x_hat = f(W2 a^(2) + b2)
 
 
 def encode(params, X):
@@ -210,7 +230,7 @@ def encode(params, X):
       (m, n_hidden) activations in (0, 1).
     """
     X = _check_X(params, X)
-    return _encode(params, X)
+    return _encode_cols(params, X.T).T
 
 
 def decode(params, H, output_activation: str = "sigmoid"):
@@ -225,14 +245,14 @@ def decode(params, H, output_activation: str = "sigmoid"):
     """
     _check_output(output_activation)
     H = _check_X(params, H, "H", hidden=True)
-    return _decode(params, H, output_activation)
+    return _decode_cols(params, H.T, output_activation).T
 
 
 def reconstruct(params, X, output_activation: str = "sigmoid"):
     """x_hat = decode(encode(x)) for every row of X (m, n_visible); returns (m, n_visible)."""
     _check_output(output_activation)
     X = _check_X(params, X)
-    return _decode(params, _encode(params, X), output_activation)
+    return _forward_cols(params, X.T, output_activation).a[-1].T
 
 
 # ---------------------------------------------------------------------------------------- objectives
@@ -242,43 +262,22 @@ def kl_divergence(rho, rho_hat):
     return rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat))
 
 
-def _ridge(params):
-    return jnp.sum(params[0]["W"] ** 2) + jnp.sum(_W2(params) ** 2)  # ||W1||^2 + ||W2||^2, biases excluded
-
-
-# The objectives are computed in the lecture's column layout (one sample per column, z = W a + b), the
-# layout of jaxnn.train's loop: with m = 10,000 patches it is faster on XLA:CPU than samples as rows
-# (benchmarks/bench_autoencoder.py times the whole fit).
-def _recon_cols(params, XT, output_activation):
-    """(A2, X_hat): hidden activations (n_hidden, m) and reconstructions (n_visible, m) of XT (n_visible, m)."""
-    A2 = jax.nn.sigmoid(params[0]["W"] @ XT + params[0]["b"][:, None])  # a^(2) = f(W1 x + b1)
-    return A2, _f_out(output_activation)(_W2(params) @ A2 + params[1]["b"][:, None])  # x_hat = f(W2 a^(2) + b2)
-
-
-def _recon_ridge(params, XT, X_hat, lam):
-    """(1/m) sum_i 1/2 ||x_hat_i - x_i||^2 + lam/2 (||W1||^2 + ||W2||^2), columns as samples."""
-    return 0.5 * jnp.sum((X_hat - XT) ** 2) / XT.shape[1] + 0.5 * lam * _ridge(params)
-
-
 def _loss_cols(params, XT, lam, output_activation):
-    _, X_hat = _recon_cols(params, XT, output_activation)
-    return _recon_ridge(params, XT, X_hat, lam)
+    """(1/m) sum_i 1/2 ||x_hat_i - x_i||^2 + lam/2 (||W1||^2 + ||W2||^2): the core's objective of the
+    untied network with target x, for XT (n_visible, m)."""
+    return objective_cols(untie(params), XT, XT, lam, activations.sigmoid, _OUT[output_activation], "squared")
+
+
+def _sparse_objective(params, cache, XT, lam, beta, rho, output_activation):
+    """J_sparse from the forward pass ``cache`` (:func:`_forward_cols`) of XT (n_visible, m)."""
+    rho_hat = jnp.mean(cache.a[1], axis=1)  # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i))
+    J = objective_of_cache(untie(params), cache, XT, lam, _OUT[output_activation], "squared")
+    return J + beta * jnp.sum(kl_divergence(rho, rho_hat))
 
 
 def _sparse_loss_cols(params, XT, lam, beta, rho, output_activation):
-    A2, X_hat = _recon_cols(params, XT, output_activation)
-    rho_hat = jnp.mean(A2, axis=1)  # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i))
-    return _recon_ridge(params, XT, X_hat, lam) + beta * jnp.sum(kl_divergence(rho, rho_hat))
-
-
-def _loss(params, X, lam, output_activation):
-    """The plain objective of X (m, n_visible), unchecked (traceable)."""
-    return _loss_cols(params, X.T, lam, output_activation)
-
-
-def _sparse_loss(params, X, lam, beta, rho, output_activation):
-    """The sparse objective of X (m, n_visible), unchecked (traceable)."""
-    return _sparse_loss_cols(params, X.T, lam, beta, rho, output_activation)
+    cache = _forward_cols(params, XT, output_activation)
+    return _sparse_objective(params, cache, XT, lam, beta, rho, output_activation)
 
 
 def loss(params, X, lam=0.0, output_activation: str = "sigmoid"):
@@ -297,7 +296,7 @@ def loss(params, X, lam=0.0, output_activation: str = "sigmoid"):
     _check_output(output_activation)
     X = _check_X(params, X)
     _check_hyper(lam=lam)
-    return _loss(params, X, lam, output_activation)
+    return _loss_cols(params, X.T, lam, output_activation)
 
 
 def sparse_loss(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str = "sigmoid"):
@@ -322,30 +321,26 @@ def sparse_loss(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str 
     _check_output(output_activation)
     X = _check_X(params, X)
     _check_hyper(lam, beta, rho)
-    return _sparse_loss(params, X, lam, beta, rho, output_activation)
+    return _sparse_loss_cols(params, X.T, lam, beta, rho, output_activation)
 
 
-def _sparse_backprop(params, X, lam, beta, rho, output_activation):
-    m = X.shape[0]
-    W1, b1 = params[0]["W"], params[0]["b"]
-    W2, b2 = _W2(params), params[1]["b"]
-    A2 = jax.nn.sigmoid(X @ W1.T + b1)
-    Z3 = A2 @ W2.T + b2
-    A3 = _f_out(output_activation)(Z3)
-    rho_hat = jnp.mean(A2, axis=0)
-    J = (0.5 * jnp.sum((A3 - X) ** 2) / m + 0.5 * lam * (jnp.sum(W1**2) + jnp.sum(W2**2))
-         + beta * jnp.sum(kl_divergence(rho, rho_hat)))
-    df3 = A3 * (1.0 - A3) if output_activation == "sigmoid" else 1.0
-    delta3 = -(X - A3) * df3  # delta^(3) = -(y - a^(3)) f'(z^(3)), y = x
-    sparsity = beta * (-rho / rho_hat + (1.0 - rho) / (1.0 - rho_hat))  # d/d rho_hat of beta KL
-    delta2 = (delta3 @ W2 + sparsity) * A2 * (1.0 - A2)  # ((W2^T delta3) + sparsity term) f'(z^(2))
-    gW2 = delta3.T @ A2 / m + lam * W2  # dJ/dW2 = (1/m) sum delta3 a2^T + lam W2
-    gb2 = jnp.mean(delta3, axis=0)
-    gW1 = delta2.T @ X / m + lam * W1
-    gb1 = jnp.mean(delta2, axis=0)
+def _sparse_backprop_cols(params, XT, lam, beta, rho, output_activation):
+    """(J_sparse, grads) of XT (n_visible, m) from one forward pass, in the core's column layout."""
+    m = XT.shape[1]
+    u = untie(params)
+    cache = _forward_cols(params, XT, output_activation)
+    J = _sparse_objective(params, cache, XT, lam, beta, rho, output_activation)
+    A2, A3 = cache.a[1], cache.a[2]
+    rho_hat = jnp.mean(A2, axis=1)
+    df3 = A3 * (1.0 - A3) if output_activation == "sigmoid" else None  # f'(z^(3)) from the cached a^(3)
+    # delta^(3) = -(y - a^(3)) f'(z^(3)), y = x; with the batch's 1/m folded in, as in the core
+    delta3 = output_delta(cache.z[1], A3, XT, _OUT[output_activation], "squared", axis=0, df=df3) / m
+    sparsity = beta * (-rho / rho_hat + (1.0 - rho) / (1.0 - rho_hat)) / m  # d/d rho_hat of beta KL, per sample
+    delta2 = (u[1]["W"].T @ delta3 + sparsity[:, None]) * A2 * (1.0 - A2)  # (W2^T delta3 + sparsity) f'(z^(2))
+    g1, g2 = layer_gradient(delta2, XT, u[0]["W"], lam), layer_gradient(delta3, A2, u[1]["W"], lam)
     if is_tied(params):
-        return J, [{"W": gW1 + gW2.T, "b": gb1}, {"b": gb2}]
-    return J, [{"W": gW1, "b": gb1}, {"W": gW2, "b": gb2}]
+        return J, [{"W": g1["W"] + g2["W"].T, "b": g1["b"]}, {"b": g2["b"]}]
+    return J, [g1, g2]
 
 
 def sparse_backprop(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str = "sigmoid"):
@@ -368,7 +363,7 @@ def sparse_backprop(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: 
     _check_output(output_activation)
     X = _check_X(params, X)
     _check_hyper(lam, beta, rho)
-    return _sparse_backprop(params, X, lam, beta, rho, output_activation)
+    return _sparse_backprop_cols(params, X.T, lam, beta, rho, output_activation)
 
 
 def mean_activation(params, X):

@@ -56,6 +56,13 @@ def _df_from_cache(f, z, a):
     return f.df(z) if f.df is not None else None
 
 
+def layer_gradient(delta, a, W, lam) -> dict:
+    """Step 4 in the column layout: ``{"W": delta a^T + lam W, "b": sum over columns of delta}`` for
+    one layer, from delta^(l+1) (s_{l+1}, m) with the batch's 1/m already folded in, its input
+    activations a^(l) (s_l, m) and its weights W^(l) (the ridge term; biases are not penalized)."""
+    return {"W": delta @ a.T + lam * W, "b": jnp.sum(delta, axis=1)}
+
+
 def value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, loss):
     """``(J, grads)`` from ONE forward pass, in the column layout: the one implementation of the
     explicit backprop (the compiled training step, and :func:`backprop` on ``X.T``).  No validation.
@@ -82,7 +89,7 @@ def value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, 
     grads = [None] * len(params)
     for l in reversed(range(len(params))):
         # 4. dJ/dW^(l) = (1/m) delta^(l+1) a^(l)^T + lam W^(l);  dJ/db^(l) = (1/m) sum_i delta_i^(l+1)
-        grads[l] = {"W": delta @ cache.a[l].T + lam * params[l]["W"], "b": jnp.sum(delta, axis=1)}
+        grads[l] = layer_gradient(delta, cache.a[l], params[l]["W"], lam)
         if l > 0:
             # 3. delta^(l) = (W^(l)^T delta^(l+1)) * f'(z^(l))
             delta = (params[l]["W"].T @ delta) * _df_from_cache(f, cache.z[l - 1], cache.a[l])

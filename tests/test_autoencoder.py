@@ -149,7 +149,7 @@ def test_gradient_check_ufldl(x64, tied, out):
 
     @jax.jit
     def J(v):
-        return ae._sparse_loss(unravel(v), X, lam, beta, rho, out)
+        return ae.sparse_loss(unravel(v), X, lam, beta, rho, out)
 
     eps = 1e-4
     E = np.eye(flat.size) * eps
@@ -203,7 +203,7 @@ def test_max_activation_inputs_beat_projected_gradient_ascent():
     best = jnp.diag(ae.encode(p, Xstar))  # a_i(x*_i)
 
     def activation(x, i):
-        return ae._encode(p, x[None])[0, i]
+        return ae.encode(p, x[None])[0, i]
 
     def ascend(x, i):  # projected gradient ascent on the unit ball ||x|| <= 1
         def step(x, _):
