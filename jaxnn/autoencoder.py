@@ -187,8 +187,8 @@ def _check_hyper(lam=None, beta=None, rho=None):
 def _sigmoid_out(z):
     """The reconstruction's sigmoid, computed as 0.5 + 0.5 tanh(z / 2) (equal in exact arithmetic).
 
-    XLA:CPU evaluates tanh faster than its logistic (see benchmarks/bench_autoencoder.py); this
-    output layer is the largest elementwise work of the fit (n_visible x m values).  The absolute
+    XLA:CPU evaluates tanh faster than its logistic, and this output layer is the largest elementwise
+    work of the fit (n_visible x m values; benchmarks/bench_autoencoder.py times the fit).  The absolute
     error stays at float rounding (about 6e-8 in float32), which is all the squared reconstruction
     error sees; outputs below ~1e-7 round to 0.  The hidden layer keeps ``jax.nn.sigmoid``: the
     sparsity penalty takes log(rho_hat), and a hidden unit pushed far negative must keep a tiny

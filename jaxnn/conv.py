@@ -372,8 +372,8 @@ def convolve_pool(images, W, b, activation: ActivationLike = "sigmoid", *, size:
     nb, R, kb = _plan(Hp, Wu, k, size, stride, itemsize, tile_bytes)
     if chunk_size is None:
         # A chunk holds its input twice (as given, and cropped) and its pooled output ~3 times (the
-        # tiles' results, transposed, gathered); measured peak memory per image of a chunk was about
-        # twice that count again (XLA's buffers), hence the factor 2.
+        # tiles' results, transposed, gathered); XLA's own buffers take about as much again, hence the
+        # factor 2 (benchmarks/bench_conv.py measures the peak memory of convolve_pool).
         per_image = 2 * (2 * H * Wd * C + 3 * Hp * Wp * k) * itemsize
         chunk_size = max(1, (memory_budget - 4 * tile_bytes) // per_image)
     else:

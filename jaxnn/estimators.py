@@ -644,8 +644,8 @@ class MLPGridSearchCV(BaseEstimator):
     test-fold scores are computed inside the same compiled call; any other scorer (and the train
     scores) runs on the host with scikit-learn's scorers on the fitted estimators.
     The sweep shards the fits over all JAX devices: on a CPU, call :func:`jaxnn.use_cpu_cores`
-    before any JAX computation so that every core is a device (on 2 cores the grid of
-    ``benchmarks/bench_estimators.py`` then runs 1.7x faster, as GridSearchCV's ``n_jobs``).
+    before any JAX computation so that every core is a device, which plays the part of GridSearchCV's
+    ``n_jobs`` (``benchmarks/bench_estimators.py`` times the grid search that way).
 
     Args:
       estimator: an unfitted jaxnn MLPClassifier or MLPRegressor (its ``callback`` / ``verbose`` are
