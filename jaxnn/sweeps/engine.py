@@ -152,6 +152,29 @@ def _out_leaves(groups, entries, shapes):
     return out
 
 
+def _resume(groups, plans, results, out_dir, fingerprint) -> np.ndarray:
+    """Fill ``results`` from the chunks finished in ``out_dir`` (read by process 0, broadcast to all);
+    returns the done mask over all chunks."""
+    done = np.zeros(sum(len(bounds) for _, bounds, _ in plans), bool)
+    if is_lead():
+        for g, (grp, (c0, bounds, _)) in enumerate(zip(groups, plans)):
+            for c, (a, b) in enumerate(bounds):
+                got = store.read_chunk(out_dir, c0 + c, a, b, fingerprint, group=g)
+                if got is not None and set(got) == set(results) and all(
+                        got[k].shape == results[k][grp.runs[a:b]].shape for k in results):
+                    done[c0 + c] = True
+                    for k in results:
+                        results[k][grp.runs[a:b]] = got[k]
+    done = broadcast(done)
+    if done.any() and jax.process_count() > 1:
+        idx = np.concatenate([grp.runs[a:b] for grp, (c0, bounds, _) in zip(groups, plans)
+                              for c, (a, b) in enumerate(bounds) if done[c0 + c]])
+        got = broadcast({k: results[k][idx] for k in results})
+        for k in results:
+            results[k][idx] = got[k]
+    return done
+
+
 def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=None, old=None, prov=None,
          progress=None, shapes=None):
     """Execute every group's chunks (skipping those finished in ``out_dir``); returns
@@ -173,23 +196,8 @@ def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=
     leaves = _out_leaves(groups, entries, shapes or [None] * len(groups))
     results = {n: np.zeros((n_runs,) + tuple(x.shape), x.dtype) for n, x in leaves}
     if out_dir is not None:
-        if is_lead():
-            for g, (grp, (c0, bounds, _)) in enumerate(zip(groups, plans)):
-                for c, (a, b) in enumerate(bounds):
-                    got = store.read_chunk(out_dir, c0 + c, a, b, fingerprint, group=g)
-                    if got is not None and set(got) == set(results) and all(
-                            got[k].shape == results[k][grp.runs[a:b]].shape for k in results):
-                        done[c0 + c] = True
-                        for k in results:
-                            results[k][grp.runs[a:b]] = got[k]
+        done = _resume(groups, plans, results, out_dir, fingerprint)
         store.write_manifest(out_dir, identity, fingerprint, n_runs, n_chunks, prov, old)
-        done = broadcast(done)
-        if done.any() and jax.process_count() > 1:
-            idx = np.concatenate([grp.runs[a:b] for grp, (c0, bounds, _) in zip(groups, plans)
-                                  for c, (a, b) in enumerate(bounds) if done[c0 + c]])
-            got = broadcast({k: results[k][idx] for k in results})
-            for k in results:
-                results[k][idx] = got[k]
     n_skipped = int(done.sum())
     if n_skipped and is_lead():
         print(f"jaxnn.sweep: resuming in {out_dir}: skipped {n_skipped} of {n_chunks} finished chunks",
