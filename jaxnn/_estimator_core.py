@@ -45,7 +45,7 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxnn.guard import tree_all_finite, tree_where
+from jaxnn.guard import guard_init, guarded, tree_all_finite, tree_where
 from jaxnn.lbfgs import lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import forward_cache_cols
@@ -250,14 +250,20 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
         return params, opt_state, acc + shown * jnp.sum(valid).astype(dt)
 
     # Only the steps that hold rows of this epoch run (a traced count: folds of a grid search differ).
-    # No per-step divergence guard: a non-finite loss makes ``acc`` non-finite, and a non-finite
-    # gradient or update leaves non-finite params (NaN/inf never turn finite again under these
-    # updates), so one check after the epoch sees every divergence; the epoch is then undone.
     active = jnp.minimum((n + bs - 1) // bs, static.n_steps)
-    params, opt_state, acc = lax.fori_loop(0, active, batch, (state.params, state.opt_state, jnp.zeros([], dt)))
-    bad = ~(jnp.isfinite(acc) & tree_all_finite(params))
-    params = tree_where(bad, state.params, params)
-    opt_state = tree_where(bad, state.opt_state, opt_state)
+
+    def minibatches(carry, _):  # the epoch's steps: (params, opt_state) -> new ones, summed batch losses
+        params, opt_state, acc = lax.fori_loop(0, active, batch, (*carry[0], jnp.zeros([], dt)))
+        return ((params, opt_state), None), acc
+
+    # The guard's step is the whole epoch, and what it keeps is (params, opt_state): a non-finite loss
+    # makes ``acc`` non-finite, and a non-finite gradient or update leaves non-finite params (NaN/inf
+    # never turn finite again under these updates), so one check after the epoch sees every
+    # divergence; a rejected epoch is undone (its loss is NaN) and ends the run (``run_stochastic``'s
+    # loop stops on ``diverged``).
+    guard, acc = guarded(minibatches, is_finite=lambda c, acc: jnp.isfinite(acc) & tree_all_finite(c[0][0]))(
+        guard_init(((state.params, state.opt_state), None), t=state.epoch), None)
+    (params, opt_state), bad = guard.kept, guard.diverged_at >= 0
     lr = state.lr
     n_f = n.astype(dt)
     loss = acc / n_f
@@ -352,20 +358,27 @@ def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
 
     def body(s: LState) -> LState:
         value, grad = vg(s.params, state=s.opt_state)
-        updates, opt_state = opt.update(grad, s.opt_state, s.params, value=value, grad=grad, value_fn=J)
-        x = s.params + updates
-        new_value = optax.tree.get(opt_state, "value")
+
+        def iteration(carry, _):  # one L-BFGS update of (x, opt_state) = carry, from J and its gradient there
+            x, opt_state = carry
+            updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad, value_fn=J)
+            return (x + updates, opt_state), optax.tree.get(opt_state, "value")
+
+        # The objective, the params and the gradient are checked; a rejected (non-finite) iteration
+        # keeps the last finite params, its loss is NaN and it ends the run (a diverged fit is raised
+        # or recorded, not continued: its optimizer state is never used again).
+        def is_finite(carry, v):
+            return jnp.isfinite(v) & tree_all_finite((carry[0], optax.tree.get(carry[1], "grad")))
+
+        guard, new_value = guarded(iteration, is_finite=is_finite)(guard_init((s.params, s.opt_state), t=s.it), None)
+        x, opt_state, ok = guard.kept, guard.carry[1], guard.diverged_at < 0
         new_grad = optax.tree.get(opt_state, "grad")
         steps = optax.tree.get(opt_state, "num_linesearch_steps")
-        ok = jnp.isfinite(new_value) & jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(new_grad))
         gmax = jnp.max(jnp.abs(new_grad))
         rel = (value - new_value) / jnp.maximum(jnp.maximum(jnp.abs(value), jnp.abs(new_value)), 1.0)
         conv = (rel <= FTOL) | (gmax <= hyper["tol"])
-        # A rejected (non-finite) iteration keeps the last finite params and ends the run; its
-        # optimizer state is never used again (a diverged fit is raised or recorded, not continued).
-        return LState(jnp.where(ok, x, s.params), opt_state, s.it + 1,
-                      s.nfev + jnp.maximum(steps, 1).astype(jnp.int32), ok & conv, ~ok,
-                      jnp.where(ok, new_value, s.value), s.loss_curve.at[s.it].set(jnp.where(ok, new_value, jnp.nan)))
+        return LState(x, opt_state, s.it + 1, s.nfev + jnp.maximum(steps, 1).astype(jnp.int32), ok & conv, ~ok,
+                      jnp.where(ok, new_value, s.value), s.loss_curve.at[s.it].set(new_value))
 
     def cond(s: LState):
         return ((~s.stopped) & (~s.diverged) & (s.it < jnp.minimum(iter_end, static.max_iter))

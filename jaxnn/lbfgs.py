@@ -5,9 +5,10 @@ The whole run is one ``lax.scan`` over ``steps`` iterations; call :func:`minimiz
 ``memory_size`` curvature pairs, a zoom line search satisfying the strong Wolfe conditions), the
 method UFLDL uses ("400 iterations of L-BFGS", minFunc) for the sparse autoencoder.
 
-Divergence guard, as in :func:`jaxnn.train.train`: an iteration whose objective or params are
-non-finite is rejected; the params stay at their last finite values for the rest of the run,
-``history["diverged_at"]`` records that iteration and ``history["loss"]`` is NaN from there on.
+Divergence guard, as in :func:`jaxnn.train.train` (the same loop, :func:`jaxnn.guard.guarded_scan`):
+an iteration whose objective or params are non-finite is rejected; the params stay at their last
+finite values for the rest of the run, ``history["diverged_at"]`` records that iteration and
+``history["loss"]`` is NaN from there on.
 
 Invalid inputs, as in :func:`jaxnn.train.train`: the caller computes a traced ``invalid`` flag (bad
 hyperparameters of ``fun``, see :func:`jaxnn.guard.invalid_hyper`) and passes it to :func:`minimize`,
@@ -23,11 +24,10 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 import optax
-from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from jaxnn import validate
-from jaxnn.guard import mask_invalid, tree_all_finite, tree_where
+from jaxnn.guard import guard_init, guarded_scan, mask_invalid, tree_all_finite
 
 __all__ = ["minimize", "lbfgs", "lbfgs_optimizer"]
 
@@ -75,10 +75,9 @@ def _scan(fun, params, steps, opt, *, lbfgs):
     vg = None if lbfgs else jax.value_and_grad(fun)
     J0 = fun(params)
     dtype = jnp.result_type(J0)
-    nan = jnp.array(jnp.nan, dtype)
 
-    def step(carry, t):
-        p, state, diverged_at = carry
+    def step(carry, _):
+        p, state = carry
         if lbfgs:
             value, grad = vg_state(p, state=state)  # reuses the line search's value and gradient
             updates, new_state = opt.update(grad, state, p, value=value, grad=grad, value_fn=fun)
@@ -89,15 +88,12 @@ def _scan(fun, params, steps, opt, *, lbfgs):
             updates, new_state = opt.update(grad, state, p)
             new_p = optax.apply_updates(p, updates)
             J_new = fun(new_p)
-        ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite(new_p)
-        carry = (tree_where(ok, new_p, p), tree_where(ok, new_state, state),
-                 jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
-        return carry, jnp.where(ok, J_new, nan).astype(dtype)
+        return (new_p, new_state), J_new.astype(dtype)
 
-    diverged_at = jnp.where(jnp.isfinite(J0) & tree_all_finite(params), -1, 0).astype(jnp.int32)
-    carry = (params, opt.init(params), diverged_at)
-    (params, _, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
-    return params, {"loss": losses, "diverged_at": diverged_at}
+    # The guard's default check: the objective and the params
+    state = guard_init((params, opt.init(params)), finite=jnp.isfinite(J0) & tree_all_finite(params))
+    state, losses = guarded_scan(step, state, length=steps)
+    return state.kept, {"loss": losses, "diverged_at": state.diverged_at}
 
 
 @partial(jax.jit, static_argnames=("fun", "steps", "memory_size"))

@@ -7,10 +7,12 @@ Sweepable numbers (``lr``, ``lam``, the shuffling ``key``) are traced arguments:
 them batches whole training runs without recompiling.  Structure (``steps``, activations, loss,
 optimizer, ``batch_size``) is static.
 
-Divergence guard: when a step would produce a non-finite loss, gradient or parameter, the step is
-rejected and so is every later one: the parameters stay at their last finite values for the rest of
-the run, ``history["diverged_at"]`` records that step and ``history["loss"]`` is NaN from there on.
-Nothing raises inside the scan, so one diverging configuration of a sweep never affects another.
+Divergence guard (:func:`jaxnn.guard.guarded_scan`, the one guarded loop, shared with
+:mod:`jaxnn.lbfgs` and the estimators): when a step would produce a non-finite loss, gradient or
+parameter, the step is rejected and so is every later one: the parameters stay at their last finite
+values for the rest of the run, ``history["diverged_at"]`` records that step and ``history["loss"]``
+is NaN from there on.  Nothing raises inside the scan, so one diverging configuration of a sweep
+never affects another.
 
 Invalid hyperparameters: concrete ones raise a ``ValueError`` before any compute; traced ones (a sweep
 over lr <= 0, lam < 0, NaN, or a negative init ``scale``, which :func:`jaxnn.init_mlp` turns into NaN
@@ -33,7 +35,7 @@ from jax import lax
 from jaxnn import validate
 from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import value_and_backprop_cols
-from jaxnn.guard import invalid_hyper, mask_invalid, tree_all_finite, tree_where
+from jaxnn.guard import guard_init, guarded_scan, invalid_hyper, mask_invalid, tree_all_finite
 from jaxnn.losses import check_loss, objective_cols
 
 __all__ = ["train", "GRADIENTS", "make_optimizer"]
@@ -84,10 +86,9 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
         return X[idx].T, Y[idx].T
 
     full = batch_size is None
-    nan = jnp.array(jnp.nan, jnp.result_type(X))
 
     def step(carry, t):
-        p, state, g, diverged_at = carry
+        p, (state, g) = carry
         if not full:  # gradient on this step's minibatch
             _, g = value_and_grad(p, *minibatch(t))
         updates, new_state = opt.update(g, state, p)
@@ -96,22 +97,23 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
             J_new, g_new = value_and_grad(new_p, XT, YT)
         else:
             J_new, g_new = J(new_p, XT, YT), g
-        # g itself was checked when it was computed (the previous step's g_new, or g0 at the start);
-        # with minibatches g_new is g
-        ok = (diverged_at < 0) & jnp.isfinite(J_new) & tree_all_finite((g_new, new_p))
-        # Only the parameters need the select: once a step is rejected every later one is too, so the
-        # optimizer state and gradient carried on (possibly non-finite) are never used or returned.
-        carry = (tree_where(ok, new_p, p), new_state, g_new, jnp.where((diverged_at < 0) & ~ok, t, diverged_at))
-        return carry, jnp.where(ok, J_new, nan)
+        return (new_p, (new_state, g_new)), J_new
+
+    def is_finite(carry, J_new):
+        # the loss, the params and the gradient the next step uses (g itself was checked when it was
+        # computed: the previous step's g_new, or g0 at the start; with minibatches g_new is g); the
+        # optimizer state is not checked
+        p, (_, g) = carry
+        return jnp.isfinite(J_new) & tree_all_finite((g, p))
 
     J0, g0 = value_and_grad(params, XT, YT) if full else (J(params, XT, YT), params)
     start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
-    diverged_at = jnp.where(start_ok, -1, 0).astype(jnp.int32)
     if not full:
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
-    carry = (params, opt.init(params), g0, diverged_at)
-    (new_params, _, g, diverged_at), losses = lax.scan(step, carry, jnp.arange(steps, dtype=jnp.int32))
-    new_params, history = mask_invalid(invalid, params, new_params, {"loss": losses, "diverged_at": diverged_at})
+    state = guard_init((params, (opt.init(params), g0)), finite=start_ok)
+    state, losses = guarded_scan(step, state, jnp.arange(steps, dtype=jnp.int32), is_finite=is_finite)
+    new_params, g = state.kept, state.carry[1][1]
+    new_params, history = mask_invalid(invalid, params, new_params, {"loss": losses, "diverged_at": state.diverged_at})
     # The last gradient is returned too (and dropped by `train`): with it live after the loop, XLA:CPU
     # compiles a faster loop body, at no extra work (benchmarks/bench_train.py times train).
     return new_params, history, g
