@@ -93,8 +93,9 @@ def _blas_limit(n):
 
 # ----------------------------------------------------------------------------------------- jaxnn
 def run_jaxnn(params0, X, args, method, lr=None):
-    hyper = [jnp.asarray(v, X.dtype) for v in (args.lam, args.beta, args.rho, 0.0 if lr is None else lr)]
-    kw = dict(steps=args.steps, method=method, optimizer=None, output_activation="sigmoid", memory_size=10)
+    hyper = [jnp.asarray(v, X.dtype) for v in (args.lam, args.beta, args.rho, 0.0 if lr is None else lr)] + [{}]
+    kw = dict(steps=args.steps, method=method, optimizer=None, opt_static=(), output_activation="sigmoid",
+              memory_size=10)
     t0 = time.perf_counter()
     compiled = ae._fit.lower(params0, X, *hyper, **kw).compile()
     compile_s = time.perf_counter() - t0

@@ -33,15 +33,13 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jaxnn import activations, validate
+from jaxnn import activations, optimizers, validate
 from jaxnn.backprop import layer_gradient, output_delta
 from jaxnn.guard import invalid_hyper
 from jaxnn.lbfgs import minimize
 from jaxnn.losses import objective_cols, objective_of_cache
 from jaxnn.mlp import forward_cache_cols
-from jaxnn.train import make_optimizer
 
 __all__ = [
     "OUTPUT_ACTIVATIONS",
@@ -395,18 +393,18 @@ def max_activation_inputs(params):
 
 
 # ------------------------------------------------------------------------------------------ training
-@partial(jax.jit, static_argnames=("steps", "method", "optimizer", "output_activation", "memory_size",
-                                   "check_params"))
-def _fit(params, X, lam, beta, rho, lr, *, steps, method, optimizer, output_activation, memory_size,
-         check_params=False):
+@partial(jax.jit, static_argnames=("steps", "method", "optimizer", "opt_static", "output_activation",
+                                   "memory_size", "check_params"))
+def _fit(params, X, lam, beta, rho, lr, opt_hyper, *, steps, method, optimizer, opt_static, output_activation,
+         memory_size, check_params=False):
     XT = X.T  # transposed once, outside the loop
 
     def J(p):
         return _sparse_loss_cols(p, XT, lam, beta, rho, output_activation)
 
-    opt = None if method == "lbfgs" else make_optimizer(optimizer, lr)
+    opt = None if method == "lbfgs" else optimizers.make_optimizer(optimizer, lr, {**dict(opt_static), **opt_hyper})
     # Traced invalid values (see jaxnn.train): lr counts only where it is used, params only when traced.
-    uses_lr = method == "gd" and not isinstance(optimizer, optax.GradientTransformation)
+    uses_lr = method == "gd" and optimizers.uses_lr(optimizer)
     invalid = invalid_hyper(positive=(lr,) if uses_lr else (), nonnegative=(lam, beta), unit=(rho,),
                             params=params if check_params else None)
     return minimize(J, params, steps=steps, optimizer=opt, memory_size=memory_size, invalid=invalid)
@@ -416,7 +414,8 @@ METHODS = ("lbfgs", "gd")
 
 
 def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: str = "lbfgs",
-        optimizer=None, lr=None, output_activation: str = "sigmoid", memory_size: int = 10):
+        optimizer=None, lr=None, output_activation: str = "sigmoid", memory_size: int = 10,
+        optimizer_kwargs=None):
     """Train a (sparse) autoencoder on X, compiled: one ``lax.scan`` under one ``jit``.
 
     Minimizes :func:`sparse_loss` (``beta=0`` gives the plain :func:`loss`) on the full batch.
@@ -428,11 +427,13 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
       steps: iterations (static).  UFLDL: 400 iterations of L-BFGS.
       method: ``"lbfgs"`` (optax.lbfgs with a zoom line search) or ``"gd"`` (an optax optimizer).
       optimizer: for ``"gd"``: ``None`` for the lecture's gradient descent ``optax.sgd(lr)``, an optax
-        factory such as ``optax.adam`` (called with ``lr``, which stays traced) or a
-        GradientTransformation.
+        name (``"adam"``) or factory such as ``optax.adam`` (called with ``lr``, which stays traced)
+        or a GradientTransformation (compiled once per object), as in :func:`jaxnn.train`.
       lr: learning rate for ``"gd"`` (default 1.0 for plain gradient descent, traced).
       output_activation: ``"sigmoid"`` or ``"identity"`` (linear decoder).
       memory_size: L-BFGS history length (static).
+      optimizer_kwargs: for ``"gd"`` with a name or factory: its other arguments (floats traced),
+        see :mod:`jaxnn.optimizers`.
 
     Returns:
       ``(params, history)``: ``history["loss"]`` (steps,) objective after each iteration (NaN from a
@@ -452,22 +453,26 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
     memory_size = validate.check_int("memory_size", memory_size)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    dtype = X.dtype
+    opt_static, opt_hyper = (), {}
     if method == "lbfgs":
-        if optimizer is not None or lr is not None:
+        if optimizer is not None or lr is not None or optimizer_kwargs is not None:
             raise ValueError("optimizer/lr: only used with method='gd'; L-BFGS chooses its steps by line search")
         lr = 0.0
-    elif isinstance(optimizer, optax.GradientTransformation):
-        if lr is not None:
-            raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own)")
-        lr = 0.0
     else:
-        if optimizer is not None and not callable(optimizer):
-            raise ValueError("optimizer: expected None, an optax factory or a GradientTransformation, "
-                             f"got {optimizer!r}")
-        lr = 1.0 if lr is None else lr
-        validate.check_scalar("lr", lr, positive=True)
-    dtype = X.dtype
+        traced = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(
+            (params, X, lam, beta, rho, lr, optimizer_kwargs)))
+        optimizer, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, dtype, traced=traced,
+                                                              owner="autoencoder.fit")
+        if not optimizers.uses_lr(optimizer):
+            if lr is not None:
+                raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own)")
+            lr = 0.0
+        else:
+            lr = 1.0 if lr is None else lr
+            validate.check_scalar("lr", lr, positive=True)
     check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
     return _fit(params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
-                jnp.asarray(lr, dtype), steps=steps, method=method, optimizer=optimizer,
-                output_activation=output_activation, memory_size=memory_size, check_params=check_params)
+                jnp.asarray(lr, dtype), opt_hyper, steps=steps, method=method, optimizer=optimizer,
+                opt_static=opt_static, output_activation=output_activation, memory_size=memory_size,
+                check_params=check_params)

@@ -17,7 +17,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 from typing import Optional, Union
 
 import jax
@@ -29,7 +28,8 @@ from jaxnn import validate
 from jaxnn.data import encode_labels
 from jaxnn.losses import objective_cols
 from jaxnn.mlp import forward, init_mlp
-from jaxnn.train import OptimizerLike, train
+from jaxnn.optimizers import OptimizerLike
+from jaxnn.train import train
 
 __all__ = ["init", "fit", "objective", "predict_proba", "predict", "accuracy"]
 
@@ -83,11 +83,10 @@ def objective(params, X, y, lam=0.0) -> jax.Array:
     return objective_cols(params, X.T, Y.T, lam, **_MODEL)
 
 
-@functools.lru_cache(maxsize=None)
-def _adam_cosine(steps: int):
-    """Factory lr -> Adam whose step size decays from lr to 0 over ``steps`` (cosine).  Cached per
-    ``steps``, so the compiled training is reused across calls."""
-    return lambda lr: optax.adam(optax.cosine_decay_schedule(lr, steps))
+def _adam_cosine(lr, steps: int):
+    """Adam whose step size decays from lr to 0 over ``steps`` (cosine): a factory defined once, with
+    ``steps`` passed as a static ``optimizer_kwargs`` entry, so the compiled training is reused."""
+    return optax.adam(optax.cosine_decay_schedule(lr, steps))
 
 
 def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr=None,
@@ -139,13 +138,15 @@ def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr
         if optimizer != "adam":
             raise ValueError(f"optimizer: expected 'adam', None, an optax factory or a GradientTransformation, "
                              f"got {optimizer!r}")
-        optimizer = _adam_cosine(steps)
+        optimizer, optimizer_kwargs = _adam_cosine, {"steps": steps}
+    else:
+        optimizer_kwargs = None
     if lr is None and not isinstance(optimizer, optax.GradientTransformation):
         n = params[0]["W"].shape[1]
         # Adam moves every weight by about lr at first, so the logits by about lr * n: keep that O(10).
         lr = 0.5 if optimizer is None else min(0.05, 10.0 / n)
-    return train(params, X, Y, lr=lr, steps=steps, lam=lam, optimizer=optimizer, batch_size=batch_size,
-                 key=key, **_MODEL)
+    return train(params, X, Y, lr=lr, steps=steps, lam=lam, optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                 batch_size=batch_size, key=key, **_MODEL)
 
 
 def predict_proba(params, X) -> jax.Array:

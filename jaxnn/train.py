@@ -3,9 +3,10 @@
 By default each step is the lecture's update, W <- W - alpha dJ/dW, b <- b - alpha dJ/db, on the
 full batch (``optax.sgd(lr)``, which is exactly that).  Any optax optimizer can be used instead.
 
-Sweepable numbers (``lr``, ``lam``, the shuffling ``key``) are traced arguments: ``jax.vmap`` over
-them batches whole training runs without recompiling.  Structure (``steps``, activations, loss,
-optimizer, ``batch_size``) is static.
+Sweepable numbers (``lr``, ``lam``, the optimizer's float ``optimizer_kwargs``, the shuffling
+``key``) are traced arguments: ``jax.vmap`` over them batches whole training runs without
+recompiling.  Structure (``steps``, activations, loss, the optimizer's name or factory,
+``batch_size``) is static; see :mod:`jaxnn.optimizers` for the cache-stable ways to pass an optimizer.
 
 Divergence guard (:func:`jaxnn.guard.guarded_scan`, the one guarded loop, shared with
 :mod:`jaxnn.lbfgs` and the estimators): when a step would produce a non-finite loss, gradient or
@@ -25,45 +26,34 @@ The flag is computed once before the scan and applied by one select after it
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Optional, Union
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxnn import validate
+from jaxnn import optimizers, validate
 from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import value_and_backprop_cols
 from jaxnn.guard import guard_init, guarded_scan, invalid_hyper, mask_invalid, tree_all_finite
 from jaxnn.losses import check_loss, objective_cols
+from jaxnn.optimizers import OptimizerLike, make_optimizer
 
 __all__ = ["train", "GRADIENTS", "make_optimizer"]
 
 GRADIENTS = ("autodiff", "backprop")
-OptimizerLike = Union[None, optax.GradientTransformation, Callable[[Any], optax.GradientTransformation]]
 
 
-def make_optimizer(optimizer: OptimizerLike, lr) -> optax.GradientTransformation:
-    """``None`` -> the lecture's gradient descent ``optax.sgd(lr)``; a factory such as ``optax.adam``
-    -> ``optimizer(lr)`` (so ``lr`` stays traced); a GradientTransformation -> itself."""
-    if optimizer is None:
-        return optax.sgd(lr)
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optimizer
-    return optimizer(lr)
-
-
-@partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer",
+@partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer", "opt_static",
                                    "batch_size", "gradient", "check_params"))
-def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, loss, optimizer,
-           batch_size, gradient, check_params=False):
-    opt = make_optimizer(optimizer, lr)
+def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_activation, loss, optimizer,
+           opt_static, batch_size, gradient, check_params=False):
+    opt = make_optimizer(optimizer, lr, {**dict(opt_static), **opt_hyper})
     # Traced invalid values, flagged once here and applied by one select after the scan (no per-step work).
     # lr counts only when it is used; the params only when traced (concrete non-finite params are
     # reported as diverged at step 0, as they always were).
-    uses_lr = not isinstance(optimizer, optax.GradientTransformation)
-    invalid = invalid_hyper(positive=(lr,) if uses_lr else (), nonnegative=(lam,),
+    invalid = invalid_hyper(positive=(lr,) if optimizers.uses_lr(optimizer) else (), nonnegative=(lam,),
                             params=params if check_params else None)
     m = X.shape[0]
     args = (lam, activation, output_activation, loss)
@@ -121,8 +111,8 @@ def _train(params, X, Y, lr, lam, key, *, steps, activation, output_activation, 
 
 def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
           output_activation: Optional[ActivationLike] = None, loss: str = "squared",
-          optimizer: OptimizerLike = None, batch_size: Optional[int] = None, key=None,
-          gradient: str = "autodiff"):
+          optimizer: OptimizerLike = None, optimizer_kwargs: Optional[dict] = None,
+          batch_size: Optional[int] = None, key=None, gradient: str = "autodiff"):
     """Minimize :func:`jaxnn.objective` by gradient descent, compiled as one scan.
 
     Args:
@@ -133,9 +123,14 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
       steps: number of updates (static).
       lam: ridge strength lambda >= 0 (traced).
       activation, output_activation, loss: see :func:`jaxnn.objective`.
-      optimizer: ``None`` for the lecture's plain gradient descent; an optax factory taking the
-        learning rate (``optax.adam``, ``optax.sgd``, ...), called with ``lr`` inside the compiled
-        function so ``lr`` stays sweepable; or any ``optax.GradientTransformation``.
+      optimizer: ``None`` for the lecture's plain gradient descent; an optax name (``"adam"``,
+        ``"sgd"``, ``"rmsprop"``, ``"adamw"``, ...: :data:`jaxnn.optimizers.NAMES`) or factory taking
+        the learning rate (``optax.adam``, or your own function, defined once), called with ``lr``
+        inside the compiled function so ``lr`` stays sweepable; or any ``optax.GradientTransformation``
+        (compiled once per object: building a new one on every call recompiles every time, and
+        warns).  See :mod:`jaxnn.optimizers`.
+      optimizer_kwargs: the name's or factory's other arguments, e.g. ``{"momentum": 0.9}`` for
+        ``"sgd"``: floats are traced (sweepable, no recompilation), other values static.
       batch_size: ``None`` for full-batch steps; otherwise each step uses ``batch_size`` samples of
         an epoch-wise shuffle drawn from ``key`` (the m % batch_size left over each epoch are skipped).
       key: PRNG key for the shuffle (required with ``batch_size``): ``jax.random.key(seed)`` or a raw
@@ -150,8 +145,8 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
       if invalid), "diverged_at": int32 scalar, the first step whose loss, gradient or params were
       non-finite, -1 if none (and -1 if invalid), "invalid": bool scalar, True when a traced
       hyperparameter is out of range or non-finite (lr <= 0, when lr is used; lam < 0) or the traced
-      initial params are non-finite (e.g. from a negative traced ``scale`` in init_mlp)}``.  Concrete
-      invalid values raise a ValueError instead; concrete non-finite initial params give
+      initial params are non-finite (e.g. from a negative traced ``scale`` in init_mlp)}``.
+      Concrete invalid values raise a ValueError instead; concrete non-finite initial params give
       ``diverged_at`` 0 (``invalid`` False).
     """
     X, Y = validate.check_data(params, X, Y)
@@ -164,14 +159,15 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
         raise ValueError(f"gradient: expected one of {list(GRADIENTS)}, got {gradient!r}")
     if gradient == "backprop" and get_activation(activation).df is None:
         raise ValueError("activation: the explicit backprop needs an elementwise hidden activation")
-    if isinstance(optimizer, optax.GradientTransformation):
+    dtype = jnp.result_type(X)
+    leaves = jax.tree_util.tree_leaves((params, X, Y, lr, lam, key, optimizer_kwargs))
+    traced = not all(validate.is_concrete(x) for x in leaves)
+    optimizer, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, dtype, traced=traced)
+    if not optimizers.uses_lr(optimizer):
         if lr is not None:
             raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own "
                              "learning rate); pass an optax factory such as optax.adam to sweep lr")
         lr = 0.0
-    elif optimizer is not None and not callable(optimizer):
-        raise ValueError(f"optimizer: expected None, an optax GradientTransformation or a factory lr -> "
-                         f"GradientTransformation, got {optimizer!r}")
     else:
         lr = 0.1 if lr is None else lr
         validate.check_scalar("lr", lr, positive=True)
@@ -187,10 +183,9 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
             batch_size = None  # one batch per epoch: identical to full-batch descent
     if key is None:
         key = jax.random.key(0)  # unused: full-batch descent is deterministic
-    dtype = jnp.result_type(X)
     check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
-    params, history, _ = _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, steps=steps,
-                                activation=activation, output_activation=output_activation, loss=loss,
-                                optimizer=optimizer, batch_size=batch_size, gradient=gradient,
+    params, history, _ = _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, opt_hyper,
+                                steps=steps, activation=activation, output_activation=output_activation, loss=loss,
+                                optimizer=optimizer, opt_static=opt_static, batch_size=batch_size, gradient=gradient,
                                 check_params=check_params)
     return params, history
