@@ -63,7 +63,7 @@ def layer_gradient(delta, a, W, lam) -> dict:
     return {"W": delta @ a.T + lam * W, "b": jnp.sum(delta, axis=1)}
 
 
-def value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, loss):
+def value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, loss, weights=None):
     """``(J, grads)`` from ONE forward pass, in the column layout: the one implementation of the
     explicit backprop (the compiled training step, and :func:`backprop` on ``X.T``).  No validation.
 
@@ -76,16 +76,18 @@ def value_and_backprop_cols(params, XT, YT, lam, activation, output_activation, 
     4. dJ/dW^(l) = delta^(l+1) a^(l)^T + lam W^(l), dJ/db^(l) = sum over columns of delta^(l+1).
 
     Every product is ``W @ A``, ``W^T @ delta`` or ``delta @ A^T`` with the samples on the
-    contiguous axis (see :mod:`jaxnn.mlp`).
+    contiguous axis (see :mod:`jaxnn.mlp`).  ``weights``: optional (m,) weights of the average, as
+    :func:`jaxnn.losses.objective_cols` (they replace the 1/m of step 2).
     """
     f, out = resolve_activations(activation, output_activation)
     m = XT.shape[1]
     # 1. forward pass with cache, and J from it
     cache = forward_cache_cols(params, XT, activation, output_activation)
-    J = objective_of_cache(params, cache, YT, lam, out, loss)
-    # 2. output delta, already divided by m
+    J = objective_of_cache(params, cache, YT, lam, out, loss, weights)
+    # 2. output delta, already divided by m (or weighted)
     df_out = None if loss == "cross_entropy" else _df_from_cache(out, cache.z[-1], cache.a[-1])
-    delta = output_delta(cache.z[-1], cache.a[-1], YT, out, loss, axis=0, df=df_out) * (1.0 / m)
+    delta = output_delta(cache.z[-1], cache.a[-1], YT, out, loss, axis=0, df=df_out)
+    delta = delta * (1.0 / m) if weights is None else delta * weights
     grads = [None] * len(params)
     for l in reversed(range(len(params))):
         # 4. dJ/dW^(l) = (1/m) delta^(l+1) a^(l)^T + lam W^(l);  dJ/db^(l) = (1/m) sum_i delta_i^(l+1)

@@ -60,25 +60,32 @@ def per_sample_loss(z_out: jax.Array, a_out: jax.Array, Y: jax.Array, loss: str,
     return jnp.sum(jax.nn.softplus(z_out) - Y * z_out, axis=axis)
 
 
-def _data_term_of_cache(cache, YT, out, loss: str) -> jax.Array:
-    """(1/m) sum_i loss(h(x_i), y_i) from a column-layout cache: outputs and targets ``YT`` are (k, m)."""
-    m = YT.shape[1]
-    return jnp.sum(per_sample_loss(cache.z[-1], cache.a[-1], YT, loss, out.name, axis=0)) / m
+def _data_term_of_cache(cache, YT, out, loss: str, weights=None) -> jax.Array:
+    """(1/m) sum_i loss(h(x_i), y_i) from a column-layout cache: outputs and targets ``YT`` are (k, m).
+    With ``weights`` (m,): sum_i w_i loss(h(x_i), y_i) instead (padding: w_i = 1/m_real or 0)."""
+    per_sample = per_sample_loss(cache.z[-1], cache.a[-1], YT, loss, out.name, axis=0)
+    if weights is None:
+        return jnp.sum(per_sample) / YT.shape[1]
+    return jnp.sum(weights * per_sample)
 
 
-def objective_of_cache(params, cache, YT, lam, out, loss: str) -> jax.Array:
+def objective_of_cache(params, cache, YT, lam, out, loss: str, weights=None) -> jax.Array:
     """J = data term + lam/2 ridge from a column-layout cache (:func:`jaxnn.mlp.forward_cache_cols`)
-    and targets ``YT`` (s_{n_l}, m); ``out`` is the output Activation.  Shared with the explicit
-    backprop, which gets J from the forward pass it needs anyway."""
-    return _data_term_of_cache(cache, YT, out, loss) + 0.5 * lam * ridge(params)
+    and targets ``YT`` (s_{n_l}, m); ``out`` is the output Activation; ``weights`` as
+    :func:`objective_cols`.  Shared with the explicit backprop, which gets J from the forward pass it
+    needs anyway."""
+    return _data_term_of_cache(cache, YT, out, loss, weights) + 0.5 * lam * ridge(params)
 
 
-def objective_cols(params, XT, YT, lam, activation, output_activation, loss) -> jax.Array:
+def objective_cols(params, XT, YT, lam, activation, output_activation, loss, weights=None) -> jax.Array:
     """J(W, b) of :func:`objective` for column-layout data ``XT`` (s_1, m), ``YT`` (s_{n_l}, m): the one
-    implementation, called by the public row-layout functions and the compiled loops.  No validation."""
+    implementation, called by the public row-layout functions and the compiled loops.  No validation.
+
+    ``weights``: optional (m,) weights of the average (default 1/m each): the data-parallel loop
+    pads its batch with samples of weight 0 and gives the real ones 1/m_real."""
     _, out = resolve_activations(activation, output_activation)
     cache = forward_cache_cols(params, XT, activation, output_activation)
-    return objective_of_cache(params, cache, YT, lam, out, loss)
+    return objective_of_cache(params, cache, YT, lam, out, loss, weights)
 
 
 def data_term(params, X, Y, activation: ActivationLike = "sigmoid",

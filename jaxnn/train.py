@@ -15,6 +15,9 @@ values for the rest of the run, ``history["diverged_at"]`` records that step and
 is NaN from there on.  Nothing raises inside the scan, so one diverging configuration of a sweep
 never affects another.
 
+Data parallelism (:mod:`jaxnn.parallel`): with several local devices the samples can be sharded over
+them, the params replicated and the gradients summed by XLA (``data_parallel``).
+
 Invalid hyperparameters: concrete ones raise a ``ValueError`` before any compute; traced ones (a sweep
 over lr <= 0, lam < 0, NaN, or a negative init ``scale``, which :func:`jaxnn.init_mlp` turns into NaN
 params) cannot raise, so they are flagged instead: ``history["invalid"]`` is True, ``history["loss"]``
@@ -30,10 +33,11 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
-from jaxnn import optimizers, validate
+from jaxnn import optimizers, parallel, validate
 from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import value_and_backprop_cols
 from jaxnn.guard import guard_init, guarded_scan, invalid_hyper, mask_invalid, tree_all_finite
@@ -46,28 +50,39 @@ GRADIENTS = ("autodiff", "backprop")
 
 
 @partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer", "opt_static",
-                                   "batch_size", "gradient", "check_params"))
+                                   "batch_size", "gradient", "check_params", "mesh", "m"))
 def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_activation, loss, optimizer,
-           opt_static, batch_size, gradient, check_params=False):
+           opt_static, batch_size, gradient, check_params=False, mesh=None, m=None):
     opt = make_optimizer(optimizer, lr, {**dict(opt_static), **opt_hyper})
     # Traced invalid values, flagged once here and applied by one select after the scan (no per-step work).
     # lr counts only when it is used; the params only when traced (concrete non-finite params are
     # reported as diverged at step 0, as they always were).
     invalid = invalid_hyper(positive=(lr,) if optimizers.uses_lr(optimizer) else (), nonnegative=(lam,),
                             params=params if check_params else None)
-    m = X.shape[0]
-    args = (lam, activation, output_activation, loss)
+    m = X.shape[0] if m is None else m  # real samples; data-parallel runs pad X to a multiple of the devices
     # The loop works in the lecture's column layout (samples as columns, z = W a + b): X and Y
     # are transposed once here, outside the scan (see jaxnn/mlp.py and benchmarks/bench_train.py).
-    XT, YT = X.T, Y.T
+    XT, YT = parallel.shard_samples(mesh, X.T, Y.T)
 
-    def J(p, XTb, YTb):
-        return objective_cols(p, XTb, YTb, *args)
+    def J(p, XTb, YTb, w=None, lam=lam):
+        return objective_cols(p, XTb, YTb, lam, activation, output_activation, loss, w)
 
-    def value_and_grad(p, XTb, YTb):
+    def value_and_grad(p, XTb, YTb, w=None, lam=lam):
         if gradient == "backprop":  # the explicit delta algorithm: J and gradient from one forward pass
-            return value_and_backprop_cols(p, XTb, YTb, *args)
-        return jax.value_and_grad(J)(p, XTb, YTb)
+            return value_and_backprop_cols(p, XTb, YTb, lam, activation, output_activation, loss, w)
+        return jax.value_and_grad(J)(p, XTb, YTb, w, lam)
+
+    if mesh is None:
+        def on_all_data(f, p):
+            return f(p, XT, YT)
+    else:  # data-parallel (jaxnn.parallel): each device its columns' share of the mean, lam / n for the
+        # ridge, summed over the devices by one all-reduce
+        weights = parallel.sample_weights(X.shape[0], m, XT.dtype)
+        lam_share = lam / mesh.devices.size
+
+        def on_all_data(f, p):
+            return parallel.summed_over_devices(mesh, lambda r, a, b, w: f(r[0], a, b, w, r[1]))(
+                (p, lam_share), XT, YT, weights)
 
     def minibatch(t):
         n_batches = m // batch_size  # the remainder of a shuffled epoch is dropped
@@ -84,9 +99,9 @@ def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_a
         updates, new_state = opt.update(g, state, p)
         new_p = optax.apply_updates(p, updates)
         if full:  # J and its gradient at the new params, reused by the next step
-            J_new, g_new = value_and_grad(new_p, XT, YT)
+            J_new, g_new = on_all_data(value_and_grad, new_p)
         else:
-            J_new, g_new = J(new_p, XT, YT), g
+            J_new, g_new = on_all_data(J, new_p), g
         return (new_p, (new_state, g_new)), J_new
 
     def is_finite(carry, J_new):
@@ -96,7 +111,7 @@ def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_a
         p, (_, g) = carry
         return jnp.isfinite(J_new) & tree_all_finite((g, p))
 
-    J0, g0 = value_and_grad(params, XT, YT) if full else (J(params, XT, YT), params)
+    J0, g0 = on_all_data(value_and_grad, params) if full else (on_all_data(J, params), params)
     start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
     if not full:
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -112,7 +127,8 @@ def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_a
 def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
           output_activation: Optional[ActivationLike] = None, loss: str = "squared",
           optimizer: OptimizerLike = None, optimizer_kwargs: Optional[dict] = None,
-          batch_size: Optional[int] = None, key=None, gradient: str = "autodiff"):
+          batch_size: Optional[int] = None, key=None, gradient: str = "autodiff",
+          data_parallel: Optional[bool] = None):
     """Minimize :func:`jaxnn.objective` by gradient descent, compiled as one scan.
 
     Args:
@@ -137,6 +153,16 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
         ``jax.random.PRNGKey(seed)``, possibly traced.
       gradient: ``"autodiff"`` (``jax.value_and_grad``) or ``"backprop"`` (the explicit delta
         algorithm of :func:`jaxnn.backprop`).
+      data_parallel: shard the samples over every local device (``jaxnn.use_cpu_cores()`` on a CPU,
+        several GPUs), parameters replicated, XLA summing the gradients (:mod:`jaxnn.parallel`);
+        results equal one device's to rounding.  ``None`` (default): where measured faster, i.e.
+        full-batch steps on several CPU devices, at least ``jaxnn.parallel.MIN_SAMPLES_PER_DEVICE``
+        samples per device, no weight matrix above ``jaxnn.parallel.MAX_LAYER_WEIGHTS`` entries;
+        never under an outer trace (inside ``jax.vmap`` / ``jaxnn.sweep`` train runs as it always
+        did).  ``True``: always (a ValueError when traced or with one device); with ``batch_size``
+        only the full-data objective of the history is sharded, each minibatch's gradient is
+        computed whole on every device.  ``False``: one device.  A data-parallel run says so in
+        ``history["devices"]``.
 
     Returns:
       ``(params, history)``: the trained params (the last finite ones if the run diverged; the
@@ -145,7 +171,9 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
       if invalid), "diverged_at": int32 scalar, the first step whose loss, gradient or params were
       non-finite, -1 if none (and -1 if invalid), "invalid": bool scalar, True when a traced
       hyperparameter is out of range or non-finite (lr <= 0, when lr is used; lam < 0) or the traced
-      initial params are non-finite (e.g. from a negative traced ``scale`` in init_mlp)}``.
+      initial params are non-finite (e.g. from a negative traced ``scale`` in init_mlp)}``, and
+      for a data-parallel run ``"devices"``: int32 scalar, the number of devices the samples were
+      sharded over (absent when the run used one device).
       Concrete invalid values raise a ValueError instead; concrete non-finite initial params give
       ``diverged_at`` 0 (``invalid`` False).
     """
@@ -184,8 +212,16 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     if key is None:
         key = jax.random.key(0)  # unused: full-batch descent is deterministic
     check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
-    params, history, _ = _train(params, X, Y, jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, opt_hyper,
-                                steps=steps, activation=activation, output_activation=output_activation, loss=loss,
-                                optimizer=optimizer, opt_static=opt_static, batch_size=batch_size, gradient=gradient,
-                                check_params=check_params)
-    return params, history
+    m = X.shape[0]
+    n = parallel.n_devices(data_parallel, traced=traced, full=batch_size is None, m=m,
+                           layer_weights=max(int(np.prod(np.shape(layer["W"]))) for layer in params))
+    scalars = (jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, opt_hyper)
+    mesh = None
+    if n > 1:  # samples sharded (full batch) or copied (minibatches are drawn by index) over the devices
+        mesh = parallel.local_mesh(n)
+        X, Y, (params, scalars) = parallel.place(mesh, X, Y, (params, scalars), shard=batch_size is None)
+    params, history, _ = _train(params, X, Y, *scalars, steps=steps, activation=activation,
+                                output_activation=output_activation, loss=loss, optimizer=optimizer,
+                                opt_static=opt_static, batch_size=batch_size, gradient=gradient,
+                                check_params=check_params, mesh=mesh, m=m)
+    return params, (dict(history, devices=jnp.int32(n)) if n > 1 else history)
