@@ -93,15 +93,14 @@ def _blas_limit(n):
 
 # ----------------------------------------------------------------------------------------- jaxnn
 def run_jaxnn(params0, X, args, method, lr=None):
-    hyper = [jnp.asarray(v, X.dtype) for v in (args.lam, args.beta, args.rho, 0.0 if lr is None else lr)] + [{}]
-    kw = dict(steps=args.steps, method=method, optimizer=None, opt_static=(), output_activation="sigmoid",
-              memory_size=10)
+    kw = dict(lam=args.lam, beta=args.beta, rho=args.rho, steps=args.steps, method=method, lr=lr,
+              output_activation="sigmoid", memory_size=10)
     t0 = time.perf_counter()
-    compiled = ae._fit.lower(params0, X, *hyper, **kw).compile()
+    run = ae.compile_fit(params0, X, **kw)
     compile_s = time.perf_counter() - t0
-    out = compiled(params0, X, *hyper)
+    out = run()
     block(out)
-    run_s = best_time(lambda: compiled(params0, X, *hyper), repeats=args.repeats)
+    run_s = best_time(run, repeats=args.repeats)
     params, hist = out
     J = float(ae.sparse_loss(params, X, args.lam, args.beta, args.rho))
     return J, np.asarray(hist["loss"]), run_s, compile_s

@@ -102,13 +102,12 @@ def save_npz(path, **arrays):
 
 def train_and_measure(name, X, X_test, params0, p, steps, hyper, output_activation, args):
     """One compiled L-BFGS training plus every metric; writes the filter grid and the weights."""
-    traced = [jnp.asarray(hyper[k], X.dtype) for k in ("lam", "beta", "rho")] + [jnp.asarray(0.0, X.dtype), {}]
     t0 = time.perf_counter()
-    compiled = ae._fit.lower(params0, X, *traced, steps=steps, method="lbfgs", optimizer=None, opt_static=(),
-                             output_activation=output_activation, memory_size=10).compile()
+    run = ae.compile_fit(params0, X, **hyper, steps=steps, method="lbfgs", output_activation=output_activation,
+                         memory_size=10)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    params, hist = compiled(params0, X, *traced)
+    params, hist = run()
     jax.block_until_ready(hist["loss"])
     train_s = time.perf_counter() - t0
 

@@ -56,6 +56,7 @@ __all__ = [
     "mean_activation",
     "max_activation_inputs",
     "fit",
+    "compile_fit",
 ]
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
@@ -445,6 +446,39 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
       returned unchanged.  Concrete invalid values raise a ValueError instead; concrete non-finite
       initial params give ``diverged_at`` 0 (``invalid`` False).
     """
+    args, static = _prepare_fit(params, X, lam=lam, beta=beta, rho=rho, steps=steps, method=method,
+                                optimizer=optimizer, lr=lr, output_activation=output_activation,
+                                memory_size=memory_size, optimizer_kwargs=optimizer_kwargs)
+    return _fit(*args, **static)
+
+
+def compile_fit(params, X, **kwargs):
+    """Compile the run :func:`fit` would make, ahead of time, without running it.
+
+    For timing the compilation apart from the run (``benchmarks/bench_autoencoder.py``,
+    ``experiments/sparse_autoencoder.py``): the arguments are validated and resolved exactly as
+    :func:`fit` does, then its jitted run is lowered and compiled once.
+
+    Args:
+      params, X: as in :func:`fit`, concrete (not under ``jit`` or ``vmap``: there :func:`fit` itself is
+        compiled with the caller's trace).
+      **kwargs: :func:`fit`'s keyword arguments (``lam``, ``beta``, ``rho``, ``steps``, ``method``, ...).
+
+    Returns:
+      ``run``: a function of no arguments; ``run()`` returns what ``fit(params, X, **kwargs)`` returns,
+      calling the compiled executable directly (no validation, no tracing, no compilation).
+    """
+    args, static = _prepare_fit(params, X, **kwargs)
+    if not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(args)):
+        raise ValueError("compile_fit: expected concrete params, X and hyperparameters, got traced values "
+                         "(under jit or vmap, call fit)")
+    return partial(_fit.lower(*args, **static).compile(), *args)
+
+
+def _prepare_fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: str = "lbfgs",
+                 optimizer=None, lr=None, output_activation: str = "sigmoid", memory_size: int = 10,
+                 optimizer_kwargs=None):
+    """fit's validation, outside jit: the traced arguments of ``_fit`` and its static keywords."""
     _check_output(output_activation)
     X = _check_X(params, X)
     validate.check_finite("X", X)
@@ -472,7 +506,8 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
             lr = 1.0 if lr is None else lr
             validate.check_scalar("lr", lr, positive=True)
     check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
-    return _fit(params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
-                jnp.asarray(lr, dtype), opt_hyper, steps=steps, method=method, optimizer=optimizer,
-                opt_static=opt_static, output_activation=output_activation, memory_size=memory_size,
-                check_params=check_params)
+    args = (params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
+            jnp.asarray(lr, dtype), opt_hyper)
+    static = dict(steps=steps, method=method, optimizer=optimizer, opt_static=opt_static,
+                  output_activation=output_activation, memory_size=memory_size, check_params=check_params)
+    return args, static

@@ -7,6 +7,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import pytest  # noqa: E402
+from _helpers import compiles  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
 from jaxnn import autoencoder as ae  # noqa: E402
@@ -294,10 +295,37 @@ def test_fit_divergence_is_recorded_not_raised():
 @pytest.mark.parametrize("kw, match", [(dict(method="newton"), "method"), (dict(method="lbfgs", lr=0.1), "lr"),
                                        (dict(steps=0), "steps"), (dict(method="gd", lr=-1.0), "lr"),
                                        (dict(rho=1.5), "rho")])
-def test_fit_bad_args(kw, match):
+@pytest.mark.parametrize("fit", [ae.fit, ae.compile_fit])
+def test_fit_bad_args(fit, kw, match):
     p = ae.init(jax.random.key(0), 6, 3)
     with pytest.raises(ValueError, match=match):
-        ae.fit(p, _data(0), **kw)
+        fit(p, _data(0), **kw)
+
+
+@pytest.mark.parametrize("kw", [dict(steps=12), dict(steps=7, method="gd", lr=0.5, beta=1.0, rho=0.2),
+                                dict(steps=5, method="gd", optimizer="adam", lr=0.01,
+                                     optimizer_kwargs={"b1": 0.8})])
+def test_compile_fit_runs_fits_compiled_call_without_compiling_again(kw):
+    p = ae.init(jax.random.key(2), 7, 3)  # a shape of its own: nothing compiled by another test
+    X = _data(2, m=11, n=7)
+    with compiles() as seen:
+        run = ae.compile_fit(p, X, **kw)
+    assert len(seen) >= 1  # compiled here, ahead of the call
+    with compiles() as seen:
+        q, hist = run()
+        q2, hist2 = run()
+    assert seen == []
+    ref, ref_hist = ae.fit(p, X, **kw)
+    _leaves_close(q, ref, rtol=0, atol=0)
+    _leaves_close(q2, ref, rtol=0, atol=0)
+    assert sorted(hist) == sorted(ref_hist)
+    _leaves_close(hist, ref_hist, rtol=0, atol=0)
+
+
+def test_compile_fit_rejects_traced_arguments():
+    p = ae.init(jax.random.key(0), 6, 3)
+    with pytest.raises(ValueError, match="compile_fit: expected concrete"):
+        jax.vmap(lambda b: ae.compile_fit(p, _data(0), beta=b, steps=3))(jnp.array([1.0, 2.0]))
 
 
 def test_fit_rejects_nonfinite_data():

@@ -1,7 +1,6 @@
 """The optimizer argument (jaxnn.optimizers): names, factories, traced optimizer_kwargs, partials, the
 cache-stable forms compile once, a ready-made transformation rebuilt on every call warns once."""
 
-import contextlib
 import functools
 import warnings
 
@@ -11,11 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _helpers import compiles as count_compiles
 
 import jaxnn
 from jaxnn import optimizers
-
-BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 
 
 def _toy(m, key=0, sizes=(3, 4, 2)):
@@ -26,20 +24,9 @@ def _toy(m, key=0, sizes=(3, 4, 2)):
     return params, X, Y
 
 
-@contextlib.contextmanager
-def compiles(name="_train"):
-    """The backend compilations of the jitted function ``name`` inside the block (a list of seconds)."""
-    seen = []
-
-    def listen(event, duration, **kw):
-        if event == BACKEND_COMPILE and name in str(kw.get("fun_name", "")):
-            seen.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
+def compiles():
+    """The compilations of train's jitted run inside the block (a list of seconds)."""
+    return count_compiles("_train")
 
 
 @pytest.fixture
