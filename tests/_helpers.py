@@ -4,6 +4,8 @@ import contextlib
 
 import jax
 
+import jaxnn
+
 BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 
 
@@ -22,3 +24,13 @@ def compiles(name=None):
         yield seen
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def toy(key=0, m=32, sizes=(3, 5, 2)):
+    """A small regression problem: ``init_mlp`` params (scale 0.3), X (m, sizes[0]) standard normal and
+    targets Y (m, sizes[-1]) = sigmoid(X A) of a random linear map A, all from the one integer ``key``."""
+    k1, k2, k3 = jax.random.split(jax.random.key(key), 3)
+    params = jaxnn.init_mlp(k1, list(sizes), scale=0.3)
+    X = jax.random.normal(k2, (m, sizes[0]))
+    Y = jax.nn.sigmoid(X @ jax.random.normal(k3, (sizes[0], sizes[-1])))
+    return params, X, Y

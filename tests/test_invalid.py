@@ -12,20 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _helpers import toy
 
 import jaxnn
 from jaxnn import autoencoder as ae
 from jaxnn import lbfgs, softmax
 
 NAN, INF = float("nan"), float("inf")
-
-
-def _toy(key=0, m=32, sizes=(3, 5, 2)):
-    k1, k2, k3 = jax.random.split(jax.random.key(key), 3)
-    params = jaxnn.init_mlp(k1, list(sizes), scale=0.3)
-    X = jax.random.normal(k2, (m, sizes[0]))
-    Y = jax.nn.sigmoid(X @ jax.random.normal(k3, (sizes[0], sizes[-1])))
-    return params, X, Y
 
 
 def _lane(tree, i):
@@ -73,7 +66,7 @@ GRID = list(itertools.product(LRS, LAMS))
     dict(optimizer=optax.adam),
 ], ids=["full-batch", "backprop", "minibatch", "adam-factory"])
 def test_train_flags_traced_lr_and_lam(kw):
-    p0, X, Y = _toy(1)
+    p0, X, Y = toy(1)
     lrs = jnp.array([lr for lr, _ in GRID])
     lams = jnp.array([lam for _, lam in GRID])
     run = jax.vmap(lambda lr, lam: jaxnn.train(p0, X, Y, lr=lr, lam=lam, steps=12, **kw))
@@ -87,7 +80,7 @@ def test_train_flags_traced_lr_and_lam(kw):
 
 
 def test_train_with_a_gradient_transformation_ignores_lr():
-    p0, X, Y = _toy(2)
+    p0, X, Y = toy(2)
     lams = [-1.0, 0.0, 1e-2, NAN]
     ps, hs = jax.vmap(lambda lam: jaxnn.train(p0, X, Y, lam=lam, steps=10, optimizer=optax.sgd(0.3)))(jnp.array(lams))
     _check_lanes(ps, hs, p0, [True, False, False, True],
@@ -95,14 +88,14 @@ def test_train_with_a_gradient_transformation_ignores_lr():
 
 
 def test_concrete_run_has_invalid_false():
-    p0, X, Y = _toy(3)
+    p0, X, Y = toy(3)
     _, h = jaxnn.train(p0, X, Y, lr=0.5, steps=5)
     assert h["invalid"].dtype == jnp.bool_ and h["invalid"].shape == () and not bool(h["invalid"])
     assert set(h) == {"loss", "diverged_at", "invalid"}
 
 
 def test_invalid_is_not_diverged():
-    p0, X, Y = _toy(4)
+    p0, X, Y = toy(4)
     lrs = jnp.array([1e6, -1.0, 0.1])  # a valid lr that diverges, an invalid one, a fine one
     _, hs = jax.vmap(lambda lr: jaxnn.train(p0, X, Y, lr=lr, steps=30, activation="identity"))(lrs)
     np.testing.assert_array_equal(np.asarray(hs["invalid"]), [False, True, False])
@@ -112,7 +105,7 @@ def test_invalid_is_not_diverged():
 
 
 def test_traced_negative_scale_gives_nan_params_and_train_flags_it():
-    _, X, Y = _toy(5)
+    _, X, Y = toy(5)
     scales = [-1.0, 0.0, 0.3, NAN, INF]
     key = jax.random.key(7)
     p_all = jax.vmap(lambda s: jaxnn.init_mlp(key, [3, 5, 2], scale=s))(jnp.array(scales))
@@ -133,7 +126,7 @@ def test_traced_negative_scale_gives_nan_params_and_train_flags_it():
 
 
 def test_non_finite_params_flagged_when_traced_diverged_at_zero_when_concrete():
-    p0, X, Y = _toy(6)
+    p0, X, Y = toy(6)
     p0[0]["W"] = p0[0]["W"].at[0, 0].set(jnp.nan)
     _, h = jaxnn.train(p0, X, Y, lr=0.1, steps=5)  # concrete: reported as diverged at step 0, as before
     assert int(h["diverged_at"]) == 0 and not bool(h["invalid"])
@@ -150,7 +143,7 @@ def test_non_finite_params_flagged_when_traced_diverged_at_zero_when_concrete():
     (dict(lam=NAN), "lam: expected a finite value"),
 ])
 def test_train_concrete_invalid_still_raises(kwargs, match):
-    p0, X, Y = _toy()
+    p0, X, Y = toy()
     with pytest.raises(ValueError, match=match):
         jaxnn.train(p0, X, Y, **{"lr": 0.1, "steps": 3, **kwargs})
 

@@ -11,17 +11,15 @@ import numpy as np
 import optax
 import pytest
 from _helpers import compiles as count_compiles
+from _helpers import toy
 
 import jaxnn
 from jaxnn import optimizers
 
 
-def _toy(m, key=0, sizes=(3, 4, 2)):
-    k1, k2, k3 = jax.random.split(jax.random.key(key), 3)
-    params = jaxnn.init_mlp(k1, list(sizes), scale=0.3)
-    X = jax.random.normal(k2, (m, sizes[0]))
-    Y = jax.nn.sigmoid(X @ jax.random.normal(k3, (sizes[0], sizes[-1])))
-    return params, X, Y
+def _toy(m, key=0):
+    """tests/_helpers.toy with m samples of a (3, 4, 2) network."""
+    return toy(key, m, sizes=(3, 4, 2))
 
 
 def compiles():

@@ -4,16 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _helpers import toy
 
 import jaxnn
-
-
-def _toy(key=0, m=32, sizes=(3, 5, 2)):
-    k1, k2, k3 = jax.random.split(jax.random.key(key), 3)
-    params = jaxnn.init_mlp(k1, list(sizes), scale=0.3)
-    X = jax.random.normal(k2, (m, sizes[0]))
-    Y = jax.nn.sigmoid(X @ jax.random.normal(k3, (sizes[0], sizes[-1])))
-    return params, X, Y
 
 
 def _leaves_close(a, b, **kw):
@@ -31,7 +24,7 @@ def test_issue_example_runs(xor):
 
 
 def test_one_step_is_the_lecture_update():
-    params, X, Y = _toy()
+    params, X, Y = toy()
     lr, lam = 0.3, 0.01
     new, hist = jaxnn.train(params, X, Y, lr=lr, lam=lam, steps=1)
     g = jax.grad(jaxnn.objective)(params, X, Y, lam)
@@ -41,7 +34,7 @@ def test_one_step_is_the_lecture_update():
 
 
 def test_loss_history_is_objective_after_each_step():
-    params, X, Y = _toy(1)
+    params, X, Y = toy(1)
     _, hist = jaxnn.train(params, X, Y, lr=0.5, lam=1e-3, steps=5)
     for k in (1, 3, 5):
         pk, _ = jaxnn.train(params, X, Y, lr=0.5, lam=1e-3, steps=k)
@@ -49,7 +42,7 @@ def test_loss_history_is_objective_after_each_step():
 
 
 def test_loss_decreases():
-    params, X, Y = _toy(2)
+    params, X, Y = toy(2)
     _, hist = jaxnn.train(params, X, Y, lr=1.0, steps=200)
     loss = np.asarray(hist["loss"])
     assert loss[-1] < 0.5 * jaxnn.objective(params, X, Y)
@@ -65,7 +58,7 @@ def test_xor_converges(xor):
 
 
 def test_explicit_backprop_training_matches_autodiff(x64):
-    params, X, Y = _toy(4)
+    params, X, Y = toy(4)
     a, ha = jaxnn.train(params, X, Y, lr=0.5, lam=1e-3, steps=50, gradient="autodiff")
     b, hb = jaxnn.train(params, X, Y, lr=0.5, lam=1e-3, steps=50, gradient="backprop")
     assert a[0]["W"].dtype == jnp.float64
@@ -74,7 +67,7 @@ def test_explicit_backprop_training_matches_autodiff(x64):
 
 
 def test_optax_factory_and_instance_agree():
-    params, X, Y = _toy(5)
+    params, X, Y = toy(5)
     a, ha = jaxnn.train(params, X, Y, lr=0.01, steps=30, optimizer=optax.adam)
     b, hb = jaxnn.train(params, X, Y, steps=30, optimizer=optax.adam(0.01))
     _leaves_close(a, b, rtol=1e-6)
@@ -83,7 +76,7 @@ def test_optax_factory_and_instance_agree():
 
 
 def test_optimizer_errors():
-    params, X, Y = _toy()
+    params, X, Y = toy()
     with pytest.raises(ValueError, match="lr: leave lr out when optimizer is a GradientTransformation"):
         jaxnn.train(params, X, Y, lr=0.1, steps=2, optimizer=optax.sgd(0.1))
     with pytest.raises(ValueError, match="optimizer: expected None, an optax GradientTransformation"):
@@ -91,7 +84,7 @@ def test_optimizer_errors():
 
 
 def test_minibatches_deterministic_by_key():
-    params, X, Y = _toy(6, m=30)
+    params, X, Y = toy(6, m=30)
     run = lambda k: jaxnn.train(params, X, Y, lr=0.5, steps=20, batch_size=8, key=jax.random.key(k))  # noqa: E731
     a, ha = run(0)
     b, hb = run(0)
@@ -105,14 +98,14 @@ def test_minibatches_deterministic_by_key():
 
 
 def test_minibatch_of_all_samples_is_full_batch():
-    params, X, Y = _toy(7, m=16)
+    params, X, Y = toy(7, m=16)
     a, _ = jaxnn.train(params, X, Y, lr=0.5, steps=10, batch_size=16, key=jax.random.key(0))
     b, _ = jaxnn.train(params, X, Y, lr=0.5, steps=10)
     _leaves_close(a, b, rtol=1e-6)
 
 
 def test_divergence_freezes_params_and_records_step():
-    params, X, Y = _toy(8)
+    params, X, Y = toy(8)
     p, hist = jaxnn.train(params, X, Y, lr=1e6, steps=50, activation="identity")
     t = int(hist["diverged_at"])
     assert 0 <= t < 50
@@ -126,7 +119,7 @@ def test_divergence_freezes_params_and_records_step():
 
 
 def test_non_finite_start_is_diverged_at_zero():
-    params, X, Y = _toy(9)
+    params, X, Y = toy(9)
     params[0]["W"] = params[0]["W"].at[0, 0].set(jnp.inf)
     p, hist = jaxnn.train(params, X, Y, lr=0.1, steps=5)
     assert int(hist["diverged_at"]) == 0
@@ -134,7 +127,7 @@ def test_non_finite_start_is_diverged_at_zero():
 
 
 def test_vmap_over_scale_lr_lam_compiles_once():
-    _, X, Y = _toy(10)
+    _, X, Y = toy(10)
 
     @jax.jit
     @jax.vmap
@@ -160,7 +153,7 @@ def test_vmap_over_scale_lr_lam_compiles_once():
 
 
 def test_train_jit_parity():
-    params, X, Y = _toy(11)
+    params, X, Y = toy(11)
     f = jax.jit(lambda p, lr: jaxnn.train(p, X, Y, lr=lr, steps=15))
     a, ha = f(params, 0.7)
     b, hb = jaxnn.train(params, X, Y, lr=0.7, steps=15)
@@ -186,7 +179,7 @@ def test_zero_init_keeps_hidden_units_identical(xor):
 
 
 def test_float64_training(x64):
-    params, X, Y = _toy(12)
+    params, X, Y = toy(12)
     p, hist = jaxnn.train(params, X, Y, lr=0.5, steps=5)
     assert p[0]["W"].dtype == jnp.float64 and hist["loss"].dtype == jnp.float64
 
@@ -206,14 +199,14 @@ def test_float64_training(x64):
     (dict(loss="cross_entropy", activation="tanh"), "cross_entropy' needs output_activation"),
 ])
 def test_train_argument_errors(kwargs, match):
-    params, X, Y = _toy()
+    params, X, Y = toy()
     kwargs = {"lr": 0.1, "steps": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         jaxnn.train(params, X, Y, **kwargs)
 
 
 def test_train_data_errors():
-    params, X, Y = _toy()
+    params, X, Y = toy()
     with pytest.raises(ValueError, match="X: expected finite values, got 1 NaN/inf"):
         jaxnn.train(params, X.at[3, 1].set(jnp.inf), Y, lr=0.1, steps=2)
     with pytest.raises(ValueError, match=r"Y: expected shape \(32, 2\) .* got shape \(31, 2\)"):
@@ -231,7 +224,7 @@ def test_train_data_errors():
 
 @pytest.mark.parametrize("key", [0, 2.0, "0", jnp.zeros(2, jnp.float32), jax.random.split(jax.random.key(0), 2)])
 def test_train_rejects_a_key_that_is_not_a_prng_key(key):
-    params, X, Y = _toy()
+    params, X, Y = toy()
     with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
         jaxnn.train(params, X, Y, lr=0.1, steps=2, batch_size=2, key=key)
     with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\)"):
@@ -239,7 +232,7 @@ def test_train_rejects_a_key_that_is_not_a_prng_key(key):
 
 
 def test_train_accepts_raw_and_traced_keys():
-    params, X, Y = _toy(13)
+    params, X, Y = toy(13)
     a, ha = jaxnn.train(params, X, Y, lr=0.5, steps=6, batch_size=8, key=jax.random.key(2))
     b, hb = jaxnn.train(params, X, Y, lr=0.5, steps=6, batch_size=8, key=jax.random.PRNGKey(2))
     np.testing.assert_array_equal(ha["loss"], hb["loss"])
