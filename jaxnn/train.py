@@ -29,7 +29,7 @@ The flag is computed once before the scan and applied by one select after it
 from __future__ import annotations
 
 from functools import partial
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -44,21 +44,30 @@ from jaxnn.guard import guard_init, guarded_scan, invalid_hyper, mask_invalid, t
 from jaxnn.losses import check_loss, objective_cols
 from jaxnn.optimizers import OptimizerLike, make_optimizer
 
-__all__ = ["train", "GRADIENTS", "make_optimizer"]
+__all__ = ["train", "GRADIENTS", "make_optimizer", "Descent", "descent", "check_structure"]
 
 GRADIENTS = ("autodiff", "backprop")
 
 
-@partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer", "opt_static",
-                                   "batch_size", "gradient", "check_params", "mesh", "m"))
-def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_activation, loss, optimizer,
-           opt_static, batch_size, gradient, check_params=False, mesh=None, m=None):
+class Descent(NamedTuple):
+    """Gradient descent on one dataset, as pieces for :func:`jaxnn.guard.guarded_scan` (the one loop).
+
+    ``start(params) -> GuardState`` at step 0 (the carry ``(params, (optimizer state, gradient))``; a
+    start whose objective or gradient is non-finite is recorded as diverged at step 0), ``step`` and
+    ``is_finite`` for ``guarded_scan(step, state, state.t + jnp.arange(n), is_finite=is_finite)``: the
+    scanned value is the global step index, so runs split into calls (segments) equal one call.
+    """
+
+    start: Callable
+    step: Callable
+    is_finite: Callable
+
+
+def descent(X, Y, lr, lam, key, opt_hyper, *, activation, output_activation, loss, optimizer, opt_static=(),
+            batch_size=None, gradient="autodiff", mesh=None, m=None) -> Descent:
+    """The :class:`Descent` of ``train``'s loop: traceable, no checks (``train`` and ``jaxnn.trainable``
+    check their arguments first).  ``optimizer`` as resolved by :func:`jaxnn.optimizers.resolve`."""
     opt = make_optimizer(optimizer, lr, {**dict(opt_static), **opt_hyper})
-    # Traced invalid values, flagged once here and applied by one select after the scan (no per-step work).
-    # lr counts only when it is used; the params only when traced (concrete non-finite params are
-    # reported as diverged at step 0, as they always were).
-    invalid = invalid_hyper(positive=(lr,) if optimizers.uses_lr(optimizer) else (), nonnegative=(lam,),
-                            params=params if check_params else None)
     m = X.shape[0] if m is None else m  # real samples; data-parallel runs pad X to a multiple of the devices
     # The loop works in the lecture's column layout (samples as columns, z = W a + b): X and Y
     # are transposed once here, outside the scan (see jaxnn/mlp.py and benchmarks/bench_train.py).
@@ -111,17 +120,45 @@ def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_a
         p, (_, g) = carry
         return jnp.isfinite(J_new) & tree_all_finite((g, p))
 
-    J0, g0 = on_all_data(value_and_grad, params) if full else (on_all_data(J, params), params)
-    start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
-    if not full:
-        g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = guard_init((params, (opt.init(params), g0)), finite=start_ok)
-    state, losses = guarded_scan(step, state, jnp.arange(steps, dtype=jnp.int32), is_finite=is_finite)
+    def start(params):
+        J0, g0 = on_all_data(value_and_grad, params) if full else (on_all_data(J, params), params)
+        start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
+        if not full:
+            g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return guard_init((params, (opt.init(params), g0)), finite=start_ok)
+
+    return Descent(start, step, is_finite)
+
+
+@partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer", "opt_static",
+                                   "batch_size", "gradient", "check_params", "mesh", "m"))
+def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_activation, loss, optimizer,
+           opt_static, batch_size, gradient, check_params=False, mesh=None, m=None):
+    # Traced invalid values, flagged once here and applied by one select after the scan (no per-step work).
+    # lr counts only when it is used; the params only when traced (concrete non-finite params are
+    # reported as diverged at step 0, as they always were).
+    invalid = invalid_hyper(positive=(lr,) if optimizers.uses_lr(optimizer) else (), nonnegative=(lam,),
+                            params=params if check_params else None)
+    d = descent(X, Y, lr, lam, key, opt_hyper, activation=activation, output_activation=output_activation,
+                loss=loss, optimizer=optimizer, opt_static=opt_static, batch_size=batch_size, gradient=gradient,
+                mesh=mesh, m=m)
+    state, losses = guarded_scan(d.step, d.start(params), jnp.arange(steps, dtype=jnp.int32), is_finite=d.is_finite)
     new_params, g = state.kept, state.carry[1][1]
     new_params, history = mask_invalid(invalid, params, new_params, {"loss": losses, "diverged_at": state.diverged_at})
     # The last gradient is returned too (and dropped by `train`): with it live after the loop, XLA:CPU
     # compiles a faster loop body, at no extra work (benchmarks/bench_train.py times train).
     return new_params, history, g
+
+
+def check_structure(activation, output_activation, loss: str, gradient: str) -> None:
+    """The static choices of a training loop (activations, loss, gradient), checked before any compute."""
+    out = activation if output_activation is None else output_activation
+    get_activation(activation)
+    check_loss(loss, out)
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient: expected one of {list(GRADIENTS)}, got {gradient!r}")
+    if gradient == "backprop" and get_activation(activation).df is None:
+        raise ValueError("activation: the explicit backprop needs an elementwise hidden activation")
 
 
 def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
@@ -180,13 +217,7 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     X, Y = validate.check_data(params, X, Y)
     steps = validate.check_int("steps", steps, minimum=1)
     validate.check_scalar("lam", lam, nonnegative=True)
-    out = activation if output_activation is None else output_activation
-    get_activation(activation)
-    check_loss(loss, out)
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient: expected one of {list(GRADIENTS)}, got {gradient!r}")
-    if gradient == "backprop" and get_activation(activation).df is None:
-        raise ValueError("activation: the explicit backprop needs an elementwise hidden activation")
+    check_structure(activation, output_activation, loss, gradient)
     dtype = jnp.result_type(X)
     leaves = jax.tree_util.tree_leaves((params, X, Y, lr, lam, key, optimizer_kwargs))
     traced = not all(validate.is_concrete(x) for x in leaves)
