@@ -24,6 +24,7 @@ from jaxnn.losses import LOSSES, data_term, objective, ridge
 from jaxnn.mlp import Cache, forward, forward_cache, init_mlp, layer_sizes
 from jaxnn.sweeps import SweepResult, init_distributed, sweep, use_cpu_cores
 from jaxnn.train import train
+from jaxnn.trainable import Trainable, trainable
 
 __version__ = "0.1.0"
 
@@ -31,7 +32,7 @@ __all__ = [
     "ACTIVATIONS", "Activation", "get_activation",
     "init_mlp", "forward", "forward_cache", "Cache", "layer_sizes",
     "objective", "data_term", "ridge", "LOSSES",
-    "backprop", "train",
+    "backprop", "train", "trainable", "Trainable",
     "encode_labels", "decode_labels", "target_range",
     "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
     "save", "load",

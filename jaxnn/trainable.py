@@ -1,0 +1,198 @@
+"""Trainables: a training run as three pure functions, so a scheduler can train it in segments.
+
+A :class:`Trainable` is what the adaptive searches of :mod:`jaxnn.sweeps` (``successive_halving``,
+``hyperband``, ``pbt``, ``run`` with early stopping) train, many at once, in compiled, vmapped segments:
+
+* ``init(key, data, **hp) -> state``: a new run (params, optimizer state, step count, status);
+* ``advance(state, data, steps, **hp) -> state``: ``steps`` (static) more steps, one ``lax.scan``;
+* ``evaluate(state, data, **hp) -> {name: scalar}``: the run's metrics now.
+
+``hp`` are the run's traced hyperparameters (scalars).  All three are pure and traceable (the scheduler
+vmaps and jits them); ``advance`` called k times for n steps must compute what one call for k n steps
+does, so that a run can be stopped, ranked and continued.  The metrics may declare the run's status with
+a ``diverged_at`` (int, -1 if not) and an ``invalid`` (bool) entry (:mod:`jaxnn.sweeps.status`); without
+them a non-finite metric means diverged.
+
+:func:`trainable` is the core MLP's, built on :func:`jaxnn.train`'s loop (:func:`jaxnn.train.descent`
+under :func:`jaxnn.guard.guarded_scan`): no second training loop.  Any other model (an autoencoder, a
+softmax, a Flax or Equinox network) is a :class:`Trainable` written the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import optimizers, validate
+from jaxnn.activations import ActivationLike
+from jaxnn.guard import GuardState, guarded_scan, invalid_hyper, tree_where
+from jaxnn.losses import objective_cols
+from jaxnn.mlp import forward_cache_cols, init_mlp
+from jaxnn.optimizers import OptimizerLike
+from jaxnn.train import check_structure, descent
+
+__all__ = ["Trainable", "MLPState", "trainable"]
+
+
+class Trainable(NamedTuple):
+    """A training run as pure functions (see the module docstring).
+
+    Attributes:
+      init: ``init(key, data, **hp) -> state`` (a pytree of arrays).
+      advance: ``advance(state, data, steps, **hp) -> state``; ``steps`` is a static Python int.
+      evaluate: ``evaluate(state, data, **hp) -> {metric name: scalar}`` (optionally ``diverged_at``,
+        ``invalid``: the run's status).
+      hyperparameters: ``{name: default}`` of the hyperparameters ``hp`` may hold (a search space may
+        set any of them; the others keep their defaults), or None to accept any names without defaults.
+    """
+
+    init: Callable[..., Any]
+    advance: Callable[..., Any]
+    evaluate: Callable[..., dict]
+    hyperparameters: Optional[dict] = None
+
+
+class MLPState(NamedTuple):
+    """The state of one run of :func:`trainable`.
+
+    Attributes:
+      guard: the :class:`jaxnn.guard.GuardState` of ``train``'s loop: ``carry = (params, (optimizer
+        state, gradient))``, ``kept`` (the last finite params: the run's result), ``t`` (steps taken),
+        ``diverged_at``.
+      key: raw key data of the minibatch shuffle.
+      invalid: bool scalar: a hyperparameter of this run was out of range (then no metric is a result).
+    """
+
+    guard: GuardState
+    key: jax.Array
+    invalid: jax.Array
+
+    @property
+    def params(self):
+        return self.guard.kept
+
+
+def _check_data(data) -> None:
+    """Shapes only (static under tracing): X (m, s_1) and Y (m, k), optional X_val / Y_val."""
+    if not isinstance(data, dict) or "X" not in data or "Y" not in data:
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"data: expected a dict with 'X' (m, s_1) and 'Y' (m, k), optionally 'X_val' and "
+                         f"'Y_val', got {got}")
+    for a, b in (("X", "Y"), ("X_val", "Y_val")):
+        if (a in data) != (b in data):
+            raise ValueError(f"data: {a!r} and {b!r} go together, got only {a if a in data else b!r}")
+        if a in data and (jnp.ndim(data[a]) != 2 or jnp.ndim(data[b]) != 2
+                          or jnp.shape(data[a])[0] != jnp.shape(data[b])[0]):
+            raise ValueError(f"data: expected {a!r} (m, s_1) and {b!r} (m, k) with the same m, got shapes "
+                             f"{jnp.shape(data[a])} and {jnp.shape(data[b])}")
+
+
+def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
+              output_activation: Optional[ActivationLike] = None, loss: str = "squared",
+              optimizer: OptimizerLike = None, optimizer_kwargs: Optional[dict] = None,
+              batch_size: Optional[int] = None, gradient: str = "autodiff",
+              scale=0.01, lr=0.1, lam=0.0) -> Trainable:
+    """The core MLP as a :class:`Trainable`: :func:`jaxnn.init_mlp`, then :func:`jaxnn.train`'s steps.
+
+    Args:
+      sizes: layer sizes ``[s_1, ..., s_{n_l}]`` (static).
+      activation, output_activation, loss, optimizer, optimizer_kwargs, batch_size, gradient: as in
+        :func:`jaxnn.train` (static; the float ``optimizer_kwargs`` become hyperparameters).
+      scale, lr, lam: the defaults of the hyperparameters of the same names (init scale eps,
+        learning rate alpha, ridge lambda); a search space overrides any of them.
+
+    Returns:
+      A :class:`Trainable` whose ``hyperparameters`` are ``scale``, ``lr`` (when the optimizer uses
+      one), ``lam`` and the float ``optimizer_kwargs``.  ``data`` is ``{"X": (m, s_1), "Y": (m, k)}``,
+      optionally with ``"X_val"``, ``"Y_val"``; ``init``'s key draws the params (its first split, as
+      ``init_mlp(jax.random.split(key)[0], sizes, scale)``) and the minibatch shuffle (its second).
+      ``evaluate`` returns ``loss`` (the training objective J, ridge included, at the kept params),
+      ``val_loss`` (the validation data term, no ridge), ``accuracy`` / ``val_accuracy`` (argmax
+      agreement, when the output has more than one unit), ``diverged_at`` and ``invalid``; every
+      float metric is NaN for an invalid run.
+
+    A change of ``lam`` between two calls of ``advance`` (population-based training) takes effect from
+    the second step of the later call: the first uses the gradient cached by the step before it.
+    """
+    sizes = [validate.check_int(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes: expected at least two layer sizes [s_1, ..., s_n], got {sizes}")
+    check_structure(activation, output_activation, loss, gradient)
+    if batch_size is not None:
+        batch_size = validate.check_int("batch_size", batch_size, minimum=1)
+    opt, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True)
+    uses_lr = optimizers.uses_lr(opt)
+    defaults = {"scale": float(validate.check_scalar("scale", scale, nonnegative=True)),
+                "lam": float(validate.check_scalar("lam", lam, nonnegative=True))}
+    if uses_lr:
+        defaults["lr"] = float(validate.check_scalar("lr", lr, positive=True))
+    defaults.update({k: float(v) for k, v in opt_hyper.items()})
+    structure = dict(activation=activation, output_activation=output_activation, loss=loss)
+
+    def hyper(hp):
+        unknown = sorted(set(hp) - set(defaults))
+        if unknown:
+            raise ValueError(f"hp: unknown hyperparameters {unknown}; this trainable takes {sorted(defaults)}")
+        return {**defaults, **hp}
+
+    def loop(data, h, key):
+        X, Y = data["X"], data["Y"]
+        if batch_size is not None and batch_size > X.shape[0]:
+            raise ValueError(f"batch_size: expected at most the number of samples {X.shape[0]}, got {batch_size}")
+        dtype = jnp.result_type(X)
+        lr_ = jnp.asarray(h.get("lr", 0.0), dtype)
+        kw = {k: jnp.asarray(h[k], dtype) for k in opt_hyper}
+        bs = None if batch_size == X.shape[0] else batch_size
+        d = descent(X, Y, lr_, jnp.asarray(h["lam"], dtype), jax.random.wrap_key_data(key), kw, optimizer=opt,
+                    opt_static=opt_static, batch_size=bs, gradient=gradient, **structure)
+        bad = invalid_hyper(positive=(lr_,) if uses_lr else (), nonnegative=(h["lam"],))
+        return d, bad
+
+    def init(key, data, **hp):
+        _check_data(data)
+        h = hyper(hp)
+        k_init, k_shuffle = jax.random.split(key)
+        params = init_mlp(k_init, sizes, h["scale"], dtype=jnp.result_type(data["X"]))
+        kd = jax.random.key_data(k_shuffle)
+        d, bad = loop(data, h, kd)
+        return MLPState(d.start(params), kd, bad | invalid_hyper(params=params))
+
+    def advance(state, data, steps, **hp):
+        _check_data(data)
+        steps = validate.check_int("steps", steps, minimum=1)
+        d, bad = loop(data, hyper(hp), state.key)
+        t = state.guard.t + jnp.arange(steps, dtype=jnp.int32)
+        guard, _ = guarded_scan(d.step, state.guard, t, is_finite=d.is_finite)
+        return MLPState(guard, state.key, state.invalid | bad)
+
+    def evaluate(state, data, **hp):
+        _check_data(data)
+        h = hyper(hp)
+        p = state.guard.kept
+        lam_ = jnp.asarray(h["lam"], jnp.result_type(data["X"]))
+        out = {"loss": objective_cols(p, data["X"].T, data["Y"].T, lam_, loss=loss, **_acts(structure))}
+        if sizes[-1] > 1:
+            out["accuracy"] = _accuracy(p, data["X"], data["Y"], structure)
+        if "X_val" in data:
+            out["val_loss"] = objective_cols(p, data["X_val"].T, data["Y_val"].T, 0.0, loss=loss, **_acts(structure))
+            if sizes[-1] > 1:
+                out["val_accuracy"] = _accuracy(p, data["X_val"], data["Y_val"], structure)
+        nan = {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}
+        out = tree_where(state.invalid, nan, out)
+        return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
+                "invalid": jnp.asarray(state.invalid, bool)}
+
+    return Trainable(init, advance, evaluate, defaults)
+
+
+def _acts(structure):
+    return {"activation": structure["activation"], "output_activation": structure["output_activation"]}
+
+
+def _accuracy(params, X, Y, structure):
+    """Fraction of samples whose largest output is the largest target (one-hot or {-1, 1} targets)."""
+    a = forward_cache_cols(params, X.T, **_acts(structure)).a[-1]
+    return jnp.mean(jnp.argmax(a, axis=0) == jnp.argmax(Y.T, axis=0)).astype(a.dtype)
+
