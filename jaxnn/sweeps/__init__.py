@@ -20,6 +20,17 @@ Example::
 """
 
 from jaxnn.sweeps import plot, status  # noqa: F401  (submodules)
+from jaxnn.sweeps.adaptive import (
+    AdaptiveResult,
+    Patience,
+    hyperband,
+    hyperband_brackets,
+    patience,
+    pbt,
+    rank,
+    run,
+    successive_halving,
+)
 from jaxnn.sweeps.chunking import DEFAULT_MEMORY_BUDGET, working_set_bytes
 from jaxnn.sweeps.distributed import init_distributed, use_cpu_cores
 from jaxnn.sweeps.engine import TableResult, grid_configs, run_table, sweep
@@ -40,9 +51,12 @@ from jaxnn.sweeps.spaces import (
     table,
     uniform,
 )
+from jaxnn.trainable import MLPState, Trainable
 
 __all__ = ["sweep", "run_table", "TableResult", "SweepResult",
            "grid", "table", "random", "sobol", "Space", "Design", "as_space",
            "uniform", "loguniform", "choice", "integers", "static", "Distribution",
            "init_distributed", "use_cpu_cores", "provenance", "working_set_bytes", "DEFAULT_MEMORY_BUDGET",
-           "grid_configs", "status", "plot"]
+           "grid_configs", "status", "plot",
+           "Trainable", "MLPState", "successive_halving", "hyperband", "hyperband_brackets", "pbt", "run",
+           "patience", "Patience", "AdaptiveResult", "rank"]

@@ -1,0 +1,266 @@
+"""The host loop of the adaptive searches: lanes refilled at segment boundaries, a replayable log, checkpoints.
+
+:class:`Driver` runs *work items* ``(trial, until[, source])`` through a :class:`~jaxnn.sweeps.lanes.Pool`:
+each segment, every busy lane advances its trial by ``segment`` steps; a lane whose trial reached ``until``,
+stopped (an early-stopping rule), diverged or is invalid takes the next pending item at the next segment
+boundary (continuous batching), new trials started in one ``start`` call.  A trial keeps its bank slot
+between items (a survivor continues from its state); ``source`` starts an item from another trial's state
+(population-based training's exploit: the copy and the next segment are one call).
+
+Resumability: the schedulers are deterministic functions of what the devices return, so the driver logs
+the metrics of every device call; a checkpoint (``out_dir/checkpoint.npz``, written atomically at segment
+boundaries) is that log plus the bank.  A rerun replays the scheduler against the log (no compute) and
+continues live from the bank once the log is used up: the same decisions, the same results as one
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from jaxnn.sweeps import status as st
+from jaxnn.sweeps.distributed import broadcast, is_lead
+
+__all__ = ["Driver", "Trials", "CHECKPOINT"]
+
+CHECKPOINT = "checkpoint.npz"
+
+
+class Trials:
+    """Host bookkeeping of N trials: steps trained, status, bank slot, current hyperparameters, and every
+    evaluation ``curve[i] = [(steps, {metric: value}), ...]``."""
+
+    def __init__(self, n, hp: dict):
+        self.n = n
+        self.steps = np.zeros(n, np.int64)
+        self.status = np.zeros(n, np.int8)
+        self.slot = np.full(n, -1, np.int64)
+        self.hp = {k: np.array(v) for k, v in hp.items()}
+        self.curve = [[] for _ in range(n)]
+        self.started = np.zeros(n, bool)
+
+    def last(self, i, name):
+        return self.curve[i][-1][1][name] if self.curve[i] else np.nan
+
+
+class Driver:
+    """See the module docstring.  ``rule(trials, i) -> bool``: stop trial i now (early stopping)."""
+
+    def __init__(self, pool, trials: Trials, kd, metrics, *, out_dir=None, fingerprint=None, checkpoint_s=30.0,
+                 bar=None, ranked=None):
+        self.pool, self.trials, self.kd, self.metrics = pool, trials, kd, tuple(metrics)
+        self.free = list(range(pool.n_slots))
+        self.paid = self.useful = 0
+        self.out_dir, self.fingerprint, self.checkpoint_s = out_dir, fingerprint, checkpoint_s
+        self.bar, self.ranked = bar, ranked
+        self.log, self.pos, self.bank_ckpt = [], 0, None
+        self.last_write = time.perf_counter()
+        self.calls = 0
+        if out_dir is not None:
+            self._open()
+        else:
+            pool.empty()
+
+    # --- checkpoints and replay ----------------------------------------------------------------------------
+    def _path(self):
+        return os.path.join(self.out_dir, CHECKPOINT)
+
+    def _open(self):
+        got = None
+        if is_lead():
+            os.makedirs(self.out_dir, exist_ok=True)
+            if os.path.exists(self._path()):
+                with np.load(self._path(), allow_pickle=False) as z:
+                    head = json.loads(bytes(z["__log__"]).decode())
+                    if head["fingerprint"] != self.fingerprint:
+                        raise ValueError(f"out_dir: {self.out_dir} holds a different search (trainable, space, key, "
+                                         "data, scheduler arguments or lanes); use another out_dir or delete it")
+                    got = (head["log"], [z[f"bank_{j}"] for j in range(head["n_bank"])])
+        import jax
+        if jax.process_count() > 1:  # process 0 read the checkpoint: every process gets it
+            log = _broadcast_json(None if got is None else got[0])
+            if log is not None:
+                shapes = [(self.pool.B,) + tuple(x.shape) for x in jax.tree_util.tree_leaves(self.pool.spec.state)]
+                dts = [x.dtype for x in jax.tree_util.tree_leaves(self.pool.spec.state)]
+                bank = got[1] if is_lead() else [np.zeros(sh, dt) for sh, dt in zip(shapes, dts)]
+                got = (log, [np.asarray(b) for b in broadcast(bank)])
+        if got is not None:
+            self.log, self.bank_ckpt = got
+            print(f"jaxnn.sweeps: resuming in {self.out_dir}: replaying {len(self.log)} logged segment calls",
+                  file=sys.stderr, flush=True)
+        if not self.log:
+            self.pool.empty()
+
+    def checkpoint(self, force=False):
+        """Write the log and the bank (atomically) if due; every process calls it (the bank is gathered)."""
+        if self.out_dir is None or self.replaying:
+            return
+        if not force and time.perf_counter() - self.last_write < self.checkpoint_s:
+            return
+        import jax
+        bank = [np.asarray(x) for x in jax.tree_util.tree_leaves(self.pool.host_bank())]
+        if is_lead():
+            head = {"fingerprint": self.fingerprint, "log": self.log, "n_bank": len(bank)}
+            tmp = self._path() + f".tmp{os.getpid()}.npz"
+            with open(tmp, "wb") as f:
+                np.savez(f, __log__=np.frombuffer(json.dumps(head).encode(), np.uint8),
+                         **{f"bank_{j}": b for j, b in enumerate(bank)})
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._path())
+        self.last_write = time.perf_counter()
+
+    @property
+    def replaying(self):
+        return self.pos < len(self.log)
+
+    def _device(self, kind, *args):
+        """One pool call, or its logged result while replaying (then the checkpoint's bank is restored)."""
+        self.calls += 1
+        if self.replaying:
+            out = {k: np.asarray(v) for k, v in self.log[self.pos].items()}
+            self.pos += 1
+            if not self.replaying:
+                import jax
+                self.pool.load(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.pool.spec.state),
+                                                            self.bank_ckpt))
+                self.bank_ckpt = None
+            return out
+        out = getattr(self.pool, kind)(*args)
+        self.log.append({k: v.tolist() for k, v in out.items()})
+        self.pos += 1
+        return out
+
+    def note(self) -> str:
+        """The progress bar's note: the largest budget reached and the best ranked metric so far."""
+        tr = self.trials
+        ok = [i for i in range(tr.n) if tr.curve[i] and tr.status[i] == st.OK]
+        if not ok or self.ranked is None or self.ranked[0] is None:
+            return ""
+        name, mode = self.ranked
+        vals = [v for v in (tr.last(i, name) for i in ok) if np.isfinite(v)]
+        best = (max if mode == "max" else min)(vals) if vals else float("nan")
+        return f"steps {max(tr.curve[i][-1][0] for i in ok)}, best {name} {best:.4g}"
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+    def _record(self, trial, out, j, steps):
+        tr = self.trials
+        vals = {k: out[k][j].item() for k in self.metrics}
+        tr.curve[trial].append((int(steps), vals))
+        code = st.run_status({k: np.asarray([v]) for k, v in vals.items()})[0]
+        tr.status[trial] = code
+        return code
+
+    def _start(self, items):
+        """Start the never-started trials of ``items`` (lists of [trial, until, source]) in free slots; returns
+        those that failed at the start (invalid / non-finite)."""
+        tr, failed = self.trials, []
+        new = [it for it in items if not tr.started[it[0]]]
+        for a in range(0, len(new), self.pool.W):
+            batch = new[a:a + self.pool.W]
+            ids = [it[0] for it in batch]
+            for i in ids:
+                tr.slot[i] = self.free.pop(0)
+                tr.started[i] = True
+            out = self._device("start", tr.slot[ids], self.kd[ids], {k: v[ids] for k, v in tr.hp.items()})
+            for j, i in enumerate(ids):
+                if self._record(i, out, j, 0) != st.OK:
+                    failed.append(i)
+        return failed
+
+    def release(self, trials):
+        """Free the bank slots of trials that will not be continued."""
+        for i in trials:
+            if self.trials.slot[i] >= 0:
+                self.free.append(int(self.trials.slot[i]))
+                self.trials.slot[i] = -1
+        self.free.sort()
+
+    def drive(self, items, *, rule=None, release_done=False, on_done=None):
+        """Run the work items ``[(trial, until[, source]), ...]`` in order through the lanes.
+
+        A trial stops short of ``until`` when it diverges, is invalid, or ``rule(trials, i)`` says so.  With
+        ``release_done`` a finished trial's slot is freed at once (it will not be continued).
+        ``on_done(trial) -> more items`` is called as each item finishes; what it returns joins the queue
+        (a bracket's next rung, once its last trial finished the current one).
+        """
+        tr, W, seg = self.trials, self.pool.W, self.pool.segment
+        queue = [list(it) + [None] * (3 - len(it)) for it in items]
+        lanes, moved = [], []
+        slot0, steps0 = tr.slot.copy(), tr.steps.copy()  # sources are read as they were when the drive began
+
+        def finished(i):
+            if on_done is not None:
+                queue.extend(list(it) + [None] * (3 - len(it)) for it in on_done(i))
+
+        def take():
+            while queue and len(lanes) < W:
+                it = queue.pop(0)
+                if tr.status[it[0]] != st.OK or tr.steps[it[0]] >= it[1]:
+                    finished(it[0])
+                    continue
+                if not tr.started[it[0]]:
+                    failed = self._start([it] + [q for q in queue[:W - len(lanes) - 1] if not tr.started[q[0]]])
+                    self.release(failed)
+                    if it[0] in failed:
+                        finished(it[0])
+                        continue
+                lanes.append(it)
+
+        take()
+        while lanes:
+            src, dst = [], []
+            for it in lanes:
+                i, _, source = it
+                if source is not None:  # a new slot for i, read from the source's slot as the drive began
+                    if slot0[source] < 0:
+                        raise ValueError(f"source: trial {source} had no state when the drive began")
+                    src.append(int(slot0[source]))
+                    moved.append(int(tr.slot[i]))
+                    tr.slot[i] = self.free.pop(0)
+                    tr.steps[i] = steps0[source]
+                    it[2] = None
+                else:
+                    src.append(int(tr.slot[i]))
+                dst.append(int(tr.slot[i]))
+            ids = [it[0] for it in lanes]
+            out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()})
+            self.paid += W * seg
+            self.useful += len(lanes) * seg
+            keep, done_now = [], []
+            for j, it in enumerate(lanes):
+                i = it[0]
+                tr.steps[i] += seg
+                code = self._record(i, out, j, tr.steps[i])
+                done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
+                if done and (release_done or code != st.OK):
+                    self.release([i])
+                (done_now if done else keep).append(it)
+            if self.bar is not None and not self.replaying:
+                self.bar.update(len(lanes) * seg)
+                self.bar.set_postfix_str(self.note(), refresh=False)
+            lanes[:] = keep
+            for it in done_now:
+                finished(it[0])
+            take()
+            self.checkpoint()
+        self.free.extend(s for s in moved if s >= 0)
+        self.free.sort()
+
+
+def _broadcast_json(obj):
+    """Process 0's JSON-able ``obj`` on every process."""
+    import jax
+    if jax.process_count() == 1:
+        return obj
+    raw = json.dumps(obj).encode() if is_lead() else b""
+    n = int(broadcast(np.asarray(len(raw), np.int64)))
+    buf = np.zeros(n, np.uint8)
+    if is_lead():
+        buf[:] = np.frombuffer(raw, np.uint8)
+    return json.loads(bytes(broadcast(buf)).decode())

@@ -1,0 +1,185 @@
+"""The lane pool: trial states in a bank on the devices, W lanes of them advanced per compiled segment.
+
+A :class:`Pool` holds the states of up to ``slots`` live trials of one :class:`jaxnn.sweeps.Trainable` in a
+*bank* (every leaf with a leading slot axis, sharded over a 1-D device mesh), plus W scratch slots.  Two
+compiled functions of W lanes (one compilation each, whatever the schedule):
+
+* ``start``: ``init`` + ``evaluate`` of up to W new trials, written into their slots;
+* ``segment``: for every lane, the state of slot ``src`` is advanced ``segment`` steps, evaluated and
+  written to slot ``dst`` (``src == dst`` continues a trial; ``src != dst`` copies one into another, as
+  population-based training exploits; an idle lane reads and writes its own scratch slot).
+
+So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
+host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxnn.sweeps.distributed import gather
+from jaxnn.sweeps.executor import spec_key
+
+__all__ = ["Pool", "Spec", "compile_count"]
+
+_CACHE_SIZE = 16
+_compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
+_COMPILES = {"n": 0}
+
+
+def compile_count() -> int:
+    """How many lane functions (start, segment) have been compiled in this process (cache misses)."""
+    return _COMPILES["n"]
+
+
+class Spec(NamedTuple):
+    """What the pool needs to know about the trainable, found by tracing it once (no compute)."""
+
+    state: object       # pytree of ShapeDtypeStruct: one trial's state
+    metrics: tuple      # names of evaluate's outputs, in order
+
+
+def _lanes(W, x):
+    return jax.ShapeDtypeStruct((W,) + tuple(x.shape), x.dtype)
+
+
+class Pool:
+    """Bank + lanes of one trainable on one mesh (see the module docstring)."""
+
+    def __init__(self, trainable, data, spec: Spec, hp_names, hp_dtypes, mesh: Mesh, width: int, slots: int,
+                 segment: int, impl, kshape: tuple):
+        n_dev = mesh.devices.size
+        self.W = width
+        self.n_slots = -(-slots // n_dev) * n_dev
+        self.B = self.n_slots + width            # the last W slots are the lanes' scratch
+        self.scratch = np.arange(self.n_slots, self.B, dtype=np.int32)
+        self.segment, self.impl, self.spec, self.kshape = segment, impl, spec, tuple(kshape)
+        self.hp_names, self.hp_dtypes = tuple(hp_names), dict(hp_dtypes)
+        self.mesh = mesh
+        self.lane_sh, self.rep = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
+        self.data = data
+        self.compile_s = 0.0
+        tr = trainable
+
+        def wrap(kd):
+            return kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
+
+        def metrics(states, hp, data):
+            out = jax.vmap(lambda s, h: tr.evaluate(s, data, **h))(states, hp)
+            return {k: jnp.asarray(out[k]) for k in spec.metrics}
+
+        def start(bank, slots, kd, hp, data):
+            states = jax.vmap(lambda k, h: tr.init(wrap(k), data, **h))(kd, hp)
+            states = jax.lax.with_sharding_constraint(states, self.lane_sh)
+            bank = jax.tree_util.tree_map(lambda b, s: b.at[slots].set(s), bank, states)
+            return bank, metrics(states, hp, data)
+
+        def seg(bank, src, dst, hp, data):
+            states = jax.tree_util.tree_map(lambda b: b[src], bank)
+            states = jax.lax.with_sharding_constraint(states, self.lane_sh)
+            states = jax.vmap(lambda s, h: tr.advance(s, data, segment, **h))(states, hp)
+            bank = jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states)
+            return bank, metrics(states, hp, data)
+
+        bank_sh = jax.tree_util.tree_map(lambda _: NamedSharding(mesh, P("runs")), spec.state)
+        shard = dict(out_shardings=(bank_sh, self.rep), donate_argnums=0)
+        self._start = jax.jit(start, in_shardings=(bank_sh, self.rep, self.lane_sh, self.lane_sh, self.rep), **shard)
+        self._seg = jax.jit(seg, in_shardings=(bank_sh, self.rep, self.rep, self.lane_sh, self.rep), **shard)
+        self.bank = None
+        data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
+        self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
+                     tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
+                     tuple(d.id for d in mesh.devices.flat), width, self.B, segment, str(impl))
+
+    # --- placing host arrays --------------------------------------------------------------------------------
+    def _put(self, x, sharding):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
+
+    def _hp(self, hp: dict):
+        return {k: self._put(np.asarray(hp[k], self.hp_dtypes[k]), self.lane_sh) for k in self.hp_names}
+
+    def empty(self):
+        """A bank of zeros (the scratch and free slots are never read for results)."""
+        bank_sh = NamedSharding(self.mesh, P("runs"))
+        self.bank = jax.tree_util.tree_map(
+            lambda s: jax.jit(lambda: jnp.zeros((self.B,) + tuple(s.shape), s.dtype), out_shardings=bank_sh)(),
+            self.spec.state)
+
+    def load(self, host_bank):
+        """The bank from host arrays (a checkpoint)."""
+        bank_sh = NamedSharding(self.mesh, P("runs"))
+        self.bank = jax.tree_util.tree_map(lambda x: self._put(x, bank_sh), host_bank)
+
+    def host_bank(self):
+        """The bank as host arrays (for a checkpoint), every process."""
+        return gather(self.bank)
+
+    def _abstract(self, name):
+        """Abstract arguments of ``start`` / ``seg`` (for compiling before the first call)."""
+        bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
+                                                                     sharding=NamedSharding(self.mesh, P("runs"))),
+                                      self.spec.state)
+        idx = jax.ShapeDtypeStruct((self.W,), np.int32, sharding=self.rep)
+        hp = {k: jax.ShapeDtypeStruct((self.W,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
+        if name == "start":
+            return bank, idx, jax.ShapeDtypeStruct((self.W,) + self.kshape, np.uint32, sharding=self.lane_sh), hp
+        return bank, idx, idx, hp
+
+    def prepare(self):
+        """Compile ``start`` and ``seg`` (concurrently: XLA compiles outside Python's lock), unless cached."""
+        todo = [n for n in ("start", "seg") if self._key + (n,) not in _compiled]
+        if not todo:
+            return
+        t0 = time.perf_counter()
+        fns = {"start": self._start, "seg": self._seg}
+
+        def compile_one(n):
+            return fns[n].lower(*self._abstract(n), self.data).compile()
+
+        with ThreadPoolExecutor(len(todo)) as ex:
+            done = list(ex.map(compile_one, todo))
+        for n, c in zip(todo, done):
+            _compiled[self._key + (n,)] = c
+            _COMPILES["n"] += 1
+        while len(_compiled) > _CACHE_SIZE:
+            _compiled.popitem(last=False)
+        self.compile_s += time.perf_counter() - t0
+
+    def _call(self, name, *args):
+        ck = self._key + (name,)
+        if ck not in _compiled:
+            self.prepare()
+        _compiled.move_to_end(ck)
+        self.bank, out = _compiled[ck](self.bank, *args, self.data)
+        return {k: v for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(
+            [out[k] for k in self.spec.metrics])))}
+
+    # --- the two compiled operations -----------------------------------------------------------------------
+    def start(self, slots, kd, hp):
+        """Start trials in the given slots (len <= W; the rest of the lanes idle): their step-0 metrics."""
+        n = len(slots)
+        sl = np.concatenate([np.asarray(slots, np.int32), self.scratch[n:]])
+        kd = np.concatenate([kd, np.repeat(kd[:1], self.W - n, axis=0)]) if n < self.W else kd
+        hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], self.W - n)]) for k, v in hp.items()}
+        out = self._call("start", self._put(sl, self.rep), self._put(kd, self.lane_sh),
+                         self._hp(hp))
+        return {k: v[:n] for k, v in out.items()}
+
+    def advance(self, src, dst, hp):
+        """One segment for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``: their metrics."""
+        n = len(src)
+        s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:]])
+        d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:]])
+        hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], self.W - n)]) for k, v in hp.items()}
+        out = self._call("seg", self._put(s, self.rep), self._put(d, self.rep), self._hp(hp))
+        return {k: v[:n] for k, v in out.items()}

@@ -1,0 +1,341 @@
+"""Adaptive searches: jaxnn.trainable's segments, successive halving and Hyperband against host-side
+references, early stopping with lane refill, PBT's exploit, bad input, and (subprocesses) SIGKILL + resume,
+4 devices and 2 processes."""
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnn
+from jaxnn import sweeps
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = os.path.join(ROOT, "tests", "_adaptive_worker.py")
+_spec = importlib.util.spec_from_file_location("_adaptive_worker", WORKER)
+worker = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(worker)
+
+
+@pytest.fixture(scope="module")
+def prob():
+    return worker.problem()
+
+
+def reference_curves(mlp, space, data, key, budgets):
+    """Every trial trained alone (jit, no vmap, no lanes) and evaluated at each budget: {steps: [metrics]}."""
+    design = space.resolve(key)
+    out = {b: [] for b in budgets}
+    adv = jax.jit(mlp.advance, static_argnums=2)
+    ev = jax.jit(mlp.evaluate)
+    for i in range(design.n):
+        hp = {k: jnp.asarray(v[i], jnp.float32) for k, v in design.values.items()}
+        s = jax.jit(mlp.init)(jax.random.fold_in(key, i), data, **hp)
+        done = 0
+        for b in budgets:
+            s = adv(s, data, b - done, **hp)
+            done = b
+            out[b].append({k: float(v) for k, v in ev(s, data, **hp).items()})
+    return out
+
+
+def host_halving(curves, trials, budgets, keep_counts, metric, mode):
+    """The successive-halving rule on the host: [(steps, survivors before the cut)]."""
+    alive, rungs = list(trials), []
+    for k, b in enumerate(budgets):
+        rungs.append((b, list(alive)))
+        if k + 1 < len(budgets):
+            def order(i, c=curves[b]):
+                v = c[i][metric]
+                bad = not np.isfinite(v) or c[i]["invalid"] or c[i]["diverged_at"] >= 0
+                return (bad, -v if mode == "max" else v, i)
+            alive = sorted(sorted(alive, key=order)[:keep_counts[k + 1]])
+    return rungs
+
+
+# --- the trainable -------------------------------------------------------------------------------------------
+
+def test_trainable_segments_equal_one_call_and_train(prob):
+    mlp, _, data = prob
+    hp = dict(lr=0.05, scale=0.3, lam=1e-4)
+    k = jax.random.key(4)
+    s = mlp.init(k, data, **hp)
+    one = jax.jit(mlp.advance, static_argnums=2)(s, data, 24, **hp)
+    seg = s
+    for n in (3, 6, 15):
+        seg = jax.jit(mlp.advance, static_argnums=2)(seg, data, n, **hp)
+    np.testing.assert_allclose(mlp.evaluate(one, data, **hp)["val_loss"], mlp.evaluate(seg, data, **hp)["val_loss"],
+                               rtol=1e-6)
+    assert int(seg.guard.t) == 24
+    p0 = jaxnn.init_mlp(jax.random.split(k)[0], [64, 16, 10], 0.3)
+    p, h = jaxnn.train(p0, data["X"], data["Y"], lr=0.05, lam=1e-4, steps=24, activation="tanh",
+                       output_activation="softmax", loss="cross_entropy", optimizer="adam")
+    for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(seg.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mlp.evaluate(seg, data, **hp)["loss"], h["loss"][-1], rtol=1e-5)
+
+
+def test_trainable_flags_invalid_and_checks_names(prob):
+    mlp, _, data = prob
+    m = mlp.evaluate(mlp.init(jax.random.key(0), data, lr=-1.0), data)
+    assert bool(m["invalid"]) and np.isnan(m["val_loss"]) and int(m["diverged_at"]) == -1
+    with pytest.raises(ValueError, match=r"unknown hyperparameters \['momentum'\]"):
+        mlp.init(jax.random.key(0), data, momentum=0.9)
+    with pytest.raises(ValueError, match="data: expected a dict with 'X'"):
+        mlp.init(jax.random.key(0), {"X": data["X"]})
+    with pytest.raises(ValueError, match="sizes"):
+        jaxnn.trainable([64])
+
+
+# --- successive halving and Hyperband against the host rule --------------------------------------------------
+
+def test_successive_halving_matches_host_reference(prob):
+    mlp, space, data = prob
+    key = jax.random.key(0)
+    res = sweeps.successive_halving(mlp, space, key=key, data=data, metric="val_accuracy", mode="max",
+                                    min_steps=3, max_steps=27, eta=3, lanes=4, progress=False)
+    ref = reference_curves(mlp, space, data, key, [3, 9, 27])
+    want = host_halving(ref, range(27), [3, 9, 27], [27, 9, 3], "val_accuracy", "max")
+    assert [(r["steps"], r["trials"]) for r in res.rungs] == want
+    for r in res.rungs:
+        np.testing.assert_allclose(r["metric"], [ref[r["steps"]][i]["val_accuracy"] for i in r["trials"]],
+                                   atol=1e-6)
+        for i in r["trials"]:  # a survivor continued from its state: its curve equals training it once
+            got = dict(res.curves[i])[r["steps"]]
+            np.testing.assert_allclose(got["val_loss"], ref[r["steps"]][i]["val_loss"], rtol=2e-5)
+    best = res.best()
+    assert best["trial"] in res.rungs[-1]["trials"] and best["steps"] == 27
+    assert best["val_accuracy"] == max(res.rungs[-1]["metric"])
+    assert np.isclose(best["lr"], space.resolve(key).values["lr"][best["trial"]])
+    m = res.meta
+    assert m["lane_steps_useful"] == 27 * 3 + 9 * 6 + 3 * 18 and 0 < m["lane_utilization"] <= 1
+    assert m["lane_steps_paid"] % (4 * 3) == 0
+
+
+def test_hyperband_brackets_as_in_the_paper():
+    # Li et al. (JMLR 2018), Table 1: R = 81, eta = 3
+    assert sweeps.hyperband_brackets(1, 81, 3) == [(81, 1), (34, 3), (15, 9), (8, 27), (5, 81)]
+    assert sweeps.hyperband_brackets(9, 243, 3) == [(27, 9), (12, 27), (6, 81), (4, 243)]
+
+
+def test_hyperband_matches_host_reference(prob):
+    mlp, space, data = prob
+    key = jax.random.key(1)
+    big = sweeps.random(40, **{k: d for k, d in space.params})
+    res = sweeps.hyperband(mlp, big, key=key, data=data, metric="val_loss", mode="min", min_steps=3, max_steps=27,
+                           eta=3, lanes=6, progress=False)
+    brackets = sweeps.hyperband_brackets(3, 27, 3)
+    assert brackets == [(9, 3), (5, 9), (3, 27)] and res.meta["n_trials_used"] == 17
+    ref = reference_curves(mlp, big, data, key, [3, 9, 27])
+    a = 0
+    for b, (n, r) in enumerate(brackets):
+        budgets = [s for s in (3, 9, 27) if s >= r]
+        keep = [n // 3 ** k for k in range(len(budgets))]
+        want = host_halving(ref, range(a, a + n), budgets, keep, "val_loss", "min")
+        got = [(x["steps"], x["trials"]) for x in res.rungs if x["bracket"] == b]
+        assert got == want
+        a += n
+    assert res.best()["steps"] == 27
+    assert res.best()["trial"] in {i for x in res.rungs if x["steps"] == 27 for i in x["trials"]}
+
+
+def test_results_do_not_depend_on_lanes(prob):
+    mlp, space, data = prob
+    kw = dict(key=jax.random.key(0), data=data, metric="val_accuracy", mode="max", min_steps=3, max_steps=27,
+              eta=3, progress=False)
+    a = sweeps.successive_halving(mlp, space, lanes=2, **kw)
+    b = sweeps.successive_halving(mlp, space, lanes=7, **kw)
+    assert [r["trials"] for r in a.rungs] == [r["trials"] for r in b.rungs]
+    for ra, rb in zip(a.rungs, b.rungs):
+        np.testing.assert_allclose(ra["metric"], rb["metric"], atol=1e-6)
+
+
+def test_diverged_and_invalid_rank_last():
+    X = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    Y = np.tanh(X @ np.ones((3, 2), np.float32))
+    data = {"X": X, "Y": Y, "X_val": X, "Y_val": Y}
+    mlp = jaxnn.trainable([3, 8, 2], activation="relu", output_activation="identity")
+    space = sweeps.table(lr=[0.1, 1e3, -1.0, 0.05, 0.2, 0.01, 0.3, 0.02, 1e5], scale=[0.3] * 9)
+    res = sweeps.successive_halving(mlp, space, key=jax.random.key(0), data=data, metric="val_loss", mode="min",
+                                    min_steps=2, max_steps=18, eta=3, progress=False)
+    assert res.status[2] == sweeps.status.INVALID and res.status[1] == sweeps.status.DIVERGED
+    assert res.status[8] == sweeps.status.DIVERGED
+    assert not {1, 2, 8} & set(res.rungs[1]["trials"])
+    assert res.meta["n_invalid"] == 1 and res.meta["n_diverged"] == 2
+    assert res.curves[2] and len(res.curves[2]) == 1  # the invalid trial was stopped at its start
+    assert np.isfinite(res.best()["val_loss"])
+
+
+# --- early stopping with lane refill ---------------------------------------------------------------------------
+
+def test_run_early_stopping_refills_lanes(prob):
+    mlp, space, data = prob
+    rule = sweeps.patience("val_loss", 2)
+    res = sweeps.run(mlp, space, key=jax.random.key(0), data=data, steps=40, segment=2, early_stopping=rule,
+                     lanes=4, progress=False)
+    stops = [c[-1][0] for c in res.curves]
+    assert len(set(stops)) > 3 and min(stops) < 20  # trials stop at widely different steps
+    for i, c in enumerate(res.curves):  # each stopped where the rule says, on its own curve
+        vals = [v["val_loss"] for _, v in c]
+        if res.status[i] != sweeps.status.OK:
+            continue
+        first = next((j for j in range(3, len(vals) + 1) if min(vals[j - 2:j]) >= min(vals[:j - 2])), None)
+        assert stops[i] == (2 * (first - 1) if first is not None else 40), i
+    assert res.meta["lane_utilization"] >= 0.9
+    assert res.meta["lane_steps_useful"] == sum(stops)
+    assert res.best()["val_loss"] == min(c[-1][1]["val_loss"] for c, s in zip(res.curves, res.status) if s == 0)
+
+
+# --- PBT ------------------------------------------------------------------------------------------------------
+
+def test_pbt_exploit_copies_the_parents_state(prob):
+    mlp, space, data = prob
+    res = sweeps.pbt(mlp, space, key=jax.random.key(2), data=data, population=8, interval=4, steps=16,
+                     metric="val_accuracy", mode="max", quantile=0.25, perturb=(1.0,), resample=0.0, lanes=3,
+                     progress=False)
+    assert len(res.rungs) == 4 and len(res.lineage) == 2 * 3
+    assert (res.status[:8] == sweeps.status.OK).all() and [len(c) for c in res.curves[:8]] == [5] * 8
+    assert np.mean(res.rungs[-1]["metric"]) > np.mean(res.rungs[0]["metric"]) + 0.1  # training went on
+    for e in res.lineage:  # parent from the top quarter, member from the bottom quarter of that interval
+        r = next(r for r in res.rungs if r["steps"] == e["step"])
+        order = sweeps.rank(r["metric"], [0] * 8, "max")
+        assert e["parent"] in order[:2] and e["member"] in order[-2:]
+    for e in res.lineage:  # same state, same hyperparameters (perturb 1.0): the next interval is the parent's
+        m, p = e["member"], e["parent"]
+        nxt = e["step"] + 4
+        if any(x["member"] == p for x in res.lineage if x["step"] == e["step"]):
+            continue  # the parent itself was replaced at the same time: nothing to compare
+        np.testing.assert_allclose(dict(res.curves[m])[nxt]["val_loss"], dict(res.curves[p])[nxt]["val_loss"],
+                                   rtol=1e-6)
+    assert res.schedules["lr"].shape == (4, 8)
+    for e in res.lineage:
+        j = [r["steps"] for r in res.rungs].index(e["step"]) + 1
+        assert res.schedules["lr"][j, e["member"]] == pytest.approx(res.schedules["lr"][j - 1, e["parent"]])
+
+
+def test_pbt_explores_and_is_reproducible(prob):
+    mlp, space, data = prob
+    kw = dict(key=jax.random.key(3), data=data, population=6, interval=4, steps=12, metric="val_loss",
+              quantile=0.5, lanes=6, progress=False)
+    a, b = sweeps.pbt(mlp, space, **kw), sweeps.pbt(mlp, space, **kw)
+    assert a.lineage == b.lineage and a.lineage
+    np.testing.assert_array_equal(a.schedules["lr"], b.schedules["lr"])
+    assert not np.allclose(a.schedules["lr"][0], a.schedules["lr"][-1])
+
+
+# --- bad input, before any compute ---------------------------------------------------------------------------
+
+def test_bad_input_is_refused_before_compute(prob):
+    mlp, space, data = prob
+    kw = dict(key=jax.random.key(0), data=data, progress=False)
+    sh = dict(min_steps=3, max_steps=27)
+    with pytest.raises(ValueError, match=r"metric: 'val_acc' is not a metric of evaluate; it returns \[.*'val_acc"):
+        sweeps.successive_halving(mlp, space, metric="val_acc", **sh, **kw)
+    with pytest.raises(ValueError, match="min_steps: expected at most max_steps=3"):
+        sweeps.successive_halving(mlp, space, metric="val_loss", min_steps=9, max_steps=3, **kw)
+    with pytest.raises(ValueError, match="eta: expected an integer >= 2"):
+        sweeps.hyperband(mlp, space, metric="val_loss", eta=1, **sh, **kw)
+    for q in (0.0, 0.6):
+        with pytest.raises(ValueError, match=r"quantile: expected a fraction in \(0, 0.5\]"):
+            sweeps.pbt(mlp, space, population=8, interval=4, steps=8, metric="val_loss", quantile=q, **kw)
+    with pytest.raises(ValueError, match="population: expected an integer >= 2"):
+        sweeps.pbt(mlp, space, population=1, interval=4, steps=8, metric="val_loss", **kw)
+    with pytest.raises(ValueError, match=r"early_stopping: metric 'val_los' is not a metric"):
+        sweeps.run(mlp, space, steps=8, segment=2, early_stopping=sweeps.patience("val_los", 2), metric="val_loss",
+                   **kw)
+    with pytest.raises(ValueError, match="space: hyperparameters \\['momentum'\\] are not the trainable's"):
+        sweeps.successive_halving(mlp, sweeps.random(4, momentum=sweeps.uniform(0, 1)), metric="val_loss", **sh, **kw)
+    with pytest.raises(ValueError, match="trainable: expected a jaxnn.sweeps.Trainable"):
+        sweeps.successive_halving(lambda k: k, space, metric="val_loss", **sh, **kw)
+    with pytest.raises(ValueError, match="needs 17 trials"):
+        sweeps.hyperband(mlp, sweeps.random(5, lr=sweeps.loguniform(1e-3, 1)), metric="val_loss", **sh, **kw)
+
+
+# --- subprocesses: SIGKILL + resume, 4 devices, 2 processes ---------------------------------------------------
+
+def env(devices=1):
+    e = dict(os.environ)
+    e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    e.pop("JAX_NUM_CPU_DEVICES", None)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+def run_worker(args, devices=1, timeout=300):
+    return subprocess.run([sys.executable, WORKER, *args], env=env(devices), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def same(a, b, rtol=0.0):
+    assert a["status"] == b["status"] and a["lineage"] == b["lineage"]
+    assert [(r["steps"], r["trials"]) for r in a["rungs"]] == [(r["steps"], r["trials"]) for r in b["rungs"]]
+    assert [[c[0] for c in x] for x in a["curves"]] == [[c[0] for c in x] for x in b["curves"]]
+    for x, y in zip(a["curves"], b["curves"]):
+        for (_, u), (_, v) in zip(x, y):
+            np.testing.assert_allclose([u[k] for k in sorted(u)], [v[k] for k in sorted(u)], rtol=rtol, atol=rtol)
+    assert a["best"]["trial"] == b["best"]["trial"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kill_after", [("sh", 5), ("hb", 6), ("pbt", 5), ("run", 12)])
+def test_sigkill_then_resume_is_identical(tmp_path, name, kill_after):
+    d = str(tmp_path / "state")
+    base = ["--scheduler", name, "--lanes", "4"]
+    killed = run_worker([str(tmp_path / "k.json"), *base, "--out-dir", d, "--kill-after", str(kill_after)])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert os.path.exists(os.path.join(d, "checkpoint.npz")) and not os.path.exists(tmp_path / "k.json")
+    resumed = run_worker([str(tmp_path / "r.json"), *base, "--out-dir", d])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "replaying" in resumed.stderr
+    whole = run_worker([str(tmp_path / "w.json"), *base])
+    assert whole.returncode == 0, whole.stderr
+    same(load(tmp_path / "r.json"), load(tmp_path / "w.json"))  # bit for bit
+    assert [f for f in os.listdir(d) if "tmp" in f] == []
+
+
+@pytest.mark.slow
+def test_four_devices_equal_one_device(tmp_path):
+    four = run_worker([str(tmp_path / "4.json"), "--scheduler", "sh"], devices=4)
+    assert four.returncode == 0, four.stderr
+    one = run_worker([str(tmp_path / "1.json"), "--scheduler", "sh", "--lanes", "5"])
+    assert one.returncode == 0, one.stderr
+    a, b = load(tmp_path / "4.json"), load(tmp_path / "1.json")
+    assert a["meta"]["devices"] == 4 and a["meta"]["lanes"] % 4 == 0 and b["meta"]["devices"] == 1
+    same(a, b, rtol=2e-5)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sh", "pbt"])
+def test_two_processes_equal_one(tmp_path, name):
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / f"p{i}.json"), "--scheduler", name,
+                               "--lanes", "4", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                               "--process-id", str(i)], env=env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    one = run_worker([str(tmp_path / "1.json"), "--scheduler", name, "--lanes", "4"])
+    assert one.returncode == 0, one.stderr
+    a = load(tmp_path / "p0.json")
+    assert a["meta"]["processes"] == 2 and a["meta"]["devices"] == 4
+    same(a, load(tmp_path / "p1.json"))
+    same(a, load(tmp_path / "1.json"), rtol=2e-5)
