@@ -109,6 +109,8 @@ class AdaptiveResult(NamedTuple):
         member's new hyperparameters); ``schedules``: ``{name: (intervals + 1, population)}``.
       final: the trials ``best()`` chooses from (the last rung's; every trial for ``run``; every member).
       metric, mode: what was ranked.  meta: lane steps, utilization, compile and run time, devices, ...
+      state: the final state of the best trial (host arrays; e.g. ``state.params`` of :func:`jaxnn.trainable`),
+        or None (``run``, whose finished trials free their lanes: retrain ``best()``'s hyperparameters and key).
     """
 
     trials: dict
@@ -123,6 +125,7 @@ class AdaptiveResult(NamedTuple):
     metric: str
     mode: str
     meta: dict
+    state: object = None
 
     def value(self, i: int, name: Optional[str] = None) -> float:
         """Trial i's last value of ``name`` (default: the ranked metric)."""
@@ -191,6 +194,11 @@ def _setup(trainable, space, key, data, metric, devices, distributed) -> _Setup:
                          f"the space's hyperparameters {sorted(hp)}: {e}") from e
     if not isinstance(out, dict) or any(np.shape(v) != () for v in out.values()):
         raise ValueError(f"trainable: evaluate must return a dict of scalars, got {out!r:.200}")
+    keys = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)]
+    if keys:
+        raise ValueError(f"trainable: init's state holds typed PRNG keys at {keys}; store jax.random.key_data(key) "
+                         "(and wrap_key_data it where used) so that states can be banked and checkpointed")
     spec = Spec(state, tuple(out))
     metric_names = [k for k in out if k not in ("diverged_at", "invalid")]
     if metric is not None and metric not in metric_names:
@@ -256,6 +264,12 @@ def _open(kind, args, trainable, space, key, data, metric, *, segment, slots, n_
 def _finish(search: _Search, *, metric, mode, rungs, final, lineage=(), schedules=None, extra=None) -> AdaptiveResult:
     d, tr = search.driver, search.trials
     d.checkpoint(force=True)
+    state = None
+    final_ok = [i for i in final if tr.slot[i] >= 0]
+    if final_ok:  # the best trial's state, while its slot still holds it
+        order = rank([tr.last(i, metric) for i in final_ok], tr.status[final_ok], mode)
+        slot = int(tr.slot[final_ok[order[0]]])
+        state = jax.tree_util.tree_map(lambda x: np.asarray(x)[slot], search.pool.host_bank())
     if d.bar is not None:
         d.bar.close()
     run_s = time.perf_counter() - search.t0
@@ -269,7 +283,7 @@ def _finish(search: _Search, *, metric, mode, rungs, final, lineage=(), schedule
             "jax": versions()["jax"], "jaxnn": versions()["jaxnn"], **(extra or {})}
     return AdaptiveResult({k: np.asarray(v) for k, v in search.setup.design.values.items()}, search.setup.kd,
                           search.setup.impl, tr.status.copy(), tr.curve, list(rungs), list(lineage),
-                          dict(schedules or {}), [int(i) for i in final], metric, mode, meta)
+                          dict(schedules or {}), [int(i) for i in final], metric, mode, meta, state)
 
 
 def _common_checks(metric, mode, eta=None, min_steps=None, max_steps=None):
@@ -322,9 +336,8 @@ class _Bracket:
         vals = [tr.last(j, self.metric) for j in self.alive]
         rec = {"steps": self.plan[self.k][1], "trials": list(self.alive), "metric": vals}
         self.rungs.append(rec if self.index is None else {**rec, "bracket": self.index})
-        if self.k + 1 == len(self.plan):
+        if self.k + 1 == len(self.plan):  # the last rung: its trials keep their slots (best()'s state)
             self.final = list(self.alive)
-            d.release(self.alive)
             return []
         order = rank(vals, tr.status[self.alive], self.mode)
         keep = sorted(self.alive[j] for j in order[:self.plan[self.k + 1][0]])
@@ -468,14 +481,16 @@ def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping
 
 def pbt(trainable, space, *, key, data, population: int, interval: int, steps: int, metric: str,
         mode: Optional[str] = None, quantile: float = 0.25, perturb=(0.8, 1.2), resample: float = 0.25,
-        lanes: Optional[int] = None, out_dir=None, checkpoint_s: Optional[float] = None, progress=None,
+        explore=None, lanes: Optional[int] = None, out_dir=None, checkpoint_s: Optional[float] = None, progress=None,
         devices=None, coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
     """Population-based training (Jaderberg et al., 2017) of the first ``population`` trials of ``space``.
 
     Every ``interval`` steps the members are ranked by ``metric``; each of the bottom ``quantile`` copies the
     params and optimizer state of a member of the top ``quantile`` (exploit; drawn uniformly) and then
     explores: each traced hyperparameter is, with probability ``resample``, drawn again from the space's
-    distribution, else multiplied by one of ``perturb`` (drawn uniformly; integers rounded).  Diverged and
+    distribution, else multiplied by one of ``perturb`` (drawn uniformly; integers rounded); ``explore``
+    names the hyperparameters explored (default: every one of the space; leave out those only ``init`` reads,
+    such as ``scale``, which a copy carries along unchanged in effect).  Diverged and
     invalid members rank last (and so are replaced).  The host's draws come from ``key`` and the interval
     index, so a rerun repeats them.
 
@@ -498,10 +513,15 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
     if design.n < population:
         raise ValueError(f"population: expected at most the space's {design.n} trials, got {population}")
     n_cut = max(1, int(math.floor(quantile * population)))
-    search = _open("pbt", dict(metric=metric, mode=mode, population=population, interval=interval, steps=steps,
-                               quantile=quantile, perturb=perturb, resample=resample), trainable, space, key, data,
-                   metric, segment=interval, slots=2 * population, n_max=population, lanes=lanes, out_dir=out_dir,
-                   checkpoint_s=checkpoint_s, progress=progress, total=population * steps, devices=devices,
+    explore = list(design.dists) if explore is None else list(explore)
+    if not explore or set(explore) - set(design.dists):
+        raise ValueError(f"explore: expected names of the space's hyperparameters {sorted(design.dists)}, "
+                         f"got {explore}")
+    args = dict(metric=metric, mode=mode, population=population, interval=interval, steps=steps, quantile=quantile,
+                perturb=perturb, resample=resample, explore=explore)
+    search = _open("pbt", args, trainable, space, key, data, metric, segment=interval, slots=2 * population,
+                   n_max=population, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
+                   total=population * steps, devices=devices,
                    distributed=(coordinator_address, num_processes, process_id), mode=mode)
     tr, d = search.trials, search.driver
     members = list(range(population))
@@ -522,7 +542,8 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
             src = int(top[rng.integers(len(top))])
             parents[j] = src
             tr.status[j] = tr.status[src]
-            for k, dist in design.dists.items():
+            for k in explore:
+                dist = design.dists[k]
                 if rng.random() < resample:
                     v = dist.ppf(rng.random(1))[0]
                 else:

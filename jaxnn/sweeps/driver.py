@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from jaxnn.io import atomic_write
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.distributed import broadcast, is_lead
 
@@ -106,13 +107,8 @@ class Driver:
         bank = [np.asarray(x) for x in jax.tree_util.tree_leaves(self.pool.host_bank())]
         if is_lead():
             head = {"fingerprint": self.fingerprint, "log": self.log, "n_bank": len(bank)}
-            tmp = self._path() + f".tmp{os.getpid()}.npz"
-            with open(tmp, "wb") as f:
-                np.savez(f, __log__=np.frombuffer(json.dumps(head).encode(), np.uint8),
-                         **{f"bank_{j}": b for j, b in enumerate(bank)})
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._path())
+            atomic_write(self._path(), lambda f: np.savez(f, __log__=np.frombuffer(json.dumps(head).encode(), np.uint8),
+                                                          **{f"bank_{j}": b for j, b in enumerate(bank)}))
         self.last_write = time.perf_counter()
 
     @property
@@ -230,7 +226,7 @@ class Driver:
                 dst.append(int(tr.slot[i]))
             ids = [it[0] for it in lanes]
             out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()})
-            self.paid += W * seg
+            self.paid += self.pool.width_for(len(lanes)) * seg
             self.useful += len(lanes) * seg
             keep, done_now = [], []
             for j, it in enumerate(lanes):

@@ -9,6 +9,10 @@ compiled functions of W lanes (one compilation each, whatever the schedule):
   written to slot ``dst`` (``src == dst`` continues a trial; ``src != dst`` copies one into another, as
   population-based training exploits; an idle lane reads and writes its own scratch slot).
 
+When fewer trials are left than lanes (the last rungs of successive halving), ``segment`` runs at the
+smallest width of a ladder W, W/3, W/9, ... (multiples of the device count) that holds them, each width
+compiled once when first needed, so idle lanes are not paid for.
+
 So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
 host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
 """
@@ -59,6 +63,8 @@ class Pool:
                  segment: int, impl, kshape: tuple):
         n_dev = mesh.devices.size
         self.W = width
+        self.widths = sorted({-(-max(1, width // 3 ** k) // n_dev) * n_dev
+                              for k in range(int(np.log(max(width, 1)) / np.log(3)) + 1)})
         self.n_slots = -(-slots // n_dev) * n_dev
         self.B = self.n_slots + width            # the last W slots are the lanes' scratch
         self.scratch = np.arange(self.n_slots, self.B, dtype=np.int32)
@@ -98,7 +104,7 @@ class Pool:
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
         self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
                      tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
-                     tuple(d.id for d in mesh.devices.flat), width, self.B, segment, str(impl))
+                     tuple(d.id for d in mesh.devices.flat), self.B, segment, str(impl))
 
     # --- placing host arrays --------------------------------------------------------------------------------
     def _put(self, x, sharding):
@@ -111,9 +117,8 @@ class Pool:
     def empty(self):
         """A bank of zeros (the scratch and free slots are never read for results)."""
         bank_sh = NamedSharding(self.mesh, P("runs"))
-        self.bank = jax.tree_util.tree_map(
-            lambda s: jax.jit(lambda: jnp.zeros((self.B,) + tuple(s.shape), s.dtype), out_shardings=bank_sh)(),
-            self.spec.state)
+        self.bank = jax.tree_util.tree_map(lambda s: self._put(np.zeros((self.B,) + tuple(s.shape), s.dtype), bank_sh),
+                                           self.spec.state)
 
     def load(self, host_bank):
         """The bank from host arrays (a checkpoint)."""
@@ -124,41 +129,47 @@ class Pool:
         """The bank as host arrays (for a checkpoint), every process."""
         return gather(self.bank)
 
-    def _abstract(self, name):
-        """Abstract arguments of ``start`` / ``seg`` (for compiling before the first call)."""
+    def width_for(self, n: int) -> int:
+        """The lanes a segment of ``n`` busy lanes runs at: the smallest ladder width >= n."""
+        return next(w for w in self.widths if w >= n)
+
+    def _abstract(self, name, w):
+        """Abstract arguments of ``start`` / ``seg`` at width ``w`` (for compiling before the first call)."""
         bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
                                                                      sharding=NamedSharding(self.mesh, P("runs"))),
                                       self.spec.state)
-        idx = jax.ShapeDtypeStruct((self.W,), np.int32, sharding=self.rep)
-        hp = {k: jax.ShapeDtypeStruct((self.W,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
+        idx = jax.ShapeDtypeStruct((w,), np.int32, sharding=self.rep)
+        hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
         if name == "start":
-            return bank, idx, jax.ShapeDtypeStruct((self.W,) + self.kshape, np.uint32, sharding=self.lane_sh), hp
+            return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp
         return bank, idx, idx, hp
 
-    def prepare(self):
-        """Compile ``start`` and ``seg`` (concurrently: XLA compiles outside Python's lock), unless cached."""
-        todo = [n for n in ("start", "seg") if self._key + (n,) not in _compiled]
+    def prepare(self, w=None, names=("start", "seg")):
+        """Compile ``start`` and ``seg`` at width ``w`` (default W; concurrently: XLA compiles outside
+        Python's lock), unless cached."""
+        w = self.W if w is None else w
+        todo = [n for n in names if self._key + (n, w) not in _compiled]
         if not todo:
             return
         t0 = time.perf_counter()
         fns = {"start": self._start, "seg": self._seg}
 
         def compile_one(n):
-            return fns[n].lower(*self._abstract(n), self.data).compile()
+            return fns[n].lower(*self._abstract(n, w), self.data).compile()
 
         with ThreadPoolExecutor(len(todo)) as ex:
             done = list(ex.map(compile_one, todo))
         for n, c in zip(todo, done):
-            _compiled[self._key + (n,)] = c
+            _compiled[self._key + (n, w)] = c
             _COMPILES["n"] += 1
         while len(_compiled) > _CACHE_SIZE:
             _compiled.popitem(last=False)
         self.compile_s += time.perf_counter() - t0
 
-    def _call(self, name, *args):
-        ck = self._key + (name,)
+    def _call(self, name, w, *args):
+        ck = self._key + (name, w)
         if ck not in _compiled:
-            self.prepare()
+            self.prepare(w, ("start", "seg") if w == self.W else (name,))
         _compiled.move_to_end(ck)
         self.bank, out = _compiled[ck](self.bank, *args, self.data)
         return {k: v for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(
@@ -171,15 +182,17 @@ class Pool:
         sl = np.concatenate([np.asarray(slots, np.int32), self.scratch[n:]])
         kd = np.concatenate([kd, np.repeat(kd[:1], self.W - n, axis=0)]) if n < self.W else kd
         hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], self.W - n)]) for k, v in hp.items()}
-        out = self._call("start", self._put(sl, self.rep), self._put(kd, self.lane_sh),
+        out = self._call("start", self.W, self._put(sl, self.rep), self._put(kd, self.lane_sh),
                          self._hp(hp))
         return {k: v[:n] for k, v in out.items()}
 
     def advance(self, src, dst, hp):
-        """One segment for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``: their metrics."""
+        """One segment for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, at width
+        :meth:`width_for` ``(len(src))``: their metrics."""
         n = len(src)
-        s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:]])
-        d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:]])
-        hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], self.W - n)]) for k, v in hp.items()}
-        out = self._call("seg", self._put(s, self.rep), self._put(d, self.rep), self._hp(hp))
+        w = self.width_for(n)
+        s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:w]])
+        d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:w]])
+        hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], w - n)]) for k, v in hp.items()}
+        out = self._call("seg", w, self._put(s, self.rep), self._put(d, self.rep), self._hp(hp))
         return {k: v[:n] for k, v in out.items()}

@@ -16,6 +16,11 @@ Grid sweeps only (axes to lay the values out on):
 * :func:`learning_curves`: a per-step metric (a loss curve) averaged over seeds, one line per value of
   a chosen axis.
 * :func:`lines`: scalar metrics against one axis (e.g. train and test error against lam).
+
+Adaptive searches (:mod:`jaxnn.sweeps.adaptive`):
+
+* :func:`rungs`: every trial's metric against the steps it trained, eliminated trials fading;
+* :func:`schedules`: PBT's hyperparameter schedules of every member and the metric per interval.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 from jaxnn.datasets import require
 from jaxnn.sweeps.results import SweepResult
 
-__all__ = ["heatmap", "learning_curves", "lines", "scatter", "reduce_to"]
+__all__ = ["heatmap", "learning_curves", "lines", "scatter", "reduce_to", "rungs", "schedules"]
 
 REDUCTIONS = ("mean", "median", "best")
 MAX_LEVELS = 12  # a numeric hyperparameter with at most this many distinct values is drawn as categories
@@ -404,3 +409,101 @@ def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean",
         axes[0].set_title(text, fontsize=9)
         axes[0].legend(fontsize=7)
     return _save(fig, path)
+
+
+# --- adaptive searches (successive halving, Hyperband, PBT) --------------------------------------------------
+
+def _check_adaptive(res, metric):
+    if not hasattr(res, "curves") or not hasattr(res, "rungs"):
+        raise ValueError(f"res: expected an AdaptiveResult (sweeps.successive_halving, hyperband, pbt, run), got "
+                         f"{type(res).__name__}")
+    metric = metric or res.metric
+    names = {k for c in res.curves if c for k in c[0][1]}
+    if metric not in names:
+        raise ValueError(f"metric: {metric!r} is not a metric of this result; it has {sorted(names)}")
+    return metric
+
+
+def rungs(res, metric: Optional[str] = None, *, path=None, title: Optional[str] = None, logx: bool = True, ax=None):
+    """Every trial's ``metric`` against the steps it trained (its evaluations), one line per trial: the trials
+    ``best()`` chooses from in full color, the others fading the earlier they stopped, the rung budgets as
+    vertical lines and the best trial marked.  Hyperband's brackets get one color each.
+
+    Args:
+      res: an :class:`~jaxnn.sweeps.AdaptiveResult`.  metric: default the ranked one.
+      path: write the figure there as PNG.  logx: log steps axis.  ax: draw into this Axes.
+
+    Returns:
+      The matplotlib Figure.
+    """
+    metric = _check_adaptive(res, metric)
+    fig = _figure((7.0, 4.2)) if ax is None else ax.figure
+    ax = fig.subplots() if ax is None else ax
+    bracket = {i: r.get("bracket", 0) for r in res.rungs for i in r["trials"]}
+    top = max((c[-1][0] for c in res.curves if c), default=1)
+    final = set(res.final)
+    for i, c in enumerate(res.curves):
+        pts = [(s, v[metric]) for s, v in c if s > 0 or not logx]
+        if not pts:
+            continue
+        s, v = np.asarray(pts, float).T
+        alpha = 0.9 if i in final else 0.08 + 0.5 * (s[-1] / top)
+        ax.plot(s, v, color=f"C{bracket.get(i, 0) % 10}", alpha=alpha, lw=1.2 if i in final else 0.7)
+    for steps in sorted({r["steps"] for r in res.rungs}):
+        ax.axvline(steps, color="0.6", lw=0.6, ls=":")
+    b = res.best()
+    ax.plot([b["steps"]], [b[res.metric] if metric == res.metric else res.value(b["trial"], metric)], "k*", ms=10,
+            label=f"best: trial {b['trial']}")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel("steps trained")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    n_br = len({r.get("bracket", 0) for r in res.rungs})
+    ax.set_title(title or f"{metric} of {sum(bool(c) for c in res.curves)} trials"
+                 + (f" in {n_br} brackets" if n_br > 1 else "") + " (faded: eliminated earlier)", fontsize=9)
+    return _save(fig, path)
+
+
+def schedules(res, names=None, *, path=None, title: Optional[str] = None, logy: bool = True):
+    """Population-based training: each member's hyperparameters over the intervals (one panel per name,
+    one step line per member, the best member in black) and the population's ranked metric per interval.
+
+    Args:
+      res: an :class:`~jaxnn.sweeps.AdaptiveResult` of :func:`jaxnn.sweeps.pbt`.
+      names: hyperparameters to draw (default: every one).  path: write the figure there.  logy: log y axes.
+
+    Returns:
+      The matplotlib Figure.
+    """
+    if not getattr(res, "schedules", None):
+        raise ValueError("res: expected the result of sweeps.pbt (it has hyperparameter schedules)")
+    names = list(res.schedules) if names is None else list(names)
+    bad = [n for n in names if n not in res.schedules]
+    if bad:
+        raise ValueError(f"names: {bad} are not hyperparameters of this result; it has {sorted(res.schedules)}")
+    axes = _panels(len(names) + 1)
+    t = np.asarray([0] + [r["steps"] for r in res.rungs[:-1]], float)
+    best = res.best()["trial"]
+    for ax, name in zip(axes, names):
+        v = res.schedules[name]
+        for j in range(v.shape[1]):
+            ax.step(t, v[: len(t), j], where="post", color="k" if j == best else f"C{j % 10}",
+                    alpha=1.0 if j == best else 0.35, lw=1.5 if j == best else 0.8)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    ax = axes[-1]
+    steps = [r["steps"] for r in res.rungs]
+    m = np.asarray([r["metric"] for r in res.rungs], float)
+    ax.plot(steps, m, color="0.6", lw=0.6)
+    ax.plot(steps, m[:, best], "k", lw=1.5)
+    ax.set_title(res.metric, fontsize=9)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    axes[0].figure.suptitle(title or f"PBT: {m.shape[1]} members, {len(res.lineage)} copies (best member in black)",
+                            fontsize=10)
+    return _save(axes[0].figure, path)
