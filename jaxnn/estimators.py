@@ -26,12 +26,14 @@ Extras (keyword arguments with safe defaults):
   "validation_score", "validation_loss", "learning_rate"}``; returning True stops training (with a
   callback or ``verbose``, epochs run one compiled call each instead of all in one call).
 
+Minibatch shuffling is scikit-learn's: every epoch's order is drawn on the host from the same
+RandomState stream, by the same ``shuffle`` calls, after the same init and early-stopping split, in
+blocks of epochs fed to the compiled loop (bounded memory); so with ``shuffle=True`` as with
+``shuffle=False`` sgd/adam follow scikit-learn's trajectory to rounding error in float64, and the order
+does not depend on the dtype (a float32 fit follows the float64 one to float32 rounding).
+
 Where jaxnn differs from scikit-learn (everything else is the same, step for step in float64):
 
-* minibatch shuffling: the same ``random_state`` seeds a JAX key (drawn from the same RandomState
-  stream, after the init and the early-stopping split) instead of NumPy's shuffle, so with
-  ``shuffle=True`` results differ by training noise; with ``shuffle=False`` sgd/adam follow
-  scikit-learn's trajectory to rounding error;
 * lbfgs is ``optax.lbfgs`` (memory 10, zoom line search starting from step 1 each iteration, as
   scipy's does) in a compiled ``while_loop`` with
   scipy's stopping rules as scikit-learn sets them (``max|grad| <= tol``, relative decrease
@@ -53,6 +55,7 @@ References:
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections import defaultdict
@@ -140,6 +143,62 @@ def _unpad_inputs(params, d):
 
 def _to_numpy(tree):
     return jax.tree_util.tree_map(np.asarray, tree)
+
+
+_ORDER_BLOCK = 1 << 22  # int32 entries in one block of epoch orders fed to a compiled call (16 MiB)
+
+
+def _order_rows(N: int, max_iter: int) -> int:
+    """Epochs per block of orders for N padded rows (a static shape: at most ``max_iter``)."""
+    return int(max(1, min(max_iter, _ORDER_BLOCK // max(N, 1))))
+
+
+class _Orders:
+    """scikit-learn's per-epoch minibatch orders, drawn on the host from its NumPy stream, in blocks.
+
+    scikit-learn's ``_fit_stochastic`` runs ``sample_idx = shuffle(sample_idx, random_state=rs)`` at the
+    start of every epoch (after the init and the early-stopping split drew from ``rs``):
+    ``sklearn.utils.shuffle`` permutes by ``rs.shuffle(arange(n))``, so epoch e's order is epoch e-1's
+    order permuted by a fresh shuffle.  The same draws, in the same order, give the same orders, in any
+    dtype.  :meth:`block` draws the next epochs as an (rows, N) int32 array (row j: the order of the n
+    real rows, then the padded slots n..N-1); :meth:`finish` rewinds ``rs`` to where scikit-learn's
+    would be after the epochs that actually ran (a caller's ``RandomState``, or NumPy's global one for
+    ``random_state=None``, advances exactly as under scikit-learn).
+    """
+
+    def __init__(self, rs, n: int, N: int):
+        self.rs, self.n, self.N = rs, int(n), int(N)
+        self.idx = np.arange(self.n)
+        self.drawn = 0
+        self._mark = (0, rs.get_state(), self.idx)
+
+    def _next(self):
+        p = np.arange(self.n)
+        self.rs.shuffle(p)
+        self.idx = self.idx[p]
+        return self.idx
+
+    def block(self, epochs: int, rows: int) -> np.ndarray:
+        """The next ``epochs`` orders in a (rows, N) array (rows past ``epochs`` are never read)."""
+        self._mark = (self.drawn, self.rs.get_state(), self.idx)
+        out = np.empty((rows, self.N), np.int32)
+        out[:, self.n:] = np.arange(self.n, self.N, dtype=np.int32)
+        for j in range(epochs):
+            out[j, :self.n] = self._next()
+        out[epochs:, :self.n] = np.arange(self.n, dtype=np.int32)
+        self.drawn += epochs
+        return out
+
+    def finish(self, n_epochs: int) -> None:
+        """Leave ``rs`` as scikit-learn's after ``n_epochs`` shuffles (redraws the last block's used part)."""
+        start, state, idx = self._mark
+        if n_epochs >= self.drawn or n_epochs < start:
+            return
+        self.rs.set_state(state)
+        self.idx, self.drawn = idx, start
+        for _ in range(n_epochs - start):
+            self._next()
+        self.drawn = n_epochs
 
 
 class _BaseMLP(BaseEstimator):
@@ -286,7 +345,6 @@ class _BaseMLP(BaseEstimator):
         D = _bucket(d)
         params = _pad_inputs(params, D)
         static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
-        key = jax.random.key(rs.randint(np.iinfo(np.int32).max))
         hyper = _hyper(self, dtype)
         reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
         opt_state = self._opt_state if reuse else core.init_opt_state(static, params)
@@ -302,10 +360,10 @@ class _BaseMLP(BaseEstimator):
             (prev_best_loss if prev_best_loss is not None else np.inf),
             (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
              else -np.inf),
-            best_params if best_params is not None else params, key, static.max_iter, dtype)
+            best_params if best_params is not None else params, static.max_iter, dtype)
         data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
                 "bs": np.int32(bs), "Xv": _pad(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv), "swv": _pad(swv, Nv)}
-        state = self._run_epochs(state, data, hyper, static)
+        state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N))
         n_iter = int(state.epoch)
         if bool(state.diverged):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
@@ -338,23 +396,36 @@ class _BaseMLP(BaseEstimator):
             attrs.update(validation_scores_=None, validation_loss_curve_=None)
         return attrs
 
-    def _run_epochs(self, state, data, hyper, static):
-        if self.callback is None and not self.verbose:
-            return core.run_stochastic_jit(state, data, hyper, np.int32(self.max_iter), static=static)
-        for e in range(1, self.max_iter + 1):  # one compiled call per epoch, Python in between
-            state = core.run_stochastic_jit(state, data, hyper, np.int32(e), static=static)
-            if int(state.epoch) < e or bool(state.diverged):
-                break
-            logs = {"loss": float(state.loss_curve[e - 1]), "validation_score": float(state.val_curve[e - 1]),
-                    "validation_loss": float(state.vloss_curve[e - 1]), "learning_rate": float(state.lr)}
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (e, logs["loss"]))
-                if static.monitor:
-                    print("Validation score: %f" % logs["validation_score"])
-            if self.callback is not None and self.callback(e, logs):
-                break
-            if bool(state.stopped):
-                break
+    def _run_epochs(self, state, data, hyper, static, orders):
+        """Epochs in blocks: each block's orders are drawn on the host (``orders``) and fed to one
+        compiled call (with a callback or ``verbose``: one call per epoch, Python in between)."""
+        max_iter = 1 if static.incremental else int(self.max_iter)
+        per_epoch = self.callback is not None or bool(self.verbose)
+        rows = 1 if static.incremental else _order_rows(data["X"].shape[0], static.max_iter)
+        e0, done = 0, False
+        while e0 < max_iter and not done:
+            E = min(rows, max_iter - e0)
+            if static.shuffle:
+                data = dict(data, order=orders.block(E, rows), e0=np.int32(e0))
+            for end in (range(e0 + 1, e0 + E + 1) if per_epoch else (e0 + E,)):
+                state = core.run_stochastic_jit(state, data, hyper, np.int32(end), static=static)
+                if int(state.epoch) < end or bool(state.diverged) or bool(state.stopped):
+                    done = True
+                if per_epoch and int(state.epoch) == end and not bool(state.diverged):
+                    e = end
+                    logs = {"loss": float(state.loss_curve[e - 1]), "validation_score": float(state.val_curve[e - 1]),
+                            "validation_loss": float(state.vloss_curve[e - 1]), "learning_rate": float(state.lr)}
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (e, logs["loss"]))
+                        if static.monitor:
+                            print("Validation score: %f" % logs["validation_score"])
+                    if self.callback is not None and self.callback(e, logs):
+                        done = True
+                if done:
+                    break
+            e0 += E
+        if static.shuffle:
+            orders.finish(int(state.epoch))
         return state
 
     def _fit_lbfgs(self, X, Y, sw, params, out):
@@ -848,10 +919,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     out_act = base._out_activation(folds[0][2])
     stochastic = base.solver in _STOCHASTIC
     # ---- host-side preparation of every member (point, fold): init, split, key, exactly as fit()
-    rows, vrows, inits, keys, ns, bss = [], [], [], [], [], []
+    rows, vrows, inits, streams, ns, bss = [], [], [], [], [], []
     for e in ests:
-        for tr, Yf, _ in folds:
-            rs = check_random_state(e.random_state)
+        for tr, Yf, _ in folds:  # a RandomState instance is copied per fit, as the clone per fit of GridSearchCV
+            rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
+                                    else e.random_state)
             inits.append(_pad_inputs(e._init_params(rs, units, dtype), D))
             idx, vidx = np.arange(len(tr)), np.arange(1)
             if stochastic and e.early_stopping:
@@ -862,7 +934,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
                                      "of your dataset.")
             rows.append(tr[idx])
             vrows.append(tr[vidx])
-            keys.append(rs.randint(np.iinfo(np.int32).max) if stochastic else 0)
+            streams.append(rs)
             n = len(idx)
             ns.append(n)
             bss.append(min(200, n) if e.batch_size == "auto" else int(np.clip(e.batch_size, 1, n)))
@@ -886,13 +958,15 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         "vrows": np.stack([pad_rows(r, Nv) for r in vrows]),
         "vmask": np.stack([_pad(np.ones(len(r), dtype), Nv) for r in vrows]),
         "n": np.asarray(ns, np.int32), "bs": np.asarray(bss, np.int32),
-        "shuffle_key": np.asarray(keys, np.int64).astype(np.uint32),
         "params": jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
         "hyper": {k: np.stack([_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in _TRACED},
         "fold": np.tile(np.arange(n_s, dtype=np.int32), len(ests)),
     }
     static = base._static(out_act, monitor=bool(base.early_stopping) and stochastic, batch=B,
                           n_steps=N // B if stochastic else 1)
+    if stochastic and static.shuffle:  # every epoch's order of every member, from its stream as fit() draws it
+        table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), int(base.max_iter))
+                                   for rs, n in zip(streams, ns)])
     X_pad = _pad(X, X.shape[0], D)
     shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
@@ -938,17 +1012,19 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
 
 
 def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, score: bool, rows, mask, vrows,
-             vmask, n, bs, shuffle_key, params, hyper, fold):
+             vmask, n, bs, params, hyper, fold, order=None):
     """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
-    :func:`jaxnn.sweeps.run_table` (``key`` is unused: the shuffling key is the row's ``shuffle_key``, drawn
-    from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
+    :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
+    order, drawn from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
     (``diverged_at``: the epoch or iteration where the fit diverged, -1 if it did not)."""
     Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
     data = {"X": Xs[rows], "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs, "Xv": Xs[vrows], "Yv": Ys[vrows],
             "swv": sws[vrows] * vmask}
+    if order is not None:
+        data.update(order=order, e0=jnp.int32(0))
     if stochastic:
         state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
-                                np.inf, -np.inf, params, jax.random.key(shuffle_key), static.max_iter, dtype)
+                                np.inf, -np.inf, params, static.max_iter, dtype)
         s = core.run_stochastic(state, data, hyper, max_iter, static)
         final = s.best_params if static.early_stopping else s.params
         res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.epoch, -1), "t": s.t,
