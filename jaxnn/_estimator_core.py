@@ -13,8 +13,8 @@ Two pure functions advance a training state (each also jitted, as ``run_stochast
 * :func:`run_lbfgs`: ``optax.lbfgs`` (:func:`jaxnn.lbfgs.lbfgs_optimizer`: zoom line search from
   step 1 each iteration, as scipy's) on the raveled params in a ``lax.while_loop`` with scipy's
   L-BFGS-B stopping rules as scikit-learn calls them: ``max|grad| <= tol``, a relative decrease
-  ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations or ``max_fun`` objective
-  evaluations.
+  ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations, or more than ``max_fun``
+  objective evaluations at the end of an iteration (scipy's ``nfev > maxfun`` test).
 
 Everything a grid search may vary (alpha, learning_rate_init, momentum, beta_1, beta_2, epsilon,
 power_t, tol, n_iter_no_change, max_fun) is a traced scalar in ``hyper``; structure (layer sizes via
@@ -383,7 +383,7 @@ def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
 
     def cond(s: LState):
         return ((~s.stopped) & (~s.diverged) & (s.it < jnp.minimum(iter_end, static.max_iter))
-                & (s.nfev < hyper["max_fun"]))
+                & (s.nfev <= hyper["max_fun"]))  # scipy stops at the first iteration end past maxfun
 
     s = lax.while_loop(cond, body, state._replace(params=flat))
     return s._replace(params=unravel(s.params))

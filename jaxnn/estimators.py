@@ -37,16 +37,23 @@ Where jaxnn differs from scikit-learn (everything else is the same, step for ste
 * lbfgs is ``optax.lbfgs`` (memory 10, zoom line search starting from step 1 each iteration, as
   scipy's does) in a compiled ``while_loop`` with
   scipy's stopping rules as scikit-learn sets them (``max|grad| <= tol``, relative decrease
-  ``<= 2.22e-9``, ``max_iter`` iterations, ``max_fun`` objective evaluations, checked once per
-  iteration, so ``n_fun_`` may pass ``max_fun`` by the last line search's <= 20 evaluations);
-  scipy's L-BFGS-B line search differs, so the iterates differ; ``loss_curve_`` (objective per
+  ``<= 2.22e-9``, ``max_iter`` iterations, more than ``max_fun`` objective evaluations, checked at
+  the end of each iteration as scipy checks ``nfev > maxfun``, so ``n_iter_ <= max_fun`` and
+  ``n_fun_`` may pass ``max_fun`` by the last line search's evaluations; a ConvergenceWarning worded
+  as scikit-learn's when either limit stops it); scipy's L-BFGS-B line search differs, so the iterates
+  differ (``experiments/estimator_parity.py`` measures by how much); ``loss_curve_`` (objective per
   iteration) and ``n_fun_`` are also set for lbfgs;
 * 'invscaling' and 'adaptive' keep the learning rate in the compiled loop's carry and update it
   at the end of each epoch, exactly as scikit-learn (not per step, as an optax schedule would);
 * the log-loss is computed from the logits (``log_softmax`` / ``softplus``), not from probabilities
   clipped at machine epsilon (the gradient is the same ``h - y``);
-* sparse X is refused (densify it first); a diverging fit raises scikit-learn's ValueError but
-  leaves coefs_ and the other fitted attributes as they were.
+* sparse X is refused (densify it first);
+* a diverging fit without early stopping raises scikit-learn's ValueError as soon as an epoch turns
+  non-finite (scikit-learn raises after max_iter NaN epochs) and leaves coefs_ and the other fitted
+  attributes as they were.  With ``early_stopping=True`` it behaves as scikit-learn (>= its fix for
+  issue #29504): no raise, ``loss_curve_`` / ``validation_scores_`` NaN from the diverging epoch to
+  ``max_iter`` (scikit-learn may record that first epoch's loss as inf), ``n_iter_ = max_iter``, a
+  ConvergenceWarning, and the best params kept.
 
 References:
   Lecture "Neural networks II" (objective, backprop, gradient descent); scikit-learn's
@@ -153,6 +160,11 @@ def _order_rows(N: int, max_iter: int) -> int:
     return int(max(1, min(max_iter, _ORDER_BLOCK // max(N, 1))))
 
 
+def _nan_tail(curve: list, keep: int, length: int) -> list:
+    """``curve[:keep]`` then NaN up to ``length`` entries (a diverged fit's epochs, as scikit-learn records)."""
+    return list(curve[:keep]) + [float("nan")] * (length - keep)
+
+
 class _Orders:
     """scikit-learn's per-epoch minibatch orders, drawn on the host from its NumPy stream, in blocks.
 
@@ -192,13 +204,14 @@ class _Orders:
     def finish(self, n_epochs: int) -> None:
         """Leave ``rs`` as scikit-learn's after ``n_epochs`` shuffles (redraws the last block's used part)."""
         start, state, idx = self._mark
-        if n_epochs >= self.drawn or n_epochs < start:
+        if n_epochs < start:
             return
-        self.rs.set_state(state)
-        self.idx, self.drawn = idx, start
-        for _ in range(n_epochs - start):
+        if n_epochs < self.drawn:
+            self.rs.set_state(state)
+            self.idx, self.drawn = idx, start
+        for _ in range(n_epochs - self.drawn):
             self._next()
-        self.drawn = n_epochs
+        self.drawn = max(self.drawn, n_epochs)
 
 
 class _BaseMLP(BaseEstimator):
@@ -323,7 +336,8 @@ class _BaseMLP(BaseEstimator):
         dtype = X.dtype
         monitor = bool(self.early_stopping) or validation_data is not None
         if self.early_stopping and validation_data is None:
-            stratify = Y if (is_classifier(self) and Y.shape[1] == 1) else None
+            # scikit-learn stratifies on its boolean label indicator: a too-rare class is named 'True' / 'False'
+            stratify = Y.astype(bool) if (is_classifier(self) and Y.shape[1] == 1) else None
             X, Xv, Y, Yv, sw, swv = train_test_split(X, Y, sw, random_state=rs, test_size=self.validation_fraction,
                                                      stratify=stratify)
             if Xv.shape[0] < 2:
@@ -365,13 +379,19 @@ class _BaseMLP(BaseEstimator):
                 "bs": np.int32(bs), "Xv": _pad(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv), "swv": _pad(swv, Nv)}
         state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N))
         n_iter = int(state.epoch)
-        if bool(state.diverged):
+        if bool(state.diverged) and not self.early_stopping:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed (or lower learning_rate_init).")
         loss_curve = np.asarray(state.loss_curve[:n_iter]).tolist()
         val_scores = np.asarray(state.val_curve[:n_iter]).tolist()
         val_losses = np.asarray(state.vloss_curve[:n_iter]).tolist()
         stopped = bool(state.stopped)
+        count, t = int(state.count), int(round(float(state.t)))
+        if bool(state.diverged):  # early stopping: scikit-learn runs on, NaN, to max_iter and keeps the best params
+            loss_curve, val_scores, val_losses = (_nan_tail(c, n_iter - 1, self.max_iter)
+                                                  for c in (loss_curve, val_scores, val_losses))
+            t += (self.max_iter - n_iter) * n
+            n_iter, count, stopped = self.max_iter, 0, False
         if not incremental and n_iter == self.max_iter and not stopped:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
@@ -379,9 +399,9 @@ class _BaseMLP(BaseEstimator):
         attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d))
         prev = (lambda name: list(getattr(self, name, None) or [])) if keep else (lambda name: [])
         attrs.update(
-            n_iter_=n_iter, t_=int(round(float(state.t))),
+            n_iter_=n_iter, t_=t,
             loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
-            loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=int(state.count),
+            loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=count,
             _opt_state=_to_numpy(state.opt_state), _opt_solver=self.solver, _learning_rate=float(state.lr),
             _best_params=_unpad_inputs(_to_numpy(state.best_params), d),
         )
@@ -424,8 +444,8 @@ class _BaseMLP(BaseEstimator):
                 if done:
                     break
             e0 += E
-        if static.shuffle:
-            orders.finish(int(state.epoch))
+        if static.shuffle:  # a divergence under early stopping: scikit-learn shuffles on to max_iter
+            orders.finish(max_iter if (bool(state.diverged) and static.early_stopping) else int(state.epoch))
         return state
 
     def _fit_lbfgs(self, X, Y, sw, params, out):
@@ -454,11 +474,13 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         n_iter = int(state.it)
-        if not bool(state.stopped):
-            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (max_iter={self.max_iter}, "
-                          f"max_fun={self.max_fun}, {int(state.nfev)} function evaluations).\n"
-                          "Increase the number of iterations to improve the convergence.", ConvergenceWarning,
-                          stacklevel=3)
+        if not bool(state.stopped):  # scipy's status 1, worded as scikit-learn's _check_optimize_result
+            why = ("STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT" if int(state.nfev) > self.max_fun
+                   else "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT")
+            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (status=1):\n{why}\n\n"
+                          f"Increase the number of iterations (max_iter={self.max_iter}) or max_fun "
+                          f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
+                          ConvergenceWarning, stacklevel=3)
         attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d))
         loss = float(core.reported_loss_jit(state.params, data, hyper, static=static))
         attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
@@ -927,7 +949,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
             inits.append(_pad_inputs(e._init_params(rs, units, dtype), D))
             idx, vidx = np.arange(len(tr)), np.arange(1)
             if stochastic and e.early_stopping:
-                stratify = Yf if (is_classifier(e) and Yf.shape[1] == 1) else None
+                stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
                 idx, vidx = train_test_split(idx, random_state=rs, test_size=e.validation_fraction, stratify=stratify)
                 if len(vidx) < 2:
                     raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
@@ -985,17 +1007,24 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
         attrs = est._param_attrs(_unpad_inputs(params, d))
         n_iter = int(get("n_iter", i, s))
+        curves = {k: get(k, i, s)[:n_iter].tolist()
+                  for k in (("loss_curve", "val_curve", "vloss_curve") if stochastic else ("loss_curve",))}
+        t, count = int(round(float(get("t", i, s)))) if stochastic else 0, int(get("count", i, s)) if stochastic else 0
+        if stochastic and bool(get("es_diverged", i, s)):  # as fit(): NaN epochs to max_iter, best params kept
+            curves = {k: _nan_tail(c, n_iter - 1, e.max_iter) for k, c in curves.items()}
+            t += (e.max_iter - n_iter) * (len(rows[i * n_s + s]))
+            n_iter, count = e.max_iter, 0
         attrs.update(n_outputs_=n_outputs, n_layers_=len(units), out_activation_=out_act, n_iter_=n_iter,
-                     loss_curve_=get("loss_curve", i, s)[:n_iter].tolist())
+                     loss_curve_=curves["loss_curve"])
         if lb is not None:
             attrs.update(_label_binarizer=lb, classes_=lb.classes_)
         if stochastic:
-            attrs.update(t_=int(round(float(get("t", i, s)))), loss_=attrs["loss_curve_"][-1] if n_iter else None,
+            attrs.update(t_=t, loss_=attrs["loss_curve_"][-1] if n_iter else None,
                          best_loss_=None if e.early_stopping else float(get("best_loss", i, s)),
                          best_validation_score_=float(get("best_val", i, s)) if e.early_stopping else None,
-                         validation_scores_=get("val_curve", i, s)[:n_iter].tolist() if e.early_stopping else None,
-                         validation_loss_curve_=get("vloss_curve", i, s)[:n_iter].tolist() if e.early_stopping
-                         else None, _no_improvement_count=int(get("count", i, s)))
+                         validation_scores_=curves["val_curve"] if e.early_stopping else None,
+                         validation_loss_curve_=curves["vloss_curve"] if e.early_stopping else None,
+                         _no_improvement_count=count)
         else:
             attrs.update(t_=0, loss_=float(get("loss", i, s)), n_fun_=int(get("nfev", i, s)))
         for k, v in attrs.items():
@@ -1004,7 +1033,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
 
     diverged = (result.status[:, 0] != status.OK).reshape(len(ests), n_s)
     out = [[None if diverged[i, s] else partial(build, i, s) for s in range(n_s)] for i in range(len(ests))]
-    n_iter = np.where(diverged, -1, result.leaves["n_iter"][:, 0].reshape(len(ests), n_s)).astype(int)
+    n_iter = result.leaves["n_iter"][:, 0].reshape(len(ests), n_s)
+    if stochastic:  # diverged under early stopping: ran (NaN) to max_iter, as fit()
+        es = result.leaves["es_diverged"][:, 0].reshape(len(ests), n_s)
+        n_iter = np.where(es, np.array([e.max_iter for e in ests])[:, None], n_iter)
+    n_iter = np.where(diverged, -1, n_iter).astype(int)
     scores = None
     if score:
         scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
@@ -1027,7 +1060,10 @@ def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, sco
                                 np.inf, -np.inf, params, static.max_iter, dtype)
         s = core.run_stochastic(state, data, hyper, max_iter, static)
         final = s.best_params if static.early_stopping else s.params
-        res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.epoch, -1), "t": s.t,
+        # under early stopping a divergence is not a failure (scikit-learn keeps the best params): status ok
+        failed = s.diverged & (not static.early_stopping)
+        res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(failed, s.epoch, -1),
+               "es_diverged": s.diverged & static.early_stopping, "t": s.t,
                "count": s.count, "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
                "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
     else:
