@@ -730,9 +730,11 @@ class MLPGridSearchCV(BaseEstimator):
     All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
     batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweeps.run_table` vmaps the compiled
     training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
-    the Glorot init, the early-stopping split and the shuffling key of every (point, fold) come from
-    ``random_state`` exactly as a separate ``fit`` would draw them, so ``cv_results_`` equals
-    ``sklearn.model_selection.GridSearchCV(estimator, param_grid, cv=cv)`` to numerical tolerance.
+    the Glorot init, the early-stopping split and every epoch's minibatch order of every (point, fold)
+    come from ``random_state`` exactly as a separate ``fit`` would draw them (and as scikit-learn's own
+    MLP draws them), so ``cv_results_`` equals ``sklearn.model_selection.GridSearchCV(estimator,
+    param_grid, cv=cv)`` to numerical tolerance, over this estimator or over scikit-learn's.  The orders
+    of all ``max_iter`` epochs of every fit are one (fits, max_iter, rows) int32 table, not blocks.
     With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
     test-fold scores are computed inside the same compiled call; any other scorer (and the train
     scores) runs on the host with scikit-learn's scorers on the fitted estimators.
