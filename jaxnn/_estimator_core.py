@@ -5,15 +5,16 @@ Two pure functions advance a training state (each also jitted, as ``run_stochast
 
 * :func:`run_stochastic`: scikit-learn's minibatch loop for ``solver in {"sgd", "adam"}``: a
   ``lax.while_loop`` over epochs (it stops as soon as scikit-learn's ``tol`` / ``n_iter_no_change``
-  criterion fires, or at ``epoch_end``), each epoch a ``lax.scan`` over minibatches of an
-  epoch-wise shuffle; per-epoch training loss, validation score and validation loss are written into
-  ``(max_iter,)`` buffers.  Learning-rate schedules ('invscaling', 'adaptive') and early stopping
-  (best params kept in the carry) run inside the loop.
+  criterion fires, or at ``epoch_end``), each epoch a loop over the minibatches of that epoch's
+  sample order (``data["order"]``: a block of per-epoch orders drawn on the host from
+  scikit-learn's NumPy stream, see ``estimators._Orders``); per-epoch training loss, validation
+  score and validation loss are written into ``(max_iter,)`` buffers.  Learning-rate schedules
+  ('invscaling', 'adaptive') and early stopping (best params kept in the carry) run inside the loop.
 * :func:`run_lbfgs`: ``optax.lbfgs`` (:func:`jaxnn.lbfgs.lbfgs_optimizer`: zoom line search from
   step 1 each iteration, as scipy's) on the raveled params in a ``lax.while_loop`` with scipy's
   L-BFGS-B stopping rules as scikit-learn calls them: ``max|grad| <= tol``, a relative decrease
-  ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations or ``max_fun`` objective
-  evaluations.
+  ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations, or more than ``max_fun``
+  objective evaluations at the end of an iteration (scipy's ``nfev > maxfun`` test).
 
 Everything a grid search may vary (alpha, learning_rate_init, momentum, beta_1, beta_2, epsilon,
 power_t, tol, n_iter_no_change, max_fun) is a traced scalar in ``hyper``; structure (layer sizes via
@@ -205,18 +206,17 @@ class State(NamedTuple):
     loss_curve: jax.Array    # (max_iter,)
     val_curve: jax.Array     # (max_iter,)
     vloss_curve: jax.Array   # (max_iter,)
-    key: jax.Array
 
 
-def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params, key, max_iter, dtype) -> State:
+def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params, max_iter, dtype) -> State:
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     nan = jnp.full((max_iter,), jnp.nan, dtype)
     return State(params, opt_state, f(lr), f(t), jnp.int32(0), jnp.bool_(False), jnp.bool_(False),
-                 jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan, key)
+                 jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan)
 
 
 def epoch_step(state: State, data, hyper, static: Static) -> State:
-    """One epoch: shuffle, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
+    """One epoch: reorder, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
 
     ``data`` as :func:`run_stochastic`'s, plus ``XT`` (d, N + B), ``YT`` (k, N + B) and ``swp``
     (N + B,): the training rows as columns, zero-padded by one batch so that every minibatch is a
@@ -227,10 +227,9 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
     dt = XT.dtype
     direction = make_direction(static, hyper)
     alpha = hyper["alpha"]
-    if static.shuffle:  # a permutation of the n real rows (padded rows sort last)
-        slots = jnp.arange(N)
-        u = jax.random.uniform(jax.random.fold_in(state.key, state.epoch), (N,), dt)
-        perm = jnp.concatenate([jnp.argsort(jnp.where(slots < n, u, 2.0)), jnp.arange(N, N + B)])
+    if static.shuffle:  # this epoch's order of the n real rows (padded rows keep their slots, last)
+        order = lax.dynamic_index_in_dim(data["order"], state.epoch - data["e0"], keepdims=False)
+        perm = jnp.concatenate([order, jnp.arange(N, N + B, dtype=order.dtype)])
         XT, YT, swp = XT[:, perm], YT[:, perm], swp[perm]
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
@@ -295,13 +294,15 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
     stop = stop | static.incremental
     return State(params, opt_state, lr, t, e + 1, stop, bad, count, best_loss, best_val, best_params,
                  state.loss_curve.at[e].set(loss), state.val_curve.at[e].set(val),
-                 state.vloss_curve.at[e].set(vloss), state.key)
+                 state.vloss_curve.at[e].set(vloss))
 
 
 def run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
     """Epochs from ``state`` until stopped, diverged, ``epoch_end`` or ``max_iter``.  ``data``:
     ``X`` (N, d), ``Y`` (N, k), ``sw`` (N,) (0 on padded rows), ``n`` and ``bs`` (traced ints),
-    and the validation set ``Xv``, ``Yv``, ``swv`` when ``static.monitor``."""
+    the validation set ``Xv``, ``Yv``, ``swv`` when ``static.monitor``, and with ``static.shuffle``
+    ``order`` (E, N) int32 and ``e0`` (traced int): row ``e - e0`` of ``order`` is epoch e's sample
+    order (a permutation of the real rows 0..n-1, then n..N-1); ``epoch_end`` must be <= e0 + E."""
     B = static.batch
     pad = lambda a: jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, B)])  # noqa: E731
     data = dict(data, XT=pad(data["X"].T), YT=pad(data["Y"].T), swp=pad(data["sw"]))
@@ -382,7 +383,7 @@ def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
 
     def cond(s: LState):
         return ((~s.stopped) & (~s.diverged) & (s.it < jnp.minimum(iter_end, static.max_iter))
-                & (s.nfev < hyper["max_fun"]))
+                & (s.nfev <= hyper["max_fun"]))  # scipy stops at the first iteration end past maxfun
 
     s = lax.while_loop(cond, body, state._replace(params=flat))
     return s._replace(params=unravel(s.params))

@@ -26,25 +26,34 @@ Extras (keyword arguments with safe defaults):
   "validation_score", "validation_loss", "learning_rate"}``; returning True stops training (with a
   callback or ``verbose``, epochs run one compiled call each instead of all in one call).
 
+Minibatch shuffling is scikit-learn's: every epoch's order is drawn on the host from the same
+RandomState stream, by the same ``shuffle`` calls, after the same init and early-stopping split, in
+blocks of epochs fed to the compiled loop (bounded memory); so with ``shuffle=True`` as with
+``shuffle=False`` sgd/adam follow scikit-learn's trajectory to rounding error in float64, and the order
+does not depend on the dtype (a float32 fit follows the float64 one to float32 rounding).
+
 Where jaxnn differs from scikit-learn (everything else is the same, step for step in float64):
 
-* minibatch shuffling: the same ``random_state`` seeds a JAX key (drawn from the same RandomState
-  stream, after the init and the early-stopping split) instead of NumPy's shuffle, so with
-  ``shuffle=True`` results differ by training noise; with ``shuffle=False`` sgd/adam follow
-  scikit-learn's trajectory to rounding error;
 * lbfgs is ``optax.lbfgs`` (memory 10, zoom line search starting from step 1 each iteration, as
   scipy's does) in a compiled ``while_loop`` with
   scipy's stopping rules as scikit-learn sets them (``max|grad| <= tol``, relative decrease
-  ``<= 2.22e-9``, ``max_iter`` iterations, ``max_fun`` objective evaluations, checked once per
-  iteration, so ``n_fun_`` may pass ``max_fun`` by the last line search's <= 20 evaluations);
-  scipy's L-BFGS-B line search differs, so the iterates differ; ``loss_curve_`` (objective per
+  ``<= 2.22e-9``, ``max_iter`` iterations, more than ``max_fun`` objective evaluations, checked at
+  the end of each iteration as scipy checks ``nfev > maxfun``, so ``n_iter_ <= max_fun`` and
+  ``n_fun_`` may pass ``max_fun`` by the last line search's evaluations; a ConvergenceWarning worded
+  as scikit-learn's when either limit stops it); scipy's L-BFGS-B line search differs, so the iterates
+  differ (``experiments/estimator_parity.py`` measures by how much); ``loss_curve_`` (objective per
   iteration) and ``n_fun_`` are also set for lbfgs;
 * 'invscaling' and 'adaptive' keep the learning rate in the compiled loop's carry and update it
   at the end of each epoch, exactly as scikit-learn (not per step, as an optax schedule would);
 * the log-loss is computed from the logits (``log_softmax`` / ``softplus``), not from probabilities
   clipped at machine epsilon (the gradient is the same ``h - y``);
-* sparse X is refused (densify it first); a diverging fit raises scikit-learn's ValueError but
-  leaves coefs_ and the other fitted attributes as they were.
+* sparse X is refused (densify it first);
+* a diverging fit without early stopping raises scikit-learn's ValueError as soon as an epoch turns
+  non-finite (scikit-learn raises after max_iter NaN epochs) and leaves coefs_ and the other fitted
+  attributes as they were.  With ``early_stopping=True`` it behaves as scikit-learn (>= its fix for
+  issue #29504): no raise, ``loss_curve_`` / ``validation_scores_`` NaN from the diverging epoch to
+  ``max_iter`` (scikit-learn may record that first epoch's loss as inf), ``n_iter_ = max_iter``, a
+  ConvergenceWarning, and the best params kept.
 
 References:
   Lecture "Neural networks II" (objective, backprop, gradient descent); scikit-learn's
@@ -53,6 +62,7 @@ References:
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections import defaultdict
@@ -140,6 +150,68 @@ def _unpad_inputs(params, d):
 
 def _to_numpy(tree):
     return jax.tree_util.tree_map(np.asarray, tree)
+
+
+_ORDER_BLOCK = 1 << 22  # int32 entries in one block of epoch orders fed to a compiled call (16 MiB)
+
+
+def _order_rows(N: int, max_iter: int) -> int:
+    """Epochs per block of orders for N padded rows (a static shape: at most ``max_iter``)."""
+    return int(max(1, min(max_iter, _ORDER_BLOCK // max(N, 1))))
+
+
+def _nan_tail(curve: list, keep: int, length: int) -> list:
+    """``curve[:keep]`` then NaN up to ``length`` entries (a diverged fit's epochs, as scikit-learn records)."""
+    return list(curve[:keep]) + [float("nan")] * (length - keep)
+
+
+class _Orders:
+    """scikit-learn's per-epoch minibatch orders, drawn on the host from its NumPy stream, in blocks.
+
+    scikit-learn's ``_fit_stochastic`` runs ``sample_idx = shuffle(sample_idx, random_state=rs)`` at the
+    start of every epoch (after the init and the early-stopping split drew from ``rs``):
+    ``sklearn.utils.shuffle`` permutes by ``rs.shuffle(arange(n))``, so epoch e's order is epoch e-1's
+    order permuted by a fresh shuffle.  The same draws, in the same order, give the same orders, in any
+    dtype.  :meth:`block` draws the next epochs as an (rows, N) int32 array (row j: the order of the n
+    real rows, then the padded slots n..N-1); :meth:`finish` rewinds ``rs`` to where scikit-learn's
+    would be after the epochs that actually ran (a caller's ``RandomState``, or NumPy's global one for
+    ``random_state=None``, advances exactly as under scikit-learn).
+    """
+
+    def __init__(self, rs, n: int, N: int):
+        self.rs, self.n, self.N = rs, int(n), int(N)
+        self.idx = np.arange(self.n)
+        self.drawn = 0
+        self._mark = (0, rs.get_state(), self.idx)
+
+    def _next(self):
+        p = np.arange(self.n)
+        self.rs.shuffle(p)
+        self.idx = self.idx[p]
+        return self.idx
+
+    def block(self, epochs: int, rows: int) -> np.ndarray:
+        """The next ``epochs`` orders in a (rows, N) array (rows past ``epochs`` are never read)."""
+        self._mark = (self.drawn, self.rs.get_state(), self.idx)
+        out = np.empty((rows, self.N), np.int32)
+        out[:, self.n:] = np.arange(self.n, self.N, dtype=np.int32)
+        for j in range(epochs):
+            out[j, :self.n] = self._next()
+        out[epochs:, :self.n] = np.arange(self.n, dtype=np.int32)
+        self.drawn += epochs
+        return out
+
+    def finish(self, n_epochs: int) -> None:
+        """Leave ``rs`` as scikit-learn's after ``n_epochs`` shuffles (redraws the last block's used part)."""
+        start, state, idx = self._mark
+        if n_epochs < start:
+            return
+        if n_epochs < self.drawn:
+            self.rs.set_state(state)
+            self.idx, self.drawn = idx, start
+        for _ in range(n_epochs - self.drawn):
+            self._next()
+        self.drawn = max(self.drawn, n_epochs)
 
 
 class _BaseMLP(BaseEstimator):
@@ -264,7 +336,8 @@ class _BaseMLP(BaseEstimator):
         dtype = X.dtype
         monitor = bool(self.early_stopping) or validation_data is not None
         if self.early_stopping and validation_data is None:
-            stratify = Y if (is_classifier(self) and Y.shape[1] == 1) else None
+            # scikit-learn stratifies on its boolean label indicator: a too-rare class is named 'True' / 'False'
+            stratify = Y.astype(bool) if (is_classifier(self) and Y.shape[1] == 1) else None
             X, Xv, Y, Yv, sw, swv = train_test_split(X, Y, sw, random_state=rs, test_size=self.validation_fraction,
                                                      stratify=stratify)
             if Xv.shape[0] < 2:
@@ -286,7 +359,6 @@ class _BaseMLP(BaseEstimator):
         D = _bucket(d)
         params = _pad_inputs(params, D)
         static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
-        key = jax.random.key(rs.randint(np.iinfo(np.int32).max))
         hyper = _hyper(self, dtype)
         reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
         opt_state = self._opt_state if reuse else core.init_opt_state(static, params)
@@ -302,18 +374,24 @@ class _BaseMLP(BaseEstimator):
             (prev_best_loss if prev_best_loss is not None else np.inf),
             (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
              else -np.inf),
-            best_params if best_params is not None else params, key, static.max_iter, dtype)
+            best_params if best_params is not None else params, static.max_iter, dtype)
         data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
                 "bs": np.int32(bs), "Xv": _pad(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv), "swv": _pad(swv, Nv)}
-        state = self._run_epochs(state, data, hyper, static)
+        state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N))
         n_iter = int(state.epoch)
-        if bool(state.diverged):
+        if bool(state.diverged) and not self.early_stopping:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed (or lower learning_rate_init).")
         loss_curve = np.asarray(state.loss_curve[:n_iter]).tolist()
         val_scores = np.asarray(state.val_curve[:n_iter]).tolist()
         val_losses = np.asarray(state.vloss_curve[:n_iter]).tolist()
         stopped = bool(state.stopped)
+        count, t = int(state.count), int(round(float(state.t)))
+        if bool(state.diverged):  # early stopping: scikit-learn runs on, NaN, to max_iter and keeps the best params
+            loss_curve, val_scores, val_losses = (_nan_tail(c, n_iter - 1, self.max_iter)
+                                                  for c in (loss_curve, val_scores, val_losses))
+            t += (self.max_iter - n_iter) * n
+            n_iter, count, stopped = self.max_iter, 0, False
         if not incremental and n_iter == self.max_iter and not stopped:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
@@ -321,9 +399,9 @@ class _BaseMLP(BaseEstimator):
         attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d))
         prev = (lambda name: list(getattr(self, name, None) or [])) if keep else (lambda name: [])
         attrs.update(
-            n_iter_=n_iter, t_=int(round(float(state.t))),
+            n_iter_=n_iter, t_=t,
             loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
-            loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=int(state.count),
+            loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=count,
             _opt_state=_to_numpy(state.opt_state), _opt_solver=self.solver, _learning_rate=float(state.lr),
             _best_params=_unpad_inputs(_to_numpy(state.best_params), d),
         )
@@ -338,23 +416,36 @@ class _BaseMLP(BaseEstimator):
             attrs.update(validation_scores_=None, validation_loss_curve_=None)
         return attrs
 
-    def _run_epochs(self, state, data, hyper, static):
-        if self.callback is None and not self.verbose:
-            return core.run_stochastic_jit(state, data, hyper, np.int32(self.max_iter), static=static)
-        for e in range(1, self.max_iter + 1):  # one compiled call per epoch, Python in between
-            state = core.run_stochastic_jit(state, data, hyper, np.int32(e), static=static)
-            if int(state.epoch) < e or bool(state.diverged):
-                break
-            logs = {"loss": float(state.loss_curve[e - 1]), "validation_score": float(state.val_curve[e - 1]),
-                    "validation_loss": float(state.vloss_curve[e - 1]), "learning_rate": float(state.lr)}
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (e, logs["loss"]))
-                if static.monitor:
-                    print("Validation score: %f" % logs["validation_score"])
-            if self.callback is not None and self.callback(e, logs):
-                break
-            if bool(state.stopped):
-                break
+    def _run_epochs(self, state, data, hyper, static, orders):
+        """Epochs in blocks: each block's orders are drawn on the host (``orders``) and fed to one
+        compiled call (with a callback or ``verbose``: one call per epoch, Python in between)."""
+        max_iter = 1 if static.incremental else int(self.max_iter)
+        per_epoch = self.callback is not None or bool(self.verbose)
+        rows = 1 if static.incremental else _order_rows(data["X"].shape[0], static.max_iter)
+        e0, done = 0, False
+        while e0 < max_iter and not done:
+            E = min(rows, max_iter - e0)
+            if static.shuffle:
+                data = dict(data, order=orders.block(E, rows), e0=np.int32(e0))
+            for end in (range(e0 + 1, e0 + E + 1) if per_epoch else (e0 + E,)):
+                state = core.run_stochastic_jit(state, data, hyper, np.int32(end), static=static)
+                if int(state.epoch) < end or bool(state.diverged) or bool(state.stopped):
+                    done = True
+                if per_epoch and int(state.epoch) == end and not bool(state.diverged):
+                    e = end
+                    logs = {"loss": float(state.loss_curve[e - 1]), "validation_score": float(state.val_curve[e - 1]),
+                            "validation_loss": float(state.vloss_curve[e - 1]), "learning_rate": float(state.lr)}
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (e, logs["loss"]))
+                        if static.monitor:
+                            print("Validation score: %f" % logs["validation_score"])
+                    if self.callback is not None and self.callback(e, logs):
+                        done = True
+                if done:
+                    break
+            e0 += E
+        if static.shuffle:  # a divergence under early stopping: scikit-learn shuffles on to max_iter
+            orders.finish(max_iter if (bool(state.diverged) and static.early_stopping) else int(state.epoch))
         return state
 
     def _fit_lbfgs(self, X, Y, sw, params, out):
@@ -383,11 +474,13 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         n_iter = int(state.it)
-        if not bool(state.stopped):
-            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (max_iter={self.max_iter}, "
-                          f"max_fun={self.max_fun}, {int(state.nfev)} function evaluations).\n"
-                          "Increase the number of iterations to improve the convergence.", ConvergenceWarning,
-                          stacklevel=3)
+        if not bool(state.stopped):  # scipy's status 1, worded as scikit-learn's _check_optimize_result
+            why = ("STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT" if int(state.nfev) > self.max_fun
+                   else "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT")
+            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (status=1):\n{why}\n\n"
+                          f"Increase the number of iterations (max_iter={self.max_iter}) or max_fun "
+                          f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
+                          ConvergenceWarning, stacklevel=3)
         attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d))
         loss = float(core.reported_loss_jit(state.params, data, hyper, static=static))
         attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
@@ -637,9 +730,11 @@ class MLPGridSearchCV(BaseEstimator):
     All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
     batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweeps.run_table` vmaps the compiled
     training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
-    the Glorot init, the early-stopping split and the shuffling key of every (point, fold) come from
-    ``random_state`` exactly as a separate ``fit`` would draw them, so ``cv_results_`` equals
-    ``sklearn.model_selection.GridSearchCV(estimator, param_grid, cv=cv)`` to numerical tolerance.
+    the Glorot init, the early-stopping split and every epoch's minibatch order of every (point, fold)
+    come from ``random_state`` exactly as a separate ``fit`` would draw them (and as scikit-learn's own
+    MLP draws them), so ``cv_results_`` equals ``sklearn.model_selection.GridSearchCV(estimator,
+    param_grid, cv=cv)`` to numerical tolerance, over this estimator or over scikit-learn's.  The orders
+    of all ``max_iter`` epochs of every fit are one (fits, max_iter, rows) int32 table, not blocks.
     With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
     test-fold scores are computed inside the same compiled call; any other scorer (and the train
     scores) runs on the host with scikit-learn's scorers on the fitted estimators.
@@ -848,21 +943,22 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     out_act = base._out_activation(folds[0][2])
     stochastic = base.solver in _STOCHASTIC
     # ---- host-side preparation of every member (point, fold): init, split, key, exactly as fit()
-    rows, vrows, inits, keys, ns, bss = [], [], [], [], [], []
+    rows, vrows, inits, streams, ns, bss = [], [], [], [], [], []
     for e in ests:
-        for tr, Yf, _ in folds:
-            rs = check_random_state(e.random_state)
+        for tr, Yf, _ in folds:  # a RandomState instance is copied per fit, as the clone per fit of GridSearchCV
+            rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
+                                    else e.random_state)
             inits.append(_pad_inputs(e._init_params(rs, units, dtype), D))
             idx, vidx = np.arange(len(tr)), np.arange(1)
             if stochastic and e.early_stopping:
-                stratify = Yf if (is_classifier(e) and Yf.shape[1] == 1) else None
+                stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
                 idx, vidx = train_test_split(idx, random_state=rs, test_size=e.validation_fraction, stratify=stratify)
                 if len(vidx) < 2:
                     raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
                                      "of your dataset.")
             rows.append(tr[idx])
             vrows.append(tr[vidx])
-            keys.append(rs.randint(np.iinfo(np.int32).max) if stochastic else 0)
+            streams.append(rs)
             n = len(idx)
             ns.append(n)
             bss.append(min(200, n) if e.batch_size == "auto" else int(np.clip(e.batch_size, 1, n)))
@@ -886,13 +982,15 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         "vrows": np.stack([pad_rows(r, Nv) for r in vrows]),
         "vmask": np.stack([_pad(np.ones(len(r), dtype), Nv) for r in vrows]),
         "n": np.asarray(ns, np.int32), "bs": np.asarray(bss, np.int32),
-        "shuffle_key": np.asarray(keys, np.int64).astype(np.uint32),
         "params": jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
         "hyper": {k: np.stack([_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in _TRACED},
         "fold": np.tile(np.arange(n_s, dtype=np.int32), len(ests)),
     }
     static = base._static(out_act, monitor=bool(base.early_stopping) and stochastic, batch=B,
                           n_steps=N // B if stochastic else 1)
+    if stochastic and static.shuffle:  # every epoch's order of every member, from its stream as fit() draws it
+        table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), int(base.max_iter))
+                                   for rs, n in zip(streams, ns)])
     X_pad = _pad(X, X.shape[0], D)
     shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
@@ -911,17 +1009,24 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
         attrs = est._param_attrs(_unpad_inputs(params, d))
         n_iter = int(get("n_iter", i, s))
+        curves = {k: get(k, i, s)[:n_iter].tolist()
+                  for k in (("loss_curve", "val_curve", "vloss_curve") if stochastic else ("loss_curve",))}
+        t, count = int(round(float(get("t", i, s)))) if stochastic else 0, int(get("count", i, s)) if stochastic else 0
+        if stochastic and bool(get("es_diverged", i, s)):  # as fit(): NaN epochs to max_iter, best params kept
+            curves = {k: _nan_tail(c, n_iter - 1, e.max_iter) for k, c in curves.items()}
+            t += (e.max_iter - n_iter) * (len(rows[i * n_s + s]))
+            n_iter, count = e.max_iter, 0
         attrs.update(n_outputs_=n_outputs, n_layers_=len(units), out_activation_=out_act, n_iter_=n_iter,
-                     loss_curve_=get("loss_curve", i, s)[:n_iter].tolist())
+                     loss_curve_=curves["loss_curve"])
         if lb is not None:
             attrs.update(_label_binarizer=lb, classes_=lb.classes_)
         if stochastic:
-            attrs.update(t_=int(round(float(get("t", i, s)))), loss_=attrs["loss_curve_"][-1] if n_iter else None,
+            attrs.update(t_=t, loss_=attrs["loss_curve_"][-1] if n_iter else None,
                          best_loss_=None if e.early_stopping else float(get("best_loss", i, s)),
                          best_validation_score_=float(get("best_val", i, s)) if e.early_stopping else None,
-                         validation_scores_=get("val_curve", i, s)[:n_iter].tolist() if e.early_stopping else None,
-                         validation_loss_curve_=get("vloss_curve", i, s)[:n_iter].tolist() if e.early_stopping
-                         else None, _no_improvement_count=int(get("count", i, s)))
+                         validation_scores_=curves["val_curve"] if e.early_stopping else None,
+                         validation_loss_curve_=curves["vloss_curve"] if e.early_stopping else None,
+                         _no_improvement_count=count)
         else:
             attrs.update(t_=0, loss_=float(get("loss", i, s)), n_fun_=int(get("nfev", i, s)))
         for k, v in attrs.items():
@@ -930,7 +1035,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
 
     diverged = (result.status[:, 0] != status.OK).reshape(len(ests), n_s)
     out = [[None if diverged[i, s] else partial(build, i, s) for s in range(n_s)] for i in range(len(ests))]
-    n_iter = np.where(diverged, -1, result.leaves["n_iter"][:, 0].reshape(len(ests), n_s)).astype(int)
+    n_iter = result.leaves["n_iter"][:, 0].reshape(len(ests), n_s)
+    if stochastic:  # diverged under early stopping: ran (NaN) to max_iter, as fit()
+        es = result.leaves["es_diverged"][:, 0].reshape(len(ests), n_s)
+        n_iter = np.where(es, np.array([e.max_iter for e in ests])[:, None], n_iter)
+    n_iter = np.where(diverged, -1, n_iter).astype(int)
     scores = None
     if score:
         scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
@@ -938,20 +1047,25 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
 
 
 def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, score: bool, rows, mask, vrows,
-             vmask, n, bs, shuffle_key, params, hyper, fold):
+             vmask, n, bs, params, hyper, fold, order=None):
     """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
-    :func:`jaxnn.sweeps.run_table` (``key`` is unused: the shuffling key is the row's ``shuffle_key``, drawn
-    from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
+    :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
+    order, drawn from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
     (``diverged_at``: the epoch or iteration where the fit diverged, -1 if it did not)."""
     Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
     data = {"X": Xs[rows], "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs, "Xv": Xs[vrows], "Yv": Ys[vrows],
             "swv": sws[vrows] * vmask}
+    if order is not None:
+        data.update(order=order, e0=jnp.int32(0))
     if stochastic:
         state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
-                                np.inf, -np.inf, params, jax.random.key(shuffle_key), static.max_iter, dtype)
+                                np.inf, -np.inf, params, static.max_iter, dtype)
         s = core.run_stochastic(state, data, hyper, max_iter, static)
         final = s.best_params if static.early_stopping else s.params
-        res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.epoch, -1), "t": s.t,
+        # under early stopping a divergence is not a failure (scikit-learn keeps the best params): status ok
+        failed = s.diverged & (not static.early_stopping)
+        res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(failed, s.epoch, -1),
+               "es_diverged": s.diverged & static.early_stopping, "t": s.t,
                "count": s.count, "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
                "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
     else:

@@ -205,7 +205,7 @@ def test_diverging_epoch_is_undone(diabetes):
 
     def run(lr, epochs):
         state = core.init_state(params, core.init_opt_state(static, params), lr, 0, 0, np.inf, -np.inf, params,
-                                jnp.zeros((), jnp.uint32), static.max_iter, np.float32)
+                                static.max_iter, np.float32)
         return core.run_stochastic_jit(state, data, dict(hyper, learning_rate_init=np.float32(lr)), np.int32(epochs),
                                    static=static)
 
