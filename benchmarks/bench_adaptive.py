@@ -1,0 +1,426 @@
+"""Benchmark: adaptive searches (successive halving, Hyperband) against a full sweep, Optuna and scikit-learn.
+
+The search problem of issue 12, side by side in one run, each search repeated with ``--seeds`` seeds:
+digits (600 train / 600 validation / the remaining 597 test, pixels / 16, float32, one-hot targets, one fixed
+shuffle), the 64-64-10 tanh/softmax network, cross-entropy, adam, full-batch steps; log-uniform lr in
+[1e-4, 1], init scale in [1e-3, 1], lam in [1e-6, 1e-1]; 243 candidates; budgets 9, 27, 81, 243 steps (eta 3).
+
+* ``sweeps.successive_halving`` and ``sweeps.hyperband`` of ``jaxnn.trainable(...)`` (metric val_accuracy, max);
+* ``jaxnn.sweep`` of a fn that trains with ``jaxnn.train`` for 243 steps (every candidate to the full budget);
+* ``sweeps.run(..., steps=243, segment=9, early_stopping=sweeps.patience("val_loss", 3))``: the early-stopping
+  sweep that the lane-utilization target is about (each trial stops on its own, lanes refilled);
+* Optuna (TPESampler(seed) + HyperbandPruner(9, 243, 3)), 243 trials, one after another; each trial trains rung by
+  rung (9 steps, report, on to 27, ...) with jitted functions reused across trials: the trainable's ``init`` /
+  ``advance`` / ``evaluate`` (``jaxnn.train``'s step under jit), since ``jaxnn.train`` itself does not take or
+  return the optimizer state, so it cannot continue an adam run (restarting it would reset adam's moments);
+* scikit-learn's HalvingRandomSearchCV(MLPClassifier(64 tanh units, adam, batch 600 = full batch, tol=0: exactly
+  max_iter epochs), resource="max_iter", 9..243, factor 3, 243 candidates, n_jobs=2, cv = a PredefinedSplit of
+  the same 600 / 600 split); MLPClassifier has no init-scale parameter (Glorot init), so only
+  learning_rate_init and alpha (loguniform, the ranges of lr and lam) are searched.  Each rung refits from scratch.
+
+Per row: wall time of the whole search (seed 1 separately: it includes the compilation of the jaxnn rows; the
+mean is over the later seeds, compiled, when there are several), lane-steps (training steps paid, summed over
+trials), best validation accuracy (mean over seeds), the winner's test accuracy (jaxnn's adaptive rows: the
+winner's final state, ``AdaptiveResult.state``, through the trainable's ``evaluate`` on the test split, and a
+retraining with ``jaxnn.train`` from ``best()``'s key and hyperparameters checks its val accuracy; the full sweep:
+inside fn; Optuna: retrained with ``jaxnn.train``; scikit-learn: refit on the 600 training samples at max_iter
+243) and, for the adaptive jaxnn rows, ``meta["lane_utilization"]``.  Then the
+issue's targets with the measured ratios.  Ratios use the compiled mean.
+
+On a CPU the script makes one JAX device per core (``--cpu-devices N``; 1 turns it off), as the other sweep
+benchmarks do; successive halving is also timed on one device (``--one-device all``: every jaxnn row; ``none``).
+
+    python benchmarks/bench_adaptive.py              # the full benchmark (3 seeds)
+    python benchmarks/bench_adaptive.py --quick      # 27 candidates, budgets 9..81, 1 seed: a smoke test
+    python benchmarks/bench_adaptive.py --no-optuna --no-sklearn   # e.g. on a GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.cpu_devices import one_device_per_core  # noqa: E402  (does not import jax)
+
+if __name__ == "__main__":
+    one_device_per_core(sys.argv)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import jaxnn  # noqa: E402
+from benchmarks.common import machine, matmul_peak_gflops, peak_size, table  # noqa: E402
+from jaxnn import sweeps  # noqa: E402
+
+SIZES = [64, 64, 10]
+STRUCT = dict(activation="tanh", output_activation="softmax", loss="cross_entropy", optimizer="adam")
+RANGES = {"scale": (1e-3, 1.0), "lr": (1e-4, 1.0), "lam": (1e-6, 1e-1)}
+
+
+# --- the problem ----------------------------------------------------------------------------------------------
+
+def problem():
+    """digits: 600 train / 600 validation / the rest test (one fixed shuffle), X / 16 float32, one-hot Y.
+    Without scikit-learn (a bare GPU machine) random data of the digits' shape: the same speed, not digits."""
+    try:
+        from sklearn.datasets import load_digits
+        X, y = load_digits(return_X_y=True)
+    except ImportError:
+        print("(scikit-learn not installed: random data of the digits' shape instead of the digits)")
+        rng = np.random.default_rng(0)
+        X, y = rng.integers(0, 17, (1797, 64)).astype(np.float64), rng.integers(0, 10, 1797)
+    perm = np.random.default_rng(0).permutation(len(y))
+    X, y = (X[perm] / 16.0).astype(np.float32), y[perm].astype(np.int32)
+    Y = np.eye(10, dtype=np.float32)[y]
+    sl = {"train": slice(0, 600), "val": slice(600, 1200), "test": slice(1200, None)}
+    return {k: (X[s], Y[s], y[s]) for k, s in sl.items()}
+
+
+def space(n):
+    return sweeps.random(n, **{k: sweeps.loguniform(*r) for k, r in RANGES.items()})
+
+
+def budgets(a):
+    return [a.min_steps * a.eta ** k for k in range(64) if a.min_steps * a.eta ** k <= a.max_steps]
+
+
+def accuracy(params, X, Y):
+    out = jaxnn.forward(params, X, activation="tanh", output_activation="softmax")
+    return jnp.mean(jnp.argmax(out, 1) == jnp.argmax(Y, 1))
+
+
+def make_retrain(P, steps):
+    """retrain(key, scale, lr, lam) -> (val acc, test acc): jaxnn.train from the trainable's initial params
+    (``init_mlp(split(key)[0], ...)``) for ``steps`` full-batch steps (jitted; compiled once per steps)."""
+    (Xtr, Ytr, _), (Xva, Yva, _), (Xte, Yte, _) = P["train"], P["val"], P["test"]
+
+    @jax.jit
+    def retrain(key, scale, lr, lam):
+        params = jaxnn.init_mlp(jax.random.split(key)[0], SIZES, scale=scale)
+        params, _ = jaxnn.train(params, Xtr, Ytr, lr=lr, lam=lam, steps=steps, **STRUCT)
+        return accuracy(params, Xva, Yva), accuracy(params, Xte, Yte)
+    return retrain
+
+
+_RETRAIN = {}
+
+
+def test_of(P, key, hp, steps):
+    if steps not in _RETRAIN:
+        _RETRAIN[steps] = make_retrain(P, steps)
+    va, te = _RETRAIN[steps](key, *(jnp.float32(hp[k]) for k in ("scale", "lr", "lam")))
+    return float(va), float(te)
+
+
+def source_state() -> str:
+    """The checkout's commit and whether jaxnn/ has uncommitted changes (the library the rows measured)."""
+    import hashlib
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        git = ["git", "-C", root]
+        head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        diff = subprocess.run(git + ["diff", "HEAD", "--", "jaxnn"], capture_output=True, text=True).stdout
+    except OSError:
+        return "jaxnn source: unknown (no git)"
+    if not head:
+        return "jaxnn source: unknown (not a git checkout)"
+    if not diff:
+        return f"jaxnn source: commit {head}, jaxnn/ unmodified"
+    return (f"jaxnn source: commit {head} + uncommitted changes in jaxnn/ "
+            f"(diff sha256 {hashlib.sha256(diff.encode()).hexdigest()[:12]})")
+
+
+# --- the searches: each returns {seconds, lane_steps, best_val, test, (util, compile_s, val_check)} -------------
+
+def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
+    (Xtr, Ytr, _), (Xva, Yva, _) = P["train"], P["val"]
+    data = {"X": jnp.asarray(Xtr), "Y": jnp.asarray(Ytr), "X_val": jnp.asarray(Xva), "Y_val": jnp.asarray(Yva)}
+    kw = dict(key=jax.random.key(seed), data=data, progress=False, devices=devices)
+    t0 = time.perf_counter()
+    if kind == "run":
+        res = sweeps.run(mlp, space(a.candidates), steps=a.max_steps, segment=a.min_steps,
+                         early_stopping=sweeps.patience("val_loss", a.patience), metric="val_accuracy", mode="max",
+                         **kw)
+    else:
+        fn = sweeps.successive_halving if kind == "sh" else sweeps.hyperband
+        res = fn(mlp, space(a.candidates), metric="val_accuracy", mode="max", min_steps=a.min_steps,
+                 max_steps=a.max_steps, eta=a.eta, **kw)
+    seconds = time.perf_counter() - t0
+    b = res.best()
+    va, te = test_of(P, b["key"], b, b["steps"])  # retrained with jaxnn.train: va must reproduce best()'s
+    if getattr(res, "state", None) is not None:    # the winner's own final state, evaluated on the test split
+        (Xtr, Ytr, _), (Xte, Yte, _) = P["train"], P["test"]
+        test_data = {"X": jnp.asarray(Xtr), "Y": jnp.asarray(Ytr), "X_val": jnp.asarray(Xte), "Y_val": jnp.asarray(Yte)}
+        hp = {k: jnp.float32(b[k]) for k in RANGES}
+        te = float(mlp.evaluate(jax.tree_util.tree_map(jnp.asarray, res.state), test_data, **hp)["val_accuracy"])
+    m = res.meta
+    return {"seconds": seconds, "lane_steps": m["lane_steps_paid"], "best_val": b["val_accuracy"], "test": te,
+            "util": m["lane_utilization"], "compile_s": m["compile_s"], "val_check": abs(va - b["val_accuracy"]),
+            "devices": m["devices"], "lanes": m["lanes"], "trials": m.get("n_trials_used", m["n_started"]),
+            "stopped_early": m.get("n_stopped_early")}
+
+
+def make_full_fn(steps):
+    """fn(key, data, scale, lr, lam) for jaxnn.sweep: the trainable's initial params, jaxnn.train for ``steps``."""
+    def fn(key, data, scale, lr, lam):
+        params = jaxnn.init_mlp(jax.random.split(key)[0], SIZES, scale=scale)
+        params, hist = jaxnn.train(params, data["X"], data["Y"], lr=lr, lam=lam, steps=steps, **STRUCT)
+        return {"val_accuracy": accuracy(params, data["X_val"], data["Y_val"]),
+                "test_accuracy": accuracy(params, data["X_test"], data["Y_test"]), "diverged_at": hist["diverged_at"]}
+    return fn
+
+
+def jaxnn_full(fn, P, a, seed, devices=None):
+    data = {f"{k}{s}": jnp.asarray(P[p][i]) for p, s in (("train", ""), ("val", "_val"), ("test", "_test"))
+            for i, k in ((0, "X"), (1, "Y"))}
+    t0 = time.perf_counter()
+    res = jaxnn.sweep(fn, space(a.candidates), key=jax.random.key(seed), data=data, progress=False, devices=devices)
+    seconds = time.perf_counter() - t0
+    va = np.asarray(res["val_accuracy"]).reshape(-1)
+    te = np.asarray(res["test_accuracy"]).reshape(-1)
+    i = int(sweeps.rank(va, np.asarray(res.status).reshape(-1), "max")[0])
+    return {"seconds": seconds, "lane_steps": a.candidates * a.max_steps, "best_val": float(va[i]),
+            "test": float(te[i]), "compile_s": res.meta["compile_s"], "devices": res.meta["devices"],
+            "trials": a.candidates}
+
+
+class OptunaTrainer:
+    """Jitted init / advance (one compilation per rung increment) / evaluate, reused by every trial."""
+
+    def __init__(self, mlp, P, a):
+        (Xtr, Ytr, _), (Xva, Yva, _) = P["train"], P["val"]
+        self.data = {"X": jnp.asarray(Xtr), "Y": jnp.asarray(Ytr), "X_val": jnp.asarray(Xva),
+                     "Y_val": jnp.asarray(Yva)}
+        self.init = jax.jit(mlp.init)
+        self.advance = jax.jit(mlp.advance, static_argnums=2)
+        self.evaluate = jax.jit(mlp.evaluate)
+        self.rungs = budgets(a)
+
+
+def optuna_search(tr: OptunaTrainer, P, a, seed):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed_key = jax.random.key(seed)
+    paid = {"steps": 0}
+
+    def objective(trial):
+        hp = {k: trial.suggest_float(k, *RANGES[k], log=True) for k in ("scale", "lr", "lam")}
+        key = jax.random.fold_in(seed_key, trial.number)
+        state, done, acc = tr.init(key, tr.data, **hp), 0, 0.0
+        for r in tr.rungs:
+            state = tr.advance(state, tr.data, r - done, **hp)
+            paid["steps"] += r - done
+            done = r
+            acc = float(tr.evaluate(state, tr.data, **hp)["val_accuracy"])
+            acc = acc if np.isfinite(acc) else 0.0
+            trial.report(acc, r)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return acc
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.HyperbandPruner(min_resource=a.min_steps,
+                                                                      max_resource=a.max_steps,
+                                                                      reduction_factor=a.eta))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(objective, n_trials=a.candidates)
+    seconds = time.perf_counter() - t0
+    b = study.best_trial
+    _, te = test_of(P, jax.random.fold_in(seed_key, b.number), b.params, a.max_steps)
+    n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    return {"seconds": seconds, "lane_steps": paid["steps"], "best_val": float(b.value), "test": te,
+            "trials": a.candidates, "complete": n_complete}
+
+
+def sklearn_search(P, a, seed):
+    from scipy.stats import loguniform
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingRandomSearchCV, PredefinedSplit
+    from sklearn.neural_network import MLPClassifier
+
+    (Xtr, _, ytr), (Xva, _, yva), (Xte, _, yte) = P["train"], P["val"], P["test"]
+    X, y = np.concatenate([Xtr, Xva]), np.concatenate([ytr, yva])
+    cv = PredefinedSplit(np.r_[np.full(len(ytr), -1), np.zeros(len(yva), int)])
+    base = dict(hidden_layer_sizes=(SIZES[1],), activation="tanh", solver="adam", batch_size=len(ytr),
+                shuffle=False, tol=0.0, n_iter_no_change=a.max_steps + 1, random_state=seed)
+    dists = {"learning_rate_init": loguniform(*RANGES["lr"]), "alpha": loguniform(*RANGES["lam"])}
+    search = HalvingRandomSearchCV(MLPClassifier(**base), dists, n_candidates=a.candidates, cv=cv, factor=a.eta,
+                                   resource="max_iter", min_resources=a.min_steps, max_resources=a.max_steps,
+                                   n_jobs=2, refit=False, random_state=seed)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    seconds = time.perf_counter() - t0
+    best = {k: v for k, v in search.best_params_.items() if k != "max_iter"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**{**base, **best, "max_iter": a.max_steps}).fit(Xtr, ytr)
+    paid = int(sum(n * r for n, r in zip(search.n_candidates_, search.n_resources_)))
+    return {"seconds": seconds, "lane_steps": paid, "best_val": float(search.best_score_),
+            "test": float(clf.score(Xte, yte)), "trials": a.candidates}
+
+
+# --- rows and targets ----------------------------------------------------------------------------------------
+
+def row(name, runs):
+    """Summary of one method's runs (one per seed): seed 1 (compiling) apart from the mean of the others."""
+    secs = [r["seconds"] for r in runs]
+    later = secs[1:] or secs
+    out = {"method": name, "mean s": float(np.mean(later)), "seed-1 s": secs[0],
+           "compile s": runs[0].get("compile_s", ""),
+           "lane-steps": int(round(np.mean([r["lane_steps"] for r in runs]))),
+           "best val acc": float(np.mean([r["best_val"] for r in runs])),
+           "winner test acc": float(np.mean([r["test"] for r in runs])), "_runs": runs}
+    if runs[0].get("util") is not None:
+        out["lane util"] = float(np.mean([r["util"] for r in runs]))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="27 candidates, budgets 9..81, 1 seed (smoke test)")
+    p.add_argument("--seeds", type=int, default=3, help="repeats of every search with seeds 0..N-1 (default 3)")
+    p.add_argument("--candidates", type=int, default=243)
+    p.add_argument("--min-steps", type=int, default=9)
+    p.add_argument("--max-steps", type=int, default=243)
+    p.add_argument("--eta", type=int, default=3)
+    p.add_argument("--patience", type=int, default=3, help="early-stopping row: patience in segments (default 3)")
+    p.add_argument("--no-optuna", action="store_true")
+    p.add_argument("--no-sklearn", action="store_true")
+    p.add_argument("--one-device", choices=["sh", "all", "none"], default="sh",
+                   help="jaxnn rows also timed on one device: successive halving only (default), every jaxnn row, "
+                        "or none")
+    p.add_argument("--cpu-devices", type=int, default=os.cpu_count(),
+                   help="JAX CPU devices (default: one per core; set before jax is imported; 1 turns it off)")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.candidates, a.max_steps, a.seeds = 27, 81, 1
+    print(machine() + f", {len(jax.devices())} JAX devices")
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak (jnp.dot {peak_size()}^2, same run): {peak:.1f} GFLOP/s")
+    try:
+        print(f"load average at the start: {os.getloadavg()[0]:.2f} (1 min)")
+    except OSError:
+        pass
+
+    print(source_state())
+    P = problem()
+    mlp = jaxnn.trainable(SIZES, **STRUCT)
+    full_fn = make_full_fn(a.max_steps)
+    methods = [("sh", "jaxnn successive_halving", lambda s: jaxnn_adaptive("sh", mlp, P, a, s)),
+               ("hb", "jaxnn hyperband", lambda s: jaxnn_adaptive("hb", mlp, P, a, s)),
+               ("full", f"jaxnn.sweep, every trial to {a.max_steps} steps", lambda s: jaxnn_full(full_fn, P, a, s)),
+               ("es", f"jaxnn sweeps.run, segment {a.min_steps}, patience('val_loss', {a.patience})",
+                lambda s: jaxnn_adaptive("run", mlp, P, a, s))]
+    one = jax.devices()[:1]
+    if len(jax.devices()) > 1 and a.one_device != "none":
+        methods.append(("sh1", "jaxnn successive_halving, 1 device",
+                        lambda s: jaxnn_adaptive("sh", mlp, P, a, s, devices=one)))
+    if len(jax.devices()) > 1 and a.one_device == "all":
+        methods += [("hb1", "jaxnn hyperband, 1 device", lambda s: jaxnn_adaptive("hb", mlp, P, a, s, devices=one)),
+                    ("full1", "jaxnn.sweep, 1 device", lambda s: jaxnn_full(full_fn, P, a, s, devices=one)),
+                    ("es1", "jaxnn sweeps.run (patience), 1 device",
+                     lambda s: jaxnn_adaptive("run", mlp, P, a, s, devices=one))]
+    if not a.no_optuna:
+        import optuna
+        trainer = OptunaTrainer(mlp, P, a)
+        methods.append(("optuna", f"Optuna {optuna.__version__} TPE + HyperbandPruner",
+                        lambda s: optuna_search(trainer, P, a, s)))
+    if not a.no_sklearn:
+        import sklearn
+        methods.append(("sklearn", f"scikit-learn {sklearn.__version__} HalvingRandomSearchCV(MLPClassifier)",
+                        lambda s: sklearn_search(P, a, s)))
+
+    # Seed by seed, every method in turn (so a change in the machine's load reaches all of them alike).
+    runs = {k: [] for k, _, _ in methods}
+    for seed in range(a.seeds):
+        for k, name, f in methods:
+            runs[k].append(f(seed))
+            r = runs[k][-1]
+            print(f"seed {seed} {name}: {r['seconds']:.2f} s, best val {r['best_val']:.4f}, test {r['test']:.4f}, "
+                  f"lane-steps {r['lane_steps']}", flush=True)
+    rows = {k: row(name, runs[k]) for k, name, _ in methods}
+    sh = rows["sh"]
+    for r in rows.values():
+        r["vs SH"] = r["mean s"] / sh["mean s"]
+    b = budgets(a)
+    dev = runs["sh"][0]["devices"]
+    print(f"\n### adaptive search: digits 600 / 600 / 597, {SIZES} tanh/softmax, adam, {a.candidates} candidates, "
+          f"budgets {b} full-batch steps (eta {a.eta}), {a.seeds} seed{'s' if a.seeds > 1 else ''}, "
+          f"{dev} JAX {jax.devices()[0].platform} device{'s' if dev > 1 else ''}\n")
+    print(f"`python benchmarks/bench_adaptive.py{' --quick' if a.quick else ''}"
+          f"{'' if a.quick or a.seeds == 3 else f' --seeds {a.seeds}'}`\n")
+    cols = ["method", "mean s", "seed-1 s", "compile s", "vs SH", "lane-steps", "lane util", "best val acc",
+            "winner test acc"]
+    print(table(list(rows.values()), cols))
+    mean_of = f"seeds 2-{a.seeds}" if a.seeds > 1 else "seed 1"
+    print(f"\n'mean s': mean wall time of the whole search over {mean_of} (compiled); 'seed-1 s': seed 1's, which "
+          f"includes the jaxnn rows' compilation ('compile s': theirs, seed 1); 'vs SH' = mean s / successive "
+          f"halving's. 'lane-steps': training steps paid, summed over trials (jaxnn: meta['lane_steps_paid']; the "
+          f"full sweep: {a.candidates} x {a.max_steps}; Optuna: the steps each trial trained before it was pruned or "
+          f"finished; scikit-learn: candidates x max_iter of every rung, each refit from scratch). 'best val acc' and "
+          f"'winner test acc': means over seeds. Hyperband's brackets use "
+          f"{runs['hb'][0]['trials']} of the {a.candidates} candidates. scikit-learn's MLPClassifier has no init "
+          f"scale (Glorot init): it searches learning_rate_init and alpha only. Optuna trials train with the "
+          f"trainable's jitted init/advance/evaluate (jaxnn.train cannot continue an adam run: it takes no optimizer "
+          f"state)" + (f"; {np.mean([r['complete'] for r in runs['optuna']]):.1f} of its {a.candidates} trials ran "
+                        f"to {a.max_steps} steps (mean)." if "optuna" in runs else "."))
+    vc = max(r["val_check"] for k in ("sh", "hb", "es") for r in runs[k])
+    print(f"jaxnn winners' test accuracy: AdaptiveResult.state (the winner's final state) evaluated on the test split; "
+          f"retrained with jaxnn.train from best()'s key and hyperparameters they reproduce best()'s val accuracy "
+          f"to {vc:.2g}. The full sweep: its params evaluated on the test split inside fn. Stopped early in the "
+          f"patience row: {runs['es'][0]['stopped_early']} of {a.candidates} "
+          f"(seed 1).")
+    for k1, k in (("sh1", "sh"), ("hb1", "hb"), ("full1", "full"), ("es1", "es")):
+        if k1 in rows:
+            faster = "one device" if rows[k1]["mean s"] < rows[k]["mean s"] else f"{dev} devices"
+            print(f"{rows[k]['method']}: {rows[k1]['mean s']:.2f} s on 1 device vs {rows[k]['mean s']:.2f} s on {dev} "
+                  f"(faster here: {faster}).")
+
+    def line(text, value, ok):
+        return f"- {text}: {value} -> {'met' if ok else 'NOT met'}"
+
+    print("\nTargets (issue 12):")
+    t = sh["mean s"]
+    if "optuna" in rows:
+        r = rows["optuna"]["mean s"] / t
+        print(line("successive halving >= 5x faster than Optuna", f"{r:.2f}x", r >= 5))
+    if "sklearn" in rows:
+        r = rows["sklearn"]["mean s"] / t
+        print(line("successive halving >= 5x faster than HalvingRandomSearchCV", f"{r:.2f}x", r >= 5))
+    r = t / rows["full"]["mean s"]
+    print(line("successive halving <= 1/5 of the full sweep's time", f"{r:.3f} of it ({1 / r:.2f}x faster)", r <= 0.2))
+    if "sklearn" in rows:
+        d = 100 * (sh["best val acc"] - rows["sklearn"]["best val acc"])
+        print(line("mean best val acc: successive halving >= HalvingRandomSearchCV's - 0.3 points",
+                   f"{d:+.2f} points", d >= -0.3))
+    if "optuna" in rows:
+        d = 100 * (rows["hb"]["best val acc"] - rows["optuna"]["best val acc"])
+        print(line("mean best val acc: Hyperband >= Optuna's - 0.5 points", f"{d:+.2f} points", d >= -0.5))
+    for k, name in (("sh", "successive halving"), ("hb", "Hyperband"), ("es", "early-stopping sweeps.run")):
+        u = rows[k]["lane util"]
+        print(line(f"lane utilization >= 0.9, {name}", f"{u:.3f}", u >= 0.9))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"machine": machine(), "peak_gflops": peak, "rows": list(rows.values())}, f, indent=2,
+                      default=str)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
