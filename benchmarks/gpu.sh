@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Run jaxnn's benchmarks on a GPU machine, in under 5 minutes, and print their Markdown tables.
+# Run jaxnn's benchmarks on a GPU machine, in about 6 minutes, and print their Markdown tables.
 #
 #   bash benchmarks/gpu.sh            # from the repository root
 #
 # Each section's flags can be overridden by an environment variable (see each script's --help):
 #   TRAIN_ARGS (bench_train.py), SWEEP_ARGS (bench_sweep.py), CONV_ARGS (bench_conv.py),
-#   AE_ARGS (bench_autoencoder.py), EST_ARGS (bench_estimators.py).
+#   AE_ARGS (bench_autoencoder.py), EST_ARGS (bench_estimators.py), ADAPT_ARGS (bench_adaptive.py).
 #
 # Needs only Python with jax (CUDA build), optax and chex; nothing is installed and nothing is
 # downloaded.  scikit-learn, PyTorch and NumPy baselines run on the CPU when importable and are
@@ -68,6 +68,12 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
   # scikit-learn-compatible estimators: single fits and the 4 x 4 x 3 grid search (scikit-learn on the CPU).
   section "Estimators (benchmarks/bench_estimators.py)" 60 \
     "$PY" benchmarks/bench_estimators.py ${EST_ARGS:---float32 --repeats 1}
+
+  # Adaptive searches: successive halving, Hyperband, the early-stopping sweeps.run and the full jaxnn.sweep of
+  # 243 digits candidates (budgets 9..243), two seeds (the second compiled); Optuna and scikit-learn are left out
+  # (sequential trials; see the CPU run).
+  section "Adaptive searches (benchmarks/bench_adaptive.py)" 60 \
+    "$PY" benchmarks/bench_adaptive.py ${ADAPT_ARGS:---seeds 2 --no-optuna --no-sklearn}
 
   exit $status
 } 2>&1 | tee "$LOG"
