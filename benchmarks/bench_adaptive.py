@@ -228,7 +228,10 @@ def optuna_search(tr: OptunaTrainer, P, a, seed):
                 raise optuna.TrialPruned()
         return acc
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+    # A fixed study name: HyperbandPruner assigns trials to brackets by a hash of the study name and the trial
+    # number, so the default (a random name) would make a seeded search unrepeatable.
+    study = optuna.create_study(study_name=f"bench_adaptive_seed{seed}", direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.HyperbandPruner(min_resource=a.min_steps,
                                                                       max_resource=a.max_steps,
                                                                       reduction_factor=a.eta))
