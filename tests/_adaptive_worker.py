@@ -8,6 +8,7 @@ sends SIGKILL to this process inside its N-th live segment call (checkpoints are
 """
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@functools.lru_cache(maxsize=None)
 def problem():
     """A small digits problem: a 64-16-10 tanh/softmax trainable (adam), its data and a random space."""
     import numpy as np
@@ -57,11 +59,13 @@ def search(name, **kw):
 
 
 def summary(res) -> dict:
-    """What the tests compare: every evaluation of every trial, the rungs, the lineage, the best trial."""
+    """What the tests compare: every evaluation of every trial, the rungs, the lineage, the best trial
+    (JSON-ready: the same in this process as read back from a worker's file)."""
     best = res.best()
-    return {"curves": res.curves, "rungs": res.rungs, "lineage": res.lineage, "status": res.status.tolist(),
-            "best": {k: v for k, v in best.items() if k != "key"}, "meta": {k: res.meta[k] for k in
-                                                                          ("lanes", "devices", "processes")}}
+    out = {"curves": res.curves, "rungs": res.rungs, "lineage": res.lineage, "status": res.status.tolist(),
+           "best": {k: v for k, v in best.items() if k != "key"},
+           "meta": {k: res.meta[k] for k in ("lanes", "devices", "processes")}}
+    return json.loads(json.dumps(out))
 
 
 def main():

@@ -68,10 +68,9 @@ def test_trainable_segments_equal_one_call_and_train(prob):
     hp = dict(lr=0.05, scale=0.3, lam=1e-4)
     k = jax.random.key(4)
     s = mlp.init(k, data, **hp)
-    one = jax.jit(mlp.advance, static_argnums=2)(s, data, 24, **hp)
-    seg = s
-    for n in (3, 6, 15):
-        seg = jax.jit(mlp.advance, static_argnums=2)(seg, data, n, **hp)
+    adv = jax.jit(mlp.advance, static_argnums=2)
+    one = adv(s, data, 24, **hp)
+    seg = adv(adv(s, data, 12, **hp), data, 12, **hp)
     np.testing.assert_allclose(mlp.evaluate(one, data, **hp)["val_loss"], mlp.evaluate(seg, data, **hp)["val_loss"],
                                rtol=1e-6)
     assert int(seg.guard.t) == 24
@@ -97,11 +96,19 @@ def test_trainable_flags_invalid_and_checks_names(prob):
 
 # --- successive halving and Hyperband against the host rule --------------------------------------------------
 
-def test_successive_halving_matches_host_reference(prob):
+SH = dict(metric="val_accuracy", mode="max", min_steps=3, max_steps=27, eta=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def sh4(prob):
+    mlp, space, data = prob
+    return sweeps.successive_halving(mlp, space, key=jax.random.key(0), data=data, lanes=4, **SH)
+
+
+def test_successive_halving_matches_host_reference(prob, sh4):
     mlp, space, data = prob
     key = jax.random.key(0)
-    res = sweeps.successive_halving(mlp, space, key=key, data=data, metric="val_accuracy", mode="max",
-                                    min_steps=3, max_steps=27, eta=3, lanes=4, progress=False)
+    res = sh4
     ref = reference_curves(mlp, space, data, key, [3, 9, 27])
     want = host_halving(ref, range(27), [3, 9, 27], [27, 9, 3], "val_accuracy", "max")
     assert [(r["steps"], r["trials"]) for r in res.rungs] == want
@@ -129,7 +136,7 @@ def test_hyperband_brackets_as_in_the_paper():
 def test_hyperband_matches_host_reference(prob):
     mlp, space, data = prob
     key = jax.random.key(1)
-    big = sweeps.random(40, **{k: d for k, d in space.params})
+    big = sweeps.random(18, **{k: d for k, d in space.params})
     res = sweeps.hyperband(mlp, big, key=key, data=data, metric="val_loss", mode="min", min_steps=3, max_steps=27,
                            eta=3, lanes=6, progress=False)
     brackets = sweeps.hyperband_brackets(3, 27, 3)
@@ -147,12 +154,10 @@ def test_hyperband_matches_host_reference(prob):
     assert res.best()["trial"] in {i for x in res.rungs if x["steps"] == 27 for i in x["trials"]}
 
 
-def test_results_do_not_depend_on_lanes(prob):
+def test_results_do_not_depend_on_lanes(prob, sh4):
     mlp, space, data = prob
-    kw = dict(key=jax.random.key(0), data=data, metric="val_accuracy", mode="max", min_steps=3, max_steps=27,
-              eta=3, progress=False)
-    a = sweeps.successive_halving(mlp, space, lanes=2, **kw)
-    b = sweeps.successive_halving(mlp, space, lanes=7, **kw)
+    a = sh4
+    b = sweeps.successive_halving(mlp, space, key=jax.random.key(0), data=data, lanes=7, **SH)
     assert [r["trials"] for r in a.rungs] == [r["trials"] for r in b.rungs]
     for ra, rb in zip(a.rungs, b.rungs):
         np.testing.assert_allclose(ra["metric"], rb["metric"], atol=1e-6)
@@ -174,12 +179,17 @@ def test_diverged_and_invalid_rank_last():
     assert np.isfinite(res.best()["val_loss"])
 
 
-def test_narrow_widths_for_few_survivors_and_best_state(prob):
+def test_narrow_width_for_a_long_tail_and_best_state(prob, sh4):
     mlp, space, data = prob
     key = jax.random.key(0)
-    res = sweeps.successive_halving(mlp, space, key=key, data=data, metric="val_accuracy", mode="max",
-                                    min_steps=3, max_steps=27, eta=3, lanes=9, progress=False)
-    assert res.meta["lane_utilization"] == 1.0  # 27 = 3 x 9 lanes, then 9, then 3 at width 3
+    ten = sweeps.random(10, **{k: d for k, d in space.params})
+    res = sweeps.run(mlp, ten, key=key, data=data, steps=36, segment=1, metric="val_loss", lanes=9, progress=False)
+    # 9 trials fill the lanes for 36 segments; the 10th then runs alone at width 1 (36 * (1 - 1/9) >= 32)
+    assert res.meta["lane_steps_paid"] == 9 * 36 + 1 * 36 and res.meta["lane_utilization"] == 1.0
+    assert res.state is None  # run frees the lanes of finished trials
+    assert sweeps.lanes.NARROW_AFTER == 32
+    res = sh4
+    assert res.meta["lane_steps_paid"] == 28 * 3 + 12 * 6 + 4 * 18  # tails too short to narrow: 4-lane waves
     b = res.best()
     hp = {k: b[k] for k in res.trials}
     s = mlp.init(b["key"], data, **hp)
@@ -334,29 +344,54 @@ def same(a, b, rtol=0.0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,kill_after", [("sh", 5), ("hb", 6), ("pbt", 5), ("run", 12)])
-def test_sigkill_then_resume_is_identical(tmp_path, name, kill_after):
+def test_sigkill_then_resume_is_identical(tmp_path):
     d = str(tmp_path / "state")
-    base = ["--scheduler", name, "--lanes", "4"]
-    killed = run_worker([str(tmp_path / "k.json"), *base, "--out-dir", d, "--kill-after", str(kill_after)])
+    base = ["--scheduler", "sh", "--lanes", "4"]
+    killed = run_worker([str(tmp_path / "k.json"), *base, "--out-dir", d, "--kill-after", "5"])
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert os.path.exists(os.path.join(d, "checkpoint.npz")) and not os.path.exists(tmp_path / "k.json")
     resumed = run_worker([str(tmp_path / "r.json"), *base, "--out-dir", d])
     assert resumed.returncode == 0, resumed.stderr
     assert "replaying" in resumed.stderr
-    whole = run_worker([str(tmp_path / "w.json"), *base])
-    assert whole.returncode == 0, whole.stderr
-    same(load(tmp_path / "r.json"), load(tmp_path / "w.json"))  # bit for bit
+    same(load(tmp_path / "r.json"), worker.summary(worker.search("sh", lanes=4)))  # bit for bit
     assert [f for f in os.listdir(d) if "tmp" in f] == []
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name,crash_at", [("sh", 4), ("hb", 6), ("pbt", 5), ("run", 12)])
+def test_crash_mid_search_then_resume_is_identical(tmp_path, monkeypatch, name, crash_at):
+    """Every scheduler stopped inside a segment (as kill -9 would: the checkpoint on disk is all that is left)
+    and rerun with the same call gives the uninterrupted result."""
+    whole = worker.summary(worker.search(name, lanes=4))
+    calls = {"n": 0}
+    advance = sweeps.lanes.Pool.advance
+
+    def crashing(self, *args):
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            raise Crash
+        return advance(self, *args)
+
+    monkeypatch.setattr(sweeps.lanes.Pool, "advance", crashing)
+    with pytest.raises(Crash):
+        worker.search(name, lanes=4, out_dir=tmp_path, checkpoint_s=0.0)
+    monkeypatch.setattr(sweeps.lanes.Pool, "advance", advance)
+    with np.load(tmp_path / "checkpoint.npz") as z:
+        logged = len(json.loads(bytes(z["__log__"]).decode())["log"])
+    assert logged >= crash_at - 1
+    resumed = worker.search(name, lanes=4, out_dir=tmp_path, checkpoint_s=0.0)
+    assert resumed.meta["calls"] > logged
+    same(worker.summary(resumed), whole)
 
 
 @pytest.mark.slow
 def test_four_devices_equal_one_device(tmp_path):
     four = run_worker([str(tmp_path / "4.json"), "--scheduler", "sh"], devices=4)
     assert four.returncode == 0, four.stderr
-    one = run_worker([str(tmp_path / "1.json"), "--scheduler", "sh", "--lanes", "5"])
-    assert one.returncode == 0, one.stderr
-    a, b = load(tmp_path / "4.json"), load(tmp_path / "1.json")
+    a, b = load(tmp_path / "4.json"), worker.summary(worker.search("sh", lanes=5))
     assert a["meta"]["devices"] == 4 and a["meta"]["lanes"] % 4 == 0 and b["meta"]["devices"] == 1
     same(a, b, rtol=2e-5)
 
@@ -377,9 +412,7 @@ def test_two_processes_equal_one(tmp_path, name):
                               text=True) for i in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    one = run_worker([str(tmp_path / "1.json"), "--scheduler", name, "--lanes", "4"])
-    assert one.returncode == 0, one.stderr
     a = load(tmp_path / "p0.json")
     assert a["meta"]["processes"] == 2 and a["meta"]["devices"] == 4
     same(a, load(tmp_path / "p1.json"))
-    same(a, load(tmp_path / "1.json"), rtol=2e-5)
+    same(a, worker.summary(worker.search(name, lanes=4)), rtol=2e-5)

@@ -19,7 +19,7 @@ Example::
     res = jaxnn.sweep(run, space, key=jax.random.key(0), seeds=2, data={"X": X, "Y": Y})
 """
 
-from jaxnn.sweeps import plot, status  # noqa: F401  (submodules)
+from jaxnn.sweeps import lanes, plot, status  # noqa: F401  (submodules)
 from jaxnn.sweeps.adaptive import (
     AdaptiveResult,
     Patience,

@@ -225,8 +225,10 @@ class Driver:
                     src.append(int(tr.slot[i]))
                 dst.append(int(tr.slot[i]))
             ids = [it[0] for it in lanes]
-            out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()})
-            self.paid += self.pool.width_for(len(lanes)) * seg
+            remaining = min(-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes)
+            w = self.pool.width_for(len(lanes), remaining)
+            out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()}, w)
+            self.paid += w * seg
             self.useful += len(lanes) * seg
             keep, done_now = [], []
             for j, it in enumerate(lanes):

@@ -9,9 +9,12 @@ compiled functions of W lanes (one compilation each, whatever the schedule):
   written to slot ``dst`` (``src == dst`` continues a trial; ``src != dst`` copies one into another, as
   population-based training exploits; an idle lane reads and writes its own scratch slot).
 
-When fewer trials are left than lanes (the last rungs of successive halving), ``segment`` runs at the
-smallest width of a ladder W, W/3, W/9, ... (multiples of the device count) that holds them, each width
-compiled once when first needed, so idle lanes are not paid for.
+When fewer trials are left than lanes (the last rungs of successive halving), ``segment`` can run at the
+smallest width of a ladder W, W/3, W/9, ... (multiples of the device count) that holds them, compiled once
+when first needed.  A compilation costs as much as many segments of these small networks, so a narrower
+width is used only when the busy lanes still have at least ``NARROW_AFTER`` segments of W-lane work to save
+(``remaining * (1 - w / W)``), or when the search has used it before: a rule on the schedule alone, so the
+same search always makes the same calls.
 
 So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
 host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
@@ -33,7 +36,9 @@ from jax.sharding import PartitionSpec as P
 from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
-__all__ = ["Pool", "Spec", "compile_count"]
+__all__ = ["Pool", "Spec", "compile_count", "NARROW_AFTER"]
+
+NARROW_AFTER = 32  # W-lane segments a narrower width must save to be compiled and used
 
 _CACHE_SIZE = 16
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
@@ -63,6 +68,7 @@ class Pool:
                  segment: int, impl, kshape: tuple):
         n_dev = mesh.devices.size
         self.W = width
+        self.used = {width}
         self.widths = sorted({-(-max(1, width // 3 ** k) // n_dev) * n_dev
                               for k in range(int(np.log(max(width, 1)) / np.log(3)) + 1)})
         self.n_slots = -(-slots // n_dev) * n_dev
@@ -129,9 +135,15 @@ class Pool:
         """The bank as host arrays (for a checkpoint), every process."""
         return gather(self.bank)
 
-    def width_for(self, n: int) -> int:
-        """The lanes a segment of ``n`` busy lanes runs at: the smallest ladder width >= n."""
-        return next(w for w in self.widths if w >= n)
+    def width_for(self, n: int, remaining: int) -> int:
+        """The lanes a segment of ``n`` busy lanes runs at, when they have at least ``remaining`` segments
+        left: the smallest ladder width >= n if it saves ``NARROW_AFTER`` W-lane segments or this search has used
+        it already, else W."""
+        w = next(w for w in self.widths if w >= n)
+        if w in self.used or remaining * (1.0 - w / self.W) >= NARROW_AFTER:
+            self.used.add(w)  # a width this search has paid to compile stays in use
+            return w
+        return self.W
 
     def _abstract(self, name, w):
         """Abstract arguments of ``start`` / ``seg`` at width ``w`` (for compiling before the first call)."""
@@ -186,11 +198,11 @@ class Pool:
                          self._hp(hp))
         return {k: v[:n] for k, v in out.items()}
 
-    def advance(self, src, dst, hp):
-        """One segment for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, at width
-        :meth:`width_for` ``(len(src))``: their metrics."""
+    def advance(self, src, dst, hp, w=None):
+        """One segment for ``len(src) <= w`` lanes reading slots ``src`` and writing ``dst``, at width ``w``
+        (default W; :meth:`width_for`): their metrics."""
         n = len(src)
-        w = self.width_for(n)
+        w = self.W if w is None else w
         s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:w]])
         d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:w]])
         hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], w - n)]) for k, v in hp.items()}
