@@ -39,3 +39,13 @@ def test_random_vs_grid_experiment_smoke(tmp_path):
     files = _files(tmp_path)
     assert {"best_vs_trials.png", "results.csv", "trials.csv", "summary.json"} <= files
     assert summary["prefix_identical"] and set(summary["best_val_accuracy"]) == {"grid", "random", "sobol"}
+
+
+def test_adaptive_search_experiment_smoke(tmp_path):
+    summary = load_experiment("adaptive_search").main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    want = {"results.csv", "rungs_sh.png", "rungs_hyperband.png", "pbt_schedules.png", "summary.json"}
+    assert want <= _files(tmp_path)
+    rows = {r["search"]: r for r in summary["rows"]}
+    assert set(rows) == {"full", "successive halving", "hyperband", "pbt"}
+    assert rows["successive halving"]["lane_steps_useful"] < rows["full"]["lane_steps_useful"] / 3
+    assert all(0.5 < r["val_accuracy"] <= 1 and 0.5 < r["test_accuracy"] <= 1 for r in rows.values())
