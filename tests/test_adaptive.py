@@ -228,6 +228,39 @@ def test_states_with_typed_keys_are_refused(prob):
                                   metric="loss", min_steps=1, max_steps=3, progress=False)
 
 
+def test_a_user_written_trainable():
+    """Any three pure functions work: least squares by optax's sgd, the state a plain dict."""
+    import optax
+
+    X = np.random.default_rng(1).normal(size=(50, 4)).astype(np.float32)
+    y = X @ np.arange(1.0, 5.0, dtype=np.float32)
+
+    def init(key, data, lr):
+        w = 0.1 * jax.random.normal(key, (4,))
+        return {"w": w, "opt": optax.sgd(lr).init(w), "t": jnp.int32(0)}
+
+    def advance(state, data, steps, lr):
+        loss = lambda w: jnp.mean((data["X"] @ w - data["y"]) ** 2)  # noqa: E731
+
+        def step(c, _):
+            w, o = c
+            u, o = optax.sgd(lr).update(jax.grad(loss)(w), o)
+            return (optax.apply_updates(w, u), o), None
+        (w, o), _ = jax.lax.scan(step, (state["w"], state["opt"]), None, length=steps)
+        return {"w": w, "opt": o, "t": state["t"] + steps}
+
+    def evaluate(state, data, lr):
+        return {"mse": jnp.mean((data["X"] @ state["w"] - data["y"]) ** 2)}
+
+    lin = sweeps.Trainable(init, advance, evaluate)
+    space = sweeps.table(lr=[1e-3, 1e-2, 3e-2, 1e-1, 1e6, 1e-4, 2e-2, 5e-2, 7e-2])
+    res = sweeps.successive_halving(lin, space, key=jax.random.key(0), data={"X": X, "y": y}, metric="mse",
+                                    mode="min", min_steps=5, max_steps=45, eta=3, progress=False)
+    assert res.status[4] == sweeps.status.DIVERGED  # lr 1e6: non-finite mse, no status leaves declared
+    assert res.best()["lr"] in (0.1, 0.07, 0.05) and res.best()["mse"] < 1e-2
+    assert int(res.state["t"]) == 45
+
+
 # --- early stopping with lane refill ---------------------------------------------------------------------------
 
 def test_run_early_stopping_refills_lanes(prob):
