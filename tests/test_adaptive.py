@@ -136,14 +136,16 @@ def test_hyperband_brackets_as_in_the_paper():
 def test_hyperband_matches_host_reference(prob):
     mlp, space, data = prob
     key = jax.random.key(1)
-    big = sweeps.random(18, **{k: d for k, d in space.params})
+    big = sweeps.random(35, **{k: d for k, d in space.params})
     res = sweeps.hyperband(mlp, big, key=key, data=data, metric="val_loss", mode="min", min_steps=3, max_steps=27,
                            eta=3, lanes=6, progress=False)
     brackets = sweeps.hyperband_brackets(3, 27, 3)
-    assert brackets == [(9, 3), (5, 9), (3, 27)] and res.meta["n_trials_used"] == 17
+    assert brackets == [(9, 3), (5, 9), (3, 27)]
+    assert res.meta["iterations"] == 2 and res.meta["n_trials_used"] == 34  # the 35th trial is not used
+    assert not res.curves[34]
     ref = reference_curves(mlp, big, data, key, [3, 9, 27])
     a = 0
-    for b, (n, r) in enumerate(brackets):
+    for b, (n, r) in enumerate(brackets * 2):
         budgets = [s for s in (3, 9, 27) if s >= r]
         keep = [n // 3 ** k for k in range(len(budgets))]
         want = host_halving(ref, range(a, a + n), budgets, keep, "val_loss", "min")
@@ -152,6 +154,8 @@ def test_hyperband_matches_host_reference(prob):
         a += n
     assert res.best()["steps"] == 27
     assert res.best()["trial"] in {i for x in res.rungs if x["steps"] == 27 for i in x["trials"]}
+    with pytest.raises(ValueError, match="needs 17 trials per iteration .* 51 for 3; the space has 35"):
+        sweeps.hyperband(mlp, big, key=key, data=data, metric="val_loss", min_steps=3, max_steps=27, iterations=3)
 
 
 def test_results_do_not_depend_on_lanes(prob, sh4):
@@ -184,10 +188,10 @@ def test_narrow_width_for_a_long_tail_and_best_state(prob, sh4):
     key = jax.random.key(0)
     ten = sweeps.random(10, **{k: d for k, d in space.params})
     res = sweeps.run(mlp, ten, key=key, data=data, steps=36, segment=1, metric="val_loss", lanes=9, progress=False)
-    # 9 trials fill the lanes for 36 segments; the 10th then runs alone at width 1 (36 * (1 - 1/9) >= 32)
+    # 9 trials fill the lanes for 36 segments; the 10th then runs alone at width 1 (36 * (1 - 1/9) >= 4)
     assert res.meta["lane_steps_paid"] == 9 * 36 + 1 * 36 and res.meta["lane_utilization"] == 1.0
     assert res.state is None  # run frees the lanes of finished trials
-    assert sweeps.lanes.NARROW_AFTER == 32
+    assert sweeps.lanes.NARROW_AFTER == 4
     res = sh4
     assert res.meta["lane_steps_paid"] == 28 * 3 + 12 * 6 + 4 * 18  # tails too short to narrow: 4-lane waves
     b = res.best()

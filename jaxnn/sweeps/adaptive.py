@@ -207,7 +207,19 @@ def _setup(trainable, space, key, data, metric, devices, distributed) -> _Setup:
     return _Setup(design, hp, kd, impl, spec, Mesh(np.array(devs), ("runs",)), data, key)
 
 
-def _width(s: _Setup, trainable, segment, n_max, lanes) -> int:
+def _fitted_width(w_max: int, n_dev: int, work) -> int:
+    """The width (a multiple of n_dev in [w_max / 2, w_max]: no more than twice the calls) that pays the
+    fewest lane-steps for ``work``, a list of (trials, steps each) phases run in waves of that width; ties
+    to the wider."""
+    def paid(w):
+        return sum(-(-n // w) * w * steps for n, steps in work)
+    lo = -(-max(n_dev, w_max // 2) // n_dev) * n_dev
+    return min(range(lo, w_max + 1, n_dev), key=lambda w: (paid(w), -w))
+
+
+def _width(s: _Setup, trainable, segment, n_max, lanes, work=None) -> int:
+    """``lanes`` (rounded up to the device count), or the working set's chunk size (as ``sweep``'s), narrowed
+    to fit the schedule's phases ``work`` when given."""
     n_dev = s.mesh.devices.size
     if lanes is not None:
         lanes = validate.check_int("lanes", lanes, minimum=1)
@@ -218,7 +230,8 @@ def _width(s: _Setup, trainable, segment, n_max, lanes) -> int:
     ws = chunking.working_set_bytes(closed.jaxpr)
     dev = s.mesh.devices.flat[0]
     r = chunking.runs_per_device(ws, ws, n_max, n_dev, chunking.default_budget(dev), dev.platform)
-    return chunking.balanced(r, n_max, n_dev)
+    w = chunking.balanced(r, n_max, n_dev)
+    return w if not work else _fitted_width(w, n_dev, work)
 
 
 def _fingerprint(kind, args, s: _Setup, trainable, segment, W) -> str:
@@ -246,12 +259,12 @@ class _Search(NamedTuple):
 
 
 def _open(kind, args, trainable, space, key, data, metric, *, segment, slots, n_max, lanes, out_dir,
-          checkpoint_s, progress, total, devices, distributed, mode) -> _Search:
+          checkpoint_s, progress, total, devices, distributed, mode, hints=(), work=None) -> _Search:
     s = _setup(trainable, space, key, data, metric, devices, distributed)
-    W = _width(s, trainable, segment, n_max, lanes)
+    W = _width(s, trainable, segment, n_max, lanes, work)
     fp = None if out_dir is None else _fingerprint(kind, args, s, trainable, segment, W)
     pool = Pool(trainable, replicate(data, s.mesh), s.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
-                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:])
+                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:], hints)
     trials = Trials(s.design.n, s.hp)
     if checkpoint_s is not None:
         validate.check_scalar("checkpoint_s", checkpoint_s, nonnegative=True)
@@ -385,10 +398,16 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
     search = _open("successive_halving", dict(metric=metric, mode=mode, min_steps=min_steps, max_steps=max_steps,
                                               eta=eta), trainable, space, key, data, metric,
                    segment=_segment(plan), slots=n, n_max=n, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,
+                   hints=[n_k for n_k, _ in plan], work=_work(plan),
                    progress=progress, total=total, devices=devices,
                    distributed=(coordinator_address, num_processes, process_id), mode=mode)
     rungs, final = _halving(search, [_Bracket(search, range(n), min_steps, eta, max_steps, mode, metric)])
     return _finish(search, metric=metric, mode=mode, rungs=rungs, final=final, extra={"eta": eta})
+
+
+def _work(plan) -> list:
+    """[(trials, steps each)] of a bracket's rungs: rung k trains n_k trials from the last budget to its own."""
+    return [(n_k, s - (plan[k - 1][1] if k else 0)) for k, (n_k, s) in enumerate(plan)]
 
 
 def _segment(plan) -> int:
@@ -407,35 +426,47 @@ def hyperband_brackets(min_steps: int, max_steps: int, eta: int) -> list:
 
 
 def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] = None, min_steps: int,
-              max_steps: int, eta: int = 3, lanes: Optional[int] = None, out_dir=None,
-              checkpoint_s: Optional[float] = None, progress=None, devices=None,
+              max_steps: int, eta: int = 3, iterations: Optional[int] = None, lanes: Optional[int] = None,
+              out_dir=None, checkpoint_s: Optional[float] = None, progress=None, devices=None,
               coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
     """Hyperband (Li et al., JMLR 2018): successive halving in the brackets of :func:`hyperband_brackets`,
     from the most aggressive (many trials, ``min_steps``) to plain training (few trials, ``max_steps``).
-    The brackets take the space's trials in order (the first n_{s_max} go to the first bracket, ...); a
-    space with fewer trials than the brackets need is an error, the rest of a larger one is not used.
-    ``best()`` chooses among the trials that reached ``max_steps`` (every bracket's last rung).  Arguments
-    as :func:`successive_halving`."""
+
+    One iteration of the brackets needs ``sum(n_s)`` trials (49 for min_steps 9, max_steps 243, eta 3);
+    ``iterations`` repeats them (the paper's outer loop) on the next trials of the space, by default as many
+    whole iterations as the space holds (243 trials: 4 iterations, 196 trials; the rest unused).  Every
+    bracket of every iteration is independent, so they all share the lanes at once.  The brackets take the
+    space's trials in order; a space too small for the iterations is an error.  ``best()`` chooses among the
+    trials that reached ``max_steps`` (every bracket's last rung).  Other arguments as
+    :func:`successive_halving`; each rung record has its ``"bracket"`` (iteration * len(brackets) + s_max - s).
+    """
     mode, min_steps, max_steps = _common_checks(metric, mode, eta, min_steps, max_steps)
     brackets = hyperband_brackets(min_steps, max_steps, eta)
     need = sum(n for n, _ in brackets)
     n = as_space(space).resolve(key).n
-    if n < need:
+    if iterations is None:
+        iterations = max(1, n // need)
+    iterations = validate.check_int("iterations", iterations, minimum=1)
+    if n < need * iterations:
         raise ValueError(f"space: Hyperband with min_steps={min_steps}, max_steps={max_steps}, eta={eta} needs "
-                         f"{need} trials ({[b[0] for b in brackets]} per bracket), the space has {n}")
+                         f"{need} trials per iteration ({[b[0] for b in brackets]} per bracket), "
+                         f"{need * iterations} for {iterations}; the space has {n}")
     plans = [_rungs(n_s, r_s, eta, max_steps) for n_s, r_s in brackets]
     segment = math.gcd(*[_segment(p) for p in plans])
-    total = sum(n_k * (s - (p[k - 1][1] if k else 0)) for p in plans for k, (n_k, s) in enumerate(p))
-    search = _open("hyperband", dict(metric=metric, mode=mode, min_steps=min_steps, max_steps=max_steps, eta=eta),
-                   trainable, space, key, data, metric, segment=segment, slots=need,
-                   n_max=max(b[0] for b in brackets), lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,
-                   progress=progress, total=total, devices=devices,
+    total = iterations * sum(n_k * (s - (p[k - 1][1] if k else 0)) for p in plans for k, (n_k, s) in enumerate(p))
+    args = dict(metric=metric, mode=mode, min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations)
+    search = _open("hyperband", args, trainable, space, key, data, metric, segment=segment,
+                   slots=need * iterations, n_max=need * iterations, lanes=lanes, out_dir=out_dir,
+                   work=[(n_k * iterations, d) for p in plans for n_k, d in _work(p)],
+                   checkpoint_s=checkpoint_s, progress=progress, total=total, devices=devices,
                    distributed=(coordinator_address, num_processes, process_id), mode=mode)
-    starts = np.cumsum([0] + [n_s for n_s, _ in brackets])
+    sizes = [n_s for n_s, _ in brackets] * iterations
+    starts = np.cumsum([0] + sizes)
     rungs, final = _halving(search, [_Bracket(search, range(a, a + n_s), r_s, eta, max_steps, mode, metric, b)
-                                     for b, ((n_s, r_s), a) in enumerate(zip(brackets, starts))])
+                                     for b, ((n_s, r_s), a) in enumerate(zip(brackets * iterations, starts))])
     return _finish(search, metric=metric, mode=mode, rungs=rungs, final=final,
-                   extra={"eta": eta, "brackets": [list(b) for b in brackets], "n_trials_used": need})
+                   extra={"eta": eta, "brackets": [list(b) for b in brackets], "iterations": iterations,
+                          "n_trials_used": need * iterations})
 
 
 # --- run: every trial to `steps`, early stopping on its own ------------------------------------------------

@@ -10,11 +10,12 @@ compiled functions of W lanes (one compilation each, whatever the schedule):
   population-based training exploits; an idle lane reads and writes its own scratch slot).
 
 When fewer trials are left than lanes (the last rungs of successive halving), ``segment`` can run at the
-smallest width of a ladder W, W/3, W/9, ... (multiples of the device count) that holds them, compiled once
-when first needed.  A compilation costs as much as many segments of these small networks, so a narrower
-width is used only when the busy lanes still have at least ``NARROW_AFTER`` segments of W-lane work to save
-(``remaining * (1 - w / W)``), or when the search has used it before: a rule on the schedule alone, so the
-same search always makes the same calls.
+smallest width of a ladder that holds them (W, W/3, W/9, ..., plus the widths a scheduler knows it will
+need, e.g. its rung sizes; multiples of the device count), compiled once when first needed.  A compilation
+costs as much as many segments of these small networks, so a narrower width is used only when the busy
+lanes still have at least ``NARROW_AFTER`` segments of W-lane work to save (``remaining * (1 - w / W)``),
+or when the search has used it before: a rule on the schedule alone, so the same search always makes the
+same calls.
 
 So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
 host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
@@ -38,7 +39,7 @@ from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "NARROW_AFTER"]
 
-NARROW_AFTER = 32  # W-lane segments a narrower width must save to be compiled and used
+NARROW_AFTER = 4  # W-lane segments a narrower width must save to be compiled and used
 
 _CACHE_SIZE = 16
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
@@ -65,12 +66,12 @@ class Pool:
     """Bank + lanes of one trainable on one mesh (see the module docstring)."""
 
     def __init__(self, trainable, data, spec: Spec, hp_names, hp_dtypes, mesh: Mesh, width: int, slots: int,
-                 segment: int, impl, kshape: tuple):
+                 segment: int, impl, kshape: tuple, hints=()):
         n_dev = mesh.devices.size
         self.W = width
         self.used = {width}
-        self.widths = sorted({-(-max(1, width // 3 ** k) // n_dev) * n_dev
-                              for k in range(int(np.log(max(width, 1)) / np.log(3)) + 1)})
+        ladder = [width // 3 ** k for k in range(int(np.log(max(width, 1)) / np.log(3)) + 1)]
+        self.widths = sorted({-(-max(1, w) // n_dev) * n_dev for w in ladder + [h for h in hints if h < width]})
         self.n_slots = -(-slots // n_dev) * n_dev
         self.B = self.n_slots + width            # the last W slots are the lanes' scratch
         self.scratch = np.arange(self.n_slots, self.B, dtype=np.int32)
