@@ -406,6 +406,15 @@ def main(argv=None):
     if "sklearn" in rows:
         r = rows["sklearn"]["mean s"] / t
         print(line("successive halving >= 5x faster than HalvingRandomSearchCV", f"{r:.2f}x", r >= 5))
+    # The ceiling of the two ratios above: successive halving's lane-steps at the full sweep's time per
+    # lane-step (the largest chunks, no evaluations, no rungs): what a search of this many steps costs here.
+    floor = sh["lane-steps"] * rows["full"]["mean s"] / rows["full"]["lane-steps"]
+    peers = [f"{rows[k]['mean s'] / floor:.2f}x {name}" for k, name in (("optuna", "Optuna"),
+                                                                         ("sklearn", "HalvingRandomSearchCV"))
+             if k in rows]
+    if peers:
+        print(f"  ceiling: successive halving's {sh['lane-steps']} lane-steps at the full sweep's rate take "
+              f"{floor:.2f} s (it took {t:.2f} s): at most {', '.join(peers)} on this machine")
     r = t / rows["full"]["mean s"]
     print(line("successive halving <= 1/5 of the full sweep's time", f"{r:.3f} of it ({1 / r:.2f}x faster)", r <= 0.2))
     if "sklearn" in rows:

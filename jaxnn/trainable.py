@@ -28,8 +28,8 @@ import jax.numpy as jnp
 from jaxnn import optimizers, validate
 from jaxnn.activations import ActivationLike
 from jaxnn.guard import GuardState, guarded_scan, invalid_hyper, tree_where
-from jaxnn.losses import objective_cols
-from jaxnn.mlp import forward_cache_cols, init_mlp
+from jaxnn.losses import objective_of_cache
+from jaxnn.mlp import forward_cache_cols, init_mlp, resolve_activations
 from jaxnn.optimizers import OptimizerLike
 from jaxnn.train import check_structure, descent
 
@@ -172,13 +172,9 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
         h = hyper(hp)
         p = state.guard.kept
         lam_ = jnp.asarray(h["lam"], jnp.result_type(data["X"]))
-        out = {"loss": objective_cols(p, data["X"].T, data["Y"].T, lam_, loss=loss, **_acts(structure))}
-        if sizes[-1] > 1:
-            out["accuracy"] = _accuracy(p, data["X"], data["Y"], structure)
+        out = _metrics(p, data["X"], data["Y"], lam_, "", loss, structure, sizes[-1] > 1)
         if "X_val" in data:
-            out["val_loss"] = objective_cols(p, data["X_val"].T, data["Y_val"].T, 0.0, loss=loss, **_acts(structure))
-            if sizes[-1] > 1:
-                out["val_accuracy"] = _accuracy(p, data["X_val"], data["Y_val"], structure)
+            out.update(_metrics(p, data["X_val"], data["Y_val"], 0.0, "val_", loss, structure, sizes[-1] > 1))
         nan = {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}
         out = tree_where(state.invalid, nan, out)
         return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
@@ -187,12 +183,13 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
     return Trainable(init, advance, evaluate, defaults)
 
 
-def _acts(structure):
-    return {"activation": structure["activation"], "output_activation": structure["output_activation"]}
-
-
-def _accuracy(params, X, Y, structure):
-    """Fraction of samples whose largest output is the largest target (one-hot or {-1, 1} targets)."""
-    a = forward_cache_cols(params, X.T, **_acts(structure)).a[-1]
-    return jnp.mean(jnp.argmax(a, axis=0) == jnp.argmax(Y.T, axis=0)).astype(a.dtype)
-
+def _metrics(params, X, Y, lam, prefix, loss, structure, accuracy):
+    """``{prefix + "loss": J (ridge lam), prefix + "accuracy": argmax agreement}`` from one forward pass."""
+    acts = {"activation": structure["activation"], "output_activation": structure["output_activation"]}
+    cache = forward_cache_cols(params, X.T, **acts)
+    _, out_act = resolve_activations(**acts)
+    out = {prefix + "loss": objective_of_cache(params, cache, Y.T, lam, out_act, loss)}
+    if accuracy:  # the sample's largest output is its largest target (one-hot or {-1, 1} targets)
+        a = cache.a[-1]
+        out[prefix + "accuracy"] = jnp.mean(jnp.argmax(a, axis=0) == jnp.argmax(Y.T, axis=0)).astype(a.dtype)
+    return out
