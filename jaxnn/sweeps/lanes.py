@@ -103,7 +103,8 @@ class Pool:
             bank = jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states)
             return bank, metrics(states, hp, data)
 
-        bank_sh = jax.tree_util.tree_map(lambda _: NamedSharding(mesh, P("runs")), spec.state)
+        self.bank_sh = NamedSharding(mesh, P())  # replicated: a lane reads its state on its own device
+        bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         shard = dict(out_shardings=(bank_sh, self.rep), donate_argnums=0)
         self._start = jax.jit(start, in_shardings=(bank_sh, self.rep, self.lane_sh, self.lane_sh, self.rep), **shard)
         self._seg = jax.jit(seg, in_shardings=(bank_sh, self.rep, self.rep, self.lane_sh, self.rep), **shard)
@@ -123,14 +124,13 @@ class Pool:
 
     def empty(self):
         """A bank of zeros (the scratch and free slots are never read for results)."""
-        bank_sh = NamedSharding(self.mesh, P("runs"))
+        bank_sh = self.bank_sh
         self.bank = jax.tree_util.tree_map(lambda s: self._put(np.zeros((self.B,) + tuple(s.shape), s.dtype), bank_sh),
                                            self.spec.state)
 
     def load(self, host_bank):
         """The bank from host arrays (a checkpoint)."""
-        bank_sh = NamedSharding(self.mesh, P("runs"))
-        self.bank = jax.tree_util.tree_map(lambda x: self._put(x, bank_sh), host_bank)
+        self.bank = jax.tree_util.tree_map(lambda x: self._put(x, self.bank_sh), host_bank)
 
     def host_bank(self):
         """The bank as host arrays (for a checkpoint), every process."""
@@ -149,7 +149,7 @@ class Pool:
     def _abstract(self, name, w):
         """Abstract arguments of ``start`` / ``seg`` at width ``w`` (for compiling before the first call)."""
         bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
-                                                                     sharding=NamedSharding(self.mesh, P("runs"))),
+                                                                     sharding=self.bank_sh),
                                       self.spec.state)
         idx = jax.ShapeDtypeStruct((w,), np.int32, sharding=self.rep)
         hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
