@@ -47,7 +47,11 @@ Where jaxnn differs from scikit-learn (everything else is the same, step for ste
   at the end of each epoch, exactly as scikit-learn (not per step, as an optax schedule would);
 * the log-loss is computed from the logits (``log_softmax`` / ``softplus``), not from probabilities
   clipped at machine epsilon (the gradient is the same ``h - y``);
-* sparse X is refused (densify it first);
+* sparse X (scipy.sparse CSR or CSC) is never densified: its rows are held as a padded
+  (index, value) table, n_samples x (most nonzeros in a row, rounded up to a power of two), and the
+  first layer gathers W's columns at a row's nonzeros (``core.ell_dot``; its gradient is a scatter-add);
+  the results are the dense fit's to rounding (a different summation order).  A few very dense rows
+  make the table wide: it costs n_samples x their nonzeros;
 * a diverging fit without early stopping raises scikit-learn's ValueError as soon as an epoch turns
   non-finite (scikit-learn raises after max_iter NaN epochs) and leaves coefs_ and the other fitted
   attributes as they were.  With ``early_stopping=True`` it behaves as scikit-learn (>= its fix for
@@ -72,6 +76,7 @@ from numbers import Integral, Real
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
 
 from jaxnn import _estimator_core as core
 from jaxnn.datasets import require
@@ -93,6 +98,7 @@ __all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
 _HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _STOCHASTIC = ("sgd", "adam")
 _DTYPES = (np.float64, np.float32)
+_SPARSE = ("csr", "csc")  # accepted sparse formats (CSC is converted to CSR rows)
 
 
 def _ceil(a: int, b: int) -> int:
@@ -136,16 +142,56 @@ def _pad(a, N, D=None):
     return out
 
 
-def _pad_inputs(params, D):
-    """Zero-pad the first layer's W (s_2, d) to (s_2, D) (columns met by zero-padded inputs)."""
+def _width(X) -> int:
+    """The padded input width D: the next power of two for dense X (shapes share compiled functions);
+    sparse X keeps its width (the first layer's dense update dominates a sparse fit: no padded columns)."""
+    return X.shape[1] if sp.issparse(X) else _bucket(X.shape[1])
+
+
+def _ell(X, N) -> core.Ell:
+    """Sparse X (m, d) as :class:`core.Ell` rows zero-padded to N rows, K = the next power of two >= its
+    most nonzeros in a row (host memory O(N K), never m x d)."""
+    X = X.tocsr()
+    counts = np.diff(X.indptr)
+    K = _bucket(int(counts.max(initial=1)), 1)
+    idx, val = np.zeros((N, K), np.int32), np.zeros((N, K), X.dtype)
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    slots = np.arange(X.nnz) - np.repeat(X.indptr[:-1], counts)
+    idx[rows, slots], val[rows, slots] = X.indices, X.data
+    return core.Ell(idx, val)
+
+
+def _pad_X(X, N, D):
+    """Inputs padded to N rows: dense X zero-padded to (N, D), sparse X as :func:`_ell` rows."""
+    return _ell(X, N) if sp.issparse(X) else _pad(X, N, D)
+
+
+def _pad_inputs(params, D, sparse=False):
+    """Params in the core's layout: the first layer's W (s_2, d) zero-padded to (s_2, D) (columns met
+    by zero-padded inputs); for sparse inputs held transposed, (d, s_2) (see :class:`core.Ell`)."""
     W = params[0]["W"]
+    if sparse:
+        return [{"W": np.ascontiguousarray(np.asarray(W).T), "b": params[0]["b"]}] + list(params[1:])
     if W.shape[1] == D:
         return params
     return [{"W": _pad(W.T, D).T.copy(), "b": params[0]["b"]}] + list(params[1:])
 
 
-def _unpad_inputs(params, d):
-    return [{"W": params[0]["W"][:, :d], "b": params[0]["b"]}] + list(params[1:])
+def _unpad_inputs(params, d, sparse=False):
+    """The inverse of :func:`_pad_inputs`: the first layer's W as (s_2, d)."""
+    W = params[0]["W"]
+    return [{"W": np.ascontiguousarray(np.asarray(W).T) if sparse else W[:, :d], "b": params[0]["b"]}] + \
+        list(params[1:])
+
+
+def _is_params(t) -> bool:
+    return isinstance(t, list) and len(t) > 0 and isinstance(t[0], dict) and "W" in t[0]
+
+
+def _map_params(fn, tree):
+    """``fn`` applied to every params-shaped subtree (a list of ``{"W", "b"}`` layers) of ``tree``: an
+    optimizer state's moments are laid out as the params."""
+    return jax.tree_util.tree_map(lambda t: fn(t) if _is_params(t) else t, tree, is_leaf=_is_params)
 
 
 def _to_numpy(tree):
@@ -329,7 +375,7 @@ class _BaseMLP(BaseEstimator):
     def _check_validation_data(self, validation_data, lb):
         Xv, yv = validation_data
         Xv, yv = validate_data(self, Xv, yv, reset=False, multi_output=True, dtype=_DTYPES,
-                               y_numeric=not is_classifier(self))
+                               y_numeric=not is_classifier(self), accept_sparse=_SPARSE)
         return Xv, self._encode(yv, lb, Xv.dtype)
 
     def _fit_stochastic(self, X, Y, sw, params, out, rs, first_pass, incremental, validation_data):
@@ -346,6 +392,8 @@ class _BaseMLP(BaseEstimator):
         elif validation_data is not None:
             Xv, Yv = validation_data
             Xv = Xv.astype(dtype, copy=False)
+            if sp.issparse(X) != sp.issparse(Xv):  # the validation rows in the training rows' kind
+                Xv = sp.csr_matrix(Xv) if sp.issparse(X) else Xv.toarray()
             swv = np.ones(Xv.shape[0], dtype)
         else:
             Xv, Yv, swv = X[:1], Y[:1], np.ones(1, dtype)
@@ -356,17 +404,18 @@ class _BaseMLP(BaseEstimator):
         bs, B, N = _batch_layout(n, self.batch_size)
         Nv = _bucket(Xv.shape[0], 16)
         d = X.shape[1]
-        D = _bucket(d)
-        params = _pad_inputs(params, D)
+        D, sparse = _width(X), sp.issparse(X)
+        params = _pad_inputs(params, D, sparse)
         static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
         hyper = _hyper(self, dtype)
         reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
-        opt_state = self._opt_state if reuse else core.init_opt_state(static, params)
+        opt_state = (_map_params(lambda p: _pad_inputs(p, D, sparse), self._opt_state) if reuse
+                     else core.init_opt_state(static, params))
         lr = self._learning_rate if reuse else self.learning_rate_init
         keep = not first_pass
         best_params = getattr(self, "_best_params", None) if keep else None
         if best_params is not None:
-            best_params = _pad_inputs(best_params, D)
+            best_params = _pad_inputs(best_params, D, sparse)
         prev_best_loss = getattr(self, "best_loss_", None) if keep else None
         state = core.init_state(
             params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
@@ -375,8 +424,9 @@ class _BaseMLP(BaseEstimator):
             (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
              else -np.inf),
             best_params if best_params is not None else params, static.max_iter, dtype)
-        data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
-                "bs": np.int32(bs), "Xv": _pad(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv), "swv": _pad(swv, Nv)}
+        data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
+                "bs": np.int32(bs), "Xv": _pad_X(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv),
+                "swv": _pad(swv, Nv)}
         state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N))
         n_iter = int(state.epoch)
         if bool(state.diverged) and not self.early_stopping:
@@ -396,14 +446,15 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         final = state.best_params if self.early_stopping else state.params
-        attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d))
+        attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d, sparse))
         prev = (lambda name: list(getattr(self, name, None) or [])) if keep else (lambda name: [])
         attrs.update(
             n_iter_=n_iter, t_=t,
             loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
             loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=count,
-            _opt_state=_to_numpy(state.opt_state), _opt_solver=self.solver, _learning_rate=float(state.lr),
-            _best_params=_unpad_inputs(_to_numpy(state.best_params), d),
+            _opt_state=_map_params(lambda p: _unpad_inputs(p, d, sparse), _to_numpy(state.opt_state)),
+            _opt_solver=self.solver, _learning_rate=float(state.lr),
+            _best_params=_unpad_inputs(_to_numpy(state.best_params), d, sparse),
         )
         if self.early_stopping:
             attrs.update(best_loss_=None, best_validation_score_=float(state.best_val))
@@ -421,7 +472,7 @@ class _BaseMLP(BaseEstimator):
         compiled call (with a callback or ``verbose``: one call per epoch, Python in between)."""
         max_iter = 1 if static.incremental else int(self.max_iter)
         per_epoch = self.callback is not None or bool(self.verbose)
-        rows = 1 if static.incremental else _order_rows(data["X"].shape[0], static.max_iter)
+        rows = 1 if static.incremental else _order_rows(data["sw"].shape[0], static.max_iter)
         e0, done = 0, False
         while e0 < max_iter and not done:
             E = min(rows, max_iter - e0)
@@ -452,9 +503,9 @@ class _BaseMLP(BaseEstimator):
         dtype = X.dtype
         static = self._static(out)
         n, d = X.shape
-        N, D = _bucket(n, 16), _bucket(d)
-        params = _pad_inputs(params, D)
-        data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
+        N, D = _bucket(n, 16), _width(X)
+        params = _pad_inputs(params, D, sp.issparse(X))
+        data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
         hyper = _hyper(self, dtype)
         state = core.lbfgs_init_jit(params, data, hyper, static=static)
         if self.callback is None and not self.verbose:
@@ -481,7 +532,7 @@ class _BaseMLP(BaseEstimator):
                           f"Increase the number of iterations (max_iter={self.max_iter}) or max_fun "
                           f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
                           ConvergenceWarning, stacklevel=3)
-        attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d))
+        attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d, sp.issparse(X)))
         loss = float(core.reported_loss_jit(state.params, data, hyper, static=static))
         attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
                      loss_curve_=np.asarray(state.loss_curve[:n_iter]).tolist(), n_fun_=int(state.nfev))
@@ -497,14 +548,15 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X, check_input=True):
         """h(X) (m, n_outputs) as NumPy, in the dtype of ``coefs_``."""
         if check_input:
-            X = validate_data(self, X, reset=False, dtype=_DTYPES)
+            X = validate_data(self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
         dt = self.coefs_[0].dtype
-        m, d = X.shape
-        D = _bucket(d)
-        params = _pad_inputs([{"W": c.T, "b": b} for c, b in zip(self.coefs_, self.intercepts_)], D)
+        m = X.shape[0]
+        D = _width(X)
+        params = _pad_inputs([{"W": c.T, "b": b} for c, b in zip(self.coefs_, self.intercepts_)], D, sp.issparse(X))
         with jax.enable_x64(dt == np.float64):
             _, h = core.predict_outputs(jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), params),
-                                        jnp.asarray(_pad(np.asarray(X, dt), _bucket(m, 16), D)),
+                                        _pad_X(X.astype(dt) if sp.issparse(X) else np.asarray(X, dt),
+                                               _bucket(m, 16), D),
                                         self._jax_activation(), self.out_activation_)
             return np.array(h[:m])
 
@@ -525,7 +577,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -575,7 +627,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return lb.transform(y).astype(dtype)
 
     def _validate_input(self, X, y, incremental, reset, binarizer=None):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=_DTYPES, reset=reset, accept_sparse=_SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -668,7 +720,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _validate_input(self, X, y, incremental, reset, binarizer=None):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_DTYPES, reset=reset,
+                             accept_sparse=_SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -782,7 +835,9 @@ class MLPGridSearchCV(BaseEstimator):
         base = self.estimator
         candidates = list(ParameterGrid(self.param_grid))
         X_arr, y_arr = validate_data(base.__class__(), X, y, multi_output=True, dtype=_DTYPES,
-                                     y_numeric=not _is_clf(base), reset=True)
+                                     y_numeric=not _is_clf(base), reset=True, accept_sparse=_SPARSE)
+        if sp.issparse(X_arr):
+            X_arr = X_arr.tocsr()  # row indexing of the folds
         cv = check_cv(self.cv, y_arr, classifier=_is_clf(base))
         splits = list(cv.split(X_arr, y_arr))
         scorer = check_scoring(base, scoring=self.scoring)
@@ -938,7 +993,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         return ready, {"fallback": why}, None, n_iter
     n_outputs = folds[0][1].shape[1]
     d = X.shape[1]
-    D = _bucket(d)
+    D = _width(X)
     units = [d] + hidden + [n_outputs]
     out_act = base._out_activation(folds[0][2])
     stochastic = base.solver in _STOCHASTIC
@@ -948,7 +1003,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         for tr, Yf, _ in folds:  # a RandomState instance is copied per fit, as the clone per fit of GridSearchCV
             rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
                                     else e.random_state)
-            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D))
+            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D, sp.issparse(X)))
             idx, vidx = np.arange(len(tr)), np.arange(1)
             if stochastic and e.early_stopping:
                 stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
@@ -991,7 +1046,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     if stochastic and static.shuffle:  # every epoch's order of every member, from its stream as fit() draws it
         table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), int(base.max_iter))
                                    for rs, n in zip(streams, ns)])
-    X_pad = _pad(X, X.shape[0], D)
+    X_pad = _pad_X(X, X.shape[0], D)
     shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
               "tmask": np.stack([_pad(np.ones(len(te), dtype), Nt) for _, te in splits])}
@@ -1007,7 +1062,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         est = clone(e)
         validate_data(est, X[tr], reset=True)  # n_features_in_ (and feature names) as fit would set
         params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
-        attrs = est._param_attrs(_unpad_inputs(params, d))
+        attrs = est._param_attrs(_unpad_inputs(params, d, sp.issparse(X)))
         n_iter = int(get("n_iter", i, s))
         curves = {k: get(k, i, s)[:n_iter].tolist()
                   for k in (("loss_curve", "val_curve", "vloss_curve") if stochastic else ("loss_curve",))}
@@ -1053,8 +1108,9 @@ def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, sco
     order, drawn from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
     (``diverged_at``: the epoch or iteration where the fit diverged, -1 if it did not)."""
     Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
-    data = {"X": Xs[rows], "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs, "Xv": Xs[vrows], "Yv": Ys[vrows],
-            "swv": sws[vrows] * vmask}
+    rows_of = lambda r: jax.tree_util.tree_map(lambda a: a[r], Xs)  # noqa: E731  (dense rows or Ell rows)
+    data = {"X": rows_of(rows), "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs,
+            "Xv": rows_of(vrows), "Yv": Ys[vrows], "swv": sws[vrows] * vmask}
     if order is not None:
         data.update(order=order, e0=jnp.int32(0))
     if stochastic:
@@ -1077,7 +1133,7 @@ def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, sco
         res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
     if score:
         te = shared["trows"][fold]
-        res["test_score"] = core.score(final, Xs[te], Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+        res["test_score"] = core.score(final, rows_of(te), Ys[te], sws[te] * shared["tmask"][fold], static)[0]
     return res
 
 
