@@ -1,4 +1,5 @@
-"""scikit-learn compatible estimators on jaxnn: MLPClassifier, MLPRegressor, MLPGridSearchCV.
+"""scikit-learn compatible estimators on jaxnn: MLPClassifier, MLPRegressor, and the searches
+MLPGridSearchCV and MLPRandomizedSearchCV (in :mod:`jaxnn._search`, importable from here).
 
 Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same
 constructor parameters, names and defaults, the same objective (log-loss, or half squared error /
@@ -67,9 +68,7 @@ References:
 from __future__ import annotations
 
 import copy
-import time
 import warnings
-from collections import defaultdict
 from functools import partial
 from numbers import Integral, Real
 
@@ -85,7 +84,7 @@ from jaxnn.mlp import init_mlp
 require("sklearn")
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import check_cv, train_test_split  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import LabelBinarizer  # noqa: E402
 from sklearn.utils import check_random_state, column_or_1d  # noqa: E402
 from sklearn.utils._param_validation import Interval, Options, StrOptions  # noqa: E402
@@ -93,7 +92,18 @@ from sklearn.utils.metaestimators import available_if  # noqa: E402
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels  # noqa: E402
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data  # noqa: E402
 
-__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
+__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV", "MLPRandomizedSearchCV"]  # noqa: F822 (__getattr__)
+_SEARCHES = ("MLPGridSearchCV", "MLPRandomizedSearchCV")
+
+
+def __getattr__(name):
+    """The search classes live in :mod:`jaxnn._search` (which imports this module); they are
+    importable from here as well."""
+    if name in _SEARCHES:
+        from jaxnn import _search
+
+        return getattr(_search, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _STOCHASTIC = ("sgd", "adam")
@@ -774,185 +784,6 @@ def _structure_key(est) -> tuple:
     p = est.get_params(deep=False)
     return tuple((k, repr(v) if not callable(v) else v) for k, v in sorted(p.items())
                  if k not in _TRACED and k not in _HOST_ONLY)
-
-
-class MLPGridSearchCV(BaseEstimator):
-    """Exhaustive search over ``param_grid`` with cross-validation, scikit-learn's ``GridSearchCV``
-    interface, for :class:`MLPClassifier` / :class:`MLPRegressor`.
-
-    All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
-    batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweeps.run_table` vmaps the compiled
-    training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
-    the Glorot init, the early-stopping split and every epoch's minibatch order of every (point, fold)
-    come from ``random_state`` exactly as a separate ``fit`` would draw them (and as scikit-learn's own
-    MLP draws them), so ``cv_results_`` equals ``sklearn.model_selection.GridSearchCV(estimator,
-    param_grid, cv=cv)`` to numerical tolerance, over this estimator or over scikit-learn's.  The orders
-    of all ``max_iter`` epochs of every fit are one (fits, max_iter, rows) int32 table, not blocks.
-    With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
-    test-fold scores are computed inside the same compiled call; any other scorer (and the train
-    scores) runs on the host with scikit-learn's scorers on the fitted estimators.
-    The sweep shards the fits over all JAX devices: on a CPU, call :func:`jaxnn.use_cpu_cores`
-    before any JAX computation so that every core is a device, which plays the part of GridSearchCV's
-    ``n_jobs`` (``benchmarks/bench_estimators.py`` times the grid search that way).
-
-    Args:
-      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor (its ``callback`` / ``verbose`` are
-        ignored in the vmapped fits).
-      param_grid: dict ``{name: list of values}`` or a list of such dicts.
-      cv: int (StratifiedKFold for classifiers, KFold otherwise), a CV splitter or an iterable of
-        (train, test) index pairs, as in scikit-learn.
-      scoring: ``None`` (the estimator's ``score``), a scorer name or a callable scorer (single metric).
-      refit: refit the best parameters on the whole data (``best_estimator_``).
-      return_train_score: also record ``split{i}_train_score`` etc.
-
-    Attributes:
-      cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit=True), n_splits_,
-      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :func:`jaxnn.sweeps.run_table`
-      meta per structure group: compile and run seconds, ``n_ok`` / ``n_diverged`` fits),
-      n_iter_per_split_ ((n_candidates, n_splits) int array: the epochs or L-BFGS iterations each fit
-      ran, -1 where it diverged).
-    """
-
-    def __init__(self, estimator, param_grid, *, cv=5, scoring=None, refit=True, return_train_score=False):
-        self.estimator = estimator
-        self.param_grid = param_grid
-        self.cv = cv
-        self.scoring = scoring
-        self.refit = refit
-        self.return_train_score = return_train_score
-
-    def fit(self, X, y, sample_weight=None):
-        """Run the search.  Args: X (n_samples, n_features), y, optional sample_weight.  Returns: self."""
-        from sklearn.base import is_classifier as _is_clf
-        from sklearn.metrics import check_scoring
-        from sklearn.model_selection import ParameterGrid
-
-        if not isinstance(self.estimator, _BaseMLP):
-            raise ValueError(f"estimator: expected a jaxnn MLPClassifier or MLPRegressor, got {self.estimator!r}")
-        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
-            raise ValueError(f"scoring: expected None, a scorer name or a callable (single metric), got "
-                             f"{self.scoring!r}")
-        base = self.estimator
-        candidates = list(ParameterGrid(self.param_grid))
-        X_arr, y_arr = validate_data(base.__class__(), X, y, multi_output=True, dtype=_DTYPES,
-                                     y_numeric=not _is_clf(base), reset=True, accept_sparse=_SPARSE)
-        if sp.issparse(X_arr):
-            X_arr = X_arr.tocsr()  # row indexing of the folds
-        cv = check_cv(self.cv, y_arr, classifier=_is_clf(base))
-        splits = list(cv.split(X_arr, y_arr))
-        scorer = check_scoring(base, scoring=self.scoring)
-        n_c, n_s = len(candidates), len(splits)
-        ests = [clone(base).set_params(**p) for p in candidates]
-        for e in ests:
-            e._validate_params()
-        groups = defaultdict(list)
-        for i, e in enumerate(ests):
-            groups[_structure_key(e)].append(i)
-        fitted = [[None] * n_s for _ in range(n_c)]  # builders of the fitted estimators (None: diverged)
-        iters = np.zeros((n_c, n_s), int)
-        fit_time = np.zeros((n_c, n_s))
-        self.sweep_meta_ = []
-        # With the default scoring (the estimator's own score: accuracy or R^2), the test-fold scores are
-        # computed inside the compiled sweep, not by 48 host-side predict + scorer calls.
-        in_graph = self.scoring is None
-        test_in_graph = np.full((n_c, n_s), np.nan)
-        has_test = np.zeros((n_c, n_s), bool)
-        for members in groups.values():
-            t0 = time.perf_counter()
-            out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight,
-                                                   splits, score=in_graph)
-            dt = (time.perf_counter() - t0) / (len(members) * n_s)
-            self.sweep_meta_.append(meta)
-            for j, i in enumerate(members):
-                fitted[i] = out[j]
-                iters[i] = n_iter[j]
-                fit_time[i] = dt
-                if scores is not None:
-                    test_in_graph[i], has_test[i] = scores[j], True
-        test = np.zeros((n_c, n_s))
-        train = np.zeros((n_c, n_s))
-        score_time = np.zeros((n_c, n_s))
-        sw = None if sample_weight is None else np.asarray(sample_weight)
-        for i in range(n_c):  # scores weighted by sample_weight, as GridSearchCV's
-            for s, (tr, te) in enumerate(splits):
-                t0 = time.perf_counter()
-                if fitted[i][s] is None:  # diverged: recorded, never raised (error_score=nan)
-                    test[i, s] = train[i, s] = np.nan
-                else:
-                    est = None if (has_test[i, s] and not self.return_train_score) else fitted[i][s]()
-                    kw = {} if sw is None else {"sample_weight": sw[te]}
-                    test[i, s] = (test_in_graph[i, s] if has_test[i, s]
-                                  else scorer(est, X_arr[te], y_arr[te], **kw))
-                    if self.return_train_score:
-                        kw = {} if sw is None else {"sample_weight": sw[tr]}
-                        train[i, s] = scorer(est, X_arr[tr], y_arr[tr], **kw)
-                score_time[i, s] = time.perf_counter() - t0
-        self.cv_results_ = _cv_results(candidates, test, train if self.return_train_score else None,
-                                       fit_time, score_time)
-        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
-        self.n_splits_ = n_s
-        self.n_iter_per_split_ = iters
-        self.scorer_ = scorer
-        self.multimetric_ = False
-        if self.refit:
-            t0 = time.perf_counter()
-            kw = {} if sample_weight is None else {"sample_weight": sample_weight}
-            self.best_estimator_ = clone(base).set_params(**self.best_params_).fit(X, y, **kw)
-            self.refit_time_ = time.perf_counter() - t0
-        return self
-
-    def _check_refit(self):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_
-
-    def predict(self, X):
-        """``best_estimator_.predict(X)``."""
-        return self._check_refit().predict(X)
-
-    def predict_proba(self, X):
-        """``best_estimator_.predict_proba(X)`` (classifier)."""
-        return self._check_refit().predict_proba(X)
-
-    def score(self, X, y, sample_weight=None):
-        """The search's scorer on (X, y) with ``best_estimator_``."""
-        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return self.scorer_(self._check_refit(), X, y, **kw)
-
-    @property
-    def classes_(self):
-        return self._check_refit().classes_
-
-
-def _cv_results(candidates, test, train, fit_time, score_time) -> dict:
-    from scipy.stats import rankdata
-
-    n_c, n_s = test.shape
-    res = {}
-    for name, arr in (("fit_time", fit_time), ("score_time", score_time)):
-        res[f"mean_{name}"] = arr.mean(1)
-        res[f"std_{name}"] = arr.std(1)
-    names = sorted({k for c in candidates for k in c})
-    for k in names:
-        col = np.ma.MaskedArray(np.empty(n_c, dtype=object), mask=True)
-        for i, c in enumerate(candidates):
-            if k in c:
-                col[i] = c[k]
-        res[f"param_{k}"] = col
-    res["params"] = candidates
-    for kind, arr in (("test", test), ("train", train)):
-        if arr is None:
-            continue
-        for s in range(n_s):
-            res[f"split{s}_{kind}_score"] = arr[:, s]
-        mean = arr.mean(1)
-        res[f"mean_{kind}_score"] = mean
-        res[f"std_{kind}_score"] = arr.std(1)
-        if kind == "test":
-            key = np.where(np.isnan(mean), np.inf, -mean)  # NaN ranks last
-            res["rank_test_score"] = rankdata(key, method="min").astype(np.int32)
-    return res
 
 
 def _fit_group(ests, X, y, sample_weight, splits, score=False):
