@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxnn.estimators import _DTYPES, _SPARSE, _BaseMLP, _fit_group, _structure_key
 
-__all__ = ["MLPGridSearchCV", "MLPRandomizedSearchCV"]
+__all__ = ["MLPGridSearchCV", "MLPRandomizedSearchCV", "MLPHalvingGridSearchCV", "MLPHalvingRandomSearchCV"]
 
 _DIVERGED = ("Solver produced non-finite parameter weights. The input data may contain large values and need to "
              "be preprocessed (or lower learning_rate_init).")
@@ -395,3 +395,227 @@ def _check_distributions(dists) -> None:
             if not ok:
                 raise ValueError(f"param_distributions: {k!r} must be a non-empty list or a distribution with "
                                  f"rvs, got {v!r}")
+
+
+# =============================================================================================
+# successive halving
+
+
+def _top_k(candidates, mean, k):
+    """The k best candidates of one rung, NaN scores worst (scikit-learn's ``_top_k``, its order too)."""
+    order = np.roll(np.argsort(mean), np.count_nonzero(np.isnan(mean)))
+    return [candidates[i] for i in order[-k:]]
+
+
+class _MLPHalving(_MLPSearch):
+    """Successive halving as scikit-learn's ``BaseSuccessiveHalving`` (not for direct use).
+
+    Each rung ``itr`` gives its candidates ``n_resources = min(factor**power * min_resources_,
+    max_resources_)`` of the resource and keeps the best ``ceil(n_candidates / factor)``: the rung's
+    candidates x folds of each structure train in one compiled call.  ``resource='n_samples'``
+    subsamples every train and test fold to ``n_resources / n_samples`` of its rows
+    (``sklearn.utils.resample`` with the search's ``random_state``, as scikit-learn's subsampling
+    splitter); any other resource (``'max_iter'``) is set on the candidates (and shows in ``params``).
+
+    Survivors are fitted afresh at each rung with the rung's ``max_iter``.  A continued fit would equal
+    the fresh one only when the minibatch orders continue the same stream (they do: they are drawn
+    per epoch from ``random_state``) and no ``tol`` / ``n_iter_no_change`` stop fires before the
+    previous rung's ``max_iter``; with scikit-learn's default stopping rule that can fire in any rung,
+    so the rungs refit, which is what scikit-learn's class does.
+
+    Differs from scikit-learn on purpose: the folds are drawn once and reused in every rung
+    (scikit-learn requires a ``cv`` that yields the same folds on each call, and raises otherwise); no
+    ``n_jobs`` / ``verbose``."""
+
+    def __init__(self, estimator, *, factor=3, resource="n_samples", max_resources="auto", min_resources="exhaust",
+                 aggressive_elimination=False, cv=5, scoring=None, refit=True, error_score=np.nan,
+                 return_train_score=True, random_state=None):
+        super().__init__(estimator, scoring=scoring, refit=refit, cv=cv, error_score=error_score,
+                         return_train_score=return_train_score)
+        self.factor = factor
+        self.resource = resource
+        self.max_resources = max_resources
+        self.min_resources = min_resources
+        self.aggressive_elimination = aggressive_elimination
+        self.random_state = random_state
+
+    def _check_halving(self, X, y, n_splits):
+        """min_resources_ and max_resources_ as scikit-learn sets them; ValueError naming a bad argument."""
+        if isinstance(self.factor, bool) or not isinstance(self.factor, Real) or not self.factor > 1:
+            raise ValueError(f"factor: expected a number > 1, got {self.factor!r}")
+        if not isinstance(self.resource, str) or (self.resource != "n_samples"
+                                                  and self.resource not in self.estimator.get_params()):
+            raise ValueError(f"resource: expected 'n_samples' or a parameter of the estimator ('max_iter'), got "
+                             f"{self.resource!r}")
+        if not isinstance(self.aggressive_elimination, (bool, np.bool_)):
+            raise ValueError(f"aggressive_elimination: expected a bool, got {self.aggressive_elimination!r}")
+        for name, value, words in (("min_resources", self.min_resources, ("exhaust", "smallest")),
+                                   ("max_resources", self.max_resources, ("auto",))):
+            if not (value in words if isinstance(value, str) else
+                    isinstance(value, (Integral, np.integer)) and not isinstance(value, bool) and value > 0):
+                raise ValueError(f"{name}: expected an int > 0 or one of {words}, got {value!r}")
+        if getattr(self, "n_candidates", None) == "exhaust" == self.min_resources:
+            raise ValueError("n_candidates and min_resources cannot be both set to 'exhaust'.")
+        if self.scoring is not None and not isinstance(self.scoring, str) and not callable(self.scoring):
+            raise ValueError(f"scoring: the halving searches take one metric (as scikit-learn's), got "
+                             f"{self.scoring!r}")
+        mn = self.min_resources
+        if mn in ("smallest", "exhaust"):
+            mn = 1
+            if self.resource == "n_samples":
+                mn = n_splits * 2 * (len(np.unique(y)) if is_classifier(self.estimator) else 1)
+        mx = self.max_resources
+        if mx == "auto":
+            if self.resource != "n_samples":
+                raise ValueError("max_resources: resource can only be 'n_samples' when max_resources='auto'")
+            mx = X.shape[0]
+        if mn > mx:
+            raise ValueError(f"min_resources: min_resources_={mn} is greater than max_resources_={mx}.")
+        self.min_resources_, self.max_resources_ = int(mn), int(mx)
+
+    def fit(self, X, y, sample_weight=None):
+        """Run the successive halving.  Args: X (dense or scipy.sparse), y, optional sample_weight.
+        Returns: self."""
+        from math import ceil, floor, log
+
+        from sklearn.utils import resample
+
+        X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
+        base_splits = list(cv.split(X_arr, y_arr))
+        self._check_halving(X_arr, y_arr, len(base_splits))
+        candidates = self._candidates()
+        if self.resource != "n_samples" and any(self.resource in c for c in candidates):
+            raise ValueError(f"resource: cannot use parameter {self.resource} as the resource since it is part "
+                             "of the searched parameters.")
+        n_required = 1 + floor(log(len(candidates), self.factor))
+        if self.min_resources == "exhaust":
+            self.min_resources_ = max(self.min_resources_, self.max_resources_ // self.factor ** (n_required - 1))
+        n_possible = 1 + floor(log(self.max_resources_ // self.min_resources_, self.factor))
+        n_iterations = n_required if self.aggressive_elimination else min(n_possible, n_required)
+        self.n_resources_, self.n_candidates_ = [], []
+        parts = defaultdict(list)
+        for itr in range(n_iterations):
+            power = max(0, itr - n_required + n_possible) if self.aggressive_elimination else itr
+            r = min(int(self.factor ** power * self.min_resources_), self.max_resources_)
+            self.n_resources_.append(r)
+            self.n_candidates_.append(len(candidates))
+            splits = base_splits
+            if self.resource == "n_samples":
+                f = r / X_arr.shape[0]
+                splits = [(resample(tr, replace=False, random_state=self.random_state, n_samples=int(f * len(tr))),
+                           resample(te, replace=False, random_state=self.random_state, n_samples=int(f * len(te))))
+                          for tr, te in base_splits]
+            else:
+                candidates = [dict(c, **{self.resource: r}) for c in candidates]
+            test, train, fit_time, score_time, iters, metas = self._evaluate(candidates, X_arr, y_arr, sample_weight,
+                                                                             splits, scorers)
+            for k, v in (("candidates", candidates), ("test", test["score"]), ("fit_time", fit_time),
+                         ("score_time", score_time), ("iters", iters), ("iter", [itr] * len(candidates)),
+                         ("n_resources", [r] * len(candidates)), ("metas", metas)):
+                parts[k].append(v)
+            if train is not None:
+                parts["train"].append(train["score"])
+            candidates = _top_k(candidates, test["score"].mean(1), ceil(len(candidates) / self.factor))
+        self.n_remaining_candidates_ = len(candidates)
+        self.n_required_iterations_, self.n_possible_iterations_ = n_required, n_possible
+        self.n_iterations_ = n_iterations
+        all_c = [c for cs in parts["candidates"] for c in cs]
+        results = _cv_results(all_c, {"score": np.concatenate(parts["test"])},
+                              {"score": np.concatenate(parts["train"])} if parts["train"] else None,
+                              np.concatenate(parts["fit_time"]), np.concatenate(parts["score_time"]))
+        results["iter"] = np.concatenate([np.asarray(v) for v in parts["iter"]])
+        results["n_resources"] = np.concatenate([np.asarray(v) for v in parts["n_resources"]])
+        self.sweep_meta_ = [m for ms in parts["metas"] for m in ms]
+        self.n_iter_per_split_ = np.concatenate(parts["iters"])
+        return self._finish(X, y, sample_weight, results, all_c, scorers, False, len(base_splits))
+
+    def _select(self, results, candidates, multimetric):
+        """The best candidate of the last rung (scikit-learn's rule; all NaN: its first)."""
+        last = np.flatnonzero(results["iter"] == np.max(results["iter"]))
+        scores = results["mean_test_score"][last]
+        self.best_index_ = int(last[0 if np.isnan(scores).all() else np.nanargmax(scores)])
+        self.best_score_ = float(results["mean_test_score"][self.best_index_])
+        self.best_params_ = candidates[self.best_index_]
+
+
+_HALVING_ARGS = """
+      factor: the elimination ratio (> 1): each rung keeps ``ceil(n / factor)`` candidates and
+        multiplies the resource by ``factor``.
+      resource: 'n_samples' (the folds' rows) or an estimator parameter, 'max_iter' (epochs or L-BFGS
+        iterations), set on the candidates.
+      max_resources: 'auto' (n_samples; only for resource='n_samples') or an int.
+      min_resources: 'exhaust' (the largest that lets the last rung use max_resources), 'smallest'
+        (resource='n_samples': 2 n_splits (x n_classes for a classifier); otherwise 1) or an int.
+      aggressive_elimination: run enough rungs to leave fewer than ``factor`` candidates even if the
+        resource runs out (the first rungs then repeat min_resources).
+      cv, scoring (one metric, as scikit-learn's halving searches), refit (bool), error_score,
+      return_train_score (default True, as scikit-learn's): as :class:`MLPGridSearchCV`.
+      random_state: the subsampling stream (and, for the random search, the sampler's).
+
+    Attributes:
+      cv_results_ (one row per candidate per rung, with ``iter`` and ``n_resources``), best_index_
+      (the best of the last rung), best_score_, best_params_, best_estimator_, n_resources_,
+      n_candidates_, n_remaining_candidates_, n_required_iterations_, n_possible_iterations_,
+      n_iterations_, min_resources_, max_resources_, sweep_meta_ (per rung and structure),
+      n_iter_per_split_ (per cv_results_ row).
+"""
+
+
+class MLPHalvingGridSearchCV(_MLPHalving):
+    __doc__ = """Successive halving over ``param_grid``, scikit-learn's ``HalvingGridSearchCV`` interface,
+    for :class:`MLPClassifier` / :class:`MLPRegressor`: ``cv_results_`` equals
+    ``HalvingGridSearchCV(estimator, param_grid, ...)``'s over the same estimator and folds to
+    numerical tolerance.
+
+    """ + _MLPHalving.__doc__.split("\n\n", 1)[1] + """
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
+      param_grid: dict ``{name: list of values}`` or a list of such dicts.""" + _HALVING_ARGS
+
+    def __init__(self, estimator, param_grid, *, factor=3, resource="n_samples", max_resources="auto",
+                 min_resources="exhaust", aggressive_elimination=False, cv=5, scoring=None, refit=True,
+                 error_score=np.nan, return_train_score=True, random_state=None):
+        super().__init__(estimator, factor=factor, resource=resource, max_resources=max_resources,
+                         min_resources=min_resources, aggressive_elimination=aggressive_elimination, cv=cv,
+                         scoring=scoring, refit=refit, error_score=error_score,
+                         return_train_score=return_train_score, random_state=random_state)
+        self.param_grid = param_grid
+
+    _candidates = MLPGridSearchCV._candidates
+
+
+class MLPHalvingRandomSearchCV(_MLPHalving):
+    __doc__ = """Successive halving over candidates drawn from ``param_distributions``, scikit-learn's
+    ``HalvingRandomSearchCV`` interface, for :class:`MLPClassifier` / :class:`MLPRegressor`: the first
+    rung's ``n_candidates`` come from ``ParameterSampler(param_distributions, n_candidates,
+    random_state=random_state)`` ('exhaust': ``max_resources_ // min_resources_``), so
+    ``cv_results_`` equals ``HalvingRandomSearchCV``'s over the same estimator and folds.
+
+    """ + _MLPHalving.__doc__.split("\n\n", 1)[1] + """
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
+      param_distributions: as :class:`MLPRandomizedSearchCV`.
+      n_candidates: the first rung's candidates, an int >= 1 or 'exhaust'.""" + _HALVING_ARGS
+
+    def __init__(self, estimator, param_distributions, *, n_candidates="exhaust", factor=3, resource="n_samples",
+                 max_resources="auto", min_resources="smallest", aggressive_elimination=False, cv=5, scoring=None,
+                 refit=True, error_score=np.nan, return_train_score=True, random_state=None):
+        super().__init__(estimator, factor=factor, resource=resource, max_resources=max_resources,
+                         min_resources=min_resources, aggressive_elimination=aggressive_elimination, cv=cv,
+                         scoring=scoring, refit=refit, error_score=error_score,
+                         return_train_score=return_train_score, random_state=random_state)
+        self.param_distributions = param_distributions
+        self.n_candidates = n_candidates
+
+    def _candidates(self) -> list:
+        from sklearn.model_selection import ParameterSampler
+
+        _check_distributions(self.param_distributions)
+        n = self.n_candidates
+        if n == "exhaust":
+            n = self.max_resources_ // self.min_resources_
+        elif isinstance(n, bool) or not isinstance(n, (Integral, np.integer)) or n < 1:
+            raise ValueError(f"n_candidates: expected an int >= 1 or 'exhaust', got {n!r}")
+        return list(ParameterSampler(self.param_distributions, n, random_state=self.random_state))

@@ -1,5 +1,6 @@
 """scikit-learn compatible estimators on jaxnn: MLPClassifier, MLPRegressor, and the searches
-MLPGridSearchCV and MLPRandomizedSearchCV (in :mod:`jaxnn._search`, importable from here).
+MLPGridSearchCV, MLPRandomizedSearchCV, MLPHalvingGridSearchCV and MLPHalvingRandomSearchCV (in
+:mod:`jaxnn._search`, importable from here).
 
 Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same
 constructor parameters, names and defaults, the same objective (log-loss, or half squared error /
@@ -92,8 +93,8 @@ from sklearn.utils.metaestimators import available_if  # noqa: E402
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels  # noqa: E402
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data  # noqa: E402
 
-__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV", "MLPRandomizedSearchCV"]  # noqa: F822 (__getattr__)
-_SEARCHES = ("MLPGridSearchCV", "MLPRandomizedSearchCV")
+_SEARCHES = ("MLPGridSearchCV", "MLPRandomizedSearchCV", "MLPHalvingGridSearchCV", "MLPHalvingRandomSearchCV")
+__all__ = ["MLPClassifier", "MLPRegressor", *_SEARCHES]
 
 
 def __getattr__(name):
