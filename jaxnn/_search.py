@@ -123,13 +123,14 @@ class _MLPSearch(BaseEstimator):
         cv = check_cv(self.cv, y_arr, classifier=is_classifier(base))
         return X_arr, y_arr, scorers, multimetric, cv
 
-    def _evaluate(self, candidates, X, y, sample_weight, splits, scorers, base=None):
+    def _evaluate(self, candidates, X, y, sample_weight, splits, scorers, max_iter_cap=None):
         """Fit every candidate on every split (one compiled call per structure) and score it.
 
         Returns ``(test, train, fit_time, score_time, n_iter, metas)``: ``test`` / ``train`` map each
         metric name to a (n_candidates, n_splits) array (``train`` None unless ``return_train_score``),
-        ``n_iter`` (n_candidates, n_splits) epochs or iterations (-1: diverged)."""
-        base = self.estimator if base is None else base
+        ``n_iter`` (n_candidates, n_splits) epochs or iterations (-1: diverged).  ``max_iter_cap``: see
+        :func:`jaxnn.estimators._fit_group`."""
+        base = self.estimator
         n_c, n_s = len(candidates), len(splits)
         ests = [clone(base).set_params(**p) for p in candidates]
         for e in ests:
@@ -147,7 +148,7 @@ class _MLPSearch(BaseEstimator):
         for members in groups.values():
             t0 = time.perf_counter()
             out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X, y, sample_weight, splits,
-                                                   score=in_graph)
+                                                   score=in_graph, max_iter_cap=max_iter_cap)
             dt = (time.perf_counter() - t0) / (len(members) * n_s)
             metas.append(meta)
             for j, i in enumerate(members):
@@ -507,8 +508,9 @@ class _MLPHalving(_MLPSearch):
                           for tr, te in base_splits]
             else:
                 candidates = [dict(c, **{self.resource: r}) for c in candidates]
+            cap = self.max_resources_ if self.resource == "max_iter" else None  # the rungs share compiled calls
             test, train, fit_time, score_time, iters, metas = self._evaluate(candidates, X_arr, y_arr, sample_weight,
-                                                                             splits, scorers)
+                                                                             splits, scorers, max_iter_cap=cap)
             for k, v in (("candidates", candidates), ("test", test["score"]), ("fit_time", fit_time),
                          ("score_time", score_time), ("iters", iters), ("iter", [itr] * len(candidates)),
                          ("n_resources", [r] * len(candidates)), ("metas", metas)):

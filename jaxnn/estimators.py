@@ -771,12 +771,13 @@ _HOST_ONLY = ("random_state", "init_scale", "validation_fraction", "warm_start")
 _CPU_CHUNK = 16  # on a CPU, runs per compiled call (larger vmaps are no faster: benchmarks/bench_estimators.py)
 
 
-def _chunk_size(n_runs: int) -> int:
+def _chunk_size(n_runs: int, shared: bool = False) -> int:
     """Runs per compiled call: all of them on an accelerator; on a CPU balanced chunks of at most
-    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice)."""
-    if jax.default_backend() != "cpu":
-        return n_runs
-    return _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
+    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice).  ``shared``:
+    rounded up to a power of two, so that calls of nearby sizes (the rungs of a halving search) share
+    one compiled chunk (the executor pads a chunk with copies of its last run)."""
+    size = n_runs if jax.default_backend() != "cpu" else _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
+    return min(_bucket(size, 1), max(_CPU_CHUNK, size)) if shared else size
 
 
 def _structure_key(est) -> tuple:
@@ -787,8 +788,12 @@ def _structure_key(est) -> tuple:
                  if k not in _TRACED and k not in _HOST_ONLY)
 
 
-def _fit_group(ests, X, y, sample_weight, splits, score=False):
+def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None):
     """Fit every estimator of one structure on every split in one vmapped compiled call.
+
+    ``max_iter`` is a traced entry of each run; with ``max_iter_cap`` (>= the estimators' max_iter)
+    the buffers and order tables are sized for the cap, so that calls with different ``max_iter`` up
+    to the cap (the rungs of a halving search over max_iter) share one compiled function.
 
     With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
     or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call.
@@ -872,21 +877,24 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         "params": jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
         "hyper": {k: np.stack([_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in _TRACED},
         "fold": np.tile(np.arange(n_s, dtype=np.int32), len(ests)),
+        "max_iter": np.full(len(ests) * n_s, int(base.max_iter), np.int32),
     }
+    cap = int(base.max_iter) if max_iter_cap is None else max(int(max_iter_cap), int(base.max_iter))
     static = base._static(out_act, monitor=bool(base.early_stopping) and stochastic, batch=B,
                           n_steps=N // B if stochastic else 1)
     if stochastic and static.shuffle:  # every epoch's order of every member, from its stream as fit() draws it
-        table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), int(base.max_iter))
+        table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), cap)
                                    for rs, n in zip(streams, ns)])
     X_pad = _pad_X(X, X.shape[0], D)
     shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
               "tmask": np.stack([_pad(np.ones(len(te), dtype), Nt) for _, te in splits])}
-    structure = {"static": static, "stochastic": stochastic, "max_iter": int(base.max_iter),
+    static = static._replace(max_iter=_bucket(cap))
+    structure = {"static": static, "stochastic": stochastic,
                  "dtype": np.dtype(dtype), "score": bool(score)}
     with jax.enable_x64(dtype == np.float64):
         result = run_table(_fit_one, table, key=jax.random.key(0), data=shared, static=structure,
-                           chunk_size=_chunk_size(len(ests) * n_s))
+                           chunk_size=_chunk_size(len(ests) * n_s, shared=max_iter_cap is not None))
     get = lambda name, i, s: np.asarray(result.leaves[name][i * n_s + s, 0])  # noqa: E731
 
     def build(i, s):  # the fitted estimator of (point i, fold s), as fit() would leave it
@@ -933,8 +941,8 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     return out, result.meta, scores, n_iter
 
 
-def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, score: bool, rows, mask, vrows,
-             vmask, n, bs, params, hyper, fold, order=None):
+def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, rows, mask, vrows,
+             vmask, n, bs, params, hyper, fold, max_iter, order=None):
     """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
     :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
     order, drawn from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
