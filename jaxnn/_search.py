@@ -145,16 +145,20 @@ class _MLPSearch(BaseEstimator):
         # The estimator's own score (scoring=None: accuracy or R^2) is computed inside the compiled call.
         in_graph = self.scoring is None
         test_in_graph = np.full((n_c, n_s), np.nan)
+        train_in_graph = np.full((n_c, n_s), np.nan)
         for members in groups.values():
             t0 = time.perf_counter()
             out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X, y, sample_weight, splits,
-                                                   score=in_graph, max_iter_cap=max_iter_cap)
+                                                   score=in_graph, max_iter_cap=max_iter_cap,
+                                                   train_score=self.return_train_score)
             dt = (time.perf_counter() - t0) / (len(members) * n_s)
             metas.append(meta)
             for j, i in enumerate(members):
                 fitted[i], iters[i], fit_time[i] = out[j], n_iter[j], dt
                 if scores is not None:
-                    test_in_graph[i] = scores[j]
+                    test_in_graph[i] = scores[0][j] if isinstance(scores, tuple) else scores[j]
+                    if isinstance(scores, tuple):
+                        train_in_graph[i] = scores[1][j]
         if self.error_score == "raise" and any(f is None for row in fitted for f in row):
             raise ValueError(_DIVERGED)
         sw = None if sample_weight is None else np.asarray(sample_weight)
@@ -168,14 +172,15 @@ class _MLPSearch(BaseEstimator):
                     n_failed += 1
                     test_rows[i, s] = train_rows[i, s] = None
                     continue
-                est = None if (in_graph and np.isfinite(test_in_graph[i, s]) and not self.return_train_score) \
-                    else fitted[i][s]()
-                if in_graph and est is None:
-                    test_rows[i, s] = {"score": float(test_in_graph[i, s])}
-                else:
-                    test_rows[i, s] = self._score(scorers, est, X[te], y[te], None if sw is None else sw[te])
+                # in-graph scores where they are finite; a NaN one is redone by the host scorer (which may raise)
+                done_test = in_graph and np.isfinite(test_in_graph[i, s])
+                done_train = in_graph and np.isfinite(train_in_graph[i, s])
+                est = None if done_test and (done_train or not self.return_train_score) else fitted[i][s]()
+                test_rows[i, s] = ({"score": float(test_in_graph[i, s])} if done_test else
+                                   self._score(scorers, est, X[te], y[te], None if sw is None else sw[te]))
                 if self.return_train_score:
-                    train_rows[i, s] = self._score(scorers, est, X[tr], y[tr], None if sw is None else sw[tr])
+                    train_rows[i, s] = ({"score": float(train_in_graph[i, s])} if done_train else
+                                        self._score(scorers, est, X[tr], y[tr], None if sw is None else sw[tr]))
                 score_time[i, s] = time.perf_counter() - t0
         if n_failed:
             warnings.warn(f"\n{n_failed} fits failed out of a total of {n_c * n_s}.\nThe score on these train-test "

@@ -773,11 +773,13 @@ _CPU_CHUNK = 16  # on a CPU, runs per compiled call (larger vmaps are no faster:
 
 def _chunk_size(n_runs: int, shared: bool = False) -> int:
     """Runs per compiled call: all of them on an accelerator; on a CPU balanced chunks of at most
-    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice).  ``shared``:
-    rounded up to a power of two, so that calls of nearby sizes (the rungs of a halving search) share
-    one compiled chunk (the executor pads a chunk with copies of its last run)."""
-    size = n_runs if jax.default_backend() != "cpu" else _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
-    return min(_bucket(size, 1), max(_CPU_CHUNK, size)) if shared else size
+    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice).  ``shared``
+    (calls of different sizes that should share one compiled chunk: the rungs of a halving search; the
+    executor pads a chunk with copies of its last run): ``_CPU_CHUNK`` on a CPU, the next power of two
+    on an accelerator."""
+    if jax.default_backend() != "cpu":
+        return _bucket(n_runs, 1) if shared else n_runs
+    return _CPU_CHUNK if shared else _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
 
 
 def _structure_key(est) -> tuple:
@@ -788,7 +790,7 @@ def _structure_key(est) -> tuple:
                  if k not in _TRACED and k not in _HOST_ONLY)
 
 
-def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None):
+def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None, train_score=False):
     """Fit every estimator of one structure on every split in one vmapped compiled call.
 
     ``max_iter`` is a traced entry of each run; with ``max_iter_cap`` (>= the estimators' max_iter)
@@ -796,9 +798,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     to the cap (the rungs of a halving search over max_iter) share one compiled function.
 
     With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
-    or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call.
+    or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call, and with
+    ``train_score=True`` also on its whole train fold (early-stopping validation rows included).
 
-    Returns ``(fits, sweep meta, scores, n_iter)``: ``fits[i][s]`` builds the fitted estimator of
+    Returns ``(fits, sweep meta, scores, n_iter)`` (``scores``: ``(test, train)`` arrays when
+    ``train_score``): ``fits[i][s]`` builds the fitted estimator of
     estimator i on split s when called (None where the fit diverged), so that host-side objects are
     only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
     where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
@@ -889,9 +893,14 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
               "tmask": np.stack([_pad(np.ones(len(te), dtype), Nt) for _, te in splits])}
+    train_score = bool(score and train_score)
+    if train_score:
+        Ntr = _bucket(max(len(tr) for tr, _ in splits), 16)
+        shared.update(trrows=np.stack([pad_rows(tr, Ntr) for tr, _ in splits]),
+                      trmask=np.stack([_pad(np.ones(len(tr), dtype), Ntr) for tr, _ in splits]))
     static = static._replace(max_iter=_bucket(cap))
     structure = {"static": static, "stochastic": stochastic,
-                 "dtype": np.dtype(dtype), "score": bool(score)}
+                 "dtype": np.dtype(dtype), "score": bool(score), "train_score": train_score}
     with jax.enable_x64(dtype == np.float64):
         result = run_table(_fit_one, table, key=jax.random.key(0), data=shared, static=structure,
                            chunk_size=_chunk_size(len(ests) * n_s, shared=max_iter_cap is not None))
@@ -938,10 +947,12 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     scores = None
     if score:
         scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
+        if train_score:
+            scores = (scores, np.where(diverged, np.nan, result.leaves["train_score"][:, 0].reshape(len(ests), n_s)))
     return out, result.meta, scores, n_iter
 
 
-def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, rows, mask, vrows,
+def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, train_score: bool, rows, mask, vrows,
              vmask, n, bs, params, hyper, fold, max_iter, order=None):
     """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
     :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
@@ -974,6 +985,9 @@ def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, rows,
     if score:
         te = shared["trows"][fold]
         res["test_score"] = core.score(final, rows_of(te), Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+    if train_score:
+        tr = shared["trrows"][fold]
+        res["train_score"] = core.score(final, rows_of(tr), Ys[tr], sws[tr] * shared["trmask"][fold], static)[0]
     return res
 
 
