@@ -13,6 +13,21 @@
     with and without jaxnn's compile (both include the refit on all the data and the scoring), best
     parameters of both, and the same jaxnn search run again (the compiled sweep is reused).
 
+(3) Searches (``--skip-search`` to leave out): MLPRandomizedSearchCV, 32 candidates (log-uniform alpha
+    and learning_rate_init) x 3 folds, vs scikit-learn's RandomizedSearchCV(MLPClassifier, n_jobs=2)
+    with the same candidates; MLPHalvingRandomSearchCV, 81 candidates, resource max_iter (1, 3, 9,
+    27, 81 epochs: factor 3) x 3 folds, vs HalvingRandomSearchCV(MLPClassifier, n_jobs=2).  Wall
+    times include jaxnn's compiles and both refits (also shown without jaxnn's sweep compiles); the
+    target ratio is >= 4x; 'ceiling' is scikit-learn's time over the fits' matmul FLOPs at 100% of the
+    measured float32 peak.
+(4) Sparse X (``--skip-sparse`` to leave out): a fit on a 20,000 x 50,000 CSR matrix at 0.1% density
+    (5 classes, hidden (100,), adam, float32, shuffle on), jaxnn vs scikit-learn, per epoch; the peak
+    RSS of a jaxnn fit of that matrix in a fresh process (``--sparse-rss-child``); and the candidate
+    forms of the sparse first layer timed on one training step of that shape (forward, gradient,
+    adam update): a gather of W's columns from W (s_2, d) or from W^T (d, s_2) at each row's nonzeros
+    (padded index/value rows), the minibatch densified on the device then a matmul, and
+    ``jax.experimental.sparse`` (BCOO) times W^T.  jaxnn uses the fastest measured (the W^T gather).
+
 Usage:
     python benchmarks/bench_estimators.py            # default (grid max_iter 60), ~3 minutes on 2 cores
     python benchmarks/bench_estimators.py --quick    # smaller max_iter, one repeat
@@ -106,6 +121,160 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     return t_all, t_one
 
 
+def _search_ceiling(search, X, y, t_s: float) -> float:
+    """The most a search could beat ``t_s`` by on this machine: its fits' matmul FLOPs (per sample per
+    epoch: forward 2 sum(s_l s_l+1), weight gradients as many, deltas 2 sum over the layers after the
+    first) at 100% of the measured float32 peak, refit and scoring not counted."""
+    from sklearn.model_selection import StratifiedKFold
+
+    sizes = [X.shape[1], 100, len(np.unique(y))]
+    pairs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    per_sample = 4 * sum(pairs) + 2 * sum(pairs[1:])
+    n_train = np.array([len(tr) for tr, _ in StratifiedKFold(3).split(X, y)])
+    flops = float(np.sum(np.maximum(search.n_iter_per_split_, 0) * n_train[None, :]) * per_sample)
+    return t_s / (flops / (matmul_peak_gflops() * 1e9))
+
+
+def _search_section(args, X, y) -> None:
+    from scipy.stats import loguniform
+    from sklearn import neural_network as sk_nn
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingRandomSearchCV, RandomizedSearchCV
+
+    from jaxnn.estimators import MLPClassifier, MLPHalvingRandomSearchCV, MLPRandomizedSearchCV
+
+    dists = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-4, 3e-2)}
+    g_iter = 30 if args.quick else args.grid_max_iter
+    params = dict(hidden_layer_sizes=(100,), max_iter=g_iter, random_state=0, shuffle=args.shuffle)
+    n_iter = 8 if args.quick else 32
+    rows = []
+    ours, t_j = _timed(lambda: MLPRandomizedSearchCV(MLPClassifier(**params), dists, n_iter=n_iter, cv=3,
+                                                     random_state=0).fit(X, y))
+    theirs, t_s = _timed(lambda: RandomizedSearchCV(sk_nn.MLPClassifier(**params), dists, n_iter=n_iter, cv=3,
+                                                    random_state=0, n_jobs=2).fit(X, y))
+    compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
+    diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
+    rows.append({"search": f"randomized {n_iter} x 3 folds, max_iter {g_iter}", "jaxnn_s": t_j,
+                 "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j, "target": ">= 4x", "jaxnn compile_s": compile_s,
+                 "speedup excl. compile": t_s / (t_j - compile_s), "ceiling (100% fp32 peak)": _search_ceiling(
+                     ours, X, y, t_s),
+                 "same best": ours.best_params_ == theirs.best_params_, "max |mean score diff|": float(diff)})
+    print(f"  randomized: jaxnn {t_j:.1f}s sklearn {t_s:.1f}s", flush=True)
+    n_cand, top = (27, 27) if args.quick else (81, 81)
+    hparams = dict(params, max_iter=top)
+    kw = dict(n_candidates=n_cand, factor=3, resource="max_iter", min_resources=1, max_resources=top, cv=3,
+              random_state=0)
+    ours, t_j = _timed(lambda: MLPHalvingRandomSearchCV(MLPClassifier(**hparams), dists, **kw).fit(X, y))
+    theirs, t_s = _timed(lambda: HalvingRandomSearchCV(sk_nn.MLPClassifier(**hparams), dists, n_jobs=2, **kw).fit(X, y))
+    compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
+    diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
+    rows.append({"search": f"halving random {n_cand} cands, max_iter {ours.n_resources_} x 3 folds", "jaxnn_s": t_j,
+                 "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j, "target": ">= 4x", "jaxnn compile_s": compile_s,
+                 "speedup excl. compile": t_s / (t_j - compile_s), "ceiling (100% fp32 peak)": _search_ceiling(
+                     ours, X, y, t_s),
+                 "same best": ours.best_params_ == theirs.best_params_, "max |mean score diff|": float(diff)})
+    print(f"\n## Searches, digits, hidden (100,), adam, shuffle={args.shuffle}\n")
+    print(table(rows, list(rows[0])))
+
+
+def _sparse_matrix(n=20000, d=50000, density=0.001, dtype=np.float32, seed=0):
+    """A random CSR (n, d) matrix at ``density`` (built from its nonzeros, never dense) and 5-class labels."""
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(seed)
+    nnz = int(n * d * density)
+    X = sp.csr_matrix((rng.rand(nnz).astype(dtype), (rng.randint(0, n, nnz), rng.randint(0, d, nnz))), shape=(n, d))
+    return X, rng.randint(0, 5, n)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM; unlike ru_maxrss, not inherited from the parent across exec)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def _sparse_rss_child(epochs: int) -> None:
+    """Fit jaxnn on the sparse matrix and print the process's peak RSS (MB) before and after the fit
+    (run in a fresh process, Linux)."""
+    from jaxnn.estimators import MLPClassifier
+
+    X, y = _sparse_matrix()
+    before = _peak_rss_mb()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(hidden_layer_sizes=(100,), max_iter=epochs, random_state=0).fit(X, y)
+    print(f"RSS_MB {before:.0f} {_peak_rss_mb():.0f}")
+
+
+def _sparse_forms(X, hidden=100, batch=200, steps=10):
+    """ms per training step (forward, gradient, adam update of W) of the candidate sparse first layers
+    on one minibatch of X's shape: each jitted, compiled first, the best of 3 runs of ``steps``."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import sparse as jsp
+
+    from jaxnn.estimators import _ell
+
+    d = X.shape[1]
+    ell = _ell(X[:batch], batch)
+    idx, val = jnp.asarray(ell.idx), jnp.asarray(ell.val)
+    W0 = jnp.asarray(0.01 * np.random.RandomState(0).randn(hidden, d).astype(X.dtype))
+    rows = jnp.repeat(jnp.arange(batch), idx.shape[1])
+    bcoo = jsp.BCOO((val.ravel(), jnp.stack([rows, idx.ravel()], 1)), shape=(batch, d))
+    forms = {  # z (s_2, batch) from the weights in the layout each form keeps
+        "gather W^T (d, s_2) rows [jaxnn]": (lambda WT: jnp.einsum("rkh,rk->hr", WT[idx], val), W0.T),
+        "gather W (s_2, d) columns": (lambda W: jnp.einsum("hrk,rk->hr", W[:, idx], val), W0),
+        "densify minibatch + matmul": (lambda W: W @ jnp.zeros((d, batch), W.dtype).at[idx.T, jnp.arange(batch)].add(
+            val.T), W0),
+        "jax.experimental.sparse BCOO": (lambda W: jsp.bcoo_dot_general(bcoo, W.T, dimension_numbers=(
+            ([1], [0]), ([], []))).T, W0),
+    }
+    out = {}
+    for name, (z_of, W) in forms.items():
+        def step(c, z_of=z_of):
+            W, m, v = c
+            g = jax.grad(lambda W: jnp.sum(jnp.tanh(z_of(W)) ** 2))(W)
+            m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+            return W - 1e-3 * m / (jnp.sqrt(v) + 1e-8), m, v
+
+        run = jax.jit(lambda c, step=step: jax.lax.fori_loop(0, steps, lambda i, c: step(c), c))
+        c = (jnp.asarray(W), jnp.zeros_like(W), jnp.zeros_like(W))
+        jax.block_until_ready(run(c))
+        out[name] = min(_timed(lambda run=run, c=c: jax.block_until_ready(run(c)))[1] for _ in range(3)) / steps * 1e3
+    return out
+
+
+def _sparse_section(args) -> None:
+    import subprocess
+
+    from sklearn import neural_network as sk_nn
+
+    from jaxnn.estimators import MLPClassifier
+
+    X, y = _sparse_matrix()
+    epochs = 2 if args.quick else args.sparse_epochs
+    print(f"\n## Sparse X: {X.shape[0]} x {X.shape[1]} CSR, {X.nnz} nonzeros "
+          f"(most in a row: {np.diff(X.indptr).max()}), float32, hidden (100,), adam, {epochs} epochs\n")
+    forms = _sparse_forms(X)
+    print(table([{"first layer": k, "ms/step": v} for k, v in forms.items()], ["first layer", "ms/step"]))
+    params = dict(hidden_layer_sizes=(100,), max_iter=epochs, random_state=0, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, t_first = _timed(lambda: MLPClassifier(**params).fit(X, y))
+        ours, t_j = _timed(lambda: MLPClassifier(**params).fit(X, y))
+        theirs, t_s = _timed(lambda: sk_nn.MLPClassifier(**params).fit(X, y))
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--sparse-rss-child", str(epochs),
+                            "--cpu-devices", "1"], capture_output=True, text=True, check=True)
+    rss = [line.split()[1:] for line in child.stdout.splitlines() if line.startswith("RSS_MB")][0]
+    row = {"epochs jaxnn/sklearn": f"{ours.n_iter_}/{theirs.n_iter_}", "jaxnn_s": t_j, "sklearn_s": t_s,
+           "speedup": t_s / t_j, "target": ">= 2x", "compile_s": max(t_first - t_j, 0.0),
+           "s/epoch jaxnn": t_j / ours.n_iter_, "s/epoch sklearn": t_s / theirs.n_iter_,
+           "jaxnn peak RSS MB (fresh process; before the fit)": f"{rss[1]} ({rss[0]})",
+           "train acc jaxnn/sklearn": f"{ours.score(X, y):.4f}/{theirs.score(X, y):.4f}"}
+    print()
+    print(table([row], list(row)))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="max_iter 50, one repeat, grid max_iter 30")
@@ -120,8 +289,14 @@ def main(argv=None):
     ap.add_argument("--cpu-devices", type=int, default=os.cpu_count(),
                     help="JAX CPU devices (default: one per core, as jaxnn.use_cpu_cores(); 1 turns it off); "
                          "single fits run on one device either way")
+    ap.add_argument("--skip-sparse", action="store_true", help="leave out the sparse fit")
+    ap.add_argument("--skip-search", action="store_true", help="leave out the randomized and halving searches")
+    ap.add_argument("--sparse-epochs", type=int, default=5, help="epochs of the sparse fits")
+    ap.add_argument("--sparse-rss-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     require("sklearn")
+    if args.sparse_rss_child:
+        return _sparse_rss_child(args.sparse_rss_child)
     from sklearn import neural_network as sk_nn
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
@@ -217,6 +392,12 @@ def main(argv=None):
               f"{100 * t_min / meta.get('run_s', float('nan')):.0f}% of that peak).")
         print(f"\njaxnn best {ours.best_params_} ({ours.best_score_:.4f}); "
               f"sklearn best {theirs.best_params_} ({theirs.best_score_:.4f}); chunk_size {meta.get('chunk_size')}")
+
+    if not args.skip_search:
+        _search_section(args, X, y)
+
+    if not args.skip_sparse:
+        _sparse_section(args)
 
 
 if __name__ == "__main__":

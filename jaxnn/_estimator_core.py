@@ -49,7 +49,7 @@ from jax.flatten_util import ravel_pytree
 from jaxnn.guard import guard_init, guarded, tree_all_finite, tree_where
 from jaxnn.lbfgs import lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
-from jaxnn.mlp import forward_cache_cols
+from jaxnn.mlp import forward_cache_cols, resolve_activations
 
 FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
 
@@ -74,6 +74,82 @@ class Static(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
+# sparse inputs
+
+
+class Ell(NamedTuple):
+    """Sparse rows in a padded (ELLPACK) layout: row i's nonzeros are ``val[i, :]`` at columns
+    ``idx[i, :]`` (padding: value 0 at column 0).  ``idx`` (m, K) int32, ``val`` (m, K); K bounds the
+    nonzeros per row.  Always one sample per row (the dense inputs' column layout does not apply):
+    taking or slicing samples is taking or slicing rows of both leaves.
+
+    With :class:`Ell` inputs the first layer's weights are held transposed, ``params[0]["W"]`` is
+    W^(1)^T (d, s_2), so that the gather at a row's nonzeros reads contiguous rows (the ridge term and
+    the optimizers are elementwise: the layout changes nothing else)."""
+
+    idx: jax.Array
+    val: jax.Array
+
+
+_ELL_BLOCK = 1 << 21  # entries of the gathered (rows, K, s_2) block of one step of :func:`ell_dot`
+
+
+def ell_dot(WT, X: Ell):
+    """W X^T: (s_2, m) for ``WT`` = W^T (d, s_2) and sparse rows X (m rows of d columns), without
+    densifying X: ``z[:, i] = sum_k WT[idx[i, k], :] * val[i, k]`` (a gather of W's columns; its gradient
+    in W is a scatter-add).  Many rows (a full-data evaluation) run in blocks of rows under ``lax.map``
+    so that the gathered (rows, K, s_2) block stays bounded."""
+    m, K = X.idx.shape
+    h = WT.shape[1]
+    rb = max(1, _ELL_BLOCK // max(K * h, 1))
+
+    def block(idx, val):  # (s_2, rows) for one block of rows
+        return jnp.einsum("rkh,rk->hr", WT[idx], val)
+
+    if m <= rb:
+        return block(X.idx, X.val)
+    nb = -(-m // rb)
+    pad = nb * rb - m
+    idx = jnp.pad(X.idx, ((0, pad), (0, 0))).reshape(nb, rb, K)
+    val = jnp.pad(X.val, ((0, pad), (0, 0))).reshape(nb, rb, K)
+    z = lax.map(lambda iv: block(*iv), (idx, val))  # (nb, s_2, rb)
+    return jnp.moveaxis(z, 0, 1).reshape(h, nb * rb)[:, :m]
+
+
+def take_samples(XT, idx):
+    """The samples ``idx`` of inputs in the core's layout: columns of a dense (d, m) ``XT``, rows of an
+    :class:`Ell`."""
+    if isinstance(XT, Ell):
+        return Ell(XT.idx[idx], XT.val[idx])
+    return XT[:, idx]
+
+
+def slice_samples(XT, start, size):
+    """``size`` consecutive samples from ``start`` (traced) of inputs in the core's layout."""
+    if isinstance(XT, Ell):
+        return Ell(*(lax.dynamic_slice_in_dim(a, start, size, axis=0) for a in XT))
+    return lax.dynamic_slice_in_dim(XT, start, size, axis=1)
+
+
+def columns(X):
+    """Row-layout inputs (m, d) -> the core's layout: ``X.T`` for dense X; an :class:`Ell` stays rows."""
+    return X if isinstance(X, Ell) else X.T
+
+
+def out_z(params, XT, activation):
+    """z^(n_l) (k, m), the output pre-activation, for inputs in the core's layout (dense columns
+    ``XT`` (d, m), or sparse rows: the first layer, held as W^T, by :func:`ell_dot`, the rest as dense)."""
+    if not isinstance(XT, Ell):
+        return forward_cache_cols(params, XT, activation, "identity").z[-1]
+    first = params[0]
+    z = ell_dot(first["W"], XT) + first["b"][:, None]  # z^(2) = W^(1) x + b^(1), W^(1) held as W^(1)^T
+    if len(params) == 1:
+        return z
+    a = resolve_activations(activation)[0].f(z)  # a^(2) = f(z^(2)) (hidden activations are elementwise)
+    return forward_cache_cols(params[1:], a, activation, "identity").z[-1]
+
+
+# ---------------------------------------------------------------------------------------------
 # objective, outputs, scores
 
 
@@ -89,9 +165,9 @@ def output(z, out: str, axis: int = -1):
 
 
 def logits(params, X, activation):
-    """z^(n_l) (m, k) for X (m, d): the output pre-activation (hidden layers use ``activation``), from
-    the core's column-layout forward pass, transposed back."""
-    return forward_cache_cols(params, X.T, activation, "identity").z[-1].T
+    """z^(n_l) (m, k) for X (m, d) (dense, or sparse :class:`Ell` rows): the output pre-activation
+    (hidden layers use ``activation``), from the core's column-layout forward pass, transposed back."""
+    return out_z(params, columns(X), activation).T
 
 
 def per_sample(z, Y, static: Static, axis: int = -1):
@@ -109,10 +185,11 @@ def per_sample(z, Y, static: Static, axis: int = -1):
 def objective(params, XT, YT, w, alpha, static: Static):
     """(J, reported): scikit-learn's weighted objective on a batch and the value it reports, in the
     core's column layout: ``XT`` (d, m) and ``YT`` (k, m) hold one sample per column (z = W X + b, as
-    :func:`jaxnn.mlp.forward_cache_cols`), ``w`` is (m,).  Callers with row-layout data pass ``X.T``."""
+    :func:`jaxnn.mlp.forward_cache_cols`), ``w`` is (m,).  Callers with row-layout data pass
+    ``columns(X)`` (``X.T``; sparse :class:`Ell` rows as they are)."""
     S = jnp.sum(w)
     S = jnp.where(S > 0, S, 1.0)
-    z = forward_cache_cols(params, XT, static.activation, "identity").z[-1]
+    z = out_z(params, XT, static.activation)
     data = jnp.sum(w * per_sample(z, YT, static, axis=0)) / S
     penalty = 0.5 * alpha * ridge(params) / S  # alpha / (2 S) sum ||W||^2, biases excluded
     k = YT.shape[0]  # outputs
@@ -219,18 +296,18 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
     """One epoch: reorder, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
 
     ``data`` as :func:`run_stochastic`'s, plus ``XT`` (d, N + B), ``YT`` (k, N + B) and ``swp``
-    (N + B,): the training rows as columns, zero-padded by one batch so that every minibatch is a
-    plain slice."""
+    (N + B,): the training rows as columns (sparse :class:`Ell` inputs: as rows), zero-padded by one
+    batch so that every minibatch is a plain slice."""
     n, bs = data["n"], data["bs"]
-    N, B = data["X"].shape[0], static.batch
+    N, B = data["sw"].shape[0], static.batch
     XT, YT, swp = data["XT"], data["YT"], data["swp"]
-    dt = XT.dtype
+    dt = swp.dtype
     direction = make_direction(static, hyper)
     alpha = hyper["alpha"]
     if static.shuffle:  # this epoch's order of the n real rows (padded rows keep their slots, last)
         order = lax.dynamic_index_in_dim(data["order"], state.epoch - data["e0"], keepdims=False)
         perm = jnp.concatenate([order, jnp.arange(N, N + B, dtype=order.dtype)])
-        XT, YT, swp = XT[:, perm], YT[:, perm], swp[perm]
+        XT, YT, swp = take_samples(XT, perm), YT[:, perm], swp[perm]
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
     def batch(j, carry):
@@ -238,7 +315,7 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
         start = j * bs
         valid = (jnp.arange(B) < bs) & (start + jnp.arange(B) < n)
         w = jnp.where(valid, lax.dynamic_slice_in_dim(swp, start, B), 0.0)
-        x, y = (lax.dynamic_slice_in_dim(a, start, B, axis=1) for a in (XT, YT))
+        x, y = slice_samples(XT, start, B), lax.dynamic_slice_in_dim(YT, start, B, axis=1)
         (_, shown), g = grad_fn(params, x, y, w, alpha, static)
         if static.solver == "sgd":  # velocity accumulates lr * g, as scikit-learn's v = mu v - lr g
             d, opt_state = direction.update(jax.tree_util.tree_map(lambda gi: state.lr * gi, g), opt_state, params)
@@ -299,13 +376,16 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
 
 def run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
     """Epochs from ``state`` until stopped, diverged, ``epoch_end`` or ``max_iter``.  ``data``:
-    ``X`` (N, d), ``Y`` (N, k), ``sw`` (N,) (0 on padded rows), ``n`` and ``bs`` (traced ints),
+    ``X`` (N, d) (dense, or an :class:`Ell` of N sparse rows), ``Y`` (N, k), ``sw`` (N,) (0 on padded
+    rows), ``n`` and ``bs`` (traced ints),
     the validation set ``Xv``, ``Yv``, ``swv`` when ``static.monitor``, and with ``static.shuffle``
     ``order`` (E, N) int32 and ``e0`` (traced int): row ``e - e0`` of ``order`` is epoch e's sample
     order (a permutation of the real rows 0..n-1, then n..N-1); ``epoch_end`` must be <= e0 + E."""
     B = static.batch
     pad = lambda a: jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, B)])  # noqa: E731
-    data = dict(data, XT=pad(data["X"].T), YT=pad(data["Y"].T), swp=pad(data["sw"]))
+    X = data["X"]
+    XT = Ell(*(jnp.pad(a, ((0, B), (0, 0))) for a in X)) if isinstance(X, Ell) else pad(X.T)
+    data = dict(data, XT=XT, YT=pad(data["Y"].T), swp=pad(data["sw"]))
 
     def cond(s):
         return (~s.stopped) & (~s.diverged) & (s.epoch < jnp.minimum(epoch_end, static.max_iter))
@@ -332,8 +412,8 @@ class LState(NamedTuple):
 
 
 def lbfgs_init(params, data, hyper, static: Static) -> LState:
-    dt = data["X"].dtype
-    J = lambda p: objective(p, data["X"].T, data["Y"].T, data["sw"], hyper["alpha"], static)[0]  # noqa: E731
+    dt = data["sw"].dtype
+    J = lambda p: objective(p, columns(data["X"]), data["Y"].T, data["sw"], hyper["alpha"], static)[0]  # noqa: E731
     v, g = jax.value_and_grad(J)(params)
     conv = jnp.max(jnp.abs(ravel_pytree(g)[0])) <= hyper["tol"]
     return LState(params, lbfgs_optimizer().init(ravel_pytree(params)[0]), jnp.int32(0), jnp.int32(1), conv,
@@ -353,7 +433,7 @@ def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
     flat, unravel = ravel_pytree(state.params)
 
     def J(x):  # X.T inside J: XLA fuses the transposes into the matmuls (see benchmarks/bench_estimators.py)
-        return objective(unravel(x), X.T, Y.T, sw, alpha, static)[0]
+        return objective(unravel(x), columns(X), Y.T, sw, alpha, static)[0]
 
     vg = optax.value_and_grad_from_state(J)
 
@@ -394,7 +474,7 @@ run_lbfgs_jit = jax.jit(run_lbfgs, static_argnames=("static",))
 
 def reported_loss(params, data, hyper, static: Static):
     """The objective value scikit-learn reports (``loss_``) on the training rows of ``data``."""
-    return objective(params, data["X"].T, data["Y"].T, data["sw"], hyper["alpha"], static)[1]
+    return objective(params, columns(data["X"]), data["Y"].T, data["sw"], hyper["alpha"], static)[1]
 
 
 reported_loss_jit = jax.jit(reported_loss, static_argnames=("static",))

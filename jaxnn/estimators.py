@@ -1,4 +1,6 @@
-"""scikit-learn compatible estimators on jaxnn: MLPClassifier, MLPRegressor, MLPGridSearchCV.
+"""scikit-learn compatible estimators on jaxnn: MLPClassifier, MLPRegressor, and the searches
+MLPGridSearchCV, MLPRandomizedSearchCV, MLPHalvingGridSearchCV and MLPHalvingRandomSearchCV (in
+:mod:`jaxnn._search`, importable from here).
 
 Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``: the same
 constructor parameters, names and defaults, the same objective (log-loss, or half squared error /
@@ -47,7 +49,11 @@ Where jaxnn differs from scikit-learn (everything else is the same, step for ste
   at the end of each epoch, exactly as scikit-learn (not per step, as an optax schedule would);
 * the log-loss is computed from the logits (``log_softmax`` / ``softplus``), not from probabilities
   clipped at machine epsilon (the gradient is the same ``h - y``);
-* sparse X is refused (densify it first);
+* sparse X (scipy.sparse CSR or CSC) is never densified: its rows are held as a padded
+  (index, value) table, n_samples x (most nonzeros in a row, rounded up to a power of two), and the
+  first layer gathers W's columns at a row's nonzeros (``core.ell_dot``; its gradient is a scatter-add);
+  the results are the dense fit's to rounding (a different summation order).  A few very dense rows
+  make the table wide: it costs n_samples x their nonzeros;
 * a diverging fit without early stopping raises scikit-learn's ValueError as soon as an epoch turns
   non-finite (scikit-learn raises after max_iter NaN epochs) and leaves coefs_ and the other fitted
   attributes as they were.  With ``early_stopping=True`` it behaves as scikit-learn (>= its fix for
@@ -63,15 +69,14 @@ References:
 from __future__ import annotations
 
 import copy
-import time
 import warnings
-from collections import defaultdict
 from functools import partial
 from numbers import Integral, Real
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
 
 from jaxnn import _estimator_core as core
 from jaxnn.datasets import require
@@ -80,7 +85,7 @@ from jaxnn.mlp import init_mlp
 require("sklearn")
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import check_cv, train_test_split  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import LabelBinarizer  # noqa: E402
 from sklearn.utils import check_random_state, column_or_1d  # noqa: E402
 from sklearn.utils._param_validation import Interval, Options, StrOptions  # noqa: E402
@@ -88,11 +93,23 @@ from sklearn.utils.metaestimators import available_if  # noqa: E402
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels  # noqa: E402
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data  # noqa: E402
 
-__all__ = ["MLPClassifier", "MLPRegressor", "MLPGridSearchCV"]
+_SEARCHES = ("MLPGridSearchCV", "MLPRandomizedSearchCV", "MLPHalvingGridSearchCV", "MLPHalvingRandomSearchCV")
+__all__ = ["MLPClassifier", "MLPRegressor", *_SEARCHES]
+
+
+def __getattr__(name):
+    """The search classes live in :mod:`jaxnn._search` (which imports this module); they are
+    importable from here as well."""
+    if name in _SEARCHES:
+        from jaxnn import _search
+
+        return getattr(_search, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _STOCHASTIC = ("sgd", "adam")
 _DTYPES = (np.float64, np.float32)
+_SPARSE = ("csr", "csc")  # accepted sparse formats (CSC is converted to CSR rows)
 
 
 def _ceil(a: int, b: int) -> int:
@@ -136,16 +153,56 @@ def _pad(a, N, D=None):
     return out
 
 
-def _pad_inputs(params, D):
-    """Zero-pad the first layer's W (s_2, d) to (s_2, D) (columns met by zero-padded inputs)."""
+def _width(X) -> int:
+    """The padded input width D: the next power of two for dense X (shapes share compiled functions);
+    sparse X keeps its width (the first layer's dense update dominates a sparse fit: no padded columns)."""
+    return X.shape[1] if sp.issparse(X) else _bucket(X.shape[1])
+
+
+def _ell(X, N) -> core.Ell:
+    """Sparse X (m, d) as :class:`core.Ell` rows zero-padded to N rows, K = the next power of two >= its
+    most nonzeros in a row (host memory O(N K), never m x d)."""
+    X = X.tocsr()
+    counts = np.diff(X.indptr)
+    K = _bucket(int(counts.max(initial=1)), 1)
+    idx, val = np.zeros((N, K), np.int32), np.zeros((N, K), X.dtype)
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    slots = np.arange(X.nnz) - np.repeat(X.indptr[:-1], counts)
+    idx[rows, slots], val[rows, slots] = X.indices, X.data
+    return core.Ell(idx, val)
+
+
+def _pad_X(X, N, D):
+    """Inputs padded to N rows: dense X zero-padded to (N, D), sparse X as :func:`_ell` rows."""
+    return _ell(X, N) if sp.issparse(X) else _pad(X, N, D)
+
+
+def _pad_inputs(params, D, sparse=False):
+    """Params in the core's layout: the first layer's W (s_2, d) zero-padded to (s_2, D) (columns met
+    by zero-padded inputs); for sparse inputs held transposed, (d, s_2) (see :class:`core.Ell`)."""
     W = params[0]["W"]
+    if sparse:
+        return [{"W": np.ascontiguousarray(np.asarray(W).T), "b": params[0]["b"]}] + list(params[1:])
     if W.shape[1] == D:
         return params
     return [{"W": _pad(W.T, D).T.copy(), "b": params[0]["b"]}] + list(params[1:])
 
 
-def _unpad_inputs(params, d):
-    return [{"W": params[0]["W"][:, :d], "b": params[0]["b"]}] + list(params[1:])
+def _unpad_inputs(params, d, sparse=False):
+    """The inverse of :func:`_pad_inputs`: the first layer's W as (s_2, d)."""
+    W = params[0]["W"]
+    return [{"W": np.ascontiguousarray(np.asarray(W).T) if sparse else W[:, :d], "b": params[0]["b"]}] + \
+        list(params[1:])
+
+
+def _is_params(t) -> bool:
+    return isinstance(t, list) and len(t) > 0 and isinstance(t[0], dict) and "W" in t[0]
+
+
+def _map_params(fn, tree):
+    """``fn`` applied to every params-shaped subtree (a list of ``{"W", "b"}`` layers) of ``tree``: an
+    optimizer state's moments are laid out as the params."""
+    return jax.tree_util.tree_map(lambda t: fn(t) if _is_params(t) else t, tree, is_leaf=_is_params)
 
 
 def _to_numpy(tree):
@@ -329,7 +386,7 @@ class _BaseMLP(BaseEstimator):
     def _check_validation_data(self, validation_data, lb):
         Xv, yv = validation_data
         Xv, yv = validate_data(self, Xv, yv, reset=False, multi_output=True, dtype=_DTYPES,
-                               y_numeric=not is_classifier(self))
+                               y_numeric=not is_classifier(self), accept_sparse=_SPARSE)
         return Xv, self._encode(yv, lb, Xv.dtype)
 
     def _fit_stochastic(self, X, Y, sw, params, out, rs, first_pass, incremental, validation_data):
@@ -346,6 +403,8 @@ class _BaseMLP(BaseEstimator):
         elif validation_data is not None:
             Xv, Yv = validation_data
             Xv = Xv.astype(dtype, copy=False)
+            if sp.issparse(X) != sp.issparse(Xv):  # the validation rows in the training rows' kind
+                Xv = sp.csr_matrix(Xv) if sp.issparse(X) else Xv.toarray()
             swv = np.ones(Xv.shape[0], dtype)
         else:
             Xv, Yv, swv = X[:1], Y[:1], np.ones(1, dtype)
@@ -356,17 +415,18 @@ class _BaseMLP(BaseEstimator):
         bs, B, N = _batch_layout(n, self.batch_size)
         Nv = _bucket(Xv.shape[0], 16)
         d = X.shape[1]
-        D = _bucket(d)
-        params = _pad_inputs(params, D)
+        D, sparse = _width(X), sp.issparse(X)
+        params = _pad_inputs(params, D, sparse)
         static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
         hyper = _hyper(self, dtype)
         reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
-        opt_state = self._opt_state if reuse else core.init_opt_state(static, params)
+        opt_state = (_map_params(lambda p: _pad_inputs(p, D, sparse), self._opt_state) if reuse
+                     else core.init_opt_state(static, params))
         lr = self._learning_rate if reuse else self.learning_rate_init
         keep = not first_pass
         best_params = getattr(self, "_best_params", None) if keep else None
         if best_params is not None:
-            best_params = _pad_inputs(best_params, D)
+            best_params = _pad_inputs(best_params, D, sparse)
         prev_best_loss = getattr(self, "best_loss_", None) if keep else None
         state = core.init_state(
             params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
@@ -375,8 +435,9 @@ class _BaseMLP(BaseEstimator):
             (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
              else -np.inf),
             best_params if best_params is not None else params, static.max_iter, dtype)
-        data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
-                "bs": np.int32(bs), "Xv": _pad(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv), "swv": _pad(swv, Nv)}
+        data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
+                "bs": np.int32(bs), "Xv": _pad_X(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv),
+                "swv": _pad(swv, Nv)}
         state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N))
         n_iter = int(state.epoch)
         if bool(state.diverged) and not self.early_stopping:
@@ -396,14 +457,15 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         final = state.best_params if self.early_stopping else state.params
-        attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d))
+        attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d, sparse))
         prev = (lambda name: list(getattr(self, name, None) or [])) if keep else (lambda name: [])
         attrs.update(
             n_iter_=n_iter, t_=t,
             loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
             loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=count,
-            _opt_state=_to_numpy(state.opt_state), _opt_solver=self.solver, _learning_rate=float(state.lr),
-            _best_params=_unpad_inputs(_to_numpy(state.best_params), d),
+            _opt_state=_map_params(lambda p: _unpad_inputs(p, d, sparse), _to_numpy(state.opt_state)),
+            _opt_solver=self.solver, _learning_rate=float(state.lr),
+            _best_params=_unpad_inputs(_to_numpy(state.best_params), d, sparse),
         )
         if self.early_stopping:
             attrs.update(best_loss_=None, best_validation_score_=float(state.best_val))
@@ -421,7 +483,7 @@ class _BaseMLP(BaseEstimator):
         compiled call (with a callback or ``verbose``: one call per epoch, Python in between)."""
         max_iter = 1 if static.incremental else int(self.max_iter)
         per_epoch = self.callback is not None or bool(self.verbose)
-        rows = 1 if static.incremental else _order_rows(data["X"].shape[0], static.max_iter)
+        rows = 1 if static.incremental else _order_rows(data["sw"].shape[0], static.max_iter)
         e0, done = 0, False
         while e0 < max_iter and not done:
             E = min(rows, max_iter - e0)
@@ -452,9 +514,9 @@ class _BaseMLP(BaseEstimator):
         dtype = X.dtype
         static = self._static(out)
         n, d = X.shape
-        N, D = _bucket(n, 16), _bucket(d)
-        params = _pad_inputs(params, D)
-        data = {"X": _pad(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
+        N, D = _bucket(n, 16), _width(X)
+        params = _pad_inputs(params, D, sp.issparse(X))
+        data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
         hyper = _hyper(self, dtype)
         state = core.lbfgs_init_jit(params, data, hyper, static=static)
         if self.callback is None and not self.verbose:
@@ -481,7 +543,7 @@ class _BaseMLP(BaseEstimator):
                           f"Increase the number of iterations (max_iter={self.max_iter}) or max_fun "
                           f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
                           ConvergenceWarning, stacklevel=3)
-        attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d))
+        attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d, sp.issparse(X)))
         loss = float(core.reported_loss_jit(state.params, data, hyper, static=static))
         attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
                      loss_curve_=np.asarray(state.loss_curve[:n_iter]).tolist(), n_fun_=int(state.nfev))
@@ -497,14 +559,15 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X, check_input=True):
         """h(X) (m, n_outputs) as NumPy, in the dtype of ``coefs_``."""
         if check_input:
-            X = validate_data(self, X, reset=False, dtype=_DTYPES)
+            X = validate_data(self, X, reset=False, dtype=_DTYPES, accept_sparse=_SPARSE)
         dt = self.coefs_[0].dtype
-        m, d = X.shape
-        D = _bucket(d)
-        params = _pad_inputs([{"W": c.T, "b": b} for c, b in zip(self.coefs_, self.intercepts_)], D)
+        m = X.shape[0]
+        D = _width(X)
+        params = _pad_inputs([{"W": c.T, "b": b} for c, b in zip(self.coefs_, self.intercepts_)], D, sp.issparse(X))
         with jax.enable_x64(dt == np.float64):
             _, h = core.predict_outputs(jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), params),
-                                        jnp.asarray(_pad(np.asarray(X, dt), _bucket(m, 16), D)),
+                                        _pad_X(X.astype(dt) if sp.issparse(X) else np.asarray(X, dt),
+                                               _bucket(m, 16), D),
                                         self._jax_activation(), self.out_activation_)
             return np.array(h[:m])
 
@@ -525,7 +588,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -575,7 +638,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return lb.transform(y).astype(dtype)
 
     def _validate_input(self, X, y, incremental, reset, binarizer=None):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=_DTYPES, reset=reset, accept_sparse=_SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -668,7 +731,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _validate_input(self, X, y, incremental, reset, binarizer=None):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_DTYPES, reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=_DTYPES, reset=reset,
+                             accept_sparse=_SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -707,12 +771,15 @@ _HOST_ONLY = ("random_state", "init_scale", "validation_fraction", "warm_start")
 _CPU_CHUNK = 16  # on a CPU, runs per compiled call (larger vmaps are no faster: benchmarks/bench_estimators.py)
 
 
-def _chunk_size(n_runs: int) -> int:
+def _chunk_size(n_runs: int, shared: bool = False) -> int:
     """Runs per compiled call: all of them on an accelerator; on a CPU balanced chunks of at most
-    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice)."""
+    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice).  ``shared``
+    (calls of different sizes that should share one compiled chunk: the rungs of a halving search; the
+    executor pads a chunk with copies of its last run): ``_CPU_CHUNK`` on a CPU, the next power of two
+    on an accelerator."""
     if jax.default_backend() != "cpu":
-        return n_runs
-    return _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
+        return _bucket(n_runs, 1) if shared else n_runs
+    return _CPU_CHUNK if shared else _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
 
 
 def _structure_key(est) -> tuple:
@@ -723,190 +790,19 @@ def _structure_key(est) -> tuple:
                  if k not in _TRACED and k not in _HOST_ONLY)
 
 
-class MLPGridSearchCV(BaseEstimator):
-    """Exhaustive search over ``param_grid`` with cross-validation, scikit-learn's ``GridSearchCV``
-    interface, for :class:`MLPClassifier` / :class:`MLPRegressor`.
-
-    All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
-    batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweeps.run_table` vmaps the compiled
-    training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
-    the Glorot init, the early-stopping split and every epoch's minibatch order of every (point, fold)
-    come from ``random_state`` exactly as a separate ``fit`` would draw them (and as scikit-learn's own
-    MLP draws them), so ``cv_results_`` equals ``sklearn.model_selection.GridSearchCV(estimator,
-    param_grid, cv=cv)`` to numerical tolerance, over this estimator or over scikit-learn's.  The orders
-    of all ``max_iter`` epochs of every fit are one (fits, max_iter, rows) int32 table, not blocks.
-    With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
-    test-fold scores are computed inside the same compiled call; any other scorer (and the train
-    scores) runs on the host with scikit-learn's scorers on the fitted estimators.
-    The sweep shards the fits over all JAX devices: on a CPU, call :func:`jaxnn.use_cpu_cores`
-    before any JAX computation so that every core is a device, which plays the part of GridSearchCV's
-    ``n_jobs`` (``benchmarks/bench_estimators.py`` times the grid search that way).
-
-    Args:
-      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor (its ``callback`` / ``verbose`` are
-        ignored in the vmapped fits).
-      param_grid: dict ``{name: list of values}`` or a list of such dicts.
-      cv: int (StratifiedKFold for classifiers, KFold otherwise), a CV splitter or an iterable of
-        (train, test) index pairs, as in scikit-learn.
-      scoring: ``None`` (the estimator's ``score``), a scorer name or a callable scorer (single metric).
-      refit: refit the best parameters on the whole data (``best_estimator_``).
-      return_train_score: also record ``split{i}_train_score`` etc.
-
-    Attributes:
-      cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit=True), n_splits_,
-      scorer_, refit_time_, multimetric_ (False), sweep_meta_ (one :func:`jaxnn.sweeps.run_table`
-      meta per structure group: compile and run seconds, ``n_ok`` / ``n_diverged`` fits),
-      n_iter_per_split_ ((n_candidates, n_splits) int array: the epochs or L-BFGS iterations each fit
-      ran, -1 where it diverged).
-    """
-
-    def __init__(self, estimator, param_grid, *, cv=5, scoring=None, refit=True, return_train_score=False):
-        self.estimator = estimator
-        self.param_grid = param_grid
-        self.cv = cv
-        self.scoring = scoring
-        self.refit = refit
-        self.return_train_score = return_train_score
-
-    def fit(self, X, y, sample_weight=None):
-        """Run the search.  Args: X (n_samples, n_features), y, optional sample_weight.  Returns: self."""
-        from sklearn.base import is_classifier as _is_clf
-        from sklearn.metrics import check_scoring
-        from sklearn.model_selection import ParameterGrid
-
-        if not isinstance(self.estimator, _BaseMLP):
-            raise ValueError(f"estimator: expected a jaxnn MLPClassifier or MLPRegressor, got {self.estimator!r}")
-        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
-            raise ValueError(f"scoring: expected None, a scorer name or a callable (single metric), got "
-                             f"{self.scoring!r}")
-        base = self.estimator
-        candidates = list(ParameterGrid(self.param_grid))
-        X_arr, y_arr = validate_data(base.__class__(), X, y, multi_output=True, dtype=_DTYPES,
-                                     y_numeric=not _is_clf(base), reset=True)
-        cv = check_cv(self.cv, y_arr, classifier=_is_clf(base))
-        splits = list(cv.split(X_arr, y_arr))
-        scorer = check_scoring(base, scoring=self.scoring)
-        n_c, n_s = len(candidates), len(splits)
-        ests = [clone(base).set_params(**p) for p in candidates]
-        for e in ests:
-            e._validate_params()
-        groups = defaultdict(list)
-        for i, e in enumerate(ests):
-            groups[_structure_key(e)].append(i)
-        fitted = [[None] * n_s for _ in range(n_c)]  # builders of the fitted estimators (None: diverged)
-        iters = np.zeros((n_c, n_s), int)
-        fit_time = np.zeros((n_c, n_s))
-        self.sweep_meta_ = []
-        # With the default scoring (the estimator's own score: accuracy or R^2), the test-fold scores are
-        # computed inside the compiled sweep, not by 48 host-side predict + scorer calls.
-        in_graph = self.scoring is None
-        test_in_graph = np.full((n_c, n_s), np.nan)
-        has_test = np.zeros((n_c, n_s), bool)
-        for members in groups.values():
-            t0 = time.perf_counter()
-            out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X_arr, y_arr, sample_weight,
-                                                   splits, score=in_graph)
-            dt = (time.perf_counter() - t0) / (len(members) * n_s)
-            self.sweep_meta_.append(meta)
-            for j, i in enumerate(members):
-                fitted[i] = out[j]
-                iters[i] = n_iter[j]
-                fit_time[i] = dt
-                if scores is not None:
-                    test_in_graph[i], has_test[i] = scores[j], True
-        test = np.zeros((n_c, n_s))
-        train = np.zeros((n_c, n_s))
-        score_time = np.zeros((n_c, n_s))
-        sw = None if sample_weight is None else np.asarray(sample_weight)
-        for i in range(n_c):  # scores weighted by sample_weight, as GridSearchCV's
-            for s, (tr, te) in enumerate(splits):
-                t0 = time.perf_counter()
-                if fitted[i][s] is None:  # diverged: recorded, never raised (error_score=nan)
-                    test[i, s] = train[i, s] = np.nan
-                else:
-                    est = None if (has_test[i, s] and not self.return_train_score) else fitted[i][s]()
-                    kw = {} if sw is None else {"sample_weight": sw[te]}
-                    test[i, s] = (test_in_graph[i, s] if has_test[i, s]
-                                  else scorer(est, X_arr[te], y_arr[te], **kw))
-                    if self.return_train_score:
-                        kw = {} if sw is None else {"sample_weight": sw[tr]}
-                        train[i, s] = scorer(est, X_arr[tr], y_arr[tr], **kw)
-                score_time[i, s] = time.perf_counter() - t0
-        self.cv_results_ = _cv_results(candidates, test, train if self.return_train_score else None,
-                                       fit_time, score_time)
-        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
-        self.n_splits_ = n_s
-        self.n_iter_per_split_ = iters
-        self.scorer_ = scorer
-        self.multimetric_ = False
-        if self.refit:
-            t0 = time.perf_counter()
-            kw = {} if sample_weight is None else {"sample_weight": sample_weight}
-            self.best_estimator_ = clone(base).set_params(**self.best_params_).fit(X, y, **kw)
-            self.refit_time_ = time.perf_counter() - t0
-        return self
-
-    def _check_refit(self):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_
-
-    def predict(self, X):
-        """``best_estimator_.predict(X)``."""
-        return self._check_refit().predict(X)
-
-    def predict_proba(self, X):
-        """``best_estimator_.predict_proba(X)`` (classifier)."""
-        return self._check_refit().predict_proba(X)
-
-    def score(self, X, y, sample_weight=None):
-        """The search's scorer on (X, y) with ``best_estimator_``."""
-        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return self.scorer_(self._check_refit(), X, y, **kw)
-
-    @property
-    def classes_(self):
-        return self._check_refit().classes_
-
-
-def _cv_results(candidates, test, train, fit_time, score_time) -> dict:
-    from scipy.stats import rankdata
-
-    n_c, n_s = test.shape
-    res = {}
-    for name, arr in (("fit_time", fit_time), ("score_time", score_time)):
-        res[f"mean_{name}"] = arr.mean(1)
-        res[f"std_{name}"] = arr.std(1)
-    names = sorted({k for c in candidates for k in c})
-    for k in names:
-        col = np.ma.MaskedArray(np.empty(n_c, dtype=object), mask=True)
-        for i, c in enumerate(candidates):
-            if k in c:
-                col[i] = c[k]
-        res[f"param_{k}"] = col
-    res["params"] = candidates
-    for kind, arr in (("test", test), ("train", train)):
-        if arr is None:
-            continue
-        for s in range(n_s):
-            res[f"split{s}_{kind}_score"] = arr[:, s]
-        mean = arr.mean(1)
-        res[f"mean_{kind}_score"] = mean
-        res[f"std_{kind}_score"] = arr.std(1)
-        if kind == "test":
-            key = np.where(np.isnan(mean), np.inf, -mean)  # NaN ranks last
-            res["rank_test_score"] = rankdata(key, method="min").astype(np.int32)
-    return res
-
-
-def _fit_group(ests, X, y, sample_weight, splits, score=False):
+def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None, train_score=False):
     """Fit every estimator of one structure on every split in one vmapped compiled call.
 
-    With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
-    or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call.
+    ``max_iter`` is a traced entry of each run; with ``max_iter_cap`` (>= the estimators' max_iter)
+    the buffers and order tables are sized for the cap, so that calls with different ``max_iter`` up
+    to the cap (the rungs of a halving search over max_iter) share one compiled function.
 
-    Returns ``(fits, sweep meta, scores, n_iter)``: ``fits[i][s]`` builds the fitted estimator of
+    With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
+    or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call, and with
+    ``train_score=True`` also on its whole train fold (early-stopping validation rows included).
+
+    Returns ``(fits, sweep meta, scores, n_iter)`` (``scores``: ``(test, train)`` arrays when
+    ``train_score``): ``fits[i][s]`` builds the fitted estimator of
     estimator i on split s when called (None where the fit diverged), so that host-side objects are
     only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
     where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
@@ -938,7 +834,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         return ready, {"fallback": why}, None, n_iter
     n_outputs = folds[0][1].shape[1]
     d = X.shape[1]
-    D = _bucket(d)
+    D = _width(X)
     units = [d] + hidden + [n_outputs]
     out_act = base._out_activation(folds[0][2])
     stochastic = base.solver in _STOCHASTIC
@@ -948,7 +844,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         for tr, Yf, _ in folds:  # a RandomState instance is copied per fit, as the clone per fit of GridSearchCV
             rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
                                     else e.random_state)
-            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D))
+            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D, sp.issparse(X)))
             idx, vidx = np.arange(len(tr)), np.arange(1)
             if stochastic and e.early_stopping:
                 stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
@@ -985,21 +881,29 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         "params": jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
         "hyper": {k: np.stack([_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in _TRACED},
         "fold": np.tile(np.arange(n_s, dtype=np.int32), len(ests)),
+        "max_iter": np.full(len(ests) * n_s, int(base.max_iter), np.int32),
     }
+    cap = int(base.max_iter) if max_iter_cap is None else max(int(max_iter_cap), int(base.max_iter))
     static = base._static(out_act, monitor=bool(base.early_stopping) and stochastic, batch=B,
                           n_steps=N // B if stochastic else 1)
     if stochastic and static.shuffle:  # every epoch's order of every member, from its stream as fit() draws it
-        table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), int(base.max_iter))
+        table["order"] = np.stack([_Orders(rs, n, N).block(int(base.max_iter), cap)
                                    for rs, n in zip(streams, ns)])
-    X_pad = _pad(X, X.shape[0], D)
+    X_pad = _pad_X(X, X.shape[0], D)
     shared = {"X": X_pad, "Y": Y_all, "sw": sw_all,  # + each fold's test rows (for score)
               "trows": np.stack([pad_rows(te, Nt) for _, te in splits]),
               "tmask": np.stack([_pad(np.ones(len(te), dtype), Nt) for _, te in splits])}
-    structure = {"static": static, "stochastic": stochastic, "max_iter": int(base.max_iter),
-                 "dtype": np.dtype(dtype), "score": bool(score)}
+    train_score = bool(score and train_score)
+    if train_score:
+        Ntr = _bucket(max(len(tr) for tr, _ in splits), 16)
+        shared.update(trrows=np.stack([pad_rows(tr, Ntr) for tr, _ in splits]),
+                      trmask=np.stack([_pad(np.ones(len(tr), dtype), Ntr) for tr, _ in splits]))
+    static = static._replace(max_iter=_bucket(cap))
+    structure = {"static": static, "stochastic": stochastic,
+                 "dtype": np.dtype(dtype), "score": bool(score), "train_score": train_score}
     with jax.enable_x64(dtype == np.float64):
         result = run_table(_fit_one, table, key=jax.random.key(0), data=shared, static=structure,
-                           chunk_size=_chunk_size(len(ests) * n_s))
+                           chunk_size=_chunk_size(len(ests) * n_s, shared=max_iter_cap is not None))
     get = lambda name, i, s: np.asarray(result.leaves[name][i * n_s + s, 0])  # noqa: E731
 
     def build(i, s):  # the fitted estimator of (point i, fold s), as fit() would leave it
@@ -1007,7 +911,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
         est = clone(e)
         validate_data(est, X[tr], reset=True)  # n_features_in_ (and feature names) as fit would set
         params = [{"W": get(f"W{l}", i, s), "b": get(f"b{l}", i, s)} for l in range(len(units) - 1)]
-        attrs = est._param_attrs(_unpad_inputs(params, d))
+        attrs = est._param_attrs(_unpad_inputs(params, d, sp.issparse(X)))
         n_iter = int(get("n_iter", i, s))
         curves = {k: get(k, i, s)[:n_iter].tolist()
                   for k in (("loss_curve", "val_curve", "vloss_curve") if stochastic else ("loss_curve",))}
@@ -1043,18 +947,21 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False):
     scores = None
     if score:
         scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
+        if train_score:
+            scores = (scores, np.where(diverged, np.nan, result.leaves["train_score"][:, 0].reshape(len(ests), n_s)))
     return out, result.meta, scores, n_iter
 
 
-def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, score: bool, rows, mask, vrows,
-             vmask, n, bs, params, hyper, fold, order=None):
+def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, train_score: bool, rows, mask, vrows,
+             vmask, n, bs, params, hyper, fold, max_iter, order=None):
     """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
     :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
     order, drawn from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
     (``diverged_at``: the epoch or iteration where the fit diverged, -1 if it did not)."""
     Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
-    data = {"X": Xs[rows], "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs, "Xv": Xs[vrows], "Yv": Ys[vrows],
-            "swv": sws[vrows] * vmask}
+    rows_of = lambda r: jax.tree_util.tree_map(lambda a: a[r], Xs)  # noqa: E731  (dense rows or Ell rows)
+    data = {"X": rows_of(rows), "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs,
+            "Xv": rows_of(vrows), "Yv": Ys[vrows], "swv": sws[vrows] * vmask}
     if order is not None:
         data.update(order=order, e0=jnp.int32(0))
     if stochastic:
@@ -1077,7 +984,10 @@ def _fit_one(key, shared, *, static, stochastic: bool, max_iter: int, dtype, sco
         res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
     if score:
         te = shared["trows"][fold]
-        res["test_score"] = core.score(final, Xs[te], Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+        res["test_score"] = core.score(final, rows_of(te), Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+    if train_score:
+        tr = shared["trrows"][fold]
+        res["train_score"] = core.score(final, rows_of(tr), Ys[tr], sws[tr] * shared["trmask"][fold], static)[0]
     return res
 
 

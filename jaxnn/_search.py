@@ -1,0 +1,628 @@
+"""Cross-validated searches over jaxnn's MLP estimators (private; public from :mod:`jaxnn.estimators`).
+
+:class:`MLPGridSearchCV` and :class:`MLPRandomizedSearchCV` share :class:`_MLPSearch`: the candidates
+(a ``ParameterGrid``, or a ``ParameterSampler`` draw) are grouped by structure, and every candidate x
+fold of one structure trains in ONE compiled call (:func:`jaxnn.estimators._fit_group`, through
+:func:`jaxnn.sweeps.run_table`); then scoring, ``cv_results_``, the best candidate and the refit follow
+scikit-learn's ``BaseSearchCV``: ``scoring`` as one metric (None, a name, a callable, which may return
+a dict of metrics) or several (a list, tuple or dict of scorers), ``refit`` as a bool, a metric name or a
+callable of ``cv_results_``, ``error_score`` ('raise' or a number) for fits that fail (diverge) or
+scorers that raise, and ``return_train_score``.
+
+References:
+  scikit-learn's ``sklearn/model_selection/_search.py`` (semantics of every parameter and attribute).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import defaultdict
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from jaxnn.estimators import _DTYPES, _SPARSE, _BaseMLP, _fit_group, _structure_key
+
+__all__ = ["MLPGridSearchCV", "MLPRandomizedSearchCV", "MLPHalvingGridSearchCV", "MLPHalvingRandomSearchCV"]
+
+_DIVERGED = ("Solver produced non-finite parameter weights. The input data may contain large values and need to "
+             "be preprocessed (or lower learning_rate_init).")
+
+
+def _check_scoring(estimator, scoring, refit):
+    """(scorers, multimetric): ``{"score": scorer}`` for one metric (a callable ``scoring`` may still
+    return a dict of metrics), ``{name: scorer}`` for a list, tuple or dict, as scikit-learn reads
+    ``scoring``; ``refit`` must then be False, a metric name or a callable (scikit-learn's rule)."""
+    from sklearn.metrics import check_scoring
+    from sklearn.metrics._scorer import _check_multimetric_scoring
+
+    if scoring is None or isinstance(scoring, str) or callable(scoring):
+        return {"score": check_scoring(estimator, scoring=scoring)}, False
+    if not isinstance(scoring, (list, tuple, set, dict)):
+        raise ValueError(f"scoring: expected None, a scorer name, a callable, or a list, tuple or dict of "
+                         f"scorers, got {scoring!r}")
+    scorers = _check_multimetric_scoring(estimator, scoring)
+    if refit is not False and not (isinstance(refit, str) and refit in scorers) and not callable(refit):
+        raise ValueError("refit: for multi-metric scoring, refit must be set to a scorer key or a callable to "
+                         "refit an estimator with the best parameter setting on the whole data and make the "
+                         "best_* attributes available for that metric. If this is not needed, refit should be "
+                         f"set to False explicitly. {refit!r} was passed.")
+    return scorers, True
+
+
+def _cv_results(candidates, test: dict, train, fit_time, score_time) -> dict:
+    """scikit-learn's ``cv_results_`` from (n_candidates, n_splits) score arrays per metric name
+    (single metric: the name "score"), fit and score times."""
+    from scipy.stats import rankdata
+
+    n_c, n_s = fit_time.shape
+    res = {}
+    for name, arr in (("fit_time", fit_time), ("score_time", score_time)):
+        res[f"mean_{name}"] = arr.mean(1)
+        res[f"std_{name}"] = arr.std(1)
+    for k in sorted({k for c in candidates for k in c}):
+        col = np.ma.MaskedArray(np.empty(n_c, dtype=object), mask=True)
+        for i, c in enumerate(candidates):
+            if k in c:
+                col[i] = c[k]
+        res[f"param_{k}"] = col
+    res["params"] = candidates
+    for kind, scores in (("test", test), ("train", train)):
+        for metric, arr in (scores or {}).items():
+            for s in range(n_s):
+                res[f"split{s}_{kind}_{metric}"] = arr[:, s]
+            mean = arr.mean(1)
+            res[f"mean_{kind}_{metric}"] = mean
+            res[f"std_{kind}_{metric}"] = arr.std(1)
+            if kind == "test":  # NaN ranks last; all NaN: all first (scikit-learn's rule)
+                key = np.ones(n_c) if np.isnan(mean).all() else np.where(np.isnan(mean), np.inf, -mean)
+                res[f"rank_test_{metric}"] = rankdata(key, method="min").astype(np.int32)
+    return res
+
+
+class _MLPSearch(BaseEstimator):
+    """The machinery shared by the searches (not for direct use): subclasses give ``_candidates()``."""
+
+    def __init__(self, estimator, *, scoring=None, refit=True, cv=5, error_score=np.nan,
+                 return_train_score=False):
+        self.estimator = estimator
+        self.scoring = scoring
+        self.refit = refit
+        self.cv = cv
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+
+    def _candidates(self) -> list:
+        raise NotImplementedError
+
+    def _check_params(self):
+        """Every argument checked before any compute: ValueError naming it."""
+        if not isinstance(self.estimator, _BaseMLP):
+            raise ValueError(f"estimator: expected a jaxnn MLPClassifier or MLPRegressor, got {self.estimator!r}")
+        if not (isinstance(self.error_score, str) and self.error_score == "raise") and (
+                isinstance(self.error_score, (bool, str)) or not isinstance(self.error_score, Real)):
+            raise ValueError(f"error_score: expected 'raise' or a number, got {self.error_score!r}")
+        if not (isinstance(self.refit, (bool, str)) or callable(self.refit)):
+            raise ValueError(f"refit: expected a bool, a metric name or a callable, got {self.refit!r}")
+
+    def _prepare(self, X, y):
+        """Validated (X, y), the scorers and the splits."""
+        self._check_params()
+        base = self.estimator
+        scorers, multimetric = _check_scoring(base, self.scoring, self.refit)
+        X_arr, y_arr = validate_data(base.__class__(), X, y, multi_output=True, dtype=_DTYPES,
+                                     y_numeric=not is_classifier(base), reset=True, accept_sparse=_SPARSE)
+        if sp.issparse(X_arr):
+            X_arr = X_arr.tocsr()  # row indexing of the folds
+        cv = check_cv(self.cv, y_arr, classifier=is_classifier(base))
+        return X_arr, y_arr, scorers, multimetric, cv
+
+    def _evaluate(self, candidates, X, y, sample_weight, splits, scorers, max_iter_cap=None):
+        """Fit every candidate on every split (one compiled call per structure) and score it.
+
+        Returns ``(test, train, fit_time, score_time, n_iter, metas)``: ``test`` / ``train`` map each
+        metric name to a (n_candidates, n_splits) array (``train`` None unless ``return_train_score``),
+        ``n_iter`` (n_candidates, n_splits) epochs or iterations (-1: diverged).  ``max_iter_cap``: see
+        :func:`jaxnn.estimators._fit_group`."""
+        base = self.estimator
+        n_c, n_s = len(candidates), len(splits)
+        ests = [clone(base).set_params(**p) for p in candidates]
+        for e in ests:
+            e._validate_params()
+        groups = defaultdict(list)
+        for i, e in enumerate(ests):
+            groups[_structure_key(e)].append(i)
+        fitted = [[None] * n_s for _ in range(n_c)]  # builders of the fitted estimators (None: diverged)
+        iters = np.zeros((n_c, n_s), int)
+        fit_time = np.zeros((n_c, n_s))
+        metas = []
+        # The estimator's own score (scoring=None: accuracy or R^2) is computed inside the compiled call.
+        in_graph = self.scoring is None
+        test_in_graph = np.full((n_c, n_s), np.nan)
+        train_in_graph = np.full((n_c, n_s), np.nan)
+        for members in groups.values():
+            t0 = time.perf_counter()
+            out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X, y, sample_weight, splits,
+                                                   score=in_graph, max_iter_cap=max_iter_cap,
+                                                   train_score=self.return_train_score)
+            dt = (time.perf_counter() - t0) / (len(members) * n_s)
+            metas.append(meta)
+            for j, i in enumerate(members):
+                fitted[i], iters[i], fit_time[i] = out[j], n_iter[j], dt
+                if scores is not None:
+                    test_in_graph[i] = scores[0][j] if isinstance(scores, tuple) else scores[j]
+                    if isinstance(scores, tuple):
+                        train_in_graph[i] = scores[1][j]
+        if self.error_score == "raise" and any(f is None for row in fitted for f in row):
+            raise ValueError(_DIVERGED)
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+        test_rows, train_rows = {}, {}
+        score_time = np.zeros((n_c, n_s))
+        n_failed = 0
+        for i in range(n_c):  # scores weighted by sample_weight, as BaseSearchCV's
+            for s, (tr, te) in enumerate(splits):
+                t0 = time.perf_counter()
+                if fitted[i][s] is None:  # diverged: error_score, as scikit-learn's failed fits
+                    n_failed += 1
+                    test_rows[i, s] = train_rows[i, s] = None
+                    continue
+                # in-graph scores where they are finite; a NaN one is redone by the host scorer (which may raise)
+                done_test = in_graph and np.isfinite(test_in_graph[i, s])
+                done_train = in_graph and np.isfinite(train_in_graph[i, s])
+                est = None if done_test and (done_train or not self.return_train_score) else fitted[i][s]()
+                test_rows[i, s] = ({"score": float(test_in_graph[i, s])} if done_test else
+                                   self._score(scorers, est, X[te], y[te], None if sw is None else sw[te]))
+                if self.return_train_score:
+                    train_rows[i, s] = ({"score": float(train_in_graph[i, s])} if done_train else
+                                        self._score(scorers, est, X[tr], y[tr], None if sw is None else sw[tr]))
+                score_time[i, s] = time.perf_counter() - t0
+        if n_failed:
+            warnings.warn(f"\n{n_failed} fits failed out of a total of {n_c * n_s}.\nThe score on these train-test "
+                          f"partitions for these parameters will be set to {self.error_score}.\n"
+                          f"ValueError: {_DIVERGED}", FitFailedWarning, stacklevel=3)
+        test = _stack(test_rows, n_c, n_s, self.error_score)
+        train = _stack(train_rows, n_c, n_s, self.error_score) if self.return_train_score else None
+        return test, train, fit_time, score_time, iters, metas
+
+    def _score(self, scorers, est, X, y, sw) -> dict:
+        """{metric: score} of a fitted estimator; a scorer that raises gives ``error_score`` (or raises)."""
+        kw = {} if sw is None else {"sample_weight": sw}
+        try:
+            if len(scorers) == 1 and "score" in scorers:
+                v = scorers["score"](est, X, y, **kw)
+                return {k: float(u) for k, u in v.items()} if isinstance(v, dict) else {"score": float(v)}
+            return {name: float(sc(est, X, y, **kw)) for name, sc in scorers.items()}
+        except Exception:
+            if self.error_score == "raise":
+                raise
+            import traceback
+
+            warnings.warn(f"Scoring failed. The score on this train-test partition for these parameters will be "
+                          f"set to {self.error_score}. Details: \n{traceback.format_exc()}", UserWarning,
+                          stacklevel=3)
+            return None
+
+    def _select(self, results, candidates, multimetric):
+        """best_index_, best_score_, best_params_ as BaseSearchCV sets them."""
+        metric = self.refit if (multimetric and isinstance(self.refit, str)) else "score"
+        if not (self.refit or not multimetric):
+            return
+        if callable(self.refit):
+            best = self.refit(results)
+            if not isinstance(best, (Integral, np.integer)):
+                raise TypeError("best_index_ returned is not an integer")
+            if best < 0 or best >= len(candidates):
+                raise IndexError("best_index_ index out of range")
+        else:
+            best = results[f"rank_test_{metric}"].argmin()
+        self.best_index_ = int(best)
+        if not callable(self.refit):
+            self.best_score_ = float(results[f"mean_test_{metric}"][self.best_index_])
+        self.best_params_ = candidates[self.best_index_]
+
+    def _finish(self, X, y, sample_weight, results, candidates, scorers, multimetric, n_s):
+        self.cv_results_ = results
+        self._select(results, candidates, multimetric)
+        self.n_splits_ = n_s
+        self.multimetric_ = multimetric
+        self.scorer_ = scorers if multimetric else scorers["score"]
+        if self.refit:
+            t0 = time.perf_counter()
+            kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **kw)
+            self.refit_time_ = time.perf_counter() - t0
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        """Run the search.  Args: X (n_samples, n_features) (dense or scipy.sparse), y, optional
+        sample_weight (weights the fits and the scores).  Returns: self."""
+        X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
+        candidates = self._candidates()
+        splits = list(cv.split(X_arr, y_arr))
+        test, train, fit_time, score_time, iters, metas = self._evaluate(candidates, X_arr, y_arr, sample_weight,
+                                                                         splits, scorers)
+        self.sweep_meta_ = metas
+        self.n_iter_per_split_ = iters
+        return self._finish(X, y, sample_weight, _cv_results(candidates, test, train, fit_time, score_time),
+                            candidates, scorers, multimetric, len(splits))
+
+    def _check_refit(self):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_
+
+    def predict(self, X):
+        """``best_estimator_.predict(X)``."""
+        return self._check_refit().predict(X)
+
+    def predict_proba(self, X):
+        """``best_estimator_.predict_proba(X)`` (classifier)."""
+        return self._check_refit().predict_proba(X)
+
+    def score(self, X, y, sample_weight=None):
+        """The refit metric's scorer on (X, y) with ``best_estimator_``."""
+        est = self._check_refit()
+        if self.multimetric_ and not isinstance(self.refit, str):
+            raise ValueError("score: with multi-metric scoring, refit must name the metric to score with")
+        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
+        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return scorer(est, X, y, **kw)
+
+    @property
+    def classes_(self):
+        return self._check_refit().classes_
+
+
+def _stack(rows: dict, n_c: int, n_s: int, error_score) -> dict:
+    """{metric: (n_c, n_s)} from per-(candidate, split) dicts (None: failed -> ``error_score``)."""
+    names = next((list(r) for r in rows.values() if r is not None), ["score"])
+    return {m: np.array([[error_score if rows[i, s] is None else rows[i, s][m] for s in range(n_s)]
+                         for i in range(n_c)], dtype=float) for m in names}
+
+
+_COMMON_ARGS = """
+      cv: int (StratifiedKFold for classifiers, KFold otherwise), a CV splitter or an iterable of
+        (train, test) index pairs, as in scikit-learn.
+      scoring: ``None`` (the estimator's ``score``, computed inside the compiled call), a scorer name,
+        a callable (which may return a dict of metrics), or a list / tuple / dict of scorers
+        (multi-metric: ``cv_results_`` has ``mean_test_<name>`` etc. for each), as in scikit-learn.
+      refit: refit the best candidate on all the data (``best_estimator_``): True, False, the metric to
+        pick it by (required with multi-metric scoring, or a callable, or False), or a callable
+        ``refit(cv_results_) -> best_index_`` (then ``best_score_`` is not set), as in scikit-learn.
+      error_score: ``'raise'`` or the score recorded for a fit that fails (diverges: its error is
+        raised with 'raise') or whose scorer raises; a FitFailedWarning counts failed fits, as
+        scikit-learn's.  Default NaN.
+      return_train_score: also record ``split{i}_train_<metric>`` etc.
+
+    Attributes:
+      cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit), n_splits_,
+      scorer_ (a scorer, or a dict of them when multimetric_), refit_time_, multimetric_,
+      sweep_meta_ (one :func:`jaxnn.sweeps.run_table` meta per structure group: compile and run
+      seconds, ``n_ok`` / ``n_diverged`` fits), n_iter_per_split_ ((n_candidates, n_splits) int
+      array: the epochs or L-BFGS iterations each fit ran, -1 where it diverged).
+"""
+
+
+class MLPGridSearchCV(_MLPSearch):
+    __doc__ = """Exhaustive search over ``param_grid`` with cross-validation, scikit-learn's ``GridSearchCV``
+    interface, for :class:`MLPClassifier` / :class:`MLPRegressor`.
+
+    All grid points x folds that share a structure (layer sizes, activation, solver, schedule,
+    batch size, ``max_iter``...) train in ONE compiled call: :func:`jaxnn.sweeps.run_table` vmaps the compiled
+    training core over (grid point, fold).  Folds of different sizes are padded (weight-0 rows);
+    the Glorot init, the early-stopping split and every epoch's minibatch order of every (point, fold)
+    come from ``random_state`` exactly as a separate ``fit`` would draw them (and as scikit-learn's own
+    MLP draws them), so ``cv_results_`` equals ``sklearn.model_selection.GridSearchCV(estimator,
+    param_grid, cv=cv)`` to numerical tolerance, over this estimator or over scikit-learn's.  The orders
+    of all ``max_iter`` epochs of every fit are one (fits, max_iter, rows) int32 table, not blocks.
+    With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
+    test-fold scores are computed inside the same compiled call; any other scorer (and the train
+    scores) runs on the host with scikit-learn's scorers on the fitted estimators.
+    The sweep shards the fits over all JAX devices: on a CPU, call :func:`jaxnn.use_cpu_cores`
+    before any JAX computation so that every core is a device, which plays the part of GridSearchCV's
+    ``n_jobs`` (``benchmarks/bench_estimators.py`` times the grid search that way).
+
+    Differs from scikit-learn on purpose: no ``n_jobs`` / ``pre_dispatch`` / ``verbose`` (the devices
+    are the workers); the estimator's ``callback`` / ``verbose`` are ignored in the vmapped fits.
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
+      param_grid: dict ``{name: list of values}`` or a list of such dicts.""" + _COMMON_ARGS
+
+    def __init__(self, estimator, param_grid, *, scoring=None, refit=True, cv=5, error_score=np.nan,
+                 return_train_score=False):
+        super().__init__(estimator, scoring=scoring, refit=refit, cv=cv, error_score=error_score,
+                         return_train_score=return_train_score)
+        self.param_grid = param_grid
+
+    def _candidates(self) -> list:
+        from sklearn.model_selection import ParameterGrid
+
+        if not isinstance(self.param_grid, (dict, list)) or (isinstance(self.param_grid, list) and not all(
+                isinstance(g, dict) for g in self.param_grid)):
+            raise ValueError(f"param_grid: expected a dict or a list of dicts, got {self.param_grid!r}")
+        return list(ParameterGrid(self.param_grid))
+
+
+class MLPRandomizedSearchCV(_MLPSearch):
+    __doc__ = """Randomized search over ``param_distributions`` with cross-validation, scikit-learn's
+    ``RandomizedSearchCV`` interface, for :class:`MLPClassifier` / :class:`MLPRegressor`.
+
+    The candidates are scikit-learn's ``ParameterSampler(param_distributions, n_iter,
+    random_state=random_state)``: lists are sampled uniformly, scipy.stats distributions by their
+    ``rvs``, without replacement when every value is a list; so the same ``random_state`` gives the
+    same candidates as ``RandomizedSearchCV``.  Then as :class:`MLPGridSearchCV`: the candidates x
+    folds of each structure train in ONE compiled call (a sampled ``hidden_layer_sizes`` makes one
+    group per distinct value; every traced hyperparameter, e.g. a log-uniform ``alpha`` or
+    ``learning_rate_init``, varies inside one call), and ``cv_results_`` equals
+    ``RandomizedSearchCV(estimator, param_distributions, n_iter=n_iter, random_state=random_state,
+    cv=cv)``'s over the same estimator to numerical tolerance.
+
+    Differs from scikit-learn on purpose: no ``n_jobs`` / ``pre_dispatch`` / ``verbose``.
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
+      param_distributions: dict ``{name: list or scipy.stats distribution}`` or a list of such dicts
+        (each candidate first picks one dict uniformly).
+      n_iter: number of candidates (int >= 1).
+      random_state: None, an int or a RandomState: the sampler's stream (not the estimator's).""" + _COMMON_ARGS
+
+    def __init__(self, estimator, param_distributions, *, n_iter=10, scoring=None, refit=True, cv=5,
+                 random_state=None, error_score=np.nan, return_train_score=False):
+        super().__init__(estimator, scoring=scoring, refit=refit, cv=cv, error_score=error_score,
+                         return_train_score=return_train_score)
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def _candidates(self) -> list:
+        from sklearn.model_selection import ParameterSampler
+
+        _check_distributions(self.param_distributions)
+        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (Integral, np.integer)) or self.n_iter < 1:
+            raise ValueError(f"n_iter: expected an int >= 1, got {self.n_iter!r}")
+        return list(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
+
+
+def _check_distributions(dists) -> None:
+    """ValueError naming ``param_distributions`` unless it is a dict (or a non-empty list of dicts) of
+    non-empty sequences or objects with ``rvs``."""
+    ds = dists if isinstance(dists, list) else [dists]
+    if not ds or not all(isinstance(d, dict) for d in ds):
+        raise ValueError(f"param_distributions: expected a dict or a non-empty list of dicts, got {dists!r}")
+    for d in ds:
+        for k, v in d.items():
+            ok = hasattr(v, "rvs") or (isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0)
+            if not ok:
+                raise ValueError(f"param_distributions: {k!r} must be a non-empty list or a distribution with "
+                                 f"rvs, got {v!r}")
+
+
+# =============================================================================================
+# successive halving
+
+
+def _top_k(candidates, mean, k):
+    """The k best candidates of one rung, NaN scores worst (scikit-learn's ``_top_k``, its order too)."""
+    order = np.roll(np.argsort(mean), np.count_nonzero(np.isnan(mean)))
+    return [candidates[i] for i in order[-k:]]
+
+
+class _MLPHalving(_MLPSearch):
+    """Successive halving as scikit-learn's ``BaseSuccessiveHalving`` (not for direct use).
+
+    Each rung ``itr`` gives its candidates ``n_resources = min(factor**power * min_resources_,
+    max_resources_)`` of the resource and keeps the best ``ceil(n_candidates / factor)``: the rung's
+    candidates x folds of each structure train in one compiled call.  ``resource='n_samples'``
+    subsamples every train and test fold to ``n_resources / n_samples`` of its rows
+    (``sklearn.utils.resample`` with the search's ``random_state``, as scikit-learn's subsampling
+    splitter); any other resource (``'max_iter'``) is set on the candidates (and shows in ``params``).
+
+    Survivors are fitted afresh at each rung with the rung's ``max_iter``.  A continued fit would equal
+    the fresh one only when the minibatch orders continue the same stream (they do: they are drawn
+    per epoch from ``random_state``) and no ``tol`` / ``n_iter_no_change`` stop fires before the
+    previous rung's ``max_iter``; with scikit-learn's default stopping rule that can fire in any rung,
+    so the rungs refit, which is what scikit-learn's class does.
+
+    Differs from scikit-learn on purpose: the folds are drawn once and reused in every rung
+    (scikit-learn requires a ``cv`` that yields the same folds on each call, and raises otherwise); no
+    ``n_jobs`` / ``verbose``."""
+
+    def __init__(self, estimator, *, factor=3, resource="n_samples", max_resources="auto", min_resources="exhaust",
+                 aggressive_elimination=False, cv=5, scoring=None, refit=True, error_score=np.nan,
+                 return_train_score=True, random_state=None):
+        super().__init__(estimator, scoring=scoring, refit=refit, cv=cv, error_score=error_score,
+                         return_train_score=return_train_score)
+        self.factor = factor
+        self.resource = resource
+        self.max_resources = max_resources
+        self.min_resources = min_resources
+        self.aggressive_elimination = aggressive_elimination
+        self.random_state = random_state
+
+    def _check_halving(self, X, y, n_splits):
+        """min_resources_ and max_resources_ as scikit-learn sets them; ValueError naming a bad argument."""
+        if isinstance(self.factor, bool) or not isinstance(self.factor, Real) or not self.factor > 1:
+            raise ValueError(f"factor: expected a number > 1, got {self.factor!r}")
+        if not isinstance(self.resource, str) or (self.resource != "n_samples"
+                                                  and self.resource not in self.estimator.get_params()):
+            raise ValueError(f"resource: expected 'n_samples' or a parameter of the estimator ('max_iter'), got "
+                             f"{self.resource!r}")
+        if not isinstance(self.aggressive_elimination, (bool, np.bool_)):
+            raise ValueError(f"aggressive_elimination: expected a bool, got {self.aggressive_elimination!r}")
+        for name, value, words in (("min_resources", self.min_resources, ("exhaust", "smallest")),
+                                   ("max_resources", self.max_resources, ("auto",))):
+            if not (value in words if isinstance(value, str) else
+                    isinstance(value, (Integral, np.integer)) and not isinstance(value, bool) and value > 0):
+                raise ValueError(f"{name}: expected an int > 0 or one of {words}, got {value!r}")
+        if getattr(self, "n_candidates", None) == "exhaust" == self.min_resources:
+            raise ValueError("n_candidates and min_resources cannot be both set to 'exhaust'.")
+        if self.scoring is not None and not isinstance(self.scoring, str) and not callable(self.scoring):
+            raise ValueError(f"scoring: the halving searches take one metric (as scikit-learn's), got "
+                             f"{self.scoring!r}")
+        mn = self.min_resources
+        if mn in ("smallest", "exhaust"):
+            mn = 1
+            if self.resource == "n_samples":
+                mn = n_splits * 2 * (len(np.unique(y)) if is_classifier(self.estimator) else 1)
+        mx = self.max_resources
+        if mx == "auto":
+            if self.resource != "n_samples":
+                raise ValueError("max_resources: resource can only be 'n_samples' when max_resources='auto'")
+            mx = X.shape[0]
+        if mn > mx:
+            raise ValueError(f"min_resources: min_resources_={mn} is greater than max_resources_={mx}.")
+        self.min_resources_, self.max_resources_ = int(mn), int(mx)
+
+    def fit(self, X, y, sample_weight=None):
+        """Run the successive halving.  Args: X (dense or scipy.sparse), y, optional sample_weight.
+        Returns: self."""
+        from math import ceil, floor, log
+
+        from sklearn.utils import resample
+
+        X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
+        base_splits = list(cv.split(X_arr, y_arr))
+        self._check_halving(X_arr, y_arr, len(base_splits))
+        candidates = self._candidates()
+        if self.resource != "n_samples" and any(self.resource in c for c in candidates):
+            raise ValueError(f"resource: cannot use parameter {self.resource} as the resource since it is part "
+                             "of the searched parameters.")
+        n_required = 1 + floor(log(len(candidates), self.factor))
+        if self.min_resources == "exhaust":
+            self.min_resources_ = max(self.min_resources_, self.max_resources_ // self.factor ** (n_required - 1))
+        n_possible = 1 + floor(log(self.max_resources_ // self.min_resources_, self.factor))
+        n_iterations = n_required if self.aggressive_elimination else min(n_possible, n_required)
+        self.n_resources_, self.n_candidates_ = [], []
+        parts = defaultdict(list)
+        for itr in range(n_iterations):
+            power = max(0, itr - n_required + n_possible) if self.aggressive_elimination else itr
+            r = min(int(self.factor ** power * self.min_resources_), self.max_resources_)
+            self.n_resources_.append(r)
+            self.n_candidates_.append(len(candidates))
+            splits = base_splits
+            if self.resource == "n_samples":
+                f = r / X_arr.shape[0]
+                splits = [(resample(tr, replace=False, random_state=self.random_state, n_samples=int(f * len(tr))),
+                           resample(te, replace=False, random_state=self.random_state, n_samples=int(f * len(te))))
+                          for tr, te in base_splits]
+            else:
+                candidates = [dict(c, **{self.resource: r}) for c in candidates]
+            cap = self.max_resources_ if self.resource == "max_iter" else None  # the rungs share compiled calls
+            test, train, fit_time, score_time, iters, metas = self._evaluate(candidates, X_arr, y_arr, sample_weight,
+                                                                             splits, scorers, max_iter_cap=cap)
+            for k, v in (("candidates", candidates), ("test", test["score"]), ("fit_time", fit_time),
+                         ("score_time", score_time), ("iters", iters), ("iter", [itr] * len(candidates)),
+                         ("n_resources", [r] * len(candidates)), ("metas", metas)):
+                parts[k].append(v)
+            if train is not None:
+                parts["train"].append(train["score"])
+            candidates = _top_k(candidates, test["score"].mean(1), ceil(len(candidates) / self.factor))
+        self.n_remaining_candidates_ = len(candidates)
+        self.n_required_iterations_, self.n_possible_iterations_ = n_required, n_possible
+        self.n_iterations_ = n_iterations
+        all_c = [c for cs in parts["candidates"] for c in cs]
+        results = _cv_results(all_c, {"score": np.concatenate(parts["test"])},
+                              {"score": np.concatenate(parts["train"])} if parts["train"] else None,
+                              np.concatenate(parts["fit_time"]), np.concatenate(parts["score_time"]))
+        results["iter"] = np.concatenate([np.asarray(v) for v in parts["iter"]])
+        results["n_resources"] = np.concatenate([np.asarray(v) for v in parts["n_resources"]])
+        self.sweep_meta_ = [m for ms in parts["metas"] for m in ms]
+        self.n_iter_per_split_ = np.concatenate(parts["iters"])
+        return self._finish(X, y, sample_weight, results, all_c, scorers, False, len(base_splits))
+
+    def _select(self, results, candidates, multimetric):
+        """The best candidate of the last rung (scikit-learn's rule; all NaN: its first)."""
+        last = np.flatnonzero(results["iter"] == np.max(results["iter"]))
+        scores = results["mean_test_score"][last]
+        self.best_index_ = int(last[0 if np.isnan(scores).all() else np.nanargmax(scores)])
+        self.best_score_ = float(results["mean_test_score"][self.best_index_])
+        self.best_params_ = candidates[self.best_index_]
+
+
+_HALVING_ARGS = """
+      factor: the elimination ratio (> 1): each rung keeps ``ceil(n / factor)`` candidates and
+        multiplies the resource by ``factor``.
+      resource: 'n_samples' (the folds' rows) or an estimator parameter, 'max_iter' (epochs or L-BFGS
+        iterations), set on the candidates.
+      max_resources: 'auto' (n_samples; only for resource='n_samples') or an int.
+      min_resources: 'exhaust' (the largest that lets the last rung use max_resources), 'smallest'
+        (resource='n_samples': 2 n_splits (x n_classes for a classifier); otherwise 1) or an int.
+      aggressive_elimination: run enough rungs to leave fewer than ``factor`` candidates even if the
+        resource runs out (the first rungs then repeat min_resources).
+      cv, scoring (one metric, as scikit-learn's halving searches), refit (bool), error_score,
+      return_train_score (default True, as scikit-learn's): as :class:`MLPGridSearchCV`.
+      random_state: the subsampling stream (and, for the random search, the sampler's).
+
+    Attributes:
+      cv_results_ (one row per candidate per rung, with ``iter`` and ``n_resources``), best_index_
+      (the best of the last rung), best_score_, best_params_, best_estimator_, n_resources_,
+      n_candidates_, n_remaining_candidates_, n_required_iterations_, n_possible_iterations_,
+      n_iterations_, min_resources_, max_resources_, sweep_meta_ (per rung and structure),
+      n_iter_per_split_ (per cv_results_ row).
+"""
+
+
+class MLPHalvingGridSearchCV(_MLPHalving):
+    __doc__ = """Successive halving over ``param_grid``, scikit-learn's ``HalvingGridSearchCV`` interface,
+    for :class:`MLPClassifier` / :class:`MLPRegressor`: ``cv_results_`` equals
+    ``HalvingGridSearchCV(estimator, param_grid, ...)``'s over the same estimator and folds to
+    numerical tolerance.
+
+    """ + _MLPHalving.__doc__.split("\n\n", 1)[1] + """
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
+      param_grid: dict ``{name: list of values}`` or a list of such dicts.""" + _HALVING_ARGS
+
+    def __init__(self, estimator, param_grid, *, factor=3, resource="n_samples", max_resources="auto",
+                 min_resources="exhaust", aggressive_elimination=False, cv=5, scoring=None, refit=True,
+                 error_score=np.nan, return_train_score=True, random_state=None):
+        super().__init__(estimator, factor=factor, resource=resource, max_resources=max_resources,
+                         min_resources=min_resources, aggressive_elimination=aggressive_elimination, cv=cv,
+                         scoring=scoring, refit=refit, error_score=error_score,
+                         return_train_score=return_train_score, random_state=random_state)
+        self.param_grid = param_grid
+
+    _candidates = MLPGridSearchCV._candidates
+
+
+class MLPHalvingRandomSearchCV(_MLPHalving):
+    __doc__ = """Successive halving over candidates drawn from ``param_distributions``, scikit-learn's
+    ``HalvingRandomSearchCV`` interface, for :class:`MLPClassifier` / :class:`MLPRegressor`: the first
+    rung's ``n_candidates`` come from ``ParameterSampler(param_distributions, n_candidates,
+    random_state=random_state)`` ('exhaust': ``max_resources_ // min_resources_``), so
+    ``cv_results_`` equals ``HalvingRandomSearchCV``'s over the same estimator and folds.
+
+    """ + _MLPHalving.__doc__.split("\n\n", 1)[1] + """
+
+    Args:
+      estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
+      param_distributions: as :class:`MLPRandomizedSearchCV`.
+      n_candidates: the first rung's candidates, an int >= 1 or 'exhaust'.""" + _HALVING_ARGS
+
+    def __init__(self, estimator, param_distributions, *, n_candidates="exhaust", factor=3, resource="n_samples",
+                 max_resources="auto", min_resources="smallest", aggressive_elimination=False, cv=5, scoring=None,
+                 refit=True, error_score=np.nan, return_train_score=True, random_state=None):
+        super().__init__(estimator, factor=factor, resource=resource, max_resources=max_resources,
+                         min_resources=min_resources, aggressive_elimination=aggressive_elimination, cv=cv,
+                         scoring=scoring, refit=refit, error_score=error_score,
+                         return_train_score=return_train_score, random_state=random_state)
+        self.param_distributions = param_distributions
+        self.n_candidates = n_candidates
+
+    def _candidates(self) -> list:
+        from sklearn.model_selection import ParameterSampler
+
+        _check_distributions(self.param_distributions)
+        n = self.n_candidates
+        if n == "exhaust":
+            n = self.max_resources_ // self.min_resources_
+        elif isinstance(n, bool) or not isinstance(n, (Integral, np.integer)) or n < 1:
+            raise ValueError(f"n_candidates: expected an int >= 1 or 'exhaust', got {n!r}")
+        return list(ParameterSampler(self.param_distributions, n, random_state=self.random_state))
