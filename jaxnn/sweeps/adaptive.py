@@ -165,19 +165,24 @@ class _Setup(NamedTuple):
     spec: Spec
     mesh: Mesh
     data: object
-    key: object
 
 
-def _setup(trainable, space, key, data, metric, devices, distributed) -> _Setup:
-    _check_trainable(trainable)
+def _design(space, key, distributed):
+    """The space's trials (resolved once, from the checked key), after joining a multi-process run."""
     init_distributed(*distributed)
     validate.check_key("key", key)
-    impl = jax.random.key_impl(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else None
     design = as_space(space).resolve(key)
     if design.static:
         raise ValueError(f"space: static hyperparameters {list(design.static)} change the trainable's structure; "
                          "an adaptive search trains one trainable: build one per structure")
-    names = set(trainable.hyperparameters or ()) if getattr(trainable, "hyperparameters", None) is not None else None
+    return design
+
+
+def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _Setup:
+    _check_trainable(trainable)
+    impl = jax.random.key_impl(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else None
+    declared = getattr(trainable, "hyperparameters", None)
+    names = None if declared is None else set(declared)
     if names is not None and set(design.values) - names:
         raise ValueError(f"space: hyperparameters {sorted(set(design.values) - names)} are not the trainable's; "
                          f"it takes {sorted(names)}")
@@ -201,10 +206,12 @@ def _setup(trainable, space, key, data, metric, devices, distributed) -> _Setup:
                          "(and wrap_key_data it where used) so that states can be banked and checkpointed")
     spec = Spec(state, tuple(out))
     metric_names = [k for k in out if k not in ("diverged_at", "invalid")]
-    if metric is not None and metric not in metric_names:
-        raise ValueError(f"metric: {metric!r} is not a metric of evaluate; it returns {metric_names}")
+    for arg, name in (("metric", metric), ("early_stopping", rule_metric)):
+        if name is not None and name not in metric_names:
+            raise ValueError(f"{arg}: {'metric ' if arg != 'metric' else ''}{name!r} is not a metric of evaluate; "
+                             f"it returns {metric_names}")
     devs = list(jax.devices() if devices is None else devices)
-    return _Setup(design, hp, kd, impl, spec, Mesh(np.array(devs), ("runs",)), data, key)
+    return _Setup(design, hp, kd, impl, spec, Mesh(np.array(devs), ("runs",)), data)
 
 
 def _fitted_width(w_max: int, n_dev: int, work) -> int:
@@ -217,16 +224,19 @@ def _fitted_width(w_max: int, n_dev: int, work) -> int:
     return min(range(lo, w_max + 1, n_dev), key=lambda w: (paid(w), -w))
 
 
-def _width(s: _Setup, trainable, segment, n_max, lanes, work=None) -> int:
-    """``lanes`` (rounded up to the device count), or the working set's chunk size (as ``sweep``'s), narrowed
-    to fit the schedule's phases ``work`` when given."""
+def _advance_jaxpr(s: _Setup, trainable, segment):
+    """The closed jaxpr of one trial's ``advance`` by ``segment`` steps (traced abstractly, no compute)."""
+    h0 = {k: jax.ShapeDtypeStruct((), v.dtype) for k, v in s.hp.items()}
+    return jax.make_jaxpr(lambda st_, h: trainable.advance(st_, s.data, segment, **h))(s.spec.state, h0)
+
+
+def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
+    """``lanes`` (rounded up to the device count), or the working set's chunk size (as ``sweep``'s) of the
+    segment's jaxpr ``closed``, narrowed to fit the schedule's phases ``work`` when given."""
     n_dev = s.mesh.devices.size
     if lanes is not None:
         lanes = validate.check_int("lanes", lanes, minimum=1)
         return -(-lanes // n_dev) * n_dev
-    h0 = {k: jnp.asarray(v[0]) for k, v in s.hp.items()}
-    state = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), s.spec.state)
-    closed = jax.make_jaxpr(lambda st_: trainable.advance(st_, s.data, segment, **h0))(state)
     ws = chunking.working_set_bytes(closed.jaxpr)
     dev = s.mesh.devices.flat[0]
     r = chunking.runs_per_device(ws, ws, n_max, n_dev, chunking.default_budget(dev), dev.platform)
@@ -234,10 +244,7 @@ def _width(s: _Setup, trainable, segment, n_max, lanes, work=None) -> int:
     return w if not work else _fitted_width(w, n_dev, work)
 
 
-def _fingerprint(kind, args, s: _Setup, trainable, segment, W) -> str:
-    h0 = {k: jnp.asarray(v[0]) for k, v in s.hp.items()}
-    state = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), s.spec.state)
-    closed = jax.make_jaxpr(lambda st_: trainable.advance(st_, s.data, segment, **h0))(state)
+def _fingerprint(kind, args, s: _Setup, closed, segment, W) -> str:
     ident = {"kind": kind, "args": args, "space": s.design.describe(), "key": np.asarray(s.kd[0]).tolist(),
              "code": code_hash(closed, s.data), "lanes": W, "segment": segment, "jaxnn": versions()["jaxnn"]}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
@@ -258,11 +265,12 @@ class _Search(NamedTuple):
     t0: float
 
 
-def _open(kind, args, trainable, space, key, data, metric, *, segment, slots, n_max, lanes, out_dir,
-          checkpoint_s, progress, total, devices, distributed, mode, hints=(), work=None) -> _Search:
-    s = _setup(trainable, space, key, data, metric, devices, distributed)
-    W = _width(s, trainable, segment, n_max, lanes, work)
-    fp = None if out_dir is None else _fingerprint(kind, args, s, trainable, segment, W)
+def _open(kind, args, trainable, design, key, data, metric, *, segment, slots, n_max, lanes, out_dir,
+          checkpoint_s, progress, total, devices, mode, hints=(), work=None, rule_metric=None) -> _Search:
+    s = _setup(trainable, design, key, data, metric, devices, rule_metric)
+    closed = _advance_jaxpr(s, trainable, segment) if lanes is None or out_dir is not None else None
+    W = _width(s, closed, n_max, lanes, work)
+    fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
     pool = Pool(trainable, replicate(data, s.mesh), s.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
                 s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:], hints)
     trials = Trials(s.design.n, s.hp)
@@ -282,7 +290,7 @@ def _finish(search: _Search, *, metric, mode, rungs, final, lineage=(), schedule
     if final_ok:  # the best trial's state, while its slot still holds it
         order = rank([tr.last(i, metric) for i in final_ok], tr.status[final_ok], mode)
         slot = int(tr.slot[final_ok[order[0]]])
-        state = jax.tree_util.tree_map(lambda x: np.asarray(x)[slot], search.pool.host_bank())
+        state = search.pool.host_state(slot)
     if d.bar is not None:
         d.bar.close()
     run_s = time.perf_counter() - search.t0
@@ -392,15 +400,15 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
       An :class:`AdaptiveResult` (``rungs``, ``best()``, ``meta["lane_utilization"]``, ...).
     """
     mode, min_steps, max_steps = _common_checks(metric, mode, eta, min_steps, max_steps)
-    n = as_space(space).resolve(key).n
+    design = _design(space, key, (coordinator_address, num_processes, process_id))
+    n = design.n
     plan = _rungs(n, min_steps, eta, max_steps)
-    total = sum(n_k * (s - (plan[k - 1][1] if k else 0)) for k, (n_k, s) in enumerate(plan))
+    work = _work(plan)
     search = _open("successive_halving", dict(metric=metric, mode=mode, min_steps=min_steps, max_steps=max_steps,
-                                              eta=eta), trainable, space, key, data, metric,
-                   segment=_segment(plan), slots=n, n_max=n, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,
-                   hints=[n_k for n_k, _ in plan], work=_work(plan),
-                   progress=progress, total=total, devices=devices,
-                   distributed=(coordinator_address, num_processes, process_id), mode=mode)
+                                              eta=eta), trainable, design, key, data, metric,
+                   segment=_segment(work), slots=n, n_max=n, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,
+                   hints=[n_k for n_k, _ in plan], work=work, progress=progress,
+                   total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
     rungs, final = _halving(search, [_Bracket(search, range(n), min_steps, eta, max_steps, mode, metric)])
     return _finish(search, metric=metric, mode=mode, rungs=rungs, final=final, extra={"eta": eta})
 
@@ -410,10 +418,9 @@ def _work(plan) -> list:
     return [(n_k, s - (plan[k - 1][1] if k else 0)) for k, (n_k, s) in enumerate(plan)]
 
 
-def _segment(plan) -> int:
+def _segment(work) -> int:
     """The segment length: the gcd of the steps each rung adds (min_steps for budgets min_steps * eta**k)."""
-    steps = [s for _, s in plan]
-    return math.gcd(*[b - a for a, b in zip([0] + steps[:-1], steps)])
+    return math.gcd(*[d for _, d in work])
 
 
 def hyperband_brackets(min_steps: int, max_steps: int, eta: int) -> list:
@@ -443,7 +450,8 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
     mode, min_steps, max_steps = _common_checks(metric, mode, eta, min_steps, max_steps)
     brackets = hyperband_brackets(min_steps, max_steps, eta)
     need = sum(n for n, _ in brackets)
-    n = as_space(space).resolve(key).n
+    design = _design(space, key, (coordinator_address, num_processes, process_id))
+    n = design.n
     if iterations is None:
         iterations = max(1, n // need)
     iterations = validate.check_int("iterations", iterations, minimum=1)
@@ -451,15 +459,12 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
         raise ValueError(f"space: Hyperband with min_steps={min_steps}, max_steps={max_steps}, eta={eta} needs "
                          f"{need} trials per iteration ({[b[0] for b in brackets]} per bracket), "
                          f"{need * iterations} for {iterations}; the space has {n}")
-    plans = [_rungs(n_s, r_s, eta, max_steps) for n_s, r_s in brackets]
-    segment = math.gcd(*[_segment(p) for p in plans])
-    total = iterations * sum(n_k * (s - (p[k - 1][1] if k else 0)) for p in plans for k, (n_k, s) in enumerate(p))
+    work = [(n_k * iterations, d) for n_s, r_s in brackets for n_k, d in _work(_rungs(n_s, r_s, eta, max_steps))]
     args = dict(metric=metric, mode=mode, min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations)
-    search = _open("hyperband", args, trainable, space, key, data, metric, segment=segment,
-                   slots=need * iterations, n_max=need * iterations, lanes=lanes, out_dir=out_dir,
-                   work=[(n_k * iterations, d) for p in plans for n_k, d in _work(p)],
-                   checkpoint_s=checkpoint_s, progress=progress, total=total, devices=devices,
-                   distributed=(coordinator_address, num_processes, process_id), mode=mode)
+    search = _open("hyperband", args, trainable, design, key, data, metric, segment=_segment(work),
+                   slots=need * iterations, n_max=need * iterations, lanes=lanes, out_dir=out_dir, work=work,
+                   checkpoint_s=checkpoint_s, progress=progress, total=sum(n_k * d for n_k, d in work),
+                   devices=devices, mode=mode)
     sizes = [n_s for n_s, _ in brackets] * iterations
     starts = np.cumsum([0] + sizes)
     rungs, final = _halving(search, [_Bracket(search, range(a, a + n_s), r_s, eta, max_steps, mode, metric, b)
@@ -493,15 +498,12 @@ def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping
     if metric is None:
         raise ValueError("metric: give the metric that ranks the trials (or an early_stopping rule with one)")
     mode = _mode(metric, mode if mode is not None else getattr(early_stopping, "mode", None))
-    es_metric = getattr(early_stopping, "metric", None)
-    n = as_space(space).resolve(key).n
+    design = _design(space, key, (coordinator_address, num_processes, process_id))
+    n = design.n
     search = _open("run", dict(metric=metric, mode=mode, steps=steps, early_stopping=repr(early_stopping)),
-                   trainable, space, key, data, metric, segment=segment, slots=None, n_max=n, lanes=lanes,
+                   trainable, design, key, data, metric, segment=segment, slots=None, n_max=n, lanes=lanes,
                    out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress, total=n * steps, devices=devices,
-                   distributed=(coordinator_address, num_processes, process_id), mode=mode)
-    if es_metric is not None and es_metric not in search.setup.spec.metrics:
-        raise ValueError(f"early_stopping: metric {es_metric!r} is not a metric of evaluate; it returns "
-                         f"{[m for m in search.setup.spec.metrics if m not in ('diverged_at', 'invalid')]}")
+                   mode=mode, rule_metric=getattr(early_stopping, "metric", None))
     search.driver.drive([(i, steps) for i in range(n)], rule=early_stopping, release_done=True)
     stopped = [i for i in range(n) if search.trials.steps[i] < steps and search.trials.status[i] == st.OK]
     return _finish(search, metric=metric, mode=mode, rungs=[], final=range(n),
@@ -540,7 +542,7 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
         raise ValueError(f"quantile: expected a fraction in (0, 0.5], got {quantile!r}")
     validate.check_scalar("resample", resample, nonnegative=True, upper=1.0)
     perturb = tuple(float(validate.check_scalar("perturb", p, positive=True)) for p in perturb)
-    design = as_space(space).resolve(key)
+    design = _design(space, key, (coordinator_address, num_processes, process_id))
     if design.n < population:
         raise ValueError(f"population: expected at most the space's {design.n} trials, got {population}")
     n_cut = max(1, int(math.floor(quantile * population)))
@@ -550,10 +552,9 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
                          f"got {explore}")
     args = dict(metric=metric, mode=mode, population=population, interval=interval, steps=steps, quantile=quantile,
                 perturb=perturb, resample=resample, explore=explore)
-    search = _open("pbt", args, trainable, space, key, data, metric, segment=interval, slots=2 * population,
+    search = _open("pbt", args, trainable, design, key, data, metric, segment=interval, slots=2 * population,
                    n_max=population, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
-                   total=population * steps, devices=devices,
-                   distributed=(coordinator_address, num_processes, process_id), mode=mode)
+                   total=population * steps, devices=devices, mode=mode)
     tr, d = search.trials, search.driver
     members = list(range(population))
     schedules = {k: [tr.hp[k][:population].astype(np.float64).copy()] for k in tr.hp}

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 
+import jax
 import numpy as np
 
 from jaxnn.io import atomic_write
@@ -64,7 +65,7 @@ class Driver:
         self.calls = 0
         if out_dir is not None:
             self._open()
-        else:
+        if not self.log:  # a new search (resumed ones get the checkpoint's bank when the log is used up)
             pool.empty()
 
     # --- checkpoints and replay ----------------------------------------------------------------------------
@@ -82,7 +83,6 @@ class Driver:
                         raise ValueError(f"out_dir: {self.out_dir} holds a different search (trainable, space, key, "
                                          "data, scheduler arguments or lanes); use another out_dir or delete it")
                     got = (head["log"], [z[f"bank_{j}"] for j in range(head["n_bank"])])
-        import jax
         if jax.process_count() > 1:  # process 0 read the checkpoint: every process gets it
             log = _broadcast_json(None if got is None else got[0])
             if log is not None:
@@ -94,8 +94,6 @@ class Driver:
             self.log, self.bank_ckpt = got
             print(f"jaxnn.sweeps: resuming in {self.out_dir}: replaying {len(self.log)} logged segment calls",
                   file=sys.stderr, flush=True)
-        if not self.log:
-            self.pool.empty()
 
     def checkpoint(self, force=False):
         """Write the log and the bank (atomically) if due; every process calls it (the bank is gathered)."""
@@ -103,7 +101,6 @@ class Driver:
             return
         if not force and time.perf_counter() - self.last_write < self.checkpoint_s:
             return
-        import jax
         bank = [np.asarray(x) for x in jax.tree_util.tree_leaves(self.pool.host_bank())]
         if is_lead():
             head = {"fingerprint": self.fingerprint, "log": self.log, "n_bank": len(bank)}
@@ -122,7 +119,6 @@ class Driver:
             out = {k: np.asarray(v) for k, v in self.log[self.pos].items()}
             self.pos += 1
             if not self.replaying:
-                import jax
                 self.pool.load(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.pool.spec.state),
                                                             self.bank_ckpt))
                 self.bank_ckpt = None
@@ -253,7 +249,6 @@ class Driver:
 
 def _broadcast_json(obj):
     """Process 0's JSON-able ``obj`` on every process."""
-    import jax
     if jax.process_count() == 1:
         return obj
     raw = json.dumps(obj).encode() if is_lead() else b""

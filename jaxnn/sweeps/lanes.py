@@ -58,8 +58,10 @@ class Spec(NamedTuple):
     metrics: tuple      # names of evaluate's outputs, in order
 
 
-def _lanes(W, x):
-    return jax.ShapeDtypeStruct((W,) + tuple(x.shape), x.dtype)
+def _pad(x, w):
+    """The (n, ...) rows of ``x`` followed by copies of its first row up to ``w`` rows (idle lanes)."""
+    x = np.asarray(x)
+    return np.concatenate([x, np.repeat(x[:1], w - len(x), axis=0)])
 
 
 class Pool:
@@ -136,6 +138,10 @@ class Pool:
         """The bank as host arrays (for a checkpoint), every process."""
         return gather(self.bank)
 
+    def host_state(self, slot: int):
+        """The state in one slot as host arrays, every process."""
+        return gather(jax.tree_util.tree_map(lambda b: b[slot], self.bank))
+
     def width_for(self, n: int, remaining: int) -> int:
         """The lanes a segment of ``n`` busy lanes runs at, when they have at least ``remaining`` segments
         left: the smallest ladder width >= n if it saves ``NARROW_AFTER`` W-lane segments or this search has used
@@ -193,10 +199,8 @@ class Pool:
         """Start trials in the given slots (len <= W; the rest of the lanes idle): their step-0 metrics."""
         n = len(slots)
         sl = np.concatenate([np.asarray(slots, np.int32), self.scratch[n:]])
-        kd = np.concatenate([kd, np.repeat(kd[:1], self.W - n, axis=0)]) if n < self.W else kd
-        hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], self.W - n)]) for k, v in hp.items()}
-        out = self._call("start", self.W, self._put(sl, self.rep), self._put(kd, self.lane_sh),
-                         self._hp(hp))
+        out = self._call("start", self.W, self._put(sl, self.rep), self._put(_pad(kd, self.W), self.lane_sh),
+                         self._hp({k: _pad(v, self.W) for k, v in hp.items()}))
         return {k: v[:n] for k, v in out.items()}
 
     def advance(self, src, dst, hp, w=None):
@@ -206,6 +210,6 @@ class Pool:
         w = self.W if w is None else w
         s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:w]])
         d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:w]])
-        hp = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], w - n)]) for k, v in hp.items()}
-        out = self._call("seg", w, self._put(s, self.rep), self._put(d, self.rep), self._hp(hp))
+        out = self._call("seg", w, self._put(s, self.rep), self._put(d, self.rep),
+                         self._hp({k: _pad(v, w) for k, v in hp.items()}))
         return {k: v[:n] for k, v in out.items()}
