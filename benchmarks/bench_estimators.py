@@ -121,6 +121,17 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     return t_all, t_one
 
 
+def _search_row(name, ours, t_j, theirs, t_s, X, y) -> dict:
+    """One search row: jaxnn's time against scikit-learn's, without the sweeps' compiles, the FLOP ceiling,
+    and whether the two found the same candidate."""
+    compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
+    diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
+    return {"search": name, "jaxnn_s": t_j, "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j, "target": ">= 4x",
+            "jaxnn compile_s": compile_s, "speedup excl. compile": t_s / (t_j - compile_s),
+            "ceiling (100% fp32 peak)": _search_ceiling(ours, X, y, t_s),
+            "same best": ours.best_params_ == theirs.best_params_, "max |mean score diff|": float(diff)}
+
+
 def _search_ceiling(search, X, y, t_s: float) -> float:
     """The most a search could beat ``t_s`` by on this machine: its fits' matmul FLOPs (per sample per
     epoch: forward 2 sum(s_l s_l+1), weight gradients as many, deltas 2 sum over the layers after the
@@ -152,13 +163,7 @@ def _search_section(args, X, y) -> None:
                                                      random_state=0).fit(X, y))
     theirs, t_s = _timed(lambda: RandomizedSearchCV(sk_nn.MLPClassifier(**params), dists, n_iter=n_iter, cv=3,
                                                     random_state=0, n_jobs=2).fit(X, y))
-    compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
-    diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
-    rows.append({"search": f"randomized {n_iter} x 3 folds, max_iter {g_iter}", "jaxnn_s": t_j,
-                 "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j, "target": ">= 4x", "jaxnn compile_s": compile_s,
-                 "speedup excl. compile": t_s / (t_j - compile_s), "ceiling (100% fp32 peak)": _search_ceiling(
-                     ours, X, y, t_s),
-                 "same best": ours.best_params_ == theirs.best_params_, "max |mean score diff|": float(diff)})
+    rows.append(_search_row(f"randomized {n_iter} x 3 folds, max_iter {g_iter}", ours, t_j, theirs, t_s, X, y))
     print(f"  randomized: jaxnn {t_j:.1f}s sklearn {t_s:.1f}s", flush=True)
     n_cand, top = (27, 27) if args.quick else (81, 81)
     hparams = dict(params, max_iter=top)
@@ -166,13 +171,8 @@ def _search_section(args, X, y) -> None:
               random_state=0)
     ours, t_j = _timed(lambda: MLPHalvingRandomSearchCV(MLPClassifier(**hparams), dists, **kw).fit(X, y))
     theirs, t_s = _timed(lambda: HalvingRandomSearchCV(sk_nn.MLPClassifier(**hparams), dists, n_jobs=2, **kw).fit(X, y))
-    compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
-    diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
-    rows.append({"search": f"halving random {n_cand} cands, max_iter {ours.n_resources_} x 3 folds", "jaxnn_s": t_j,
-                 "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j, "target": ">= 4x", "jaxnn compile_s": compile_s,
-                 "speedup excl. compile": t_s / (t_j - compile_s), "ceiling (100% fp32 peak)": _search_ceiling(
-                     ours, X, y, t_s),
-                 "same best": ours.best_params_ == theirs.best_params_, "max |mean score diff|": float(diff)})
+    rows.append(_search_row(f"halving random {n_cand} cands, max_iter {ours.n_resources_} x 3 folds", ours, t_j,
+                            theirs, t_s, X, y))
     print(f"\n## Searches, digits, hidden (100,), adam, shuffle={args.shuffle}\n")
     print(table(rows, list(rows[0])))
 
