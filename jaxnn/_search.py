@@ -19,6 +19,7 @@ import time
 import warnings
 from collections import defaultdict
 from numbers import Integral, Real
+from typing import NamedTuple, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -86,6 +87,22 @@ def _cv_results(candidates, test: dict, train, fit_time, score_time) -> dict:
     return res
 
 
+class _Evaluation(NamedTuple):
+    """What :meth:`_MLPSearch._evaluate` measured: ``test`` / ``train`` map each metric name to a
+    (n_candidates, n_splits) array (``train`` None unless ``return_train_score``); ``fit_time`` and
+    ``score_time`` (n_candidates, n_splits); ``n_iter`` (n_candidates, n_splits) epochs or iterations
+    (-1: diverged); ``metas`` one sweep meta per structure; ``states`` per candidate its per-split
+    solver states (with ``keep_state``; else None)."""
+
+    test: dict
+    train: Optional[dict]
+    fit_time: np.ndarray
+    score_time: np.ndarray
+    n_iter: np.ndarray
+    metas: list
+    states: list
+
+
 class _MLPSearch(BaseEstimator):
     """The machinery shared by the searches (not for direct use): subclasses give ``_candidates()``."""
 
@@ -123,13 +140,12 @@ class _MLPSearch(BaseEstimator):
         cv = check_cv(self.cv, y_arr, classifier=is_classifier(base))
         return X_arr, y_arr, scorers, multimetric, cv
 
-    def _evaluate(self, candidates, X, y, sample_weight, splits, scorers, max_iter_cap=None):
+    def _evaluate(self, candidates, X, y, sample_weight, splits, scorers, max_iter_cap=None, keep_state=False,
+                  states=None) -> _Evaluation:
         """Fit every candidate on every split (one compiled call per structure) and score it.
 
-        Returns ``(test, train, fit_time, score_time, n_iter, metas)``: ``test`` / ``train`` map each
-        metric name to a (n_candidates, n_splits) array (``train`` None unless ``return_train_score``),
-        ``n_iter`` (n_candidates, n_splits) epochs or iterations (-1: diverged).  ``max_iter_cap``: see
-        :func:`jaxnn.estimators._fit_group`."""
+        ``max_iter_cap``, ``keep_state`` and ``states`` (per candidate, a list of per-split states or
+        None): see :func:`jaxnn.estimators._fit_group`."""
         base = self.estimator
         n_c, n_s = len(candidates), len(splits)
         ests = [clone(base).set_params(**p) for p in candidates]
@@ -141,20 +157,22 @@ class _MLPSearch(BaseEstimator):
         fitted = [[None] * n_s for _ in range(n_c)]  # builders of the fitted estimators (None: diverged)
         iters = np.zeros((n_c, n_s), int)
         fit_time = np.zeros((n_c, n_s))
-        metas = []
+        metas, new_states = [], [None] * n_c
         # The estimator's own score (scoring=None: accuracy or R^2) is computed inside the compiled call.
         in_graph = self.scoring is None
         test_in_graph = np.full((n_c, n_s), np.nan)
         train_in_graph = np.full((n_c, n_s), np.nan)
         for members in groups.values():
             t0 = time.perf_counter()
-            out, meta, scores, n_iter = _fit_group([ests[i] for i in members], X, y, sample_weight, splits,
-                                                   score=in_graph, max_iter_cap=max_iter_cap,
-                                                   train_score=self.return_train_score)
+            out, meta, scores, n_iter, st = _fit_group(
+                [ests[i] for i in members], X, y, sample_weight, splits, score=in_graph, max_iter_cap=max_iter_cap,
+                train_score=self.return_train_score, keep_state=keep_state,
+                states=None if states is None else [states[i] for i in members])
             dt = (time.perf_counter() - t0) / (len(members) * n_s)
             metas.append(meta)
             for j, i in enumerate(members):
                 fitted[i], iters[i], fit_time[i] = out[j], n_iter[j], dt
+                new_states[i] = None if st is None else st[j]
                 if scores is not None:
                     test_in_graph[i] = scores[0][j] if isinstance(scores, tuple) else scores[j]
                     if isinstance(scores, tuple):
@@ -188,7 +206,7 @@ class _MLPSearch(BaseEstimator):
                           f"ValueError: {_DIVERGED}", FitFailedWarning, stacklevel=3)
         test = _stack(test_rows, n_c, n_s, self.error_score)
         train = _stack(train_rows, n_c, n_s, self.error_score) if self.return_train_score else None
-        return test, train, fit_time, score_time, iters, metas
+        return _Evaluation(test, train, fit_time, score_time, iters, metas, new_states)
 
     def _score(self, scorers, est, X, y, sw) -> dict:
         """{metric: score} of a fitted estimator; a scorer that raises gives ``error_score`` (or raises)."""
@@ -245,12 +263,12 @@ class _MLPSearch(BaseEstimator):
         X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
         candidates = self._candidates()
         splits = list(cv.split(X_arr, y_arr))
-        test, train, fit_time, score_time, iters, metas = self._evaluate(candidates, X_arr, y_arr, sample_weight,
-                                                                         splits, scorers)
-        self.sweep_meta_ = metas
-        self.n_iter_per_split_ = iters
-        return self._finish(X, y, sample_weight, _cv_results(candidates, test, train, fit_time, score_time),
-                            candidates, scorers, multimetric, len(splits))
+        ev = self._evaluate(candidates, X_arr, y_arr, sample_weight, splits, scorers)
+        self.sweep_meta_ = ev.metas
+        self.n_iter_per_split_ = ev.n_iter
+        return self._finish(X, y, sample_weight, _cv_results(candidates, ev.test, ev.train, ev.fit_time,
+                                                             ev.score_time), candidates, scorers, multimetric,
+                            len(splits))
 
     def _check_refit(self):
         check_is_fitted(self, "best_estimator_")
@@ -407,10 +425,11 @@ def _check_distributions(dists) -> None:
 # successive halving
 
 
-def _top_k(candidates, mean, k):
-    """The k best candidates of one rung, NaN scores worst (scikit-learn's ``_top_k``, its order too)."""
+def _top_k(mean, k) -> np.ndarray:
+    """The indices of the k best candidates of one rung, NaN scores worst (scikit-learn's ``_top_k``, its
+    order too)."""
     order = np.roll(np.argsort(mean), np.count_nonzero(np.isnan(mean)))
-    return [candidates[i] for i in order[-k:]]
+    return order[-k:]
 
 
 class _MLPHalving(_MLPSearch):
@@ -423,11 +442,13 @@ class _MLPHalving(_MLPSearch):
     (``sklearn.utils.resample`` with the search's ``random_state``, as scikit-learn's subsampling
     splitter); any other resource (``'max_iter'``) is set on the candidates (and shows in ``params``).
 
-    Survivors are fitted afresh at each rung with the rung's ``max_iter``.  A continued fit would equal
-    the fresh one only when the minibatch orders continue the same stream (they do: they are drawn
-    per epoch from ``random_state``) and no ``tol`` / ``n_iter_no_change`` stop fires before the
-    previous rung's ``max_iter``; with scikit-learn's default stopping rule that can fire in any rung,
-    so the rungs refit, which is what scikit-learn's class does.
+    With ``resource='max_iter'`` a survivor continues from its solver state at the end of its last
+    rung (params, optimizer moments, learning rate, stopping counters, curves) instead of refitting:
+    a fit's trajectory does not depend on ``max_iter``, which only ends it (epoch e's minibatch order
+    is the e-th draw from ``random_state`` whatever ``max_iter`` is, and a fit stopped by ``tol`` /
+    ``n_iter_no_change`` stays stopped), so the continued fit equals scikit-learn's refit with the
+    rung's ``max_iter`` and each rung pays only for the epochs it adds (``sweep_meta_[k]["epochs_run"]``).
+    ``fit_time`` is then the time of those added epochs, where scikit-learn's is the whole refit.
 
     Differs from scikit-learn on purpose: the folds are drawn once and reused in every rung
     (scikit-learn requires a ``cv`` that yields the same folds on each call, and raises otherwise); no
@@ -500,6 +521,9 @@ class _MLPHalving(_MLPSearch):
         n_iterations = n_required if self.aggressive_elimination else min(n_possible, n_required)
         self.n_resources_, self.n_candidates_ = [], []
         parts = defaultdict(list)
+        resume = self.resource == "max_iter"  # survivors continue from their solver states
+        cap = self.max_resources_ if resume else None  # the rungs share compiled calls
+        states = None
         for itr in range(n_iterations):
             power = max(0, itr - n_required + n_possible) if self.aggressive_elimination else itr
             r = min(int(self.factor ** power * self.min_resources_), self.max_resources_)
@@ -513,16 +537,17 @@ class _MLPHalving(_MLPSearch):
                           for tr, te in base_splits]
             else:
                 candidates = [dict(c, **{self.resource: r}) for c in candidates]
-            cap = self.max_resources_ if self.resource == "max_iter" else None  # the rungs share compiled calls
-            test, train, fit_time, score_time, iters, metas = self._evaluate(candidates, X_arr, y_arr, sample_weight,
-                                                                             splits, scorers, max_iter_cap=cap)
-            for k, v in (("candidates", candidates), ("test", test["score"]), ("fit_time", fit_time),
-                         ("score_time", score_time), ("iters", iters), ("iter", [itr] * len(candidates)),
-                         ("n_resources", [r] * len(candidates)), ("metas", metas)):
+            ev = self._evaluate(candidates, X_arr, y_arr, sample_weight, splits, scorers, max_iter_cap=cap,
+                                keep_state=resume, states=states)
+            for k, v in (("candidates", candidates), ("test", ev.test["score"]), ("fit_time", ev.fit_time),
+                         ("score_time", ev.score_time), ("iters", ev.n_iter), ("iter", [itr] * len(candidates)),
+                         ("n_resources", [r] * len(candidates)), ("metas", ev.metas)):
                 parts[k].append(v)
-            if train is not None:
-                parts["train"].append(train["score"])
-            candidates = _top_k(candidates, test["score"].mean(1), ceil(len(candidates) / self.factor))
+            if ev.train is not None:
+                parts["train"].append(ev.train["score"])
+            keep = _top_k(ev.test["score"].mean(1), ceil(len(candidates) / self.factor))
+            candidates = [candidates[i] for i in keep]
+            states = [ev.states[i] for i in keep] if resume else None
         self.n_remaining_candidates_ = len(candidates)
         self.n_required_iterations_, self.n_possible_iterations_ = n_required, n_possible
         self.n_iterations_ = n_iterations

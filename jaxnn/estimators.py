@@ -80,6 +80,7 @@ import scipy.sparse as sp
 
 from jaxnn import _estimator_core as core
 from jaxnn.datasets import require
+from jaxnn.guard import tree_where
 from jaxnn.mlp import init_mlp
 
 require("sklearn")
@@ -790,19 +791,29 @@ def _structure_key(est) -> tuple:
                  if k not in _TRACED and k not in _HOST_ONLY)
 
 
-def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None, train_score=False):
+def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None, train_score=False,
+               keep_state=False, states=None):
     """Fit every estimator of one structure on every split in one vmapped compiled call.
 
     ``max_iter`` is a traced entry of each run; with ``max_iter_cap`` (>= the estimators' max_iter)
     the buffers and order tables are sized for the cap, so that calls with different ``max_iter`` up
     to the cap (the rungs of a halving search over max_iter) share one compiled function.
 
+    With ``keep_state=True`` every fit's final solver state is returned too, and ``states[i][s]`` (a
+    state so returned by an earlier call with the same cap, or None) makes fit (i, s) continue from
+    it to its ``max_iter`` instead of starting afresh.  A fit's trajectory does not depend on
+    ``max_iter`` (which only ends the loop; the orders of epoch e are drawn the same for any
+    ``max_iter`` > e, and a fit that stopped on ``tol`` stays stopped), so the continued fit equals the
+    fresh fit with the larger ``max_iter``: the rungs of a halving search over max_iter pay only for
+    the epochs they add.
+
     With ``score=True`` each fit's score on its test fold (the estimator's own ``score``: accuracy,
     or R^2 averaged over outputs, weighted by ``sample_weight``) is computed in the same call, and with
     ``train_score=True`` also on its whole train fold (early-stopping validation rows included).
 
-    Returns ``(fits, sweep meta, scores, n_iter)`` (``scores``: ``(test, train)`` arrays when
-    ``train_score``): ``fits[i][s]`` builds the fitted estimator of
+    Returns ``(fits, sweep meta, scores, n_iter, states)`` (``scores``: ``(test, train)`` arrays when
+    ``train_score``; ``states`` None unless ``keep_state``, and None for the sequential fallback;
+    ``meta["epochs_run"]``: the epochs or iterations the call ran): ``fits[i][s]`` builds the fitted estimator of
     estimator i on split s when called (None where the fit diverged), so that host-side objects are
     only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
     where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
@@ -831,7 +842,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
         why = "sequential fits (folds with different classes, a callback, verbose or warm_start)"
         n_iter = np.array([[-1 if est is None else int(est.n_iter_) for est in row] for row in out])
         ready = [[None if est is None else (lambda est=est: est) for est in row] for row in out]  # already fitted
-        return ready, {"fallback": why}, None, n_iter
+        return ready, {"fallback": why, "epochs_run": int(np.maximum(n_iter, 0).sum())}, None, n_iter, None
     n_outputs = folds[0][1].shape[1]
     d = X.shape[1]
     D = _width(X)
@@ -902,6 +913,8 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     structure = {"static": static, "stochastic": stochastic,
                  "dtype": np.dtype(dtype), "score": bool(score), "train_score": train_score}
     with jax.enable_x64(dtype == np.float64):
+        if keep_state:  # every member gets a carry (zeros where it starts afresh): one compiled function
+            table.update(_carry_table(table, shared, structure, states, n_s))
         result = run_table(_fit_one, table, key=jax.random.key(0), data=shared, static=structure,
                            chunk_size=_chunk_size(len(ests) * n_s, shared=max_iter_cap is not None))
     get = lambda name, i, s: np.asarray(result.leaves[name][i * n_s + s, 0])  # noqa: E731
@@ -949,24 +962,79 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
         scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
         if train_score:
             scores = (scores, np.where(diverged, np.nan, result.leaves["train_score"][:, 0].reshape(len(ests), n_s)))
-    return out, result.meta, scores, n_iter
+    meta = dict(result.meta, epochs_run=int(np.sum(result.leaves["n_iter"][:, 0] - result.leaves["start"][:, 0])))
+    new_states = None
+    if keep_state:
+        leaves = [result.leaves[f"carry/{j}"][:, 0] for j in range(len(table["carry"]))]
+        new_states = [[tuple(a[i * n_s + s] for a in leaves) for s in range(n_s)] for i in range(len(ests))]
+    return out, meta, scores, n_iter, new_states
+
+
+def _carry_table(table, shared, structure, states, n_s) -> dict:
+    """The ``carry`` and ``resume`` columns of a :func:`_fit_group` table: member i * n_s + s resumes
+    from ``states[i][s]`` where that is given; the other members get zeros of the state's shapes."""
+    shapes = _start_shapes(table, shared, static=structure["static"], stochastic=structure["stochastic"],
+                           dtype=structure["dtype"])
+    M = len(table["n"])
+    carry = [np.zeros((M,) + tuple(a.shape), a.dtype) for a in shapes]
+    resume = np.zeros(M, bool)
+    for i, row in enumerate(states or []):
+        for s, st in enumerate(row or []):
+            if st is not None:
+                resume[i * n_s + s] = True
+                for c, a in zip(carry, st):
+                    c[i * n_s + s] = a
+    return {"carry": tuple(carry), "resume": resume}
+
+
+def _take_rows(X, r):
+    """Rows ``r`` of dense X or of an :class:`core.Ell`."""
+    return jax.tree_util.tree_map(lambda a: a[r], X)
+
+
+def _member_data(shared, rows, mask, vrows, vmask, n, bs, order=None) -> dict:
+    """One member's training data (the ``data`` of :func:`core.run_stochastic` / :func:`core.run_lbfgs`)
+    from the shared rows of X and its row table (see :func:`_fit_group`)."""
+    Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
+    data = {"X": _take_rows(Xs, rows), "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs,
+            "Xv": _take_rows(Xs, vrows), "Yv": Ys[vrows], "swv": sws[vrows] * vmask}
+    if order is not None:
+        data.update(order=order, e0=jnp.int32(0))
+    return data
+
+
+def _start(params, data, hyper, *, static, stochastic: bool, dtype):
+    """A fresh fit's state (:class:`core.State`, or :class:`core.LState` for L-BFGS) from its init params."""
+    if stochastic:
+        return core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
+                               np.inf, -np.inf, params, static.max_iter, dtype)
+    return core.lbfgs_init(params, data, hyper, static)
+
+
+def _start_shapes(table, shared, *, static, stochastic: bool, dtype) -> list:
+    """The ShapeDtypeStructs of :func:`_start`'s leaves for one row of a :func:`_fit_group` table."""
+    def start(r, sh):
+        data = _member_data(sh, r["rows"], r["mask"], r["vrows"], r["vmask"], r["n"], r["bs"], r.get("order"))
+        return _start(r["params"], data, r["hyper"], static=static, stochastic=stochastic, dtype=dtype)
+
+    return jax.tree_util.tree_leaves(jax.eval_shape(start, jax.tree_util.tree_map(lambda a: a[0], table), shared))
 
 
 def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, train_score: bool, rows, mask, vrows,
-             vmask, n, bs, params, hyper, fold, max_iter, order=None):
+             vmask, n, bs, params, hyper, fold, max_iter, order=None, carry=None, resume=None):
     """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
     :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
-    order, drawn from ``random_state`` as ``fit`` draws it).  Returns the fitted state's arrays and the run's status
-    (``diverged_at``: the epoch or iteration where the fit diverged, -1 if it did not)."""
-    Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
-    rows_of = lambda r: jax.tree_util.tree_map(lambda a: a[r], Xs)  # noqa: E731  (dense rows or Ell rows)
-    data = {"X": rows_of(rows), "Y": Ys[rows], "sw": sws[rows] * mask, "n": n, "bs": bs,
-            "Xv": rows_of(vrows), "Yv": Ys[vrows], "swv": sws[vrows] * vmask}
-    if order is not None:
-        data.update(order=order, e0=jnp.int32(0))
+    order, drawn from ``random_state`` as ``fit`` draws it).  With ``carry`` (the leaves of a state
+    returned by an earlier call) and ``resume`` True the fit continues from that state to ``max_iter``
+    instead of starting from ``params``; the final state's leaves are then returned as ``carry``.
+    Returns the fitted state's arrays and the run's status (``diverged_at``: the epoch or iteration
+    where the fit diverged, -1 if it did not)."""
+    data = _member_data(shared, rows, mask, vrows, vmask, n, bs, order)
+    state = _start(params, data, hyper, static=static, stochastic=stochastic, dtype=dtype)
+    if carry is not None:  # a survivor of a halving rung continues where its last rung stopped
+        state = tree_where(resume, jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(state), carry),
+                                state)
     if stochastic:
-        state = core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
-                                np.inf, -np.inf, params, static.max_iter, dtype)
         s = core.run_stochastic(state, data, hyper, max_iter, static)
         final = s.best_params if static.early_stopping else s.params
         # under early stopping a divergence is not a failure (scikit-learn keeps the best params): status ok
@@ -974,20 +1042,25 @@ def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, train
         res = {"n_iter": s.epoch, "stopped": s.stopped, "diverged_at": jnp.where(failed, s.epoch, -1),
                "es_diverged": s.diverged & static.early_stopping, "t": s.t,
                "count": s.count, "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
-               "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr}
+               "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr, "start": state.epoch}
     else:
-        s = core.run_lbfgs(core.lbfgs_init(params, data, hyper, static), data, hyper, max_iter, static)
+        s = core.run_lbfgs(state, data, hyper, max_iter, static)
         final = s.params
         res = {"n_iter": s.it, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.it, -1), "nfev": s.nfev,
-               "loss": core.reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve}
+               "loss": core.reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve,
+               "start": state.it}
     for l, layer in enumerate(final):
         res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
+    if carry is not None:
+        res["carry"] = tuple(jax.tree_util.tree_leaves(s))
+    Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
     if score:
         te = shared["trows"][fold]
-        res["test_score"] = core.score(final, rows_of(te), Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+        res["test_score"] = core.score(final, _take_rows(Xs, te), Ys[te], sws[te] * shared["tmask"][fold], static)[0]
     if train_score:
         tr = shared["trrows"][fold]
-        res["train_score"] = core.score(final, rows_of(tr), Ys[tr], sws[tr] * shared["trmask"][fold], static)[0]
+        res["train_score"] = core.score(final, _take_rows(Xs, tr), Ys[tr], sws[tr] * shared["trmask"][fold],
+                                        static)[0]
     return res
 
 

@@ -69,6 +69,35 @@ def test_halving_random_max_iter_equals_sklearn(digits):
     assert ours.n_iter_per_split_.max() <= 4
 
 
+@pytest.mark.parametrize("extra", [dict(solver="adam", tol=0.05, n_iter_no_change=1),  # tol stops within rungs
+                                   dict(solver="sgd", early_stopping=True, learning_rate="adaptive", momentum=0.9),
+                                   dict(solver="lbfgs")], ids=["adam-tol", "sgd-early-stopping", "lbfgs"])
+def test_halving_max_iter_survivors_continue(digits, extra):
+    """Survivors continue from their solver state, and that equals scikit-learn's refit of every rung."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(5,), random_state=0, batch_size=50, **extra)
+    dists = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-3, 1e-1)}
+    kw = dict(n_candidates=9, factor=3, resource="max_iter", min_resources=2, max_resources=18, cv=2,
+              random_state=0, refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPHalvingRandomSearchCV(est, dists, **kw).fit(X, y)
+        theirs = HalvingRandomSearchCV(est, dists, **kw).fit(X, y)
+    assert ours.n_resources_ == [2, 6, 18]
+    _same(ours, theirs)
+    res, n_iter = ours.cv_results_, ours.n_iter_per_split_
+    key = lambda i: tuple(sorted((k, v) for k, v in res["params"][i].items() if k != "max_iter"))  # noqa: E731
+    before = {}  # each candidate's epochs at the end of its previous rung
+    added = 0
+    for i in range(len(res["params"])):
+        added += (n_iter[i] - before.get(key(i), 0)).sum()
+        before[key(i)] = n_iter[i]
+    ran = sum(m["epochs_run"] for m in ours.sweep_meta_)
+    assert ran == added < n_iter.sum()  # each rung ran only the epochs it added to its survivors
+    if "tol" in extra:  # the case where a stopped fit survives: it stays stopped, as a refit stops there too
+        assert (ours.n_iter_per_split_ < ours.cv_results_["n_resources"][:, None]).any()
+
+
 def test_halving_bad_input(digits):
     X, y = digits
     est = MLPClassifier(max_iter=2)
