@@ -8,18 +8,20 @@
     For adam and sgd, a bare JAX loop of the same minibatch steps (no masks, checks or bookkeeping)
     is timed too: what the compiled fit could cost at best here ('bare JAX s'), also with the
     process pinned to one core (if that is as fast, XLA ran these minibatch matmuls on one core).
-(2) A 4 x 4 grid (alpha x learning_rate_init) x 3 folds: MLPGridSearchCV (every fit in one vmapped
-    compiled call via jaxnn.sweep) vs sklearn's GridSearchCV(MLPClassifier, n_jobs=2); wall time
-    with and without jaxnn's compile (both include the refit on all the data and the scoring), best
-    parameters of both, and the same jaxnn search run again (the compiled sweep is reused).
+(2) A 4 x 4 grid (alpha x learning_rate_init) x 3 folds, hidden (64,), max_iter 100 (``--grid-hidden``,
+    ``--grid-max-iter``): MLPGridSearchCV (every fit in one vmapped compiled call via jaxnn.sweep) vs
+    sklearn's GridSearchCV(MLPClassifier, n_jobs=2); wall time with and without jaxnn's compile (both
+    include the refit on all the data and the scoring), best parameters of both, and the same jaxnn
+    search run again (the compiled sweep is reused).  ``--layouts``: the grid's sweep time for several
+    layouts of its fits (fits sharing their training data in blocks, members per device per call).
 
 (3) Searches (``--skip-search`` to leave out): MLPRandomizedSearchCV, 32 candidates (log-uniform alpha
     and learning_rate_init) x 3 folds, vs scikit-learn's RandomizedSearchCV(MLPClassifier, n_jobs=2)
     with the same candidates; MLPHalvingRandomSearchCV, 81 candidates, resource max_iter (1, 3, 9,
     27, 81 epochs: factor 3) x 3 folds, vs HalvingRandomSearchCV(MLPClassifier, n_jobs=2).  Wall
     times include jaxnn's compiles and both refits (also shown without jaxnn's sweep compiles); the
-    target ratio is >= 4x; 'ceiling' is scikit-learn's time over the fits' matmul FLOPs at 100% of the
-    measured float32 peak.
+    target ratio is >= 4x; 'ceiling' is scikit-learn's time over the matmul FLOPs of the epochs the
+    sweeps ran at 100% of the measured matmul peak in the data's dtype (no compile, refit or scoring).
 (4) Sparse X (``--skip-sparse`` to leave out): a fit on a 20,000 x 50,000 CSR matrix at 0.1% density
     (5 classes, hidden (100,), adam, float32, shuffle on), jaxnn vs scikit-learn, per epoch; the peak
     RSS of a jaxnn fit of that matrix in a fresh process (``--sparse-rss-child``); and the candidate
@@ -29,7 +31,7 @@
     ``jax.experimental.sparse`` (BCOO) times W^T.  jaxnn uses the fastest measured (the W^T gather).
 
 Usage:
-    python benchmarks/bench_estimators.py            # default (grid max_iter 60), ~3 minutes on 2 cores
+    python benchmarks/bench_estimators.py            # default, ~3 minutes on 2 cores
     python benchmarks/bench_estimators.py --quick    # smaller max_iter, one repeat
     python benchmarks/bench_estimators.py --float32  # both libraries on float32 data
 
@@ -121,29 +123,105 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     return t_all, t_one
 
 
-def _search_row(name, ours, t_j, theirs, t_s, X, y) -> dict:
+def _search_row(name, ours, t_j, theirs, t_s, X, y, hidden) -> dict:
     """One search row: jaxnn's time against scikit-learn's, without the sweeps' compiles, the FLOP ceiling,
     and whether the two found the same candidate."""
     compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
     diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
     return {"search": name, "jaxnn_s": t_j, "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j, "target": ">= 4x",
             "jaxnn compile_s": compile_s, "speedup excl. compile": t_s / (t_j - compile_s),
-            "ceiling (100% fp32 peak)": _search_ceiling(ours, X, y, t_s),
+            "ceiling (100% peak)": t_s / _search_flops(ours, X, y, hidden)[1],
             "same best": ours.best_params_ == theirs.best_params_, "max |mean score diff|": float(diff)}
 
 
-def _search_ceiling(search, X, y, t_s: float) -> float:
-    """The most a search could beat ``t_s`` by on this machine: its fits' matmul FLOPs (per sample per
-    epoch: forward 2 sum(s_l s_l+1), weight gradients as many, deltas 2 sum over the layers after the
-    first) at 100% of the measured float32 peak, refit and scoring not counted."""
+def _search_flops(search, X, y, hidden) -> tuple[float, float]:
+    """``(flops, seconds)``: the matmul FLOPs of the epochs a search's sweeps ran (per sample per epoch:
+    forward 2 sum(s_l s_l+1), weight gradients as many, deltas 2 sum over the layers after the first;
+    refit and scoring not counted), and their time at 100% of the measured matmul peak in X's dtype:
+    scikit-learn's time over that is the most any implementation could beat it by on this machine."""
+    import jax
     from sklearn.model_selection import StratifiedKFold
 
-    sizes = [X.shape[1], 100, len(np.unique(y))]
+    sizes = [X.shape[1], *hidden, len(np.unique(y))]
     pairs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     per_sample = 4 * sum(pairs) + 2 * sum(pairs[1:])
-    n_train = np.array([len(tr) for tr, _ in StratifiedKFold(3).split(X, y)])
-    flops = float(np.sum(np.maximum(search.n_iter_per_split_, 0) * n_train[None, :]) * per_sample)
-    return t_s / (flops / (matmul_peak_gflops() * 1e9))
+    n_train = np.mean([len(tr) for tr, _ in StratifiedKFold(3).split(X, y)])
+    epochs = sum(m["epochs_run"] for m in search.sweep_meta_)
+    flops = float(epochs * n_train * per_sample)
+    with jax.enable_x64(X.dtype == np.float64):
+        peak = matmul_peak_gflops(dtype=X.dtype)
+    return flops, flops / (peak * 1e9)
+
+
+_GRID = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2], "learning_rate_init": [3e-4, 1e-3, 3e-3, 1e-2]}
+
+
+def _grid_params(args) -> dict:
+    return dict(hidden_layer_sizes=(args.grid_hidden,), max_iter=30 if args.quick else args.grid_max_iter,
+                random_state=0, shuffle=args.shuffle)
+
+
+def _grid_section(args, X, y) -> None:
+    from sklearn import neural_network as sk_nn
+    from sklearn.model_selection import GridSearchCV
+
+    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+
+    params = _grid_params(args)
+    # warm the single-fit and predict caches that the refit and the scoring use, so that
+    # "excl. compile" below only has to subtract the sweep's own compile time
+    MLPClassifier(**params).fit(X, y).predict(X[: len(X) // 3 + 1])
+    ours, t_j = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), _GRID, cv=3).fit(X, y))
+    theirs, t_s = _timed(lambda: GridSearchCV(sk_nn.MLPClassifier(**params), _GRID, cv=3, n_jobs=2).fit(X, y))
+    # the same search again: the compiled sweep is reused (its data are arguments, not constants)
+    again, t_again = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), _GRID, cv=3).fit(X, y))
+    meta = ours.sweep_meta_[0]
+    diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
+    compile_s = meta.get("compile_s", float("nan"))
+    flops, t_min = _search_flops(ours, X, y, params["hidden_layer_sizes"])
+    row = {"fits": 16 * 3, "jaxnn_s (incl. compile)": t_j, "jaxnn_s (excl. compile)": t_j - compile_s,
+           "sklearn n_jobs=2 s": t_s, "speedup (excl. compile)": t_s / (t_j - compile_s),
+           "speedup (incl. compile)": t_s / t_j, "target": ">= 3x", "jaxnn compile_s": compile_s,
+           "jaxnn sweep run_s": meta.get("run_s", float("nan")),
+           "jaxnn 2nd search s": t_again, "speedup 2nd search": t_s / t_again,
+           "ceiling (100% peak)": t_s / t_min, "same best": ours.best_params_ == theirs.best_params_,
+           "max |mean score diff|": float(diff)}
+    print(f"\n## Grid search 4 x 4 (alpha x learning_rate_init) x 3 folds, hidden {params['hidden_layer_sizes']}, "
+          f"adam, max_iter={params['max_iter']}, shuffle={args.shuffle}\n")
+    print(table([row], list(row)))
+    epochs = int(ours.n_iter_per_split_.sum())
+    print(f"\nCeiling: the 48 fits run {epochs} epochs in all, {flops / 1e9:.0f} GFLOP of matmuls; at 100% of the "
+          f"measured {X.dtype} matmul peak that is {t_min:.2f} s, i.e. at most {t_s / t_min:.1f}x scikit-learn's "
+          f"{t_s:.2f} s with no compile, refit or scoring (the jaxnn sweep ran at "
+          f"{100 * t_min / meta.get('run_s', float('nan')):.0f}% of that peak; blocks of {meta.get('block_size')} "
+          f"fits sharing their data, {meta.get('n_blocks')} blocks).")
+    print(f"\njaxnn best {ours.best_params_} ({ours.best_score_:.4f}); "
+          f"sklearn best {theirs.best_params_} ({theirs.best_score_:.4f})")
+
+
+def _layouts_section(args, X, y) -> None:
+    """The grid search's sweep time (run_s, best of 3 after a warm-up) for several layouts of its fits:
+    members per block (fits that share their training data: one fold, one random_state) and members per
+    device per call, the constants ``jaxnn.estimators._CPU_BLOCK`` and ``_CPU_LANES``."""
+    import jaxnn.estimators as E
+    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+
+    params = _grid_params(args)
+    saved, rows = (E._CPU_BLOCK, E._CPU_LANES), []
+    try:
+        for block, lanes in ((1, 8), (1, 16), (4, 8), (8, 8), (8, 16), (16, 16)):
+            E._CPU_BLOCK, E._CPU_LANES = block, lanes
+            runs = [MLPGridSearchCV(MLPClassifier(**params), _GRID, cv=3, refit=False).fit(X, y).sweep_meta_[0]
+                    for _ in range(4)]
+            rows.append({"members per block": block, "members per device per call": lanes,
+                         "chunk (blocks per call)": runs[0]["chunk_size"], "compile_s": runs[0]["compile_s"],
+                         "run_s (best of 3)": min(m["run_s"] for m in runs[1:]),
+                         "default": (block, lanes) == saved})
+    finally:
+        E._CPU_BLOCK, E._CPU_LANES = saved
+    print(f"\n## Layouts of the grid search's fits (hidden {params['hidden_layer_sizes']}, max_iter "
+          f"{params['max_iter']}, shuffle={args.shuffle})\n")
+    print(table(rows, list(rows[0])))
 
 
 def _search_section(args, X, y) -> None:
@@ -155,7 +233,7 @@ def _search_section(args, X, y) -> None:
     from jaxnn.estimators import MLPClassifier, MLPHalvingRandomSearchCV, MLPRandomizedSearchCV
 
     dists = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-4, 3e-2)}
-    g_iter = 30 if args.quick else args.grid_max_iter
+    g_iter = 30 if args.quick else args.search_max_iter
     params = dict(hidden_layer_sizes=(100,), max_iter=g_iter, random_state=0, shuffle=args.shuffle)
     n_iter = 8 if args.quick else 32
     rows = []
@@ -163,7 +241,8 @@ def _search_section(args, X, y) -> None:
                                                      random_state=0).fit(X, y))
     theirs, t_s = _timed(lambda: RandomizedSearchCV(sk_nn.MLPClassifier(**params), dists, n_iter=n_iter, cv=3,
                                                     random_state=0, n_jobs=2).fit(X, y))
-    rows.append(_search_row(f"randomized {n_iter} x 3 folds, max_iter {g_iter}", ours, t_j, theirs, t_s, X, y))
+    rows.append(_search_row(f"randomized {n_iter} x 3 folds, max_iter {g_iter}", ours, t_j, theirs, t_s, X, y,
+                            (100,)))
     print(f"  randomized: jaxnn {t_j:.1f}s sklearn {t_s:.1f}s", flush=True)
     n_cand, top = (27, 27) if args.quick else (81, 81)
     hparams = dict(params, max_iter=top)
@@ -172,7 +251,7 @@ def _search_section(args, X, y) -> None:
     ours, t_j = _timed(lambda: MLPHalvingRandomSearchCV(MLPClassifier(**hparams), dists, **kw).fit(X, y))
     theirs, t_s = _timed(lambda: HalvingRandomSearchCV(sk_nn.MLPClassifier(**hparams), dists, n_jobs=2, **kw).fit(X, y))
     rows.append(_search_row(f"halving random {n_cand} cands, max_iter {ours.n_resources_} x 3 folds", ours, t_j,
-                            theirs, t_s, X, y))
+                            theirs, t_s, X, y, (100,)))
     print(f"\n## Searches, digits, hidden (100,), adam, shuffle={args.shuffle}\n")
     print(table(rows, list(rows[0])))
 
@@ -279,7 +358,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="max_iter 50, one repeat, grid max_iter 30")
     ap.add_argument("--max-iter", type=int, default=100, help="max_iter of the single fits")
-    ap.add_argument("--grid-max-iter", type=int, default=60,
+    ap.add_argument("--grid-hidden", type=int, default=64, help="hidden units of the grid search's networks")
+    ap.add_argument("--search-max-iter", type=int, default=60, help="max_iter of the randomized search")
+    ap.add_argument("--layouts", action="store_true", help="time the grid search's sweep for several layouts")
+    ap.add_argument("--grid-max-iter", type=int, default=100,
                     help="max_iter of the grid search fits (scikit-learn's default is 200: slower)")
     ap.add_argument("--float32", action="store_true", help="float32 data for both libraries")
     ap.add_argument("--shuffle", action="store_true", help="shuffle minibatches (default: off, same trajectories)")
@@ -300,10 +382,9 @@ def main(argv=None):
     from sklearn import neural_network as sk_nn
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from threadpoolctl import threadpool_limits
 
-    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+    from jaxnn.estimators import MLPClassifier
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     X, y = load_digits(return_X_y=True)
@@ -354,44 +435,10 @@ def main(argv=None):
                            "ms/iter jaxnn", "ms/iter sklearn", "train acc jaxnn/sklearn", "sklearn BLAS"]))
 
     if not args.skip_grid:
-        grid = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2], "learning_rate_init": [3e-4, 1e-3, 3e-3, 1e-2]}
-        g_iter = 30 if args.quick else args.grid_max_iter
-        params = dict(hidden_layer_sizes=(100,), max_iter=g_iter, random_state=0, shuffle=args.shuffle)
-        # warm the single-fit and predict caches that the refit and the scoring use, so that
-        # "excl. compile" below only has to subtract the sweep's own compile time
-        MLPClassifier(**params).fit(X, y).predict(X[: len(X) // 3 + 1])
-        ours, t_j = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), grid, cv=3).fit(X, y))
-        theirs, t_s = _timed(lambda: GridSearchCV(sk_nn.MLPClassifier(**params), grid, cv=3, n_jobs=2).fit(X, y))
-        # the same search again: the compiled sweep is reused (its data are arguments, not constants)
-        again, t_again = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), grid, cv=3).fit(X, y))
-        meta = ours.sweep_meta_[0]
-        diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
-        compile_s = meta.get("compile_s", float("nan"))
-        row = {"fits": 16 * 3, "jaxnn_s (incl. compile)": t_j, "jaxnn_s (excl. compile)": t_j - compile_s,
-               "sklearn n_jobs=2 s": t_s, "speedup (excl. compile)": t_s / (t_j - compile_s),
-               "speedup (incl. compile)": t_s / t_j, "jaxnn compile_s": compile_s,
-               "jaxnn sweep run_s": meta.get("run_s", float("nan")),
-               "jaxnn 2nd search s": t_again, "speedup 2nd search": t_s / t_again,
-               "same best": ours.best_params_ == theirs.best_params_,
-               "max |mean score diff|": float(diff)}
-        print(f"\n## Grid search 4 x 4 (alpha x learning_rate_init) x 3 folds, adam, max_iter={g_iter}\n")
-        print(table([row], list(row)))
-        # Ceiling: the grid's matmul FLOPs (per sample per epoch: forward 2 sum(s_l s_l+1), weight
-        # gradients as many, deltas 2 sum over the layers after the first) over the measured peak.
-        sizes = [X.shape[1], 100, len(np.unique(y))]
-        pairs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-        per_sample = 4 * sum(pairs) + 2 * sum(pairs[1:])
-        n_train = np.array([len(tr) for tr, _ in StratifiedKFold(3).split(X, y)])
-        flops = float(np.sum(ours.n_iter_per_split_ * n_train[None, :]) * per_sample)
-        peak = matmul_peak_gflops()
-        t_min = flops / (peak * 1e9)
-        epochs = int(ours.n_iter_per_split_.sum())
-        print(f"\nCeiling: the 48 fits run {epochs} epochs in all, {flops / 1e9:.0f} GFLOP of "
-              f"matmuls; at 100% of the measured float32 peak ({peak:.0f} GFLOP/s) that is {t_min:.2f} s, i.e. at most "
-              f"{t_s / t_min:.1f}x scikit-learn's {t_s:.2f} s (the jaxnn sweep ran at "
-              f"{100 * t_min / meta.get('run_s', float('nan')):.0f}% of that peak).")
-        print(f"\njaxnn best {ours.best_params_} ({ours.best_score_:.4f}); "
-              f"sklearn best {theirs.best_params_} ({theirs.best_score_:.4f}); chunk_size {meta.get('chunk_size')}")
+        _grid_section(args, X, y)
+
+    if args.layouts:
+        _layouts_section(args, X, y)
 
     if not args.skip_search:
         _search_section(args, X, y)

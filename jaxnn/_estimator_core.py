@@ -292,12 +292,14 @@ def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params
                  jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan)
 
 
-def epoch_step(state: State, data, hyper, static: Static) -> State:
+def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
     """One epoch: reorder, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
 
     ``data`` as :func:`run_stochastic`'s, plus ``XT`` (d, N + B), ``YT`` (k, N + B) and ``swp``
     (N + B,): the training rows as columns (sparse :class:`Ell` inputs: as rows), zero-padded by one
-    batch so that every minibatch is a plain slice."""
+    batch so that every minibatch is a plain slice.  ``epoch``: the epoch index that picks the order
+    (default ``state.epoch``, which it must equal; :func:`run_stochastic_block` passes one index shared
+    by all its fits, so that the order and the minibatches are not batched over them)."""
     n, bs = data["n"], data["bs"]
     N, B = data["sw"].shape[0], static.batch
     XT, YT, swp = data["XT"], data["YT"], data["swp"]
@@ -305,7 +307,8 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
     direction = make_direction(static, hyper)
     alpha = hyper["alpha"]
     if static.shuffle:  # this epoch's order of the n real rows (padded rows keep their slots, last)
-        order = lax.dynamic_index_in_dim(data["order"], state.epoch - data["e0"], keepdims=False)
+        e_order = state.epoch if epoch is None else epoch
+        order = lax.dynamic_index_in_dim(data["order"], e_order - data["e0"], keepdims=False)
         perm = jnp.concatenate([order, jnp.arange(N, N + B, dtype=order.dtype)])
         XT, YT, swp = take_samples(XT, perm), YT[:, perm], swp[perm]
     grad_fn = jax.value_and_grad(objective, has_aux=True)
@@ -374,6 +377,20 @@ def epoch_step(state: State, data, hyper, static: Static) -> State:
                  state.vloss_curve.at[e].set(vloss))
 
 
+def _epoch_data(data, static: Static) -> dict:
+    """``data`` plus the column-major, one-batch-padded ``XT``, ``YT``, ``swp`` of :func:`epoch_step`."""
+    B = static.batch
+    pad = lambda a: jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, B)])  # noqa: E731
+    X = data["X"]
+    XT = Ell(*(jnp.pad(a, ((0, B), (0, 0))) for a in X)) if isinstance(X, Ell) else pad(X.T)
+    return dict(data, XT=XT, YT=pad(data["Y"].T), swp=pad(data["sw"]))
+
+
+def _running(s: State, epoch_end, static: Static):
+    """Whether a fit has epochs left: not stopped, not diverged, before ``epoch_end`` and ``max_iter``."""
+    return (~s.stopped) & (~s.diverged) & (s.epoch < jnp.minimum(epoch_end, static.max_iter))
+
+
 def run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> State:
     """Epochs from ``state`` until stopped, diverged, ``epoch_end`` or ``max_iter``.  ``data``:
     ``X`` (N, d) (dense, or an :class:`Ell` of N sparse rows), ``Y`` (N, k), ``sw`` (N,) (0 on padded
@@ -381,16 +398,27 @@ def run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> Stat
     the validation set ``Xv``, ``Yv``, ``swv`` when ``static.monitor``, and with ``static.shuffle``
     ``order`` (E, N) int32 and ``e0`` (traced int): row ``e - e0`` of ``order`` is epoch e's sample
     order (a permutation of the real rows 0..n-1, then n..N-1); ``epoch_end`` must be <= e0 + E."""
-    B = static.batch
-    pad = lambda a: jnp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, B)])  # noqa: E731
-    X = data["X"]
-    XT = Ell(*(jnp.pad(a, ((0, B), (0, 0))) for a in X)) if isinstance(X, Ell) else pad(X.T)
-    data = dict(data, XT=XT, YT=pad(data["Y"].T), swp=pad(data["sw"]))
+    data = _epoch_data(data, static)
+    return lax.while_loop(lambda s: _running(s, epoch_end, static),
+                          lambda s: epoch_step(s, data, hyper, static), state)
 
-    def cond(s):
-        return (~s.stopped) & (~s.diverged) & (s.epoch < jnp.minimum(epoch_end, static.max_iter))
 
-    return lax.while_loop(cond, lambda s: epoch_step(s, data, hyper, static), state)
+def run_stochastic_block(states: State, data, hypers, epoch_end, static: Static) -> State:
+    """:func:`run_stochastic` for k fits of the same ``data`` (``states``, ``hypers`` and ``epoch_end``
+    with a leading (k,) axis), each with the result it has alone.  One loop runs a shared epoch index
+    e, and a fit runs its epoch when its own epoch equals e: the order and the minibatches of epoch e
+    are then the same arrays for every fit (not batched), so each minibatch's products with the first
+    layer of all k fits are one matmul.  Fits may start at different epochs; e starts at the earliest."""
+    data = _epoch_data(data, static)
+    live = lambda s: _running(s, epoch_end, static)  # noqa: E731
+    e0 = jnp.min(jnp.where(live(states), states.epoch, jnp.iinfo(jnp.int32).max))
+
+    def body(carry):
+        e, s = carry
+        new = jax.vmap(lambda st, h: epoch_step(st, data, h, static, epoch=e))(s, hypers)
+        return e + 1, jax.vmap(tree_where)(live(s) & (s.epoch == e), new, s)
+
+    return lax.while_loop(lambda c: jnp.any(live(c[1])), body, (e0, states))[1]
 
 
 run_stochastic_jit = jax.jit(run_stochastic, static_argnames=("static",))

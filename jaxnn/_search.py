@@ -338,6 +338,11 @@ class MLPGridSearchCV(_MLPSearch):
     MLP draws them), so ``cv_results_`` equals ``sklearn.model_selection.GridSearchCV(estimator,
     param_grid, cv=cv)`` to numerical tolerance, over this estimator or over scikit-learn's.  The orders
     of all ``max_iter`` epochs of every fit are one (fits, max_iter, rows) int32 table, not blocks.
+    Fits whose training data are the same (one fold and an int ``random_state``: the same rows,
+    early-stopping split and minibatch orders) train in blocks in which the data are not batched, so
+    that each minibatch's products with the first layer of all the block's fits are one matmul
+    (``sweep_meta_``: ``block_size``, ``n_blocks``); a ``random_state`` of None gives every fit its
+    own orders, and blocks of one fit.
     With ``scoring=None`` (the estimator's own ``score``: accuracy, or R^2 averaged over outputs) the
     test-fold scores are computed inside the same compiled call; any other scorer (and the train
     scores) runs on the host with scikit-learn's scorers on the fitted estimators.

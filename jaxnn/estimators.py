@@ -769,18 +769,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 _TRACED = ("alpha", "learning_rate_init", "power_t", "momentum", "beta_1", "beta_2", "epsilon", "tol",
            "n_iter_no_change", "max_fun")
 _HOST_ONLY = ("random_state", "init_scale", "validation_fraction", "warm_start")
-_CPU_CHUNK = 16  # on a CPU, runs per compiled call (larger vmaps are no faster: benchmarks/bench_estimators.py)
-
-
-def _chunk_size(n_runs: int, shared: bool = False) -> int:
-    """Runs per compiled call: all of them on an accelerator; on a CPU balanced chunks of at most
-    ``_CPU_CHUNK`` (one compile, no probe compile of the executor's automatic choice).  ``shared``
-    (calls of different sizes that should share one compiled chunk: the rungs of a halving search; the
-    executor pads a chunk with copies of its last run): ``_CPU_CHUNK`` on a CPU, the next power of two
-    on an accelerator."""
-    if jax.default_backend() != "cpu":
-        return _bucket(n_runs, 1) if shared else n_runs
-    return _CPU_CHUNK if shared else _ceil(n_runs, _ceil(n_runs, _CPU_CHUNK))
 
 
 def _structure_key(est) -> tuple:
@@ -818,7 +806,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
     where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
     iterations, -1 where diverged."""
-    from jaxnn.sweeps import run_table, status
+    from jaxnn.sweeps import run_table
 
     base = ests[0]
     n_s = len(splits)
@@ -915,9 +903,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     with jax.enable_x64(dtype == np.float64):
         if keep_state:  # every member gets a carry (zeros where it starts afresh): one compiled function
             table.update(_carry_table(table, shared, structure, states, n_s))
-        result = run_table(_fit_one, table, key=jax.random.key(0), data=shared, static=structure,
-                           chunk_size=_chunk_size(len(ests) * n_s, shared=max_iter_cap is not None))
-    get = lambda name, i, s: np.asarray(result.leaves[name][i * n_s + s, 0])  # noqa: E731
+        idx, chunk = _blocks(table, shared=max_iter_cap is not None)
+        result = run_table(_fit_block, _block_table(table, idx), key=jax.random.key(0), data=shared,
+                           static=structure, chunk_size=chunk)
+    leaves = _member_leaves(result.leaves, idx)
+    get = lambda name, i, s: np.asarray(leaves[name][i * n_s + s])  # noqa: E731
 
     def build(i, s):  # the fitted estimator of (point i, fold s), as fit() would leave it
         e, (tr, _, lb) = ests[i], folds[s]
@@ -950,24 +940,85 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
             setattr(est, k, v)
         return est
 
-    diverged = (result.status[:, 0] != status.OK).reshape(len(ests), n_s)
+    diverged = (leaves["diverged_at"] >= 0).reshape(len(ests), n_s)
     out = [[None if diverged[i, s] else partial(build, i, s) for s in range(n_s)] for i in range(len(ests))]
-    n_iter = result.leaves["n_iter"][:, 0].reshape(len(ests), n_s)
+    n_iter = leaves["n_iter"].reshape(len(ests), n_s)
     if stochastic:  # diverged under early stopping: ran (NaN) to max_iter, as fit()
-        es = result.leaves["es_diverged"][:, 0].reshape(len(ests), n_s)
+        es = leaves["es_diverged"].reshape(len(ests), n_s)
         n_iter = np.where(es, np.array([e.max_iter for e in ests])[:, None], n_iter)
     n_iter = np.where(diverged, -1, n_iter).astype(int)
     scores = None
     if score:
-        scores = np.where(diverged, np.nan, result.leaves["test_score"][:, 0].reshape(len(ests), n_s))
+        scores = np.where(diverged, np.nan, leaves["test_score"].reshape(len(ests), n_s))
         if train_score:
-            scores = (scores, np.where(diverged, np.nan, result.leaves["train_score"][:, 0].reshape(len(ests), n_s)))
-    meta = dict(result.meta, epochs_run=int(np.sum(result.leaves["n_iter"][:, 0] - result.leaves["start"][:, 0])))
+            scores = (scores, np.where(diverged, np.nan, leaves["train_score"].reshape(len(ests), n_s)))
+    meta = dict(result.meta, n_runs=diverged.size, n_ok=int((~diverged).sum()), n_diverged=int(diverged.sum()),
+                epochs_run=int(np.sum(leaves["n_iter"] - leaves["start"])), block_size=idx.shape[1],
+                n_blocks=idx.shape[0])  # counts of member fits; the executor's are of blocks
     new_states = None
     if keep_state:
-        leaves = [result.leaves[f"carry/{j}"][:, 0] for j in range(len(table["carry"]))]
-        new_states = [[tuple(a[i * n_s + s] for a in leaves) for s in range(n_s)] for i in range(len(ests))]
+        carried = [leaves[f"carry/{j}"] for j in range(len(table["carry"]))]
+        new_states = [[tuple(a[i * n_s + s] for a in carried) for s in range(n_s)] for i in range(len(ests))]
     return out, meta, scores, n_iter, new_states
+
+
+# Members of a _fit_group table whose training data are the same (one fold, one random_state: the same
+# rows, early-stopping split and minibatch orders) train as one block: inside the block the data are
+# not batched, so each minibatch's first-layer products of all the block's members are one matmul.
+_DATA = ("rows", "mask", "vrows", "vmask", "n", "bs", "fold", "order")
+_CPU_LANES = 8  # on a CPU, members per device per call
+_CPU_BLOCK = 8  # on a CPU, members per block at most (1: no sharing); both measured: bench_estimators.py --layouts
+_HALVING_BLOCK = 4  # block size when the calls of different sizes share one compiled function
+
+
+def _blocks(table, shared: bool) -> tuple[np.ndarray, int]:
+    """``(idx, chunk)``: ``idx`` (n_blocks, k) the members of each block (members with equal data
+    fields, in table order; a short block is padded with copies of its last member), and the blocks
+    per compiled call.  ``shared``: the block size and the call size do not depend on the table's
+    size (the rungs of a halving search share one compiled function)."""
+    import hashlib
+
+    epochs = int(table["max_iter"].max())  # the order rows a call reads (the rest are never read)
+    groups = {}
+    for m in range(len(table["n"])):
+        h = hashlib.blake2b(digest_size=16)
+        for f in _DATA:
+            if f in table:
+                h.update(np.ascontiguousarray(table[f][m][:epochs] if f == "order" else table[f][m]).tobytes())
+        groups.setdefault(h.digest(), []).append(m)
+    biggest = max(len(g) for g in groups.values())
+    accel = jax.default_backend() != "cpu"
+    if shared:
+        k = _bucket(biggest, 1) if accel else _HALVING_BLOCK
+    else:
+        k = biggest if accel else min(_CPU_BLOCK, biggest)
+    idx = np.array([[g[min(j, len(g) - 1)] for j in range(a, a + k)]
+                    for g in groups.values() for a in range(0, len(g), k)], np.int64)
+    n_dev = len(jax.devices())
+    if accel:
+        return idx, (_bucket(len(idx), 1) if shared else len(idx))
+    per_call = max(1, _CPU_LANES // k) * n_dev
+    if not shared:  # balanced calls
+        per_call = _ceil(_ceil(len(idx), _ceil(len(idx), per_call)), n_dev) * n_dev
+    return idx, per_call
+
+
+def _block_table(table, idx) -> dict:
+    """The table of blocks: the data fields of each block's first member, and ``members``, the other
+    fields of its members with a (k,) axis."""
+    out = {f: table[f][idx[:, 0]] for f in _DATA if f in table}
+    out["members"] = {f: jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], v)
+                      for f, v in table.items() if f not in _DATA}
+    return out
+
+
+def _member_leaves(leaves, idx) -> dict:
+    """Run outputs ``{name: (n_blocks, 1, k, ...)}`` back to one row per member."""
+    pos = np.empty(int(idx.max()) + 1, np.int64)
+    for b in range(len(idx) - 1, -1, -1):  # the first copy of a member (pads repeat the block's last)
+        for j in range(idx.shape[1] - 1, -1, -1):
+            pos[idx[b, j]] = b * idx.shape[1] + j
+    return {name: x[:, 0].reshape((-1,) + x.shape[3:])[pos] for name, x in leaves.items()}
 
 
 def _carry_table(table, shared, structure, states, n_s) -> dict:
@@ -1020,22 +1071,39 @@ def _start_shapes(table, shared, *, static, stochastic: bool, dtype) -> list:
     return jax.tree_util.tree_leaves(jax.eval_shape(start, jax.tree_util.tree_map(lambda a: a[0], table), shared))
 
 
-def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, train_score: bool, rows, mask, vrows,
-             vmask, n, bs, params, hyper, fold, max_iter, order=None, carry=None, resume=None):
-    """One (grid point, fold) fit of :func:`_fit_group`, a row of its table run by
-    :func:`jaxnn.sweeps.run_table` (``key`` is unused: the row's ``order`` holds every epoch's minibatch
-    order, drawn from ``random_state`` as ``fit`` draws it).  With ``carry`` (the leaves of a state
-    returned by an earlier call) and ``resume`` True the fit continues from that state to ``max_iter``
-    instead of starting from ``params``; the final state's leaves are then returned as ``carry``.
-    Returns the fitted state's arrays and the run's status (``diverged_at``: the epoch or iteration
-    where the fit diverged, -1 if it did not)."""
+def _fit_block(key, shared, *, static, stochastic: bool, dtype, score: bool, train_score: bool, rows, mask, vrows,
+               vmask, n, bs, fold, members, order=None):
+    """One block of :func:`_fit_group`: its members' fits on the block's data, a row of its table run by
+    :func:`jaxnn.sweeps.run_table` (``key`` is unused: ``order`` holds every epoch's minibatch order,
+    drawn from ``random_state`` as ``fit`` draws it).  ``members`` (a (k,) axis on each leaf): the
+    init ``params``, ``hyper``, ``max_iter`` and, in a halving search, ``carry`` (the leaves of a state
+    returned by an earlier call) and ``resume`` (continue from it instead of from ``params``).  The data
+    are not batched over the members.  Returns per member the fitted state's arrays (with ``carry``:
+    the final state's leaves too) and the fit's status (``diverged_at``: the epoch or iteration where
+    it diverged, -1 if it did not)."""
     data = _member_data(shared, rows, mask, vrows, vmask, n, bs, order)
-    state = _start(params, data, hyper, static=static, stochastic=stochastic, dtype=dtype)
-    if carry is not None:  # a survivor of a halving rung continues where its last rung stopped
-        state = tree_where(resume, jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(state), carry),
-                                state)
+
+    def start(m):
+        state = _start(m["params"], data, m["hyper"], static=static, stochastic=stochastic, dtype=dtype)
+        if "carry" in m:  # a survivor of a halving rung continues where its last rung stopped
+            state = tree_where(m["resume"], jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(state),
+                                                                         m["carry"]), state)
+        return state
+
+    states = jax.vmap(start)(members)
     if stochastic:
-        s = core.run_stochastic(state, data, hyper, max_iter, static)
+        finals = core.run_stochastic_block(states, data, members["hyper"], members["max_iter"], static)
+    else:
+        finals = jax.vmap(lambda st, m: core.run_lbfgs(st, data, m["hyper"], m["max_iter"], static))(states, members)
+    outputs = partial(_outputs, shared, data, fold, static=static, stochastic=stochastic, score=score,
+                      train_score=train_score, carry="carry" in members)
+    return jax.vmap(outputs)(states, finals, members["hyper"])
+
+
+def _outputs(shared, data, fold, state, s, hyper, *, static, stochastic: bool, score: bool, train_score: bool,
+             carry: bool) -> dict:
+    """One member's outputs (see :func:`_fit_block`) from its start ``state`` and final state ``s``."""
+    if stochastic:
         final = s.best_params if static.early_stopping else s.params
         # under early stopping a divergence is not a failure (scikit-learn keeps the best params): status ok
         failed = s.diverged & (not static.early_stopping)
@@ -1044,14 +1112,13 @@ def _fit_one(key, shared, *, static, stochastic: bool, dtype, score: bool, train
                "count": s.count, "best_loss": s.best_loss, "best_val": s.best_val, "loss_curve": s.loss_curve,
                "val_curve": s.val_curve, "vloss_curve": s.vloss_curve, "lr": s.lr, "start": state.epoch}
     else:
-        s = core.run_lbfgs(state, data, hyper, max_iter, static)
         final = s.params
         res = {"n_iter": s.it, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.it, -1), "nfev": s.nfev,
                "loss": core.reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve,
                "start": state.it}
     for l, layer in enumerate(final):
         res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]
-    if carry is not None:
+    if carry:
         res["carry"] = tuple(jax.tree_util.tree_leaves(s))
     Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
     if score:

@@ -218,6 +218,45 @@ def test_diverging_epoch_is_undone(diabetes):
     assert not bool(good.diverged) and int(good.epoch) == 5 and np.isfinite(good.loss_curve).all()
 
 
+def test_block_of_fits_equals_each_fit_alone(diabetes):
+    """core.run_stochastic_block (k fits of the same data, a shared epoch index) gives each fit what
+    run_stochastic gives it alone, also for fits that start at different epochs (one continued, one
+    already stopped), with shuffled minibatch orders."""
+    import jax
+
+    X, y = diabetes
+    X = np.asarray(X[:96], np.float64)
+    Y = np.asarray(y[:96, None], np.float64) / 100
+    static = core.Static(activation="relu", out="identity", loss="squared_error", classifier=False, solver="adam",
+                         shuffle=True, batch=32, n_steps=3, max_iter=8)
+    rs = np.random.RandomState(0)
+    params = [{"W": rs.normal(0, 0.3, (8, X.shape[1])), "b": np.zeros(8)}, {"W": rs.normal(0, 0.3, (1, 8)),
+                                                                             "b": np.zeros(1)}]
+    order = np.stack([rs.permutation(96) for _ in range(8)]).astype(np.int32)
+    data = {"X": X, "Y": Y, "sw": np.ones(96), "n": np.int32(96), "bs": np.int32(32), "order": order,
+            "e0": np.int32(0)}
+    base = dict(alpha=1e-4, power_t=0.5, momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8, tol=1e-4,
+                n_iter_no_change=10)
+    hypers = [{k: np.float64(v) for k, v in dict(base, learning_rate_init=lr).items()} for lr in (1e-3, 1e-2, 3e-2)]
+    with jax.enable_x64(True):
+        def fresh(h):
+            return core.init_state(params, core.init_opt_state(static, params), h["learning_rate_init"], 0, 0,
+                                   np.inf, -np.inf, params, static.max_iter, np.float64)
+
+        alone = lambda st, h, end: core.run_stochastic_jit(st, data, h, np.int32(end), static=static)  # noqa: E731
+        starts = [fresh(hypers[0]), alone(fresh(hypers[1]), hypers[1], 3), fresh(hypers[2])._replace(stopped=True)]
+        stack = lambda trees: jax.tree_util.tree_map(lambda *a: np.stack(a), *trees)  # noqa: E731
+        ends = np.array([8, 6, 8], np.int32)
+        block = jax.jit(core.run_stochastic_block, static_argnames="static")(stack(starts), data, stack(hypers),
+                                                                              ends, static=static)
+        for j in range(3):
+            want = alone(starts[j], hypers[j], ends[j])
+            got = jax.tree_util.tree_map(lambda a: a[j], block)
+            assert int(got.epoch) == int(want.epoch) == (8, 6, 0)[j]
+            for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
 def test_compiled_training_is_reused_across_refits(digits):
     X, y = digits
     _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit, X, y)

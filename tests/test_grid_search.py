@@ -50,6 +50,8 @@ def test_grid_search_equals_sklearn_gridsearchcv(digits):
     ours, theirs = _both(est, grid, X, y, fit_kw={"sample_weight": sw}, cv=3)
     _assert_same_results(ours, theirs)
     assert len(ours.sweep_meta_) == 1 and ours.sweep_meta_[0]["n_runs"] == 4 * 3  # one structure, one sweep
+    # random_state=0: the 4 points of a fold share their data and train as one block (equal results above)
+    assert (ours.sweep_meta_[0]["block_size"], ours.sweep_meta_[0]["n_blocks"]) == (4, 3)
     # the run status comes from the fits' declared divergence, not from their NaN-padded curves
     assert ours.sweep_meta_[0]["n_diverged"] == 0 and ours.sweep_meta_[0]["n_ok"] == 12
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))  # refit on all the data
