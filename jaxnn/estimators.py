@@ -783,6 +783,9 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
                keep_state=False, states=None):
     """Fit every estimator of one structure on every split in one vmapped compiled call.
 
+    The fits (estimator i, split s) whose training data are equal train together in blocks
+    (:func:`_blocks`, :func:`_fit_block`); the blocks are the rows of the :func:`run_table` call.
+
     ``max_iter`` is a traced entry of each run; with ``max_iter_cap`` (>= the estimators' max_iter)
     the buffers and order tables are sized for the cap, so that calls with different ``max_iter`` up
     to the cap (the rungs of a halving search over max_iter) share one compiled function.
@@ -801,8 +804,9 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
 
     Returns ``(fits, sweep meta, scores, n_iter, states)`` (``scores``: ``(test, train)`` arrays when
     ``train_score``; ``states`` None unless ``keep_state``, and None for the sequential fallback;
-    ``meta["epochs_run"]``: the epochs or iterations the call ran): ``fits[i][s]`` builds the fitted estimator of
-    estimator i on split s when called (None where the fit diverged), so that host-side objects are
+    ``meta``: ``epochs_run`` the epochs or iterations the call ran, ``n_runs`` / ``n_ok`` /
+    ``n_diverged`` counts of fits, ``block_size`` / ``n_blocks``): ``fits[i][s]`` builds the fitted
+    estimator of estimator i on split s when called (None where the fit diverged), so that host-side objects are
     only made where a host-side scorer needs them; ``scores`` a (n_estimators, n_splits) array (NaN
     where diverged) or None when not computed; ``n_iter`` (n_estimators, n_splits) epochs or
     iterations, -1 where diverged."""
