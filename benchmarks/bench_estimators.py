@@ -12,7 +12,9 @@
     ``--grid-max-iter``): MLPGridSearchCV (every fit in one vmapped compiled call via jaxnn.sweep) vs
     sklearn's GridSearchCV(MLPClassifier, n_jobs=2); wall time with and without jaxnn's compile (both
     include the refit on all the data and the scoring), best parameters of both, and the same jaxnn
-    search run again (the compiled sweep is reused).  ``--layouts``: the grid's sweep time for several
+    search run again (the compiled sweep is reused), and a bare JAX loop of the same fits in the
+    same layout (its blocks of fits sharing a fold's data, one block per device per call: what the
+    sweep could cost at best; no shuffling, masks or scoring).  ``--layouts``: the grid's sweep time for several
     layouts of its fits (fits sharing their training data in blocks, members per device per call).
 
 (3) Searches (``--skip-search`` to leave out): MLPRandomizedSearchCV, 32 candidates (log-uniform alpha
@@ -125,6 +127,67 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     return t_all, t_one
 
 
+def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 8, batch: int = 200) -> float:
+    """A bare JAX loop of the grid search's fits in jaxnn's layout, as a reference for what its sweep
+    could cost at best here: per fold, blocks of ``block`` grid points whose fits share the fold's
+    data (a vmap over their params only), one block per device per call; relu, softmax log-loss,
+    ridge, optax adam, minibatches in a fixed order (the rows padded by repetition to whole batches),
+    no masks, divergence checks, shuffling, scoring or bookkeeping.  Returns the best wall time of 3
+    runs of all the calls (compiled first)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from jax import lax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    points = [(a, lr) for a in grid["alpha"] for lr in grid["learning_rate_init"]]
+    n_b = -(-max(len(tr) for tr, _ in splits) // batch)
+    blocks = [(f, points[i:i + block]) for f in range(len(splits)) for i in range(0, len(points), block)]
+    k = np.random.RandomState(0)
+    d, c = X.shape[1], len(np.unique(y))
+
+    def block_arrays(f, pts):
+        idx = splits[f][0][np.arange(n_b * batch) % len(splits[f][0])]
+        XT = X[idx].reshape(n_b, batch, d).transpose(0, 2, 1)
+        YT = np.eye(c, dtype=X.dtype)[y[idx]].reshape(n_b, batch, c).transpose(0, 2, 1)
+        params = [{"W": 0.1 * k.standard_normal((len(pts), hidden, d)).astype(X.dtype),
+                   "b": np.zeros((len(pts), hidden), X.dtype)},
+                  {"W": 0.1 * k.standard_normal((len(pts), c, hidden)).astype(X.dtype),
+                   "b": np.zeros((len(pts), c), X.dtype)}]
+        return XT, YT, params, np.array([p[0] for p in pts], X.dtype), np.array([p[1] for p in pts], X.dtype)
+
+    def J(p, x, yy, alpha):
+        a = jax.nn.relu(p[0]["W"] @ x + p[0]["b"][:, None])
+        z = p[1]["W"] @ a + p[1]["b"][:, None]
+        ridge = sum(jnp.sum(layer["W"] ** 2) for layer in p)
+        return -jnp.sum(yy * jax.nn.log_softmax(z, axis=0)) / batch + 0.5 * alpha * ridge / batch
+
+    def fit(XT, YT, p, alpha, lr):  # one grid point on its block's (unbatched) data
+        opt = optax.adam(lr)
+
+        def step(carry, xy):
+            p, s = carry
+            u, s = opt.update(jax.grad(J)(p, *xy, alpha), s, p)
+            return (optax.apply_updates(p, u), s), None
+
+        def epoch(carry, _):
+            return lax.scan(step, carry, (XT, YT))[0], None
+
+        return lax.scan(epoch, (p, opt.init(p)), None, length=epochs)[0][0]
+
+    n_dev = len(jax.devices())
+    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), PartitionSpec("b"))
+    run = jax.jit(jax.vmap(jax.vmap(fit, in_axes=(None, None, 0, 0, 0))))
+    calls = []
+    for i in range(0, len(blocks), n_dev):
+        group = [block_arrays(f, pts) for f, pts in blocks[i:i + n_dev]]
+        group += group[-1:] * (n_dev - len(group))  # a short last call: padded, as jaxnn's executor does
+        stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *group)
+        calls.append(jax.device_put(stacked, sharding))
+    jax.block_until_ready(run(*calls[0]))
+    return min(_timed(lambda: jax.block_until_ready([run(*a) for a in calls]))[1] for _ in range(3))
+
+
 def _search_row(name, ours, t_j, theirs, t_s, X, y, hidden) -> dict:
     """One search row: jaxnn's time against scikit-learn's, without the sweeps' compiles, the FLOP ceiling,
     and whether the two found the same candidate."""
@@ -165,6 +228,7 @@ def _grid_params(args) -> dict:
 
 
 def _grid_section(args, X, y) -> None:
+    import jax
     from sklearn import neural_network as sk_nn
     from sklearn.model_selection import GridSearchCV
 
@@ -182,10 +246,15 @@ def _grid_section(args, X, y) -> None:
     diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
     compile_s = meta.get("compile_s", float("nan"))
     flops, t_min = _search_flops(ours, X, y, params["hidden_layer_sizes"])
+    from sklearn.model_selection import StratifiedKFold
+
+    with jax.enable_x64(X.dtype == np.float64):
+        t_bare = _bare_grid(X, y, list(StratifiedKFold(3).split(X, y)), args.grid_hidden, params["max_iter"], _GRID,
+                            block=meta.get("block_size", 8))
     row = {"fits": 16 * 3, "jaxnn_s (incl. compile)": t_j, "jaxnn_s (excl. compile)": t_j - compile_s,
            "sklearn n_jobs=2 s": t_s, "speedup (excl. compile)": t_s / (t_j - compile_s),
            "speedup (incl. compile)": t_s / t_j, "target": ">= 3x", "jaxnn compile_s": compile_s,
-           "jaxnn sweep run_s": meta.get("run_s", float("nan")),
+           "jaxnn sweep run_s": meta.get("run_s", float("nan")), "bare JAX s (same layout)": t_bare,
            "jaxnn 2nd search s": t_again, "speedup 2nd search": t_s / t_again,
            "ceiling (100% peak)": t_s / t_min, "same best": ours.best_params_ == theirs.best_params_,
            "max |mean score diff|": float(diff)}
