@@ -148,7 +148,13 @@ def compile_job(job: Job, mesh: Mesh, K: int):
     kd = jax.ShapeDtypeStruct((K,) + job.kshape, np.uint32, sharding=sh)
     data = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rep), job.data_spec)
     t0 = time.perf_counter()
-    jitted = jax.jit(jax.vmap(_one(job), in_axes=(0, 0, None)), in_shardings=(sh, sh, rep), out_shardings=sh)
+    # shard_map: each device runs its own runs as a local program.  Under a plain jit of the vmap, a loop
+    # whose trip count differs between runs (a while_loop with a batched predicate) would reduce its
+    # predicate over the sharded run axis: one cross-device all-reduce, and a lockstep wait, per iteration.
+    local = jax.shard_map(jax.vmap(_one(job), in_axes=(0, 0, None)), mesh=mesh,
+                          in_specs=(P("runs"), P("runs"), P()), out_specs=P("runs"),
+                          check_vma=False)  # fn is the user's per-run code: no collectives to type
+    jitted = jax.jit(local, in_shardings=(sh, sh, rep), out_shardings=sh)
     with _user_errors(job):
         lowered = jitted.trace(rows, kd, data).lower()  # data None: no shared data
     compiled = lowered.compile()
