@@ -16,6 +16,8 @@
     same layout (its blocks of fits sharing a fold's data, one block per device per call: what the
     sweep could cost at best; no shuffling, masks or scoring).  ``--layouts``: the grid's sweep time for several
     layouts of its fits (fits sharing their training data in blocks, members per device per call).
+    ``--compile-cache``: the grid search in two fresh processes that share JAX's persistent compilation
+    cache (the first fills it, the second reads it).
 
 (3) Searches (``--skip-search`` to leave out): MLPRandomizedSearchCV, 32 candidates (log-uniform alpha
     and learning_rate_init) x 3 folds, vs scikit-learn's RandomizedSearchCV(MLPClassifier, n_jobs=2)
@@ -296,6 +298,46 @@ def _layouts_section(args, X, y) -> None:
     print(table(rows, list(rows[0])))
 
 
+def _cache_child(cache_dir: str, argv: list) -> None:
+    """One grid search (as the grid section's) in this fresh process, with JAX's persistent compilation
+    cache in ``cache_dir``; prints its wall time and the sweep's compile seconds."""
+    import json
+
+    import jax
+    from sklearn.datasets import load_digits
+
+    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    args = _parser().parse_args(argv)
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32 if args.float32 else np.float64)
+    warnings.simplefilter("ignore")
+    ours, t = _timed(lambda: MLPGridSearchCV(MLPClassifier(**_grid_params(args)), _GRID, cv=3).fit(X, y))
+    print("CACHE_CHILD " + json.dumps({"s": t, "compile_s": ours.sweep_meta_[0]["compile_s"],
+                                       "refit_s": ours.refit_time_}))
+
+
+def _cache_section(args, argv: list) -> None:
+    """The grid search in two fresh processes sharing one JAX persistent compilation cache (a user's
+    ``jax.config.update("jax_compilation_cache_dir", ...)``): the first fills it, the second reads it."""
+    import json
+    import subprocess
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for name in ("1st process (cache empty)", "2nd process (cache filled)"):
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--cache-child", d, *argv],
+                                 capture_output=True, text=True, check=True).stdout
+            got = json.loads(out.split("CACHE_CHILD ", 1)[1])
+            rows.append({"process": name, "search s (with the refit)": got["s"], "sweep compile_s": got["compile_s"],
+                         "refit s (its own compile included)": got["refit_s"]})
+    print("\n## The grid search in fresh processes with JAX's persistent compilation cache\n")
+    print(table(rows, list(rows[0])))
+
+
 def _search_section(args, X, y) -> None:
     from scipy.stats import loguniform
     from sklearn import neural_network as sk_nn
@@ -430,7 +472,7 @@ def _sparse_section(args) -> None:
     print(table([row], list(row)))
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="max_iter 50, one repeat, grid max_iter 30")
     ap.add_argument("--max-iter", type=int, default=100, help="max_iter of the single fits")
@@ -451,10 +493,22 @@ def main(argv=None):
     ap.add_argument("--skip-search", action="store_true", help="leave out the randomized and halving searches")
     ap.add_argument("--sparse-epochs", type=int, default=5, help="epochs of the sparse fits")
     ap.add_argument("--sparse-rss-child", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--compile-cache", action="store_true",
+                    help="the grid search in two fresh processes sharing JAX's persistent compilation cache")
+    ap.add_argument("--cache-child", default=None, help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv=None):
+    ap = _parser()
     args = ap.parse_args(argv)
     require("sklearn")
     if args.sparse_rss_child:
         return _sparse_rss_child(args.sparse_rss_child)
+    child_argv = list(sys.argv[1:] if argv is None else argv)
+    if args.cache_child:
+        i = child_argv.index("--cache-child")
+        return _cache_child(args.cache_child, child_argv[:i] + child_argv[i + 2:])
     from sklearn import neural_network as sk_nn
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
@@ -515,6 +569,9 @@ def main(argv=None):
 
     if args.layouts:
         _layouts_section(args, X, y)
+
+    if args.compile_cache:
+        _cache_section(args, [a for a in child_argv if a != "--compile-cache"])
 
     if not args.skip_search:
         _search_section(args, X, y)
