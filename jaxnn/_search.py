@@ -321,7 +321,8 @@ _COMMON_ARGS = """
       cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit), n_splits_,
       scorer_ (a scorer, or a dict of them when multimetric_), refit_time_, multimetric_,
       sweep_meta_ (one :func:`jaxnn.sweeps.run_table` meta per structure group: compile and run
-      seconds, ``n_ok`` / ``n_diverged`` fits), n_iter_per_split_ ((n_candidates, n_splits) int
+      seconds, ``n_ok`` / ``n_diverged`` fits, ``epochs_run``, ``block_size`` / ``n_blocks``),
+      n_iter_per_split_ ((n_candidates, n_splits) int
       array: the epochs or L-BFGS iterations each fit ran, -1 where it diverged).
 """
 

@@ -251,7 +251,7 @@ def test_block_of_fits_equals_each_fit_alone(diabetes):
                                                                               ends, static=static)
         for j in range(3):
             want = alone(starts[j], hypers[j], ends[j])
-            got = jax.tree_util.tree_map(lambda a: a[j], block)
+            got = jax.tree_util.tree_map(lambda a, j=j: a[j], block)
             assert int(got.epoch) == int(want.epoch) == (8, 6, 0)[j]
             for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
                 np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
