@@ -850,26 +850,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
     units = [d] + hidden + [n_outputs]
     out_act = base._out_activation(folds[0][2])
     stochastic = base.solver in _STOCHASTIC
-    # ---- host-side preparation of every member (point, fold): init, split, key, exactly as fit()
-    rows, vrows, inits, streams, ns, bss = [], [], [], [], [], []
-    for e in ests:
-        for tr, Yf, _ in folds:  # a RandomState instance is copied per fit, as the clone per fit of GridSearchCV
-            rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
-                                    else e.random_state)
-            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D, sp.issparse(X)))
-            idx, vidx = np.arange(len(tr)), np.arange(1)
-            if stochastic and e.early_stopping:
-                stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
-                idx, vidx = train_test_split(idx, random_state=rs, test_size=e.validation_fraction, stratify=stratify)
-                if len(vidx) < 2:
-                    raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
-                                     "of your dataset.")
-            rows.append(tr[idx])
-            vrows.append(tr[vidx])
-            streams.append(rs)
-            n = len(idx)
-            ns.append(n)
-            bss.append(min(200, n) if e.batch_size == "auto" else int(np.clip(e.batch_size, 1, n)))
+    rows, vrows, inits, streams, ns, bss = _prepare_members(ests, folds, units, dtype, D, sp.issparse(X), stochastic)
     # targets of every row of X, in each fold's label space (the same for all folds here)
     Y_all = base._encode(y, folds[0][2], dtype) if folds[0][2] is not None else \
         np.asarray(y, dtype).reshape(len(y), -1)
@@ -953,8 +934,47 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
             setattr(est, k, v)
         return est
 
-    diverged = (leaves["diverged_at"] >= 0).reshape(len(ests), n_s)
+    diverged, n_iter, scores, new_states = _group_outputs(leaves, ests, n_s, stochastic, score, train_score,
+                                                          len(table["carry"]) if keep_state else None)
     out = [[None if diverged[i, s] else partial(build, i, s) for s in range(n_s)] for i in range(len(ests))]
+    meta = dict(result.meta, n_runs=diverged.size, n_ok=int((~diverged).sum()), n_diverged=int(diverged.sum()),
+                epochs_run=int(np.sum(leaves["n_iter"] - leaves["start"])), block_size=idx.shape[1],
+                n_blocks=idx.shape[0])  # counts of member fits; the executor's are of blocks
+    return out, meta, scores, n_iter, new_states
+
+
+def _prepare_members(ests, folds, units, dtype, D: int, sparse: bool, stochastic: bool) -> tuple:
+    """Host-side preparation of every member (estimator i, fold s), in the order i * n_s + s, exactly as
+    ``fit`` draws them from ``random_state``: ``(rows, vrows, inits, streams, ns, bss)``, the training
+    and validation rows (indices into X), the padded init params, the random streams (left where the
+    minibatch orders start), the training row counts and the batch sizes."""
+    rows, vrows, inits, streams, ns, bss = [], [], [], [], [], []
+    for e in ests:
+        for tr, Yf, _ in folds:  # a RandomState instance is copied per fit, as the clone per fit of GridSearchCV
+            rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
+                                    else e.random_state)
+            inits.append(_pad_inputs(e._init_params(rs, units, dtype), D, sparse))
+            idx, vidx = np.arange(len(tr)), np.arange(1)
+            if stochastic and e.early_stopping:
+                stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
+                idx, vidx = train_test_split(idx, random_state=rs, test_size=e.validation_fraction, stratify=stratify)
+                if len(vidx) < 2:
+                    raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                                     "of your dataset.")
+            rows.append(tr[idx])
+            vrows.append(tr[vidx])
+            streams.append(rs)
+            n = len(idx)
+            ns.append(n)
+            bss.append(min(200, n) if e.batch_size == "auto" else int(np.clip(e.batch_size, 1, n)))
+    return rows, vrows, inits, streams, ns, bss
+
+
+def _group_outputs(leaves, ests, n_s: int, stochastic: bool, score: bool, train_score: bool, n_carry) -> tuple:
+    """From the members' outputs: ``(diverged, n_iter, scores, states)`` as :func:`_fit_group` returns
+    them (``diverged`` (n_estimators, n_splits) bool; ``states`` None unless ``n_carry``, the number
+    of carried state leaves)."""
+    diverged = (leaves["diverged_at"] >= 0).reshape(len(ests), n_s)
     n_iter = leaves["n_iter"].reshape(len(ests), n_s)
     if stochastic:  # diverged under early stopping: ran (NaN) to max_iter, as fit()
         es = leaves["es_diverged"].reshape(len(ests), n_s)
@@ -965,14 +985,11 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
         scores = np.where(diverged, np.nan, leaves["test_score"].reshape(len(ests), n_s))
         if train_score:
             scores = (scores, np.where(diverged, np.nan, leaves["train_score"].reshape(len(ests), n_s)))
-    meta = dict(result.meta, n_runs=diverged.size, n_ok=int((~diverged).sum()), n_diverged=int(diverged.sum()),
-                epochs_run=int(np.sum(leaves["n_iter"] - leaves["start"])), block_size=idx.shape[1],
-                n_blocks=idx.shape[0])  # counts of member fits; the executor's are of blocks
-    new_states = None
-    if keep_state:
-        carried = [leaves[f"carry/{j}"] for j in range(len(table["carry"]))]
-        new_states = [[tuple(a[i * n_s + s] for a in carried) for s in range(n_s)] for i in range(len(ests))]
-    return out, meta, scores, n_iter, new_states
+    states = None
+    if n_carry is not None:
+        carried = [leaves[f"carry/{j}"] for j in range(n_carry)]
+        states = [[tuple(a[i * n_s + s] for a in carried) for s in range(n_s)] for i in range(len(ests))]
+    return diverged, n_iter, scores, states
 
 
 # Members of a _fit_group table whose training data are the same (one fold, one random_state: the same
