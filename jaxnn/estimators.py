@@ -1044,10 +1044,10 @@ def _block_table(table, idx) -> dict:
 
 def _member_leaves(leaves, idx) -> dict:
     """Run outputs ``{name: (n_blocks, 1, k, ...)}`` back to one row per member."""
-    pos = np.empty(int(idx.max()) + 1, np.int64)
-    for b in range(len(idx) - 1, -1, -1):  # the first copy of a member (pads repeat the block's last)
-        for j in range(idx.shape[1] - 1, -1, -1):
-            pos[idx[b, j]] = b * idx.shape[1] + j
+    flat = idx.ravel()
+    members, first = np.unique(flat, return_index=True)  # the first copy of a member (pads repeat one)
+    pos = np.empty(int(members[-1]) + 1, np.int64)
+    pos[members] = first
     return {name: x[:, 0].reshape((-1,) + x.shape[3:])[pos] for name, x in leaves.items()}
 
 
