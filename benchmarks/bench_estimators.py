@@ -79,8 +79,7 @@ def _timed(fn):
 def _best(fn, repeats: int):
     """(last output, best wall time) of ``repeats`` calls of ``fn`` run back to back.  Each library's
     repeats run together: on these machines a fit that follows an idle pause, or a run of the other
-    library on one core, runs slower while the idle core wakes (L-BFGS, whose matmuls use both cores,
-    most of all)."""
+    library on one core, can run slower while the idle core wakes."""
     times = []
     for _ in range(repeats):
         out, t = _timed(fn)
@@ -133,12 +132,22 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     t_one = np.nan
     if hasattr(os, "sched_setaffinity"):  # the same loop with the whole process pinned to one core
         cores = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {min(cores)})
+        _pin_process({min(cores)})
         try:
             t_one = min(_timed(lambda: jax.block_until_ready(run(params)))[1] for _ in range(3))
         finally:
-            os.sched_setaffinity(0, cores)
+            _pin_process(cores)
     return t_all, t_one
+
+
+def _pin_process(cores) -> None:
+    """Set the CPU affinity of every thread of this process, XLA's running workers included
+    (``sched_setaffinity(0, ...)`` sets only the calling thread's)."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except OSError:  # a thread that has ended
+            pass
 
 
 def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 8, batch: int = 200) -> float:

@@ -192,9 +192,15 @@ def objective(params, XT, YT, w, alpha, static: Static):
     z = out_z(params, XT, static.activation)
     data = jnp.sum(w * per_sample(z, YT, static, axis=0)) / S
     penalty = 0.5 * alpha * ridge(params) / S  # alpha / (2 S) sum ||W||^2, biases excluded
-    k = YT.shape[0]  # outputs
-    shown = data / k if (static.loss == "squared_error" and not static.classifier) else data
+    k = _report_outputs(static, YT.shape[0])
+    shown = data / k if k > 1 else data
     return data + penalty, shown + penalty
+
+
+def _report_outputs(static: Static, k: int) -> int:
+    """The outputs that scikit-learn's reported loss averages the data term over: all k for a
+    regressor's squared error, else 1 (the report is then the objective itself)."""
+    return k if (static.loss == "squared_error" and not static.classifier) else 1
 
 
 def score(params, X, Y, w, static: Static):
@@ -292,6 +298,15 @@ def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params
                  jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan)
 
 
+@partial(jax.jit, static_argnames=("static",))
+def start_state(params, opt_state, lr, t, count, best_loss, best_val, best_params, static: Static) -> State:
+    """:func:`init_state` of one fit in one compiled call (``opt_state`` None: a fresh one, as
+    :func:`init_opt_state`); the dtype is the params'."""
+    opt_state = init_opt_state(static, params) if opt_state is None else opt_state
+    return init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params, static.max_iter,
+                      jnp.result_type(params[0]["W"]))
+
+
 def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
     """One epoch: reorder, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
 
@@ -326,26 +341,21 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
         else:
             d, opt_state = direction.update(g, opt_state, params)
             params = jax.tree_util.tree_map(lambda p, di: p - state.lr * di, params, d)
-        return params, opt_state, acc + shown * jnp.sum(valid).astype(dt)
+        return params, opt_state, acc + shown * jnp.minimum(bs, n - start).astype(dt)  # the batch's rows
 
     # Only the steps that hold rows of this epoch run (a traced count: folds of a grid search differ).
     active = jnp.minimum((n + bs - 1) // bs, static.n_steps)
-
-    def minibatches(carry, _):  # the epoch's steps: (params, opt_state) -> new ones, summed batch losses
-        params, opt_state, acc = lax.fori_loop(0, active, batch, (*carry[0], jnp.zeros([], dt)))
-        return ((params, opt_state), None), acc
-
-    # The guard's step is the whole epoch, and what it keeps is (params, opt_state): a non-finite loss
-    # makes ``acc`` non-finite, and a non-finite gradient or update leaves non-finite params (NaN/inf
-    # never turn finite again under these updates), so one check after the epoch sees every
-    # divergence; a rejected epoch is undone (its loss is NaN) and ends the run (``run_stochastic``'s
-    # loop stops on ``diverged``).
-    guard, acc = guarded(minibatches, is_finite=lambda c, acc: jnp.isfinite(acc) & tree_all_finite(c[0][0]))(
-        guard_init(((state.params, state.opt_state), None), t=state.epoch), None)
-    (params, opt_state), bad = guard.kept, guard.diverged_at >= 0
+    params, opt_state, acc = lax.fori_loop(0, active, batch, (state.params, state.opt_state, jnp.zeros([], dt)))
+    # One divergence check per epoch: a non-finite loss makes ``acc`` non-finite, and a non-finite
+    # gradient or update leaves non-finite params (NaN/inf never turn finite again under these
+    # updates).  A diverged epoch ends the run (``run_stochastic``'s loop stops on ``diverged``) with a
+    # NaN loss and never becomes the best; its params and optimizer state are not undone (keeping the
+    # epoch's start for that cost a select of both every epoch), because nothing reads them: a fit
+    # without early stopping raises (a search records it failed), one with it reports its best params.
+    bad = ~(jnp.isfinite(acc) & tree_all_finite(params))
     lr = state.lr
     n_f = n.astype(dt)
-    loss = acc / n_f
+    loss = jnp.where(bad, jnp.nan, acc / n_f)
     e = state.epoch
     t = state.t + n_f
     tol, patience = hyper["tol"], hyper["n_iter_no_change"]
@@ -355,7 +365,7 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
         val, vloss = score(params, data["Xv"], data["Yv"], data["swv"], static)
     if static.early_stopping:
         count = jnp.where(val < best_val + tol, count + 1, 0)
-        better = val > best_val
+        better = (val > best_val) & ~bad
         best_val = jnp.where(better, val, best_val)
         best_params = tree_where(better, params, best_params)
     else:
@@ -443,8 +453,12 @@ def lbfgs_init(params, data, hyper, static: Static) -> LState:
     dt = data["sw"].dtype
     J = lambda p: objective(p, columns(data["X"]), data["Y"].T, data["sw"], hyper["alpha"], static)[0]  # noqa: E731
     v, g = jax.value_and_grad(J)(params)
-    conv = jnp.max(jnp.abs(ravel_pytree(g)[0])) <= hyper["tol"]
-    return LState(params, lbfgs_optimizer().init(ravel_pytree(params)[0]), jnp.int32(0), jnp.int32(1), conv,
+    flat_g = ravel_pytree(g)[0]
+    conv = jnp.max(jnp.abs(flat_g)) <= hyper["tol"]
+    # J and its gradient at the start go into the line search's state, where the first iteration's
+    # ``value_and_grad_from_state`` finds them (it evaluates J only where the stored value is not finite)
+    opt_state = optax.tree.set(lbfgs_optimizer().init(ravel_pytree(params)[0]), value=v, grad=flat_g)
+    return LState(params, opt_state, jnp.int32(0), jnp.int32(1), conv,
                   ~(jnp.isfinite(v) & tree_all_finite(g)), v, jnp.full((static.max_iter,), jnp.nan, dt))
 
 
@@ -500,8 +514,12 @@ def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
 run_lbfgs_jit = jax.jit(run_lbfgs, static_argnames=("static",))
 
 
-def reported_loss(params, data, hyper, static: Static):
-    """The objective value scikit-learn reports (``loss_``) on the training rows of ``data``."""
+def reported_loss(params, data, hyper, static: Static, value=None):
+    """The objective value scikit-learn reports (``loss_``) on the training rows of ``data``.
+    ``value``: the objective J at ``params`` where it is known (:class:`LState` holds it), returned
+    as it is where the report is J."""
+    if value is not None and _report_outputs(static, data["Y"].shape[1]) == 1:
+        return value
     return objective(params, columns(data["X"]), data["Y"].T, data["sw"], hyper["alpha"], static)[1]
 
 

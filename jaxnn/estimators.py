@@ -430,25 +430,24 @@ class _BaseMLP(BaseEstimator):
         static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
         hyper = _hyper(self, dtype)
         reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
-        opt_state = (_map_params(lambda p: _pad_inputs(p, D, sparse), self._opt_state) if reuse
-                     else core.init_opt_state(static, params))
+        opt_state = _map_params(lambda p: _pad_inputs(p, D, sparse), self._opt_state) if reuse else None
         lr = self._learning_rate if reuse else self.learning_rate_init
         keep = not first_pass
         best_params = getattr(self, "_best_params", None) if keep else None
         if best_params is not None:
             best_params = _pad_inputs(best_params, D, sparse)
         prev_best_loss = getattr(self, "best_loss_", None) if keep else None
-        state = core.init_state(
+        state = core.start_state(
             params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
             getattr(self, "_no_improvement_count", 0) if keep else 0,
             (prev_best_loss if prev_best_loss is not None else np.inf),
             (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
              else -np.inf),
-            best_params if best_params is not None else params, static.max_iter, dtype)
+            best_params if best_params is not None else params, static=static)
         data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
                 "bs": np.int32(bs), "Xv": _pad_X(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv),
                 "swv": _pad(swv, Nv)}
-        state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N))
+        state = jax.device_get(self._run_epochs(state, data, hyper, static, _Orders(rs, n, N)))
         n_iter = int(state.epoch)
         if bool(state.diverged) and not self.early_stopping:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
@@ -554,7 +553,7 @@ class _BaseMLP(BaseEstimator):
                           f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
                           ConvergenceWarning, stacklevel=3)
         attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d, sp.issparse(X)))
-        loss = float(core.reported_loss_jit(state.params, data, hyper, static=static))
+        loss = float(core.reported_loss_jit(state.params, data, hyper, static=static, value=state.value))
         attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
                      loss_curve_=np.asarray(state.loss_curve[:n_iter]).tolist(), n_fun_=int(state.nfev))
         return attrs
@@ -1144,7 +1143,7 @@ def _outputs(shared, data, fold, state, s, hyper, *, static, stochastic: bool, s
     else:
         final = s.params
         res = {"n_iter": s.it, "stopped": s.stopped, "diverged_at": jnp.where(s.diverged, s.it, -1), "nfev": s.nfev,
-               "loss": core.reported_loss(s.params, data, hyper, static), "loss_curve": s.loss_curve,
+               "loss": core.reported_loss(s.params, data, hyper, static, value=s.value), "loss_curve": s.loss_curve,
                "start": state.it}
     for l, layer in enumerate(final):
         res[f"W{l}"], res[f"b{l}"] = layer["W"], layer["b"]

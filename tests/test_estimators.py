@@ -188,34 +188,41 @@ def test_lbfgs_converges_like_sklearn(digits):
     assert not hasattr(few, "partial_fit")
 
 
-def test_diverging_epoch_is_undone(diabetes):
+def test_diverging_epoch_ends_the_run_and_never_becomes_the_best():
     """The stochastic loop checks divergence once per epoch: the epoch whose loss or params turn
-    non-finite is rolled back (finite params of the epoch before), marked diverged, and ends the run."""
-    X, y = diabetes
-    X = np.asarray(X[:96], np.float32)
-    Y = np.asarray(y[:96, None], np.float32)
-    static = core.Static(activation="relu", out="identity", loss="squared_error", classifier=False, solver="sgd",
-                         shuffle=False, batch=32, n_steps=3, max_iter=5)
-    params = [{"W": np.full((8, X.shape[1]), 0.1, np.float32), "b": np.zeros(8, np.float32)},
-              {"W": np.full((1, 8), 0.1, np.float32), "b": np.zeros(1, np.float32)}]
+    non-finite is marked diverged, its loss is NaN, it ends the run, and under early stopping it is never
+    the best (NaN logits still give an accuracy: argmax picks a class) so the best params stay finite."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 5)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 96)]
+    params = [{"W": np.full((8, 5), 0.1, np.float32), "b": np.zeros(8, np.float32)},
+              {"W": np.full((3, 8), 0.1, np.float32), "b": np.zeros(3, np.float32)}]
     hyper = {k: np.float32(v) for k, v in dict(alpha=1e-4, learning_rate_init=1.0, power_t=0.5, momentum=0.9,
                                                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, tol=1e-4,
                                                 n_iter_no_change=10).items()}
-    data = {"X": X, "Y": Y, "sw": np.ones(96, np.float32), "n": np.int32(96), "bs": np.int32(32)}
+    data = {"X": X[:64], "Y": Y[:64], "sw": np.ones(64, np.float32), "n": np.int32(64), "bs": np.int32(32),
+            "Xv": X[64:], "Yv": Y[64:], "swv": np.ones(32, np.float32)}
 
-    def run(lr, epochs):
+    def run(lr, epochs, early_stopping):
+        static = core.Static(activation="relu", out="softmax", loss="log_loss", classifier=True, solver="sgd",
+                             shuffle=False, early_stopping=early_stopping, monitor=early_stopping, batch=32,
+                             n_steps=2, max_iter=5)
         state = core.init_state(params, core.init_opt_state(static, params), lr, 0, 0, np.inf, -np.inf, params,
                                 static.max_iter, np.float32)
         return core.run_stochastic_jit(state, data, dict(hyper, learning_rate_init=np.float32(lr)), np.int32(epochs),
-                                   static=static)
+                                       static=static)
 
-    bad = run(1e6, 5)
-    assert bool(bad.diverged) and int(bad.epoch) == 1  # stopped after the first epoch
-    for got, want in zip(bad.params, params):
-        np.testing.assert_array_equal(got["W"], want["W"])  # that epoch undone: the initial params
-    assert not np.isfinite(bad.loss_curve[0]) and np.isnan(bad.loss_curve[1:]).all()
-    good = run(1e-4, 5)
-    assert not bool(good.diverged) and int(good.epoch) == 5 and np.isfinite(good.loss_curve).all()
+    for early_stopping in (False, True):
+        bad = run(1e30, 5, early_stopping)
+        assert bool(bad.diverged) and int(bad.epoch) == 1  # stopped after the first epoch
+        assert np.isnan(bad.loss_curve).all()
+        assert not np.isfinite(bad.params[0]["W"]).all()
+        good = run(1e-4, 5, early_stopping)
+        assert not bool(good.diverged) and int(good.epoch) == 5 and np.isfinite(good.loss_curve).all()
+    assert np.isfinite(bad.val_curve[0])  # the diverged epoch's NaN logits still scored an accuracy...
+    assert float(bad.best_val) == -np.inf  # ... but that epoch did not become the best
+    for got, want in zip(bad.best_params, params):
+        np.testing.assert_array_equal(got["W"], want["W"])
 
 
 def test_block_of_fits_equals_each_fit_alone(diabetes):
