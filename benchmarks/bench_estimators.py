@@ -27,7 +27,9 @@
     target ratio is >= 4x; 'ceiling' is scikit-learn's time over the matmul FLOPs of the epochs the
     sweeps ran at 100% of the measured matmul peak in the data's dtype (no compile, refit or scoring),
     and 'ceiling with compile' adds jaxnn's measured sweep compiles to that time.  The refits' own
-    single-fit compiles are warmed before the timed searches.
+    single-fit compiles are warmed before the timed searches; ``--fresh`` also runs each jaxnn search
+    (grid, randomized, halving) cold in a fresh process, where every compile counts: the sweeps', the
+    refit's (which the searches start on a second thread while the sweep compiles) and the first runs'.
 (4) Sparse X (``--skip-sparse`` to leave out): a fit on a 20,000 x 50,000 CSR matrix at 0.1% density
     (5 classes, hidden (100,), adam, float32, shuffle on), jaxnn vs scikit-learn, per epoch; the peak
     RSS of a jaxnn fit of that matrix in a fresh process (``--sparse-rss-child``); and the candidate
@@ -250,21 +252,21 @@ def _grid_params(args) -> dict:
                 random_state=0, shuffle=args.shuffle)
 
 
-def _grid_section(args, X, y) -> None:
+def _grid_section(args, X, y, argv: list) -> None:
     import jax
     from sklearn import neural_network as sk_nn
     from sklearn.model_selection import GridSearchCV
 
-    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
+    from jaxnn.estimators import MLPClassifier
 
     params = _grid_params(args)
     # warm the single-fit and predict caches that the refit and the scoring use, so that
     # "excl. compile" below only has to subtract the sweep's own compile time
     MLPClassifier(**params).fit(X, y).predict(X[: len(X) // 3 + 1])
-    ours, t_j = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), _GRID, cv=3).fit(X, y))
+    ours, t_j = _timed(lambda: _jaxnn_search("grid", args).fit(X, y))
     theirs, t_s = _timed(lambda: GridSearchCV(sk_nn.MLPClassifier(**params), _GRID, cv=3, n_jobs=2).fit(X, y))
     # the same search again: the compiled sweep is reused (its data are arguments, not constants)
-    again, t_again = _timed(lambda: MLPGridSearchCV(MLPClassifier(**params), _GRID, cv=3).fit(X, y))
+    again, t_again = _timed(lambda: _jaxnn_search("grid", args).fit(X, y))
     meta = ours.sweep_meta_[0]
     diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
     compile_s = meta.get("compile_s", float("nan"))
@@ -282,6 +284,8 @@ def _grid_section(args, X, y) -> None:
            "ceiling (100% peak)": t_s / t_min, "ceiling with compile": t_s / (t_min + compile_s),
            "same best": ours.best_params_ == theirs.best_params_,
            "max |mean score diff|": float(diff)}
+    if args.fresh:
+        row.update(_fresh_columns("grid", argv, t_s))
     print(f"\n## Grid search 4 x 4 (alpha x learning_rate_init) x 3 folds, hidden {params['hidden_layer_sizes']}, "
           f"adam, max_iter={params['max_iter']}, shuffle={args.shuffle}\n")
     print(table([row], list(row)))
@@ -320,80 +324,113 @@ def _layouts_section(args, X, y) -> None:
     print(table(rows, list(rows[0])))
 
 
-def _cache_child(cache_dir: str, argv: list) -> None:
-    """One grid search (as the grid section's) in this fresh process, with JAX's persistent compilation
-    cache in ``cache_dir``; prints its wall time and the sweep's compile seconds."""
+def _jaxnn_search(name: str, args):
+    """The benchmark's jaxnn search ``name`` ('grid', 'randomized', 'halving'), unfitted; the parameters
+    are the sections' (the scikit-learn searches take the same)."""
+    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV, MLPHalvingRandomSearchCV, MLPRandomizedSearchCV
+
+    if name == "grid":
+        return MLPGridSearchCV(MLPClassifier(**_grid_params(args)), _GRID, cv=3)
+    params, dists, kw = _search_params(args)[name]
+    cls = MLPRandomizedSearchCV if name == "randomized" else MLPHalvingRandomSearchCV
+    return cls(MLPClassifier(**params), dists, **kw)
+
+
+def _search_params(args) -> dict:
+    """name -> (MLPClassifier params, distributions, search keywords) of the randomized and halving searches."""
+    from scipy.stats import loguniform
+
+    dists = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-4, 3e-2)}
+    params = dict(hidden_layer_sizes=(100,), max_iter=30 if args.quick else args.search_max_iter, random_state=0,
+                  shuffle=args.shuffle)
+    top = 27 if args.quick else 81
+    return {"randomized": (params, dists, dict(n_iter=8 if args.quick else 32, cv=3, random_state=0)),
+            "halving": (dict(params, max_iter=top), dists,
+                        dict(n_candidates=top, factor=3, resource="max_iter", min_resources=1, max_resources=top,
+                             cv=3, random_state=0))}
+
+
+def _child(name: str, cache_dir: str, argv: list) -> None:
+    """One jaxnn search (:func:`_jaxnn_search`) in this fresh process, nothing compiled before it (with
+    JAX's persistent compilation cache in ``cache_dir``, if given); prints its wall time, the sweeps'
+    compile seconds and the refit's seconds."""
     import json
 
     import jax
     from sklearn.datasets import load_digits
 
-    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
-
-    jax.config.update("jax_compilation_cache_dir", cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if cache_dir:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     args = _parser().parse_args(argv)
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32 if args.float32 else np.float64)
     warnings.simplefilter("ignore")
-    ours, t = _timed(lambda: MLPGridSearchCV(MLPClassifier(**_grid_params(args)), _GRID, cv=3).fit(X, y))
-    print("CACHE_CHILD " + json.dumps({"s": t, "compile_s": ours.sweep_meta_[0]["compile_s"],
-                                       "refit_s": ours.refit_time_}))
+    ours, t = _timed(lambda: _jaxnn_search(name, args).fit(X, y))
+    print("CHILD " + json.dumps({"s": t, "compile_s": sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_),
+                                 "refit_s": ours.refit_time_}))
+
+
+def _in_fresh_process(name: str, argv: list, cache_dir: str = "") -> dict:
+    """:func:`_child`'s measurements of search ``name`` run in a fresh Python process."""
+    import json
+    import subprocess
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--child-cache", cache_dir, *argv]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.split("CHILD ", 1)[1])
 
 
 def _cache_section(args, argv: list) -> None:
     """The grid search in two fresh processes sharing one JAX persistent compilation cache (a user's
     ``jax.config.update("jax_compilation_cache_dir", ...)``): the first fills it, the second reads it."""
-    import json
-    import subprocess
     import tempfile
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for name in ("1st process (cache empty)", "2nd process (cache filled)"):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--cache-child", d, *argv],
-                                 capture_output=True, text=True, check=True).stdout
-            got = json.loads(out.split("CACHE_CHILD ", 1)[1])
+            got = _in_fresh_process("grid", argv, d)
             rows.append({"process": name, "search s (with the refit)": got["s"], "sweep compile_s": got["compile_s"],
                          "refit s (its own compile included)": got["refit_s"]})
     print("\n## The grid search in fresh processes with JAX's persistent compilation cache\n")
     print(table(rows, list(rows[0])))
 
 
-def _search_section(args, X, y) -> None:
-    from scipy.stats import loguniform
+def _search_section(args, X, y, argv: list) -> None:
     from sklearn import neural_network as sk_nn
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV, RandomizedSearchCV
 
-    from jaxnn.estimators import MLPClassifier, MLPHalvingRandomSearchCV, MLPRandomizedSearchCV
+    from jaxnn.estimators import MLPClassifier
 
-    dists = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-4, 3e-2)}
-    g_iter = 30 if args.quick else args.search_max_iter
-    params = dict(hidden_layer_sizes=(100,), max_iter=g_iter, random_state=0, shuffle=args.shuffle)
-    n_iter = 8 if args.quick else 32
+    setups = _search_params(args)
     rows = []
-    # warm the single-fit caches of the refits (max_iter 60 and 81), as the grid section does, so that
-    # "excl. compile" only has to subtract the sweeps' compiles
-    for m in (g_iter, 27 if args.quick else 81):
-        MLPClassifier(**dict(params, max_iter=m)).fit(X, y).predict(X[: len(X) // 3 + 1])
-    ours, t_j = _timed(lambda: MLPRandomizedSearchCV(MLPClassifier(**params), dists, n_iter=n_iter, cv=3,
-                                                     random_state=0).fit(X, y))
-    theirs, t_s = _timed(lambda: RandomizedSearchCV(sk_nn.MLPClassifier(**params), dists, n_iter=n_iter, cv=3,
-                                                    random_state=0, n_jobs=2).fit(X, y))
-    rows.append(_search_row(f"randomized {n_iter} x 3 folds, max_iter {g_iter}", ours, t_j, theirs, t_s, X, y,
-                            (100,)))
-    print(f"  randomized: jaxnn {t_j:.1f}s sklearn {t_s:.1f}s", flush=True)
-    n_cand, top = (27, 27) if args.quick else (81, 81)
-    hparams = dict(params, max_iter=top)
-    kw = dict(n_candidates=n_cand, factor=3, resource="max_iter", min_resources=1, max_resources=top, cv=3,
-              random_state=0)
-    ours, t_j = _timed(lambda: MLPHalvingRandomSearchCV(MLPClassifier(**hparams), dists, **kw).fit(X, y))
-    theirs, t_s = _timed(lambda: HalvingRandomSearchCV(sk_nn.MLPClassifier(**hparams), dists, n_jobs=2, **kw).fit(X, y))
-    rows.append(_search_row(f"halving random {n_cand} cands, max_iter {ours.n_resources_} x 3 folds", ours, t_j,
-                            theirs, t_s, X, y, (100,)))
+    # warm the single-fit caches of the refits, as the grid section does, so that "excl. compile" only has
+    # to subtract the sweeps' compiles ('fresh process s' is the cold search, every compile counted)
+    for params, _, _ in setups.values():
+        MLPClassifier(**params).fit(X, y).predict(X[: len(X) // 3 + 1])
+    for name, sk_cls in (("randomized", RandomizedSearchCV), ("halving", HalvingRandomSearchCV)):
+        params, dists, kw = setups[name]
+        ours, t_j = _timed(lambda n=name: _jaxnn_search(n, args).fit(X, y))
+        theirs, t_s = _timed(lambda c=sk_cls, p=params, d=dists, k=kw: c(sk_nn.MLPClassifier(**p), d, n_jobs=2,
+                                                                            **k).fit(X, y))
+        label = (f"randomized {kw['n_iter']} x 3 folds, max_iter {params['max_iter']}" if name == "randomized" else
+                 f"halving random {kw['n_candidates']} cands, max_iter {ours.n_resources_} x 3 folds")
+        row = _search_row(label, ours, t_j, theirs, t_s, X, y, params["hidden_layer_sizes"])
+        if args.fresh:
+            row.update(_fresh_columns(name, argv, t_s))
+        rows.append(row)
+        print(f"  {name}: jaxnn {t_j:.1f}s sklearn {t_s:.1f}s", flush=True)
     print(f"\n## Searches, digits, hidden (100,), adam, shuffle={args.shuffle}\n")
     print(table(rows, list(rows[0])))
+
+
+def _fresh_columns(name: str, argv: list, t_s: float) -> dict:
+    """The columns of search ``name`` run cold in a fresh process (every compile counted: the sweeps',
+    the refit's, and the first runs), against scikit-learn's time ``t_s`` from this process."""
+    got = _in_fresh_process(name, argv)
+    return {"fresh process s": got["s"], "speedup fresh process": t_s / got["s"],
+            "fresh: sweep compile_s": got["compile_s"], "fresh: refit_s": got["refit_s"]}
 
 
 def _sparse_matrix(n=20000, d=50000, density=0.001, dtype=np.float32, seed=0):
@@ -517,7 +554,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--sparse-rss-child", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--compile-cache", action="store_true",
                     help="the grid search in two fresh processes sharing JAX's persistent compilation cache")
-    ap.add_argument("--cache-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--fresh", action="store_true",
+                    help="each jaxnn search also run cold in a fresh process (every compile counted)")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child-cache", default="", help=argparse.SUPPRESS)
     return ap
 
 
@@ -528,9 +568,9 @@ def main(argv=None):
     if args.sparse_rss_child:
         return _sparse_rss_child(args.sparse_rss_child)
     child_argv = list(sys.argv[1:] if argv is None else argv)
-    if args.cache_child:
-        i = child_argv.index("--cache-child")
-        return _cache_child(args.cache_child, child_argv[:i] + child_argv[i + 2:])
+    if args.child:
+        return _child(args.child, args.child_cache, child_argv)
+    child_argv = [a for a in child_argv if a not in ("--compile-cache", "--fresh", "--layouts")]
     from sklearn import neural_network as sk_nn
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
@@ -584,16 +624,16 @@ def main(argv=None):
                            "ms/iter jaxnn", "ms/iter sklearn", "train acc jaxnn/sklearn", "sklearn BLAS"]))
 
     if not args.skip_grid:
-        _grid_section(args, X, y)
+        _grid_section(args, X, y, child_argv)
 
     if args.layouts:
         _layouts_section(args, X, y)
 
     if args.compile_cache:
-        _cache_section(args, [a for a in child_argv if a != "--compile-cache"])
+        _cache_section(args, child_argv)
 
     if not args.skip_search:
-        _search_section(args, X, y)
+        _search_section(args, X, y, child_argv)
 
     if not args.skip_sparse:
         _sparse_section(args)
