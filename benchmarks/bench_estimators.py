@@ -29,7 +29,7 @@
     and 'ceiling with compile' adds jaxnn's measured sweep compiles to that time.  The refits' own
     single-fit compiles are warmed before the timed searches; ``--fresh`` also runs each jaxnn search
     (grid, randomized, halving) cold in a fresh process, where every compile counts: the sweeps', the
-    refit's (which the searches start on a second thread while the sweep compiles) and the first runs'.
+    refit's and the first runs'.
 (4) Sparse X (``--skip-sparse`` to leave out): a fit on a 20,000 x 50,000 CSR matrix at 0.1% density
     (5 classes, hidden (100,), adam, float32, shuffle on), jaxnn vs scikit-learn, per epoch; the peak
     RSS of a jaxnn fit of that matrix in a fresh process (``--sparse-rss-child``); and the candidate

@@ -15,14 +15,12 @@ References:
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
 from collections import defaultdict
 from numbers import Integral, Real
 from typing import NamedTuple, Optional
 
-import jax
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone, is_classifier
@@ -246,32 +244,7 @@ class _MLPSearch(BaseEstimator):
             self.best_score_ = float(results[f"mean_test_{metric}"][self.best_index_])
         self.best_params_ = candidates[self.best_index_]
 
-    def _compile_refit(self, X, y, sample_weight, candidates, guess: dict) -> Optional[threading.Thread]:
-        """Start compiling the refit's programs on a second thread (:meth:`_BaseMLP._compile_plan`), for
-        the refit of ``guess``, before the sweep: the sweep's compile, on this thread, leaves a core idle.
-        The programs depend only on the structure, so any candidate's guess is the best's where all
-        ``candidates`` share one; otherwise (and without a refit) nothing is started: None."""
-        base = self.estimator
-        if not self.refit or len({_structure_key(clone(base).set_params(**c)) for c in candidates}) != 1:
-            return None
-        try:
-            plan = clone(base).set_params(**guess)._compile_plan(X, y, sample_weight)
-        except Exception:  # invalid input: the refit raises it itself, here, as scikit-learn's would
-            return None
-
-        def compile_all():
-            try:
-                for jitted, args, kwargs, x64 in plan:
-                    with jax.enable_x64(x64):
-                        jitted.lower(*args, **kwargs).compile()
-            except Exception:  # only a head start is lost: the refit compiles what it needs
-                pass
-
-        thread = threading.Thread(target=compile_all, name="jaxnn-refit-compile", daemon=True)
-        thread.start()
-        return thread
-
-    def _finish(self, X, y, sample_weight, results, candidates, scorers, multimetric, n_s, compiling=None):
+    def _finish(self, X, y, sample_weight, results, candidates, scorers, multimetric, n_s):
         self.cv_results_ = results
         self._select(results, candidates, multimetric)
         self.n_splits_ = n_s
@@ -279,8 +252,6 @@ class _MLPSearch(BaseEstimator):
         self.scorer_ = scorers if multimetric else scorers["score"]
         if self.refit:
             t0 = time.perf_counter()
-            if compiling is not None:  # the refit's programs, compiled on a second thread during the sweep
-                compiling.join()
             kw = {} if sample_weight is None else {"sample_weight": sample_weight}
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_).fit(X, y, **kw)
             self.refit_time_ = time.perf_counter() - t0
@@ -292,13 +263,12 @@ class _MLPSearch(BaseEstimator):
         X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
         candidates = self._candidates()
         splits = list(cv.split(X_arr, y_arr))
-        compiling = self._compile_refit(X, y, sample_weight, candidates, candidates[0]) if candidates else None
         ev = self._evaluate(candidates, X_arr, y_arr, sample_weight, splits, scorers)
         self.sweep_meta_ = ev.metas
         self.n_iter_per_split_ = ev.n_iter
         return self._finish(X, y, sample_weight, _cv_results(candidates, ev.test, ev.train, ev.fit_time,
                                                              ev.score_time), candidates, scorers, multimetric,
-                            len(splits), compiling)
+                            len(splits))
 
     def _check_refit(self):
         check_is_fitted(self, "best_estimator_")
@@ -560,17 +530,9 @@ class _MLPHalving(_MLPSearch):
         resume = self.resource == "max_iter"  # survivors continue from their solver states
         cap = self.max_resources_ if resume else None  # the rungs share compiled calls
         states = None
-
-        def rung_resource(itr):
-            power = max(0, itr - n_required + n_possible) if self.aggressive_elimination else itr
-            return min(int(self.factor ** power * self.min_resources_), self.max_resources_)
-
-        guess = dict(candidates[0]) if candidates else {}
-        if self.resource != "n_samples":  # the refit's resource is the last rung's
-            guess[self.resource] = rung_resource(n_iterations - 1)
-        compiling = self._compile_refit(X, y, sample_weight, candidates, guess) if candidates else None
         for itr in range(n_iterations):
-            r = rung_resource(itr)
+            power = max(0, itr - n_required + n_possible) if self.aggressive_elimination else itr
+            r = min(int(self.factor ** power * self.min_resources_), self.max_resources_)
             self.n_resources_.append(r)
             self.n_candidates_.append(len(candidates))
             splits = base_splits
@@ -603,7 +565,7 @@ class _MLPHalving(_MLPSearch):
         results["n_resources"] = np.concatenate([np.asarray(v) for v in parts["n_resources"]])
         self.sweep_meta_ = [m for ms in parts["metas"] for m in ms]
         self.n_iter_per_split_ = np.concatenate(parts["iters"])
-        return self._finish(X, y, sample_weight, results, all_c, scorers, False, len(base_splits), compiling)
+        return self._finish(X, y, sample_weight, results, all_c, scorers, False, len(base_splits))
 
     def _select(self, results, candidates, multimetric):
         """The best candidate of the last rung (scikit-learn's rule; all NaN: its first)."""

@@ -215,15 +215,6 @@ def _map_params(fn, tree):
     return jax.tree_util.tree_map(lambda t: fn(t) if _is_params(t) else t, tree, is_leaf=_is_params)
 
 
-def _call(plan, jitted, *args, result=True, **kwargs):
-    """``jitted(*args, **kwargs)``; with a ``plan`` (``_BaseMLP._compile_plan``), the call is appended to
-    it instead, and its result's abstract shapes (``jax.eval_shape``) returned where ``result``."""
-    if plan is None:
-        return jitted(*args, **kwargs)
-    plan.append((jitted, args, kwargs, bool(jax.config.jax_enable_x64)))
-    return jax.eval_shape(partial(jitted, **kwargs), *args) if result else None
-
-
 def _to_numpy(tree):
     return jax.tree_util.tree_map(np.asarray, tree)
 
@@ -369,21 +360,7 @@ class _BaseMLP(BaseEstimator):
         return hasattr(self, "coefs_")
 
     # ------------------------------------------------------------------ fit
-    def _compile_plan(self, X, y, sample_weight=None) -> list:
-        """The compiled programs that ``fit(X, y, sample_weight)`` runs, not run: a list of
-        ``(jitted, args, kwargs, x64)``, prepared as fit prepares them (validation, init, padding; here,
-        with warnings silenced), the calls' results as abstract shapes.  ``with jax.enable_x64(x64):
-        jitted.lower(*args, **kwargs).compile()`` fills the cache that fit's own calls then find: a search
-        compiles its refit's programs on a second thread while its sweep compiles.  Call it on a clone:
-        it sets what validation sets (``n_features_in_``).  A throwaway RandomState stands in for
-        ``random_state`` (no shape depends on the draws), so a caller's stream is not advanced."""
-        plan = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._fit(X, y, sample_weight=sample_weight, plan=plan)
-        return plan
-
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None, binarizer=None, plan=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation_data=None, binarizer=None):
         self._validate_params()
         hidden = self._hidden_sizes()
         if self.early_stopping and incremental and self.solver in _STOCHASTIC:
@@ -396,7 +373,7 @@ class _BaseMLP(BaseEstimator):
             _check_sample_weight(sample_weight, X, dtype=dtype)
         n_outputs = Y.shape[1]
         layer_units = [n_features] + hidden + [n_outputs]
-        rs = check_random_state(self.random_state) if plan is None else np.random.RandomState(0)
+        rs = check_random_state(self.random_state)
         if not first_pass and [c.shape for c in self.coefs_] != list(zip(layer_units[:-1], layer_units[1:])):
             raise ValueError(f"warm_start / partial_fit: the network has layers {[c.shape for c in self.coefs_]}, "
                              f"the data and hidden_layer_sizes need {list(zip(layer_units[:-1], layer_units[1:]))}")
@@ -409,12 +386,9 @@ class _BaseMLP(BaseEstimator):
             attrs.update(_label_binarizer=lb, classes_=lb.classes_)
         with jax.enable_x64(dtype == np.float64):
             if self.solver in _STOCHASTIC:
-                attrs.update(self._fit_stochastic(X, Y, sw, params, out, rs, first_pass, incremental, validation_data,
-                                                  plan))
+                attrs.update(self._fit_stochastic(X, Y, sw, params, out, rs, first_pass, incremental, validation_data))
             else:
-                attrs.update(self._fit_lbfgs(X, Y, sw, params, out, plan))
-        if plan is not None:
-            return self
+                attrs.update(self._fit_lbfgs(X, Y, sw, params, out))
         for name, value in attrs.items():  # nothing is set before training succeeded
             setattr(self, name, value)
         return self
@@ -425,7 +399,7 @@ class _BaseMLP(BaseEstimator):
                                y_numeric=not is_classifier(self), accept_sparse=_SPARSE)
         return Xv, self._encode(yv, lb, Xv.dtype)
 
-    def _fit_stochastic(self, X, Y, sw, params, out, rs, first_pass, incremental, validation_data, plan=None):
+    def _fit_stochastic(self, X, Y, sw, params, out, rs, first_pass, incremental, validation_data):
         dtype = X.dtype
         monitor = bool(self.early_stopping) or validation_data is not None
         if self.early_stopping and validation_data is None:
@@ -463,8 +437,8 @@ class _BaseMLP(BaseEstimator):
         if best_params is not None:
             best_params = _pad_inputs(best_params, D, sparse)
         prev_best_loss = getattr(self, "best_loss_", None) if keep else None
-        state = _call(
-            plan, core.start_state, params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
+        state = core.start_state(
+            params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
             getattr(self, "_no_improvement_count", 0) if keep else 0,
             (prev_best_loss if prev_best_loss is not None else np.inf),
             (self.best_validation_score_ if keep and getattr(self, "best_validation_score_", None) is not None
@@ -473,10 +447,7 @@ class _BaseMLP(BaseEstimator):
         data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N), "n": np.int32(n),
                 "bs": np.int32(bs), "Xv": _pad_X(Xv, Nv, D), "Yv": _pad(np.asarray(Yv, dtype), Nv),
                 "swv": _pad(swv, Nv)}
-        state = self._run_epochs(state, data, hyper, static, _Orders(rs, n, N), plan)
-        if plan is not None:
-            return {}
-        state = jax.device_get(state)
+        state = jax.device_get(self._run_epochs(state, data, hyper, static, _Orders(rs, n, N)))
         n_iter = int(state.epoch)
         if bool(state.diverged) and not self.early_stopping:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
@@ -516,10 +487,9 @@ class _BaseMLP(BaseEstimator):
             attrs.update(validation_scores_=None, validation_loss_curve_=None)
         return attrs
 
-    def _run_epochs(self, state, data, hyper, static, orders, plan=None):
+    def _run_epochs(self, state, data, hyper, static, orders):
         """Epochs in blocks: each block's orders are drawn on the host (``orders``) and fed to one
-        compiled call (with a callback or ``verbose``: one call per epoch, Python in between).  With a
-        ``plan`` (:meth:`_compile_plan`): the first call is planned, and nothing is returned."""
+        compiled call (with a callback or ``verbose``: one call per epoch, Python in between)."""
         max_iter = 1 if static.incremental else int(self.max_iter)
         per_epoch = self.callback is not None or bool(self.verbose)
         rows = 1 if static.incremental else _order_rows(data["sw"].shape[0], static.max_iter)
@@ -529,9 +499,6 @@ class _BaseMLP(BaseEstimator):
             if static.shuffle:
                 data = dict(data, order=orders.block(E, rows), e0=np.int32(e0))
             for end in (range(e0 + 1, e0 + E + 1) if per_epoch else (e0 + E,)):
-                if plan is not None:  # every call runs this one program
-                    return _call(plan, core.run_stochastic_jit, state, data, hyper, np.int32(end), static=static,
-                                 result=False)
                 state = core.run_stochastic_jit(state, data, hyper, np.int32(end), static=static)
                 if int(state.epoch) < end or bool(state.diverged) or bool(state.stopped):
                     done = True
@@ -552,7 +519,7 @@ class _BaseMLP(BaseEstimator):
             orders.finish(max_iter if (bool(state.diverged) and static.early_stopping) else int(state.epoch))
         return state
 
-    def _fit_lbfgs(self, X, Y, sw, params, out, plan=None):
+    def _fit_lbfgs(self, X, Y, sw, params, out):
         dtype = X.dtype
         static = self._static(out)
         n, d = X.shape
@@ -560,12 +527,7 @@ class _BaseMLP(BaseEstimator):
         params = _pad_inputs(params, D, sp.issparse(X))
         data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
         hyper = _hyper(self, dtype)
-        state = _call(plan, core.lbfgs_init_jit, params, data, hyper, static=static)
-        if plan is not None:  # run_lbfgs returns the avals it is given
-            _call(plan, core.run_lbfgs_jit, state, data, hyper, np.int32(self.max_iter), static=static, result=False)
-            _call(plan, core.reported_loss_jit, state.params, data, hyper, static=static, value=state.value,
-                  result=False)
-            return {}
+        state = core.lbfgs_init_jit(params, data, hyper, static=static)
         if self.callback is None and not self.verbose:
             state = core.run_lbfgs_jit(state, data, hyper, np.int32(self.max_iter), static=static)
         else:
