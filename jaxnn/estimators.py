@@ -452,9 +452,9 @@ class _BaseMLP(BaseEstimator):
         if bool(state.diverged) and not self.early_stopping:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed (or lower learning_rate_init).")
-        loss_curve = np.asarray(state.loss_curve[:n_iter]).tolist()
-        val_scores = np.asarray(state.val_curve[:n_iter]).tolist()
-        val_losses = np.asarray(state.vloss_curve[:n_iter]).tolist()
+        loss_curve = state.loss_curve[:n_iter].tolist()  # the state is on the host (device_get)
+        val_scores = state.val_curve[:n_iter].tolist()
+        val_losses = state.vloss_curve[:n_iter].tolist()
         stopped = bool(state.stopped)
         count, t = int(state.count), int(round(float(state.t)))
         if bool(state.diverged):  # early stopping: scikit-learn runs on, NaN, to max_iter and keeps the best params
@@ -466,15 +466,15 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         final = state.best_params if self.early_stopping else state.params
-        attrs = self._param_attrs(_unpad_inputs(_to_numpy(final), d, sparse))
+        attrs = self._param_attrs(_unpad_inputs(final, d, sparse))
         prev = (lambda name: list(getattr(self, name, None) or [])) if keep else (lambda name: [])
         attrs.update(
             n_iter_=n_iter, t_=t,
             loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
             loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=count,
-            _opt_state=_map_params(lambda p: _unpad_inputs(p, d, sparse), _to_numpy(state.opt_state)),
+            _opt_state=_map_params(lambda p: _unpad_inputs(p, d, sparse), state.opt_state),
             _opt_solver=self.solver, _learning_rate=float(state.lr),
-            _best_params=_unpad_inputs(_to_numpy(state.best_params), d, sparse),
+            _best_params=_unpad_inputs(state.best_params, d, sparse),
         )
         if self.early_stopping:
             attrs.update(best_loss_=None, best_validation_score_=float(state.best_val))
@@ -553,10 +553,10 @@ class _BaseMLP(BaseEstimator):
                           f"Increase the number of iterations (max_iter={self.max_iter}) or max_fun "
                           f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
                           ConvergenceWarning, stacklevel=3)
-        attrs = self._param_attrs(_unpad_inputs(_to_numpy(state.params), d, sp.issparse(X)))
+        attrs = self._param_attrs(_unpad_inputs(state.params, d, sp.issparse(X)))
         loss = float(core.reported_loss_jit(state.params, data, hyper, static=static, value=state.value))
         attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
-                     loss_curve_=np.asarray(state.loss_curve[:n_iter]).tolist(), n_fun_=int(state.nfev))
+                     loss_curve_=state.loss_curve[:n_iter].tolist(), n_fun_=int(state.nfev))
         return attrs
 
     @staticmethod
@@ -892,8 +892,7 @@ def _fit_group(ests, X, y, sample_weight, splits, score=False, max_iter_cap=None
         shared.update(trrows=np.stack([pad_rows(tr, Ntr) for tr, _ in splits]),
                       trmask=np.stack([_pad(np.ones(len(tr), dtype), Ntr) for tr, _ in splits]))
     static = static._replace(max_iter=_bucket(cap))
-    structure = {"static": static, "stochastic": stochastic,
-                 "dtype": np.dtype(dtype), "score": bool(score), "train_score": train_score}
+    structure = {"static": static, "stochastic": stochastic, "score": bool(score), "train_score": train_score}
     with jax.enable_x64(dtype == np.float64):
         if keep_state:  # every member gets a carry (zeros where it starts afresh): one compiled function
             table.update(_carry_table(table, shared, structure, states, n_s))
@@ -1054,8 +1053,7 @@ def _member_leaves(leaves, idx) -> dict:
 def _carry_table(table, shared, structure, states, n_s) -> dict:
     """The ``carry`` and ``resume`` columns of a :func:`_fit_group` table: member i * n_s + s resumes
     from ``states[i][s]`` where that is given; the other members get zeros of the state's shapes."""
-    shapes = _start_shapes(table, shared, static=structure["static"], stochastic=structure["stochastic"],
-                           dtype=structure["dtype"])
+    shapes = _start_shapes(table, shared, static=structure["static"], stochastic=structure["stochastic"])
     M = len(table["n"])
     carry = [np.zeros((M,) + tuple(a.shape), a.dtype) for a in shapes]
     resume = np.zeros(M, bool)
@@ -1084,24 +1082,24 @@ def _member_data(shared, rows, mask, vrows, vmask, n, bs, order=None) -> dict:
     return data
 
 
-def _start(params, data, hyper, *, static, stochastic: bool, dtype):
+def _start(params, data, hyper, *, static, stochastic: bool):
     """A fresh fit's state (:class:`core.State`, or :class:`core.LState` for L-BFGS) from its init params."""
     if stochastic:
-        return core.init_state(params, core.init_opt_state(static, params), hyper["learning_rate_init"], 0, 0,
-                               np.inf, -np.inf, params, static.max_iter, dtype)
+        return core.start_state(params, None, hyper["learning_rate_init"], 0, 0, np.inf, -np.inf, params,
+                                static=static)
     return core.lbfgs_init(params, data, hyper, static)
 
 
-def _start_shapes(table, shared, *, static, stochastic: bool, dtype) -> list:
+def _start_shapes(table, shared, *, static, stochastic: bool) -> list:
     """The ShapeDtypeStructs of :func:`_start`'s leaves for one row of a :func:`_fit_group` table."""
     def start(r, sh):
         data = _member_data(sh, r["rows"], r["mask"], r["vrows"], r["vmask"], r["n"], r["bs"], r.get("order"))
-        return _start(r["params"], data, r["hyper"], static=static, stochastic=stochastic, dtype=dtype)
+        return _start(r["params"], data, r["hyper"], static=static, stochastic=stochastic)
 
     return jax.tree_util.tree_leaves(jax.eval_shape(start, jax.tree_util.tree_map(lambda a: a[0], table), shared))
 
 
-def _fit_block(key, shared, *, static, stochastic: bool, dtype, score: bool, train_score: bool, rows, mask, vrows,
+def _fit_block(key, shared, *, static, stochastic: bool, score: bool, train_score: bool, rows, mask, vrows,
                vmask, n, bs, fold, members, order=None):
     """One block of :func:`_fit_group`: its members' fits on the block's data, a row of its table run by
     :func:`jaxnn.sweeps.run_table` (``key`` is unused: ``order`` holds every epoch's minibatch order,
@@ -1114,7 +1112,7 @@ def _fit_block(key, shared, *, static, stochastic: bool, dtype, score: bool, tra
     data = _member_data(shared, rows, mask, vrows, vmask, n, bs, order)
 
     def start(m):
-        state = _start(m["params"], data, m["hyper"], static=static, stochastic=stochastic, dtype=dtype)
+        state = _start(m["params"], data, m["hyper"], static=static, stochastic=stochastic)
         if "carry" in m:  # a survivor of a halving rung continues where its last rung stopped
             state = tree_where(m["resume"], jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(state),
                                                                          m["carry"]), state)
