@@ -92,6 +92,27 @@ def _best(fn, repeats: int):
     return out, min(times)
 
 
+def _bare_J(p, x, yy, alpha, batch: int):
+    """The bare loops' objective on one batch in the column layout: relu hidden layer, softmax log-loss,
+    alpha/(2 batch) ridge."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.nn.relu(p[0]["W"] @ x + p[0]["b"][:, None])
+    z = p[1]["W"] @ a + p[1]["b"][:, None]
+    ridge = sum(jnp.sum(layer["W"] ** 2) for layer in p)
+    return -jnp.sum(yy * jax.nn.log_softmax(z, axis=0)) / batch + 0.5 * alpha * ridge / batch
+
+
+def _bare_batches(X, y, rows, n_b: int, batch: int, c: int):
+    """The bare loops' minibatches: ``rows`` of (X, y) repeated to ``n_b`` whole batches, in a fixed order,
+    as (n_b, d, batch) inputs and (n_b, c, batch) one-hot targets (one sample per column)."""
+    idx = rows[np.arange(n_b * batch) % len(rows)]
+    XT = X[idx].reshape(n_b, batch, X.shape[1]).transpose(0, 2, 1)
+    YT = np.eye(c, dtype=X.dtype)[y[idx]].reshape(n_b, batch, c).transpose(0, 2, 1)
+    return XT, YT
+
+
 def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha: float = 1e-4, batch: int = 200):
     """A bare JAX loop of the same minibatch steps, as a reference for what the compiled fit could
     cost at best on this machine: relu hidden layer (100), softmax log-loss, alpha/(2 batch) ridge,
@@ -104,26 +125,17 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     import optax
     from jax import lax
 
-    n_b = -(-len(X) // batch)
-    idx = np.arange(n_b * batch) % len(X)
-    XT = jnp.asarray(X[idx].reshape(n_b, batch, -1).transpose(0, 2, 1))
-    YT = jnp.asarray(np.eye(10, dtype=X.dtype)[y[idx]].reshape(n_b, batch, 10).transpose(0, 2, 1))
+    XT, YT = (jnp.asarray(a) for a in _bare_batches(X, y, np.arange(len(X)), -(-len(X) // batch), batch, 10))
     k1, k2 = jax.random.split(jax.random.key(0))
     params = [{"W": 0.1 * jax.random.normal(k1, (100, X.shape[1]), X.dtype), "b": jnp.zeros(100, X.dtype)},
               {"W": 0.1 * jax.random.normal(k2, (10, 100), X.dtype), "b": jnp.zeros(10, X.dtype)}]
     opt = optax.adam(lr) if solver == "adam" else optax.sgd(lr, momentum=momentum, nesterov=True)
 
-    def J(p, x, yy):
-        a = jax.nn.relu(p[0]["W"] @ x + p[0]["b"][:, None])
-        z = p[1]["W"] @ a + p[1]["b"][:, None]
-        ridge = sum(jnp.sum(layer["W"] ** 2) for layer in p)
-        return -jnp.sum(yy * jax.nn.log_softmax(z, axis=0)) / batch + 0.5 * alpha * ridge / batch
-
     @jax.jit
     def run(p):
         def step(c, xy):
             p, s = c
-            g = jax.grad(J)(p, *xy)
+            g = jax.grad(_bare_J)(p, *xy, alpha, batch)
             u, s = opt.update(g, s, p)
             return (optax.apply_updates(p, u), s), None
 
@@ -133,7 +145,7 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
         return lax.scan(epoch, (p, opt.init(p)), None, length=epochs)[0][0]
 
     jax.block_until_ready(run(params))
-    best = lambda: min(_timed(lambda: jax.block_until_ready(run(params)))[1] for _ in range(3))  # noqa: E731
+    best = lambda: _best(lambda: jax.block_until_ready(run(params)), 3)[1]  # noqa: E731
     return best(), _on_one_core(best)
 
 
@@ -167,7 +179,6 @@ def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 
     no masks, divergence checks, shuffling, scoring or bookkeeping.  Returns the best wall time of 3
     runs of all the calls (compiled first)."""
     import jax
-    import jax.numpy as jnp
     import optax
     from jax import lax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -179,27 +190,19 @@ def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 
     d, c = X.shape[1], len(np.unique(y))
 
     def block_arrays(f, pts):
-        idx = splits[f][0][np.arange(n_b * batch) % len(splits[f][0])]
-        XT = X[idx].reshape(n_b, batch, d).transpose(0, 2, 1)
-        YT = np.eye(c, dtype=X.dtype)[y[idx]].reshape(n_b, batch, c).transpose(0, 2, 1)
+        XT, YT = _bare_batches(X, y, splits[f][0], n_b, batch, c)
         params = [{"W": 0.1 * rng.standard_normal((len(pts), hidden, d)).astype(X.dtype),
                    "b": np.zeros((len(pts), hidden), X.dtype)},
                   {"W": 0.1 * rng.standard_normal((len(pts), c, hidden)).astype(X.dtype),
                    "b": np.zeros((len(pts), c), X.dtype)}]
         return XT, YT, params, np.array([p[0] for p in pts], X.dtype), np.array([p[1] for p in pts], X.dtype)
 
-    def J(p, x, yy, alpha):
-        a = jax.nn.relu(p[0]["W"] @ x + p[0]["b"][:, None])
-        z = p[1]["W"] @ a + p[1]["b"][:, None]
-        ridge = sum(jnp.sum(layer["W"] ** 2) for layer in p)
-        return -jnp.sum(yy * jax.nn.log_softmax(z, axis=0)) / batch + 0.5 * alpha * ridge / batch
-
     def fit(XT, YT, p, alpha, lr):  # one grid point on its block's (unbatched) data
         opt = optax.adam(lr)
 
         def step(carry, xy):
             p, s = carry
-            u, s = opt.update(jax.grad(J)(p, *xy, alpha), s, p)
+            u, s = opt.update(jax.grad(_bare_J)(p, *xy, alpha, batch), s, p)
             return (optax.apply_updates(p, u), s), None
 
         def epoch(carry, _):
@@ -217,7 +220,7 @@ def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 
         stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *group)
         calls.append(jax.device_put(stacked, sharding))
     jax.block_until_ready(run(*calls[0]))
-    return min(_timed(lambda: jax.block_until_ready([run(*a) for a in calls]))[1] for _ in range(3))
+    return _best(lambda: jax.block_until_ready([run(*a) for a in calls]), 3)[1]
 
 
 def _search_row(name, ours, t_j, theirs, t_s, X, y, hidden) -> dict:
@@ -311,14 +314,13 @@ def _layouts_section(args, X, y) -> None:
     members per block (fits that share their training data: one fold, one random_state) and members per
     device per call, the constants ``jaxnn.estimators._CPU_BLOCK`` and ``_CPU_LANES``."""
     import jaxnn.estimators as E
-    from jaxnn.estimators import MLPClassifier, MLPGridSearchCV
 
     params = _grid_params(args)
     saved, rows = (E._CPU_BLOCK, E._CPU_LANES), []
     try:
         for block, lanes in ((1, 8), (1, 16), (4, 8), (8, 8), (8, 16), (16, 16)):
             E._CPU_BLOCK, E._CPU_LANES = block, lanes
-            runs = [MLPGridSearchCV(MLPClassifier(**params), _GRID, cv=3, refit=False).fit(X, y).sweep_meta_[0]
+            runs = [_jaxnn_search("grid", args).set_params(refit=False).fit(X, y).sweep_meta_[0]
                     for _ in range(4)]
             rows.append({"members per block": block, "members per device per call": lanes,
                          "chunk (blocks per call)": runs[0]["chunk_size"], "compile_s": runs[0]["compile_s"],
@@ -503,7 +505,7 @@ def _sparse_forms(X, hidden=100, batch=200, steps=10):
         run = jax.jit(lambda c, step=step: jax.lax.fori_loop(0, steps, lambda i, c: step(c), c))
         c = (jnp.asarray(W), jnp.zeros_like(W), jnp.zeros_like(W))
         jax.block_until_ready(run(c))
-        out[name] = min(_timed(lambda run=run, c=c: jax.block_until_ready(run(c)))[1] for _ in range(3)) / steps * 1e3
+        out[name] = _best(lambda run=run, c=c: jax.block_until_ready(run(c)), 3)[1] / steps * 1e3
     return out
 
 
