@@ -135,11 +135,12 @@ def _bucket(n: int, minimum: int = 8) -> int:
 
 
 def _bucket_fine(n: int, minimum: int = 16) -> int:
-    """The next size >= n among 8 per octave (1024, 1152, 1280, ...; multiples of 16, at least ``minimum``): the row
-    padding of the searches' score and full-batch tables, at most 12.5% waste where a power of two
-    wastes up to 100%."""
+    """The next size >= n among 16 per octave (1024, 1088, 1152, ...; multiples of 16, at least ``minimum``):
+    the row padding of full-batch data (an L-BFGS fit, a batch that holds every row, a validation set,
+    the searches' score and full-batch tables), at most 6.25% waste where a power of two wastes up to
+    100% (a full-batch objective's cost grows with the padded rows)."""
     n = max(int(n), minimum)
-    step = 1 << max(4, (n - 1).bit_length() - 4)
+    step = 1 << max(4, (n - 1).bit_length() - 5)
     return -(-n // step) * step
 
 
@@ -147,7 +148,7 @@ def _batch_layout(n: int, batch_size) -> tuple[int, int, int]:
     """(effective batch size, batch capacity B, padded row count N) for n training rows."""
     bs = min(200, n) if batch_size == "auto" else int(np.clip(batch_size, 1, n))
     if bs >= n:
-        N = _bucket(n, 16)
+        N = _bucket_fine(n)
         return n, N, N
     return bs, bs, _ceil(n, bs) * bs
 
@@ -423,7 +424,7 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
                           stacklevel=3)
         bs, B, N = _batch_layout(n, self.batch_size)
-        Nv = _bucket(Xv.shape[0], 16)
+        Nv = _bucket_fine(Xv.shape[0])
         d = X.shape[1]
         D, sparse = _width(X), sp.issparse(X)
         params = _pad_inputs(params, D, sparse)
@@ -523,7 +524,7 @@ class _BaseMLP(BaseEstimator):
         dtype = X.dtype
         static = self._static(out)
         n, d = X.shape
-        N, D = _bucket(n, 16), _width(X)
+        N, D = _bucket_fine(n), _width(X)
         params = _pad_inputs(params, D, sp.issparse(X))
         data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
         hyper = _hyper(self, dtype)
