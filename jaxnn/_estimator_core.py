@@ -526,6 +526,18 @@ def reported_loss(params, data, hyper, static: Static, value=None):
 reported_loss_jit = jax.jit(reported_loss, static_argnames=("static",))
 
 
+def fit_lbfgs(params, data, hyper, iter_end, static: Static):
+    """(state, reported loss) of a whole L-BFGS fit in one call: :func:`lbfgs_init`,
+    :func:`run_lbfgs` and :func:`reported_loss`.  The state is returned without its optimizer state
+    (``opt_state`` None): nothing continues such a fit, and reading it back would copy the curvature
+    memory to the host."""
+    s = run_lbfgs(lbfgs_init(params, data, hyper, static), data, hyper, iter_end, static)
+    return s._replace(opt_state=None), reported_loss(s.params, data, hyper, static, value=s.value)
+
+
+fit_lbfgs_jit = jax.jit(fit_lbfgs, static_argnames=("static",))
+
+
 @partial(jax.jit, static_argnames=("activation", "out"))
 def predict_outputs(params, X, activation, out):
     """(z^(n_l), h(X)) for every row of X (prediction path of the estimators)."""

@@ -528,10 +528,10 @@ class _BaseMLP(BaseEstimator):
         params = _pad_inputs(params, D, sp.issparse(X))
         data = {"X": _pad_X(X, N, D), "Y": _pad(Y.astype(dtype), N), "sw": _pad(sw, N)}
         hyper = _hyper(self, dtype)
-        state = core.lbfgs_init_jit(params, data, hyper, static=static)
-        if self.callback is None and not self.verbose:
-            state = core.run_lbfgs_jit(state, data, hyper, np.int32(self.max_iter), static=static)
+        if self.callback is None and not self.verbose:  # the whole fit in one compiled call
+            state, loss = core.fit_lbfgs_jit(params, data, hyper, np.int32(self.max_iter), static=static)
         else:
+            state = core.lbfgs_init_jit(params, data, hyper, static=static)
             for i in range(1, self.max_iter + 1):
                 state = core.run_lbfgs_jit(state, data, hyper, np.int32(i), static=static)
                 if int(state.it) < i or bool(state.diverged):
@@ -542,7 +542,8 @@ class _BaseMLP(BaseEstimator):
                     print("Iteration %d, loss = %.8f" % (i, logs["loss"]))
                 if (self.callback is not None and self.callback(i, logs)) or bool(state.stopped):
                     break
-        state = jax.device_get(state)
+            loss = core.reported_loss_jit(state.params, data, hyper, static=static, value=state.value)
+        state, loss = jax.device_get((state._replace(opt_state=None), loss))
         if bool(state.diverged):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
@@ -555,8 +556,7 @@ class _BaseMLP(BaseEstimator):
                           f"(max_fun={self.max_fun}; {int(state.nfev)} function evaluations) or scale the data.",
                           ConvergenceWarning, stacklevel=3)
         attrs = self._param_attrs(_unpad_inputs(state.params, d, sp.issparse(X)))
-        loss = float(core.reported_loss_jit(state.params, data, hyper, static=static, value=state.value))
-        attrs.update(n_iter_=n_iter, t_=0, loss_=loss,
+        attrs.update(n_iter_=n_iter, t_=0, loss_=float(loss),
                      loss_curve_=state.loss_curve[:n_iter].tolist(), n_fun_=int(state.nfev))
         return attrs
 

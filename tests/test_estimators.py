@@ -311,6 +311,24 @@ def test_callback_and_validation_data(digits):
     assert clf.validation_scores_[-1] == pytest.approx(clf.score(X[300:], y[300:]))
 
 
+@pytest.mark.parametrize("est", [MLPClassifier, MLPRegressor])
+def test_lbfgs_fit_in_one_call_equals_the_fit_with_a_callback(digits, est):
+    # Without a callback the fit is one compiled call (init, iterations, reported loss); with one, a
+    # call per iteration.  Both run the same iterations to the same state.
+    X, y = digits
+    y = y if est is MLPClassifier else y.astype(float)
+    args = dict(solver="lbfgs", hidden_layer_sizes=(16,), max_iter=15, random_state=0)
+    seen = []
+    one = _quiet(est(**args).fit, X[:400], y[:400])
+    each = _quiet(est(callback=lambda i, logs: seen.append(i) and False, **args).fit, X[:400], y[:400])
+    assert seen == list(range(1, one.n_iter_ + 1))
+    assert (one.n_iter_, one.n_fun_) == (each.n_iter_, each.n_fun_)
+    np.testing.assert_allclose(one.loss_curve_, each.loss_curve_, rtol=1e-12)
+    assert one.loss_ == pytest.approx(each.loss_, rel=1e-12)
+    for a, b in zip(one.coefs_ + one.intercepts_, each.coefs_ + each.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_bad_input_like_sklearn(digits, diabetes):
     X, y = digits
     Xn = X.copy()
