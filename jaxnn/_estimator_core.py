@@ -15,6 +15,7 @@ Two pure functions advance a training state (each also jitted, as ``run_stochast
   L-BFGS-B stopping rules as scikit-learn calls them: ``max|grad| <= tol``, a relative decrease
   ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations, or more than ``max_fun``
   objective evaluations at the end of an iteration (scipy's ``nfev > maxfun`` test).
+  :func:`fit_lbfgs` is a whole fit (start, iterations, reported loss) in one call.
 
 Everything a grid search may vary (alpha, learning_rate_init, momentum, beta_1, beta_2, epsilon,
 power_t, tol, n_iter_no_change, max_fun) is a traced scalar in ``hyper``; structure (layer sizes via
