@@ -296,7 +296,9 @@ def run_table(fn: Callable[..., Any], rows, *, key, seeds: int = 1, data=None, s
     mesh = _mesh(devices)
     n = lens.pop()
     seed_kd = _seed_keys(key, impl, seeds)
-    host = jax.tree_util.tree_map(lambda x: np.repeat(np.asarray(x), seeds, axis=0), rows)
+    # row i's seeds are runs i * seeds .. i * seeds + seeds - 1 (one seed: the rows as they are, not a copy)
+    host = jax.tree_util.tree_map(lambda x: np.asarray(x) if seeds == 1 else np.repeat(np.asarray(x), seeds, axis=0),
+                                  rows)
     kd = np.tile(seed_kd, (n,) + (1,) * (seed_kd.ndim - 1))
     grp = _Group(executor.make_job(fn, host, kd, impl, data, static), host, kd, np.arange(n * seeds), static)
     sizes, t_plan = _plan([grp], mesh, chunk_size, None, memory_budget, [None])
