@@ -580,7 +580,7 @@ class _BaseMLP(BaseEstimator):
                                         _pad_X(X.astype(dt) if sp.issparse(X) else np.asarray(X, dt),
                                                _bucket(m, 16), D),
                                         self._jax_activation(), self.out_activation_)
-            return np.array(h[:m])
+            return np.array(np.asarray(h)[:m])  # sliced on the host: slicing the device array compiles a slice
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None):
         """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs).
