@@ -144,9 +144,28 @@ def _bucket_fine(n: int, minimum: int = 16) -> int:
     return -(-n // step) * step
 
 
+def _batch_size(n: int, batch_size) -> int:
+    """scikit-learn's effective batch size for n training rows: min(200, n) for 'auto', else clipped to [1, n]."""
+    return min(200, n) if batch_size == "auto" else int(np.clip(batch_size, 1, n))
+
+
+def _validation_split(est, Y, rs) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) row indices of scikit-learn's early-stopping split of the n rows of the
+    targets Y (n, k), drawn from ``rs`` with ``est.validation_fraction``, as its ``train_test_split`` of
+    (X, y) draws them.  A classifier stratifies on its boolean label indicator (a too-rare class is
+    then named 'True' / 'False', as scikit-learn's error names it)."""
+    stratify = Y.astype(bool) if (is_classifier(est) and Y.shape[1] == 1) else None
+    idx, vidx = train_test_split(np.arange(len(Y)), random_state=rs, test_size=est.validation_fraction,
+                                 stratify=stratify)
+    if len(vidx) < 2:
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                         "of your dataset.")
+    return idx, vidx
+
+
 def _batch_layout(n: int, batch_size) -> tuple[int, int, int]:
     """(effective batch size, batch capacity B, padded row count N) for n training rows."""
-    bs = min(200, n) if batch_size == "auto" else int(np.clip(batch_size, 1, n))
+    bs = _batch_size(n, batch_size)
     if bs >= n:
         N = _bucket_fine(n)
         return n, N, N
@@ -404,13 +423,8 @@ class _BaseMLP(BaseEstimator):
         dtype = X.dtype
         monitor = bool(self.early_stopping) or validation_data is not None
         if self.early_stopping and validation_data is None:
-            # scikit-learn stratifies on its boolean label indicator: a too-rare class is named 'True' / 'False'
-            stratify = Y.astype(bool) if (is_classifier(self) and Y.shape[1] == 1) else None
-            X, Xv, Y, Yv, sw, swv = train_test_split(X, Y, sw, random_state=rs, test_size=self.validation_fraction,
-                                                     stratify=stratify)
-            if Xv.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
-                                 "of your dataset.")
+            idx, vidx = _validation_split(self, Y, rs)
+            X, Xv, Y, Yv, sw, swv = X[idx], X[vidx], Y[idx], Y[vidx], sw[idx], sw[vidx]
         elif validation_data is not None:
             Xv, Yv = validation_data
             Xv = Xv.astype(dtype, copy=False)
@@ -954,19 +968,14 @@ def _prepare_members(ests, folds, units, dtype, D: int, sparse: bool, stochastic
             rs = check_random_state(copy.deepcopy(e.random_state) if isinstance(e.random_state, np.random.RandomState)
                                     else e.random_state)
             inits.append(_pad_inputs(e._init_params(rs, units, dtype), D, sparse))
-            idx, vidx = np.arange(len(tr)), np.arange(1)
-            if stochastic and e.early_stopping:
-                stratify = Yf.astype(bool) if (is_classifier(e) and Yf.shape[1] == 1) else None
-                idx, vidx = train_test_split(idx, random_state=rs, test_size=e.validation_fraction, stratify=stratify)
-                if len(vidx) < 2:
-                    raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
-                                     "of your dataset.")
+            idx, vidx = _validation_split(e, Yf, rs) if stochastic and e.early_stopping else \
+                (np.arange(len(tr)), np.arange(1))
             rows.append(tr[idx])
             vrows.append(tr[vidx])
             streams.append(rs)
             n = len(idx)
             ns.append(n)
-            bss.append(min(200, n) if e.batch_size == "auto" else int(np.clip(e.batch_size, 1, n)))
+            bss.append(_batch_size(n, e.batch_size))
     return rows, vrows, inits, streams, ns, bss
 
 
