@@ -117,6 +117,32 @@ def _bare_batches(X, y, rows, n_b: int, batch: int, c: int):
     return XT, YT
 
 
+def _bare_epochs(p, opt, XT, YT, alpha, batch: int, epochs: int, *, loss: bool = False):
+    """The bare loops' training: ``epochs`` passes of optax ``opt``'s minibatch steps over the batches
+    (XT, YT) from params ``p``.  Returns the final params and, with ``loss``, each epoch's sum of its
+    batches' objectives times the batch size (each step then uses ``value_and_grad``), else None."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from jax import lax
+
+    def step(c, xy):
+        p, s = c
+        if loss:
+            J, g = jax.value_and_grad(_bare_J)(p, *xy, alpha, batch)
+        else:
+            J, g = None, jax.grad(_bare_J)(p, *xy, alpha, batch)
+        u, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, u), s), J
+
+    def epoch(c, _):
+        c, J = lax.scan(step, c, (XT, YT))
+        return c, None if J is None else jnp.sum(J) * batch
+
+    (p, _), acc = lax.scan(epoch, (p, opt.init(p)), None, length=epochs)
+    return p, acc
+
+
 def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha: float = 1e-4, batch: int = 200,
                *, loss: bool = False):
     """A bare JAX loop of the same minibatch steps, as a reference for what the compiled fit could
@@ -130,7 +156,6 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
     import jax
     import jax.numpy as jnp
     import optax
-    from jax import lax
 
     XT, YT = (jnp.asarray(a) for a in _bare_batches(X, y, np.arange(len(X)), -(-len(X) // batch), batch, 10))
     k1, k2 = jax.random.split(jax.random.key(0))
@@ -140,22 +165,8 @@ def _bare_loop(X, y, solver: str, epochs: int, lr: float, momentum: float, alpha
 
     @jax.jit
     def run(p):
-        def step(c, xy):
-            p, s, acc = c
-            if loss:
-                J, g = jax.value_and_grad(_bare_J)(p, *xy, alpha, batch)
-                acc = acc + J * batch
-            else:
-                g = jax.grad(_bare_J)(p, *xy, alpha, batch)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s, acc), None
-
-        def epoch(c, _):
-            p, s, acc = lax.scan(step, (*c, jnp.zeros([], X.dtype)), (XT, YT))[0]
-            return (p, s), acc / len(X)
-
-        (p, _), losses = lax.scan(epoch, (p, opt.init(p)), None, length=epochs)
-        return p, losses
+        p, acc = _bare_epochs(p, opt, XT, YT, alpha, batch, epochs, loss=loss)
+        return p, None if acc is None else acc / len(X)  # the epochs' losses: returned, so XLA keeps them
 
     jax.block_until_ready(run(params))
     best = lambda: _best(lambda: jax.block_until_ready(run(params)), 3)[1]  # noqa: E731
@@ -193,7 +204,6 @@ def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 
     runs of all the calls (compiled first)."""
     import jax
     import optax
-    from jax import lax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     points = [(a, lr) for a in grid["alpha"] for lr in grid["learning_rate_init"]]
@@ -211,17 +221,7 @@ def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 
         return XT, YT, params, np.array([p[0] for p in pts], X.dtype), np.array([p[1] for p in pts], X.dtype)
 
     def fit(XT, YT, p, alpha, lr):  # one grid point on its block's (unbatched) data
-        opt = optax.adam(lr)
-
-        def step(carry, xy):
-            p, s = carry
-            u, s = opt.update(jax.grad(_bare_J)(p, *xy, alpha, batch), s, p)
-            return (optax.apply_updates(p, u), s), None
-
-        def epoch(carry, _):
-            return lax.scan(step, carry, (XT, YT))[0], None
-
-        return lax.scan(epoch, (p, opt.init(p)), None, length=epochs)[0][0]
+        return _bare_epochs(p, optax.adam(lr), XT, YT, alpha, batch, epochs)[0]
 
     n_dev = len(jax.devices())
     sharding = NamedSharding(Mesh(np.array(jax.devices()), ("b",)), PartitionSpec("b"))
