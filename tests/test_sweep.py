@@ -155,6 +155,34 @@ def test_chunk_sizes_and_memory_budget_agree():
     assert big.meta["memory_per_chunk_bytes"] > 0
 
 
+def until_run(key, n, growth):
+    """A while_loop whose trip count is the run's own (traced) hyperparameter."""
+    def body(c):
+        i, v = c
+        return i + 1, v * growth + jax.random.uniform(jax.random.fold_in(key, i))
+    steps, value = jax.lax.while_loop(lambda c: c[0] < n, body, (0, 1.0))
+    return {"steps": steps, "value": value}
+
+
+def test_one_run_per_device_equals_the_vmapped_chunk():
+    """With one run per device a chunk runs the run itself, not its vmap (whose while_loop would select
+    between carries at each step): the same numbers as runs vmapped together, whatever the chunk."""
+    grid = {"n": [0, 1, 3, 7, 12, 30], "growth": [0.5, 1.5]}
+    n_dev = len(jax.devices())
+    one = sweep(until_run, grid, key=KEY, chunk_size=n_dev, progress=False)
+    many = sweep(until_run, grid, key=KEY, chunk_size=4 * n_dev, progress=False)
+    assert one.meta["chunk_size"] == n_dev and many.meta["chunk_size"] == 4 * n_dev
+    assert_same(one, many)
+    np.testing.assert_array_equal(one["steps"].reshape(6, 2), np.repeat(np.array(grid["n"])[:, None], 2, axis=1))
+    from jaxnn.sweeps import executor
+
+    run = lambda row, kd, data: until_run(jax.random.wrap_key_data(kd), **row)  # noqa: E731
+    for k in (1, 2):  # the vmapped loop's carry selects are lowered into the program only for k > 1
+        rows, kd = {"n": jnp.zeros(k, jnp.int32), "growth": jnp.ones(k)}, jax.random.key_data(jax.random.split(KEY, k))
+        text = jax.jit(executor._batched(run, k)).lower(rows, kd, None).as_text()
+        assert ("stablehlo.select" in text) == (k > 1)
+
+
 # --- divergence --------------------------------------------------------------------------------------
 
 def test_divergence_is_recorded_and_isolated():

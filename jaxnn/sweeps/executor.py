@@ -108,6 +108,20 @@ def _one(job: Job):
     return one
 
 
+def _batched(one, k: int):
+    """``one`` over a leading axis of ``k`` runs (the rows and keys; data shared): its ``vmap``, or for
+    one run the run itself.  A vmapped loop whose trip count is traced per run (a ``while_loop``) selects
+    between the new and the old carry, leaf by leaf, at every iteration; with one run per device there is
+    nothing to select between."""
+    if k > 1:
+        return jax.vmap(one, in_axes=(0, 0, None))
+
+    def one_run(rows, kd, data):
+        out = one(jax.tree_util.tree_map(lambda x: x[0], rows), kd[0], data)
+        return jax.tree_util.tree_map(lambda x: x[None], out)
+    return one_run
+
+
 @contextlib.contextmanager
 def _user_errors(job: Job):
     """JAX's errors about Python control flow on tracers, retold in the user's terms."""
@@ -151,7 +165,7 @@ def compile_job(job: Job, mesh: Mesh, K: int):
     # shard_map: each device runs its own runs as a local program.  Under a plain jit of the vmap, a loop
     # whose trip count differs between runs (a while_loop with a batched predicate) would reduce its
     # predicate over the sharded run axis: one cross-device all-reduce, and a lockstep wait, per iteration.
-    local = jax.shard_map(jax.vmap(_one(job), in_axes=(0, 0, None)), mesh=mesh,
+    local = jax.shard_map(_batched(_one(job), K // mesh.devices.size), mesh=mesh,
                           in_specs=(P("runs"), P("runs"), P()), out_specs=P("runs"),
                           check_vma=False)  # fn is the user's per-run code: no collectives to type
     jitted = jax.jit(local, in_shardings=(sh, sh, rep), out_shardings=sh)
