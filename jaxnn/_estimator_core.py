@@ -383,9 +383,9 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
     else:
         stop = fire
     stop = stop | static.incremental
+    record = lambda curve, v: curve.at[e].set(v) if static.monitor else curve  # noqa: E731  (else NaN throughout)
     return State(params, opt_state, lr, t, e + 1, stop, bad, count, best_loss, best_val, best_params,
-                 state.loss_curve.at[e].set(loss), state.val_curve.at[e].set(val),
-                 state.vloss_curve.at[e].set(vloss))
+                 state.loss_curve.at[e].set(loss), record(state.val_curve, val), record(state.vloss_curve, vloss))
 
 
 def _epoch_data(data, static: Static) -> dict:
