@@ -346,8 +346,10 @@ def _layouts_section(args, X, y) -> None:
             E._CPU_BLOCK, E._CPU_LANES = block, lanes
             runs = [_jaxnn_search("grid", args).set_params(refit=False).fit(X, y).sweep_meta_[0]
                     for _ in range(4)]
-            rows.append({"members per block": block, "members per device per call": max(1, lanes // block) * block,
-                         "chunk (blocks per call)": runs[0]["chunk_size"], "compile_s": runs[0]["compile_s"],
+            first = runs[0]  # the layout the search ran: its blocks per call over the devices, times the block size
+            rows.append({"members per block": block,
+                         "members per device per call": first["chunk_size"] // first["devices"] * first["block_size"],
+                         "chunk (blocks per call)": first["chunk_size"], "compile_s": first["compile_s"],
                          "run_s (best of 3)": min(m["run_s"] for m in runs[1:]),
                          "default": (block, lanes) == saved})
     finally:

@@ -1005,7 +1005,7 @@ def _group_outputs(leaves, ests, n_s: int, stochastic: bool, score: bool, train_
 # rows, early-stopping split and minibatch orders) train as one block: inside the block the data are
 # not batched, so each minibatch's first-layer products of all the block's members are one matmul.
 _DATA = ("rows", "mask", "vrows", "vmask", "n", "bs", "fold", "order")
-_CPU_LANES = 4  # on a CPU, members per device per call (at least one block: one block each, by default)
+_CPU_LANES = 4  # on a CPU, members per device per call, at least one block (the default blocks run one per device)
 _CPU_BLOCK = 8  # on a CPU, members per block at most (1: no sharing); both measured: bench_estimators.py --layouts
 _HALVING_BLOCK = 4  # block size when the calls of different sizes share one compiled function
 
