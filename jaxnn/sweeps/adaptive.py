@@ -40,6 +40,7 @@ from jaxnn.sweeps.driver import Driver, Trials
 from jaxnn.sweeps.executor import replicate
 from jaxnn.sweeps.lanes import Pool, Spec
 from jaxnn.sweeps.provenance import code_hash, versions
+from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.spaces import as_space
 from jaxnn.trainable import Trainable
 
@@ -48,14 +49,6 @@ __all__ = ["run", "successive_halving", "hyperband", "pbt", "patience", "Patienc
 
 
 # --- ranking and early stopping ------------------------------------------------------------------------------
-
-def rank(values, status, mode: str) -> np.ndarray:
-    """Positions sorted best first: by value (``mode`` "max" / "min"), non-ok or NaN last, ties by position."""
-    v = np.asarray(values, np.float64)
-    bad = (np.asarray(status) != st.OK) | ~np.isfinite(v)
-    key = np.where(bad, np.inf, -v if mode == "max" else v)
-    return np.lexsort((np.arange(len(v)), key, bad))
-
 
 class Patience(NamedTuple):
     """Early stopping: stop a trial once ``metric`` has not improved by more than ``min_delta`` for

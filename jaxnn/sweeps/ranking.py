@@ -1,0 +1,58 @@
+"""Ranking and selection of trials: the one rule that every search of jaxnn ranks and keeps with.
+
+:func:`rank` orders trials best first by a metric whose direction (``mode``) the caller states;
+:func:`top_k` keeps the ``k`` best of them.  The adaptive searches of :mod:`jaxnn.sweeps` and the
+estimators' halving searches (:class:`jaxnn.estimators.MLPHalvingRandomSearchCV`) both select with
+these two functions; they differ only in the tie rule they ask for (``ties``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxnn.sweeps import status as st
+
+__all__ = ["rank", "top_k", "MODES", "TIES"]
+
+MODES = ("max", "min")
+TIES = ("first", "sklearn")
+
+
+def _check(mode: str, ties: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
+    if ties not in TIES:
+        raise ValueError(f"ties: expected one of {list(TIES)}, got {ties!r}")
+
+
+def rank(values, status=None, mode: str = None, *, ties: str = "first") -> np.ndarray:
+    """Positions of ``values`` (n,) sorted best first.
+
+    Args:
+      values: (n,) metric values, one per trial.
+      status: (n,) run statuses (:mod:`jaxnn.sweeps.status`) or None (all ok): a trial that is not ok
+        ranks last, as does a NaN value.
+      mode: ``"max"`` or ``"min"``: the metric's direction (required; nothing is inferred).
+      ties: ``"first"``: equal values keep their positions' order (a stable sort); ``"sklearn"``:
+        scikit-learn's successive-halving order (``np.argsort`` of the scores, the NaN ones moved to
+        the worst end, read from the best end), which its ``HalvingRandomSearchCV`` selects with
+        (``mode="max"``, no ``status``).
+
+    Returns:
+      (n,) int array, the best position first.
+    """
+    _check(mode, ties)
+    v = np.asarray(values, np.float64)
+    bad = ~np.isfinite(v) if status is None else (np.asarray(status) != st.OK) | ~np.isfinite(v)
+    if ties == "sklearn":
+        key = np.where(bad, np.nan, v if mode == "max" else -v)
+        return np.roll(np.argsort(key), np.count_nonzero(np.isnan(key)))[::-1]
+    key = np.where(bad, np.inf, -v if mode == "max" else v)
+    return np.lexsort((np.arange(len(v)), key, bad))
+
+
+def top_k(values, k: int, status=None, mode: str = None, *, ties: str = "first") -> np.ndarray:
+    """The positions of the ``k`` best of ``values`` (see :func:`rank`), the best first."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k: expected an integer >= 0, got {k!r}")
+    return rank(values, status, mode, ties=ties)[:k]
