@@ -22,7 +22,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["save", "load", "FORMAT", "atomic_write"]
+__all__ = ["save", "load", "FORMAT", "atomic_write", "check_target"]
 
 FORMAT = "jaxnn.pytree"
 VERSION = 1
@@ -62,9 +62,23 @@ def _decode(node: Any, arrays) -> Any:
     raise ValueError(f"unknown node kind {kind!r}")
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+def check_target(path: str | os.PathLike, name: str = "path") -> str:
+    """``path`` as a string, or a ValueError naming ``name`` unless it names a file in an existing folder."""
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name}: expected a file path in an existing folder, got {path!r}, whose folder "
+                         f"{folder!r} does not exist (create it first, e.g. os.makedirs)")
+    if os.path.isdir(path):
+        raise ValueError(f"{name}: expected a file path, got {path!r}, which is a folder")
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it onto ``path``.
+
+    Raises a ValueError naming ``path`` (before writing anything) unless its folder exists."""
+    path = check_target(path)
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
     try:
@@ -83,7 +97,13 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 
 
 def save(path: str | os.PathLike, params: Any) -> None:
-    """Write a pytree of arrays (dicts, lists, tuples, None) to ``path`` (.npz, see module doc)."""
+    """Write a pytree of arrays (dicts, lists, tuples, None) to ``path`` (.npz, see module doc).
+
+    Raises:
+      ValueError: ``path``'s folder does not exist, or ``path`` is a folder (nothing is written).
+      TypeError: ``params`` holds something other than dicts, lists, tuples, None and arrays.
+    """
+    path = check_target(path)
     arrays: dict = {}
     tree = _encode(params, "", arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
@@ -92,22 +112,36 @@ def save(path: str | os.PathLike, params: Any) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays, **{_META: np.array(meta)}))
 
 
+def _read(path: str) -> tuple[dict, dict]:
+    """The metadata and the arrays of the .npz archive at ``path`` (the file is closed on every path)."""
+    with open(path, "rb") as f:  # our own handle: np.load leaks its own when the zip directory is corrupt
+        head = f.read(4)
+        if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise ValueError(f"{path}: not a jaxnn params file (not a .npz archive: it starts with {head!r})")
+        f.seek(0)
+        with np.load(f, allow_pickle=False) as z:
+            if _META not in z.files:
+                raise ValueError(f"{path}: not a jaxnn params file (no {_META!r} entry); write it with jaxnn.save")
+            meta = json.loads(str(z[_META]))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+                got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("version"))
+                raise ValueError(f"{path}: unsupported format {got!r}; expected {FORMAT!r} version {VERSION}")
+            return meta, {k: z[k] for k in z.files if k != _META}
+
+
 def load(path: str | os.PathLike) -> Any:
     """Read a pytree written by :func:`save`.
 
     Raises:
       FileNotFoundError: no such file.
-      ValueError: the file is truncated, corrupt, or not a jaxnn pytree file.
+      ValueError: ``path`` is a folder, or the file is truncated, corrupt, or not a jaxnn pytree file
+        (the message names the path; the file is closed).
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"path: expected a jaxnn params file, got {path!r}, which is a folder")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if _META not in z.files:
-                raise ValueError(f"{path}: not a jaxnn params file (no {_META!r} entry); write it with jaxnn.save")
-            meta = json.loads(str(z[_META]))
-            if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-                raise ValueError(f"{path}: unsupported format {meta.get('format')!r} version {meta.get('version')!r}")
-            arrays = {k: z[k] for k in z.files if k != _META}
+        meta, arrays = _read(path)
     except FileNotFoundError:
         raise
     except ValueError as e:
