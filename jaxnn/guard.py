@@ -18,12 +18,13 @@ Used by :mod:`jaxnn.train`, :mod:`jaxnn.lbfgs`, :mod:`jaxnn.autoencoder` and the
 
 from __future__ import annotations
 
-from functools import reduce
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from jaxnn import validate
 
 __all__ = ["GuardState", "guard_init", "guarded", "guarded_scan", "carry_is_finite", "tree_all_finite",
            "tree_where", "invalid_hyper", "mask_invalid"]
@@ -131,16 +132,14 @@ def invalid_hyper(*, positive=(), nonnegative=(), unit=(), params=None) -> jax.A
     """Scalar bool (traceable): a value of ``positive`` is not > 0, of ``nonnegative`` not >= 0, of ``unit``
     not in (0, 1), any of them is non-finite, or ``params`` (when given) has a non-finite leaf.
 
-    The traced counterpart of the boundary's value checks (:func:`jaxnn.validate.check_scalar`);
-    compute it once, outside the loop, and apply it with :func:`mask_invalid`.
+    A thin use of the one rule table (:func:`jaxnn.validate.invalid_flag` with the rules ``"positive"``,
+    ``"nonnegative"`` and ``"unit_open"``), the traced counterpart of the boundary's value checks
+    (:func:`jaxnn.validate.check_rule`); compute it once, outside the loop, and apply it with
+    :func:`mask_invalid`.
     """
-    bad = [jnp.array(False)]
-    bad += [~((x > 0) & jnp.isfinite(x)) for x in positive]
-    bad += [~((x >= 0) & jnp.isfinite(x)) for x in nonnegative]
-    bad += [~((x > 0) & (x < 1)) for x in unit]  # NaN fails both comparisons
-    if params is not None:
-        bad.append(~tree_all_finite(params))
-    return reduce(jnp.logical_or, bad)
+    bad = validate.invalid_flag([(x, "positive") for x in positive] + [(x, "nonnegative") for x in nonnegative]
+                                + [(x, "unit_open") for x in unit])
+    return bad if params is None else bad | ~tree_all_finite(params)
 
 
 def mask_invalid(invalid, params0, params, history: dict):

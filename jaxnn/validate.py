@@ -1,21 +1,44 @@
-"""Argument checks for the public entry points, run once, outside ``jit``.
+"""Argument checks for the public entry points, run once, outside ``jit``, and the one rule table.
 
 Every check raises a ``ValueError`` that names the argument, what was expected and what was given.
 Checks on *values* (finite data, positive learning rate) only run on concrete arrays: under an outer
 ``jit``/``vmap`` (a sweep) the values are tracers, and only the static facts (shapes, dtypes, sizes)
 are checked.  The compiled core assumes valid input.
+
+The rule table: each range rule for a real scalar is a :class:`Rule` (an interval, each bound open or
+closed; every rule also asks for a finite value), written once, in :data:`RULES` under a name, and each
+sweepable hyperparameter's rule is named once, in :data:`HYPERPARAMETERS` (``lr`` positive, ``lam``
+nonnegative, ``rho`` in (0, 1), ...).  A rule gives both checks of a value:
+
+* at a public entry point, :func:`check_rule` (or :func:`check_rules` for several): a concrete value
+  that breaks its rule raises ``ValueError("lam: expected a value >= 0, got -1.0")``; a traced one
+  passes through unchecked;
+* inside a compiled run (a sweep, where the value is traced and cannot raise), :func:`invalid_flag`:
+  a traced bool scalar, True when some value breaks its rule (NaN and inf break every rule), which the
+  run applies once after its loop (:func:`jaxnn.guard.mask_invalid`: no result, ``history["invalid"]``).
+
+So ``check_rules(lam=lam, rho=rho)`` before a run and ``invalid_flag(lam=lam, rho=rho)`` inside it
+test the same intervals, from the same table.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "Rule",
+    "RULES",
+    "HYPERPARAMETERS",
+    "rule_of",
+    "holds",
+    "check_rule",
+    "check_rules",
+    "invalid_flag",
     "is_concrete",
     "check_array",
     "check_finite",
@@ -80,27 +103,154 @@ def check_finite(name: str, x: jax.Array) -> None:
         raise ValueError(f"{name}: expected finite values, got {n_bad} NaN/inf entries in {_describe(x)}")
 
 
-def check_scalar(name: str, x: Any, *, positive: bool = False, nonnegative: bool = False,
-                 upper: float | None = None, open_upper: bool = False) -> Any:
-    """Check a (possibly traced) real scalar; value checks only apply when concrete."""
+def _check_real_scalar(name: str, x: Any) -> None:
+    """The static facts of a (possibly traced) real scalar: a number, not a bool, 0-D, a real dtype."""
     if isinstance(x, bool) or not (isinstance(x, (int, float, np.number)) or hasattr(x, "dtype")):
         raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}")
     if np.ndim(x) != 0:
         raise ValueError(f"{name}: expected a scalar, got {_describe(x)}")
     if np.dtype(getattr(x, "dtype", type(x))).kind not in "iuf":
         raise ValueError(f"{name}: expected a real scalar, got {_describe(x)}")
+
+
+def check_scalar(name: str, x: Any, *, positive: bool = False, nonnegative: bool = False,
+                 upper: float | None = None, open_upper: bool = False) -> Any:
+    """Check a (possibly traced) real scalar; value checks only apply when concrete.
+
+    The keyword form of :func:`check_rule`: ``positive`` (> 0) or ``nonnegative`` (>= 0), and an
+    ``upper`` bound (``< upper`` when ``open_upper``, else ``<= upper``), as one :class:`Rule`.
+    """
+    low, low_open = (0.0, positive) if (positive or nonnegative) else (-np.inf, False)
+    high = np.inf if upper is None else float(upper)
+    return check_rule(name, x, Rule(low, high, low_open, bool(open_upper and upper is not None)))
+
+
+# ------------------------------------------------------------------------------------------ the rule table
+class Rule(NamedTuple):
+    """A range rule for a real scalar: finite, and in the interval from ``low`` to ``high``.
+
+    ``low_open``: the value must be > ``low`` (else >= ``low``); ``high_open``: < ``high`` (else <=).
+    Infinite bounds mean no bound.  NaN and inf break every rule.
+    """
+
+    low: float = -np.inf
+    high: float = np.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def expected(self) -> str:
+        """The rule in words, for error messages: ``"a value > 0"``, ``"a value in [0, 1)"``."""
+        lo, hi = np.isfinite(self.low), np.isfinite(self.high)
+        if lo and hi and self.low_open and self.high_open:
+            return f"a value strictly between {self.low:g} and {self.high:g}"
+        if lo and hi:
+            return (f"a value in {'(' if self.low_open else '['}{self.low:g}, "
+                    f"{self.high:g}{')' if self.high_open else ']'}")
+        if lo:
+            return f"a value {'>' if self.low_open else '>='} {self.low:g}"
+        if hi:
+            return f"a value {'<' if self.high_open else '<='} {self.high:g}"
+        return "a finite value"
+
+    def holds(self, x):
+        """Bool: ``x`` is finite and within the interval.  A NumPy bool for a Python or NumPy ``x`` (so
+        it also runs under an outer ``jit``), a JAX bool for a JAX array (traced or not)."""
+        finite = np.isfinite(x) if isinstance(x, (int, float, np.number, np.ndarray)) else jnp.isfinite(x)
+        above = (x > self.low) if self.low_open else (x >= self.low)
+        below = (x < self.high) if self.high_open else (x <= self.high)
+        return finite & above & below
+
+
+#: The named rules; every range check of the package is one of these or a :class:`Rule` of its own.
+RULES = {
+    "finite": Rule(),
+    "positive": Rule(0.0, low_open=True),                     # lr, step sizes, widths
+    "nonnegative": Rule(0.0),                                  # lam, beta, init scale
+    "unit_open": Rule(0.0, 1.0, low_open=True, high_open=True),  # rho, fractions
+    "unit": Rule(0.0, 1.0),                                    # probabilities
+    "unit_right_open": Rule(0.0, 1.0, high_open=True),         # momentum, decay rates
+}
+
+#: Each sweepable hyperparameter's rule, named once (the name a public entry point calls it by).
+HYPERPARAMETERS = {
+    "lr": "positive",          # learning rate alpha > 0
+    "lam": "nonnegative",      # ridge strength lambda >= 0
+    "beta": "nonnegative",     # sparsity weight beta >= 0
+    "rho": "unit_open",        # target mean activation rho in (0, 1) (the KL term needs both bounds)
+    "scale": "nonnegative",    # init scale (a half-width or standard deviation) >= 0
+    "momentum": "unit_right_open",  # momentum in [0, 1)
+}
+
+
+def rule_of(rule: "Rule | str | None", name: str = "") -> Rule:
+    """A :class:`Rule` from a rule, a name in :data:`RULES`, or ``None`` (``name``'s rule in
+    :data:`HYPERPARAMETERS`)."""
+    if rule is None:
+        if name not in HYPERPARAMETERS:
+            raise KeyError(f"no rule for {name!r}: pass one (a Rule or one of {sorted(RULES)})")
+        rule = HYPERPARAMETERS[name]
+    return rule if isinstance(rule, Rule) else RULES[rule]
+
+
+def holds(x, rule: "Rule | str") -> Any:
+    """Bool (traced for a traced ``x``): ``x`` is finite and obeys ``rule`` (a Rule or a name in RULES)."""
+    return rule_of(rule).holds(x)
+
+
+def check_rule(name: str, x: Any, rule: "Rule | str | None" = None) -> Any:
+    """Check a (possibly traced) real scalar against a rule; return it unchanged.
+
+    Args:
+      name: the argument's name, for the message.
+      x: a Python, NumPy or JAX real scalar, possibly traced.
+      rule: a :class:`Rule`, a name in :data:`RULES`, or None for ``name``'s rule in
+        :data:`HYPERPARAMETERS`.
+
+    The static facts (a real 0-D number) are always checked; the value only when concrete: a
+    non-finite value raises ``"{name}: expected a finite value, got nan"``, a value out of range
+    ``"{name}: expected {rule in words}, got {x}"``.  A traced value passes (see :func:`invalid_flag`).
+    """
+    rule = rule_of(rule, name)
+    _check_real_scalar(name, x)
     if is_concrete(x):
         v = float(x)
         if not np.isfinite(v):
             raise ValueError(f"{name}: expected a finite value, got {v}")
-        if positive and not v > 0:
-            raise ValueError(f"{name}: expected a value > 0, got {v}")
-        if nonnegative and not v >= 0:
-            raise ValueError(f"{name}: expected a value >= 0, got {v}")
-        if upper is not None and (v >= upper if open_upper else v > upper):
-            op = "<" if open_upper else "<="
-            raise ValueError(f"{name}: expected a value {op} {upper}, got {v}")
+        if not rule.holds(v):
+            raise ValueError(f"{name}: expected {rule.expected()}, got {v}")
     return x
+
+
+def check_rules(**named) -> None:
+    """:func:`check_rule` for each ``name=x`` (the rule from :data:`HYPERPARAMETERS`) or
+    ``name=(x, rule)``; a value of ``None`` (an argument left out) is skipped."""
+    for name, v in named.items():
+        x, rule = v if isinstance(v, tuple) else (v, None)
+        if x is not None:
+            check_rule(name, x, rule)
+
+
+def invalid_flag(pairs=(), /, **named) -> jax.Array:
+    """Traced bool scalar: some value breaks its rule (the traced counterpart of :func:`check_rules`).
+
+    Args:
+      pairs: ``(x, rule)`` pairs (the list form; ``rule`` a Rule or a name in :data:`RULES`).
+      **named: ``name=x`` (the rule from :data:`HYPERPARAMETERS`) or ``name=(x, rule)``; ``None``
+        values are skipped.
+
+    Returns:
+      A bool scalar, True when a value is non-finite or out of its range (False when none is given).
+      Compute it once, outside the loop; apply it with :func:`jaxnn.guard.mask_invalid`.
+    """
+    pairs = list(pairs)
+    for name, v in named.items():
+        x, rule = v if isinstance(v, tuple) else (v, None)
+        if x is not None:
+            pairs.append((x, rule_of(rule, name)))
+    ok = jnp.array(True)
+    for x, rule in pairs:
+        ok = ok & jnp.all(rule_of(rule).holds(jnp.asarray(x)))
+    return ~ok
 
 
 def check_int(name: str, x: Any, *, minimum: int = 1) -> int:

@@ -1,4 +1,4 @@
-"""Tests for jaxnn.validate.check_key (PRNG keys at the public boundary) and nan_unless."""
+"""Tests for jaxnn.validate: check_key (PRNG keys at the public boundary), nan_unless and the rule table."""
 
 import jax
 import jax.numpy as jnp
@@ -54,3 +54,71 @@ def test_nan_unless():
     out = validate.nan_unless(jnp.array(False), x)
     assert out.dtype == jnp.float32 and np.all(np.isnan(out))
     np.testing.assert_array_equal(jax.vmap(validate.nan_unless)(jnp.array([True, False]), x), [1.0, np.nan])
+
+
+# ------------------------------------------------------------------------------------------ the rule table
+@pytest.mark.parametrize("rule, good, bad, words", [
+    ("positive", [1e-9, 3.0], [0.0, -1.0], "a value > 0"),
+    ("nonnegative", [0.0, 2.0], [-1e-9], "a value >= 0"),
+    ("unit_open", [1e-6, 0.5], [0.0, 1.0, -0.1], "a value strictly between 0 and 1"),
+    ("unit", [0.0, 1.0], [1.5, -0.5], r"a value in \[0, 1\]"),
+    ("unit_right_open", [0.0, 0.9], [1.0, -0.1], r"a value in \[0, 1\)"),
+    ("finite", [-1e30, 0.0], [], "a finite value"),
+])
+def test_each_rule_gives_the_error_and_the_traced_flag(rule, good, bad, words):
+    """One rule, two checks: check_rule raises (concrete) and invalid_flag flags (traced, under jit and
+    vmap) exactly the same values, NaN and inf included."""
+    for x in good:
+        assert validate.check_rule("h", x, rule) == x
+    for x in bad:
+        with pytest.raises(ValueError, match=f"^h: expected {words}, got {x}$"):
+            validate.check_rule("h", x, rule)
+    for x in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="^h: expected a finite value, got"):
+            validate.check_rule("h", x, rule)
+    xs = jnp.array(good + bad + [np.nan, np.inf, -np.inf])
+    flags = jax.jit(jax.vmap(lambda x: validate.invalid_flag(h=(x, rule))))(xs)
+    np.testing.assert_array_equal(flags, [False] * len(good) + [True] * (len(bad) + 3))
+    assert validate.RULES[rule].expected() == words.replace("\\", "")
+
+
+def test_hyperparameters_name_their_rule_once():
+    assert validate.rule_of(None, "lr") == validate.RULES["positive"]
+    assert validate.rule_of(None, "rho") == validate.RULES["unit_open"]
+    with pytest.raises(ValueError, match=r"^rho: expected a value strictly between 0 and 1, got 1.0$"):
+        validate.check_rules(lam=0.0, rho=1.0)
+    with pytest.raises(ValueError, match=r"^momentum: expected a value in \[0, 1\), got 1.0$"):
+        validate.check_rule("momentum", 1.0)
+    validate.check_rules(lam=None, lr=0.1, beta=3.0, scale=0.0)  # None: left out, skipped
+    with pytest.raises(KeyError, match="no rule for 'width'"):
+        validate.check_rule("width", 1.0)
+
+
+def test_check_rule_checks_the_static_facts_and_passes_traced_values():
+    for x, got in ((True, "bool True"), ("1", "str '1'"), (jnp.ones(2), r"an array of shape \(2,\)")):
+        with pytest.raises(ValueError, match=f"lam: expected a (real )?scalar, got {got}"):
+            validate.check_rule("lam", x)
+    # traced: no value check (it could not raise), the flag says it instead
+    out = jax.jit(lambda x: (validate.check_rule("lam", x), validate.invalid_flag(lam=x)))(-1.0)
+    assert float(out[0]) == -1.0 and bool(out[1])
+    # a concrete Python value inside a trace is still checked
+    with pytest.raises(ValueError, match="lam: expected a value >= 0, got -1.0"):
+        jax.jit(lambda x: validate.check_rule("lam", -1.0) + x)(1.0)
+
+
+def test_invalid_flag_list_form_and_named_form_agree():
+    pairs = [(0.1, "positive"), (-1.0, "nonnegative")]
+    assert bool(validate.invalid_flag(pairs)) and bool(validate.invalid_flag(lr=0.1, lam=-1.0))
+    assert not bool(validate.invalid_flag([(0.1, "positive"), (0.0, "nonnegative")], rho=0.5, beta=None))
+    assert not bool(validate.invalid_flag())
+    assert bool(validate.invalid_flag(margin=(0.5, validate.Rule(0.0, 0.5, high_open=True))))
+
+
+def test_check_scalar_is_the_keyword_form_of_a_rule():
+    with pytest.raises(ValueError, match=r"margin: expected a value in \[0, 0.5\), got 0.5"):
+        validate.check_scalar("margin", 0.5, nonnegative=True, upper=0.5, open_upper=True)
+    with pytest.raises(ValueError, match="f0: expected a value > 0, got 0.0"):
+        validate.check_scalar("f0", 0.0, positive=True)
+    with pytest.raises(ValueError, match=r"p: expected a value <= 1, got 2.0"):
+        validate.check_scalar("p", 2.0, upper=1.0)
+    assert validate.check_scalar("shift", -3.0) == -3.0
