@@ -8,6 +8,7 @@ delta algorithm) and :func:`train` (compiled gradient descent, one ``lax.scan`` 
 from jaxnn import autoencoder, conv, display, edges, lbfgs, patches, softmax, sweeps  # noqa: E402  (submodules)
 from jaxnn import results as _results  # noqa: F401  (old module paths: loaded here, before the name `sweep`
 from jaxnn import sweep as _sweep_module  # noqa: F401  is bound to the function below)
+from jaxnn._compilation_cache import compilation_cache_dir, configure_default_cache
 from jaxnn.activations import ACTIVATIONS, Activation, get_activation
 from jaxnn.backprop import backprop
 from jaxnn.data import (
@@ -26,6 +27,11 @@ from jaxnn.sweeps import SweepResult, init_distributed, sweep, use_cpu_cores
 from jaxnn.train import train
 from jaxnn.trainable import Trainable, trainable
 
+# Compilations survive across processes: JAX's persistent cache in <user cache dir>/jaxnn/xla/<key>, unless
+# JAX's own cache is configured or JAXNN_COMPILATION_CACHE=0 (see jaxnn/_compilation_cache.py).
+configure_default_cache()
+del configure_default_cache
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -35,7 +41,7 @@ __all__ = [
     "backprop", "train", "trainable", "Trainable",
     "encode_labels", "decode_labels", "target_range",
     "TargetScaler", "fit_target_scaler", "scale_targets", "unscale_targets",
-    "save", "load",
+    "save", "load", "compilation_cache_dir",
     "sweep", "SweepResult", "init_distributed", "use_cpu_cores",
     "sweeps", "autoencoder", "conv", "softmax", "patches", "edges", "lbfgs", "display",
 ]
