@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Run jaxnn's benchmarks on a GPU machine, in about 7 minutes, and print their Markdown tables.
+# Run jaxnn's benchmarks on a GPU machine, in about 9 minutes, and print their Markdown tables.
 #
 #   bash benchmarks/gpu.sh            # from the repository root
 #
 # Each section's flags can be overridden by an environment variable (see each script's --help):
 #   TRAIN_ARGS (bench_train.py), SWEEP_ARGS (bench_sweep.py), CONV_ARGS (bench_conv.py),
 #   AE_ARGS (bench_autoencoder.py), EST_ARGS / EST_SEARCH_ARGS / EST_SPARSE_ARGS (bench_estimators.py),
-#   ADAPT_ARGS (bench_adaptive.py).
+#   ADAPT_ARGS (bench_adaptive.py), COLD_ARGS (bench_cold_start.py).
 #
 # Needs only Python with jax (CUDA build), optax and chex; nothing is installed and nothing is
 # downloaded.  scikit-learn, PyTorch and NumPy baselines run on the CPU when importable and are
@@ -20,6 +20,9 @@ cd "$(dirname "$0")/.." || exit 1
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # jaxnn from this checkout, installed or not
 export PYTHONUNBUFFERED=1   # a section stopped by its time limit still shows what it printed
+# Compile times are cold compiles: jaxnn's persistent compilation cache stays off unless asked for (a section
+# would otherwise load what an earlier one compiled).  bench_cold_start.py sets it per process itself.
+export JAXNN_COMPILATION_CACHE=${JAXNN_COMPILATION_CACHE:-0}
 LOG=/dev/null
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT" && LOG="$OUT/gpu_bench.md" && : > "$LOG"
@@ -81,6 +84,12 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
   # (sequential trials; see the CPU run).
   section "Adaptive searches (benchmarks/bench_adaptive.py)" 60 \
     "$PY" benchmarks/bench_adaptive.py ${ADAPT_ARGS:---seeds 2 --no-optuna --no-sklearn}
+
+  # Cold start: a scikit-learn user's script in fresh processes (MLPClassifier on breast_cancer; scikit-learn on
+  # the CPU): import, first fit without the cache, with a cold and with a warm persistent compilation cache
+  # (the second process's fit: issue 22's target, <= 1.5x scikit-learn's), and the warm fit in one process.
+  section "Cold start (benchmarks/bench_cold_start.py)" 90 \
+    "$PY" benchmarks/bench_cold_start.py ${COLD_ARGS:---quick}
 
   exit $status
 } 2>&1 | tee "$LOG"
