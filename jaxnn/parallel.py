@@ -10,47 +10,74 @@ not divide is padded with zero samples of weight 0 (:func:`sample_weights`), so 
 nothing.
 
 On a CPU, ``jaxnn.use_cpu_cores()`` (before JAX starts) makes one device per core; several GPUs are
-several devices already.  The default (``data_parallel=None``) shards only where that was measured
-to be faster: CPU devices, full-batch steps, concrete inputs (under an outer trace, such as a
-``jax.vmap``-ed sweep, the caller's computation decides the placement, so ``train`` stays on one
-device), at least :data:`MIN_SAMPLES_PER_DEVICE` samples per device (below that the all-reduce of
-every step costs more than the halved matrix products save) and no weight matrix larger than
-:data:`MAX_LAYER_WEIGHTS` (one CPU device already spreads larger products over the cores, and the
-sharded run was no faster or slower).  Elsewhere (GPUs: not measured here) ``data_parallel=True``
-turns it on.  ``benchmarks/bench_train.py`` times both forms side by side.
+several devices already.  The default (``data_parallel=None``) considers sharding only for CPU
+devices, full-batch steps, concrete inputs (under an outer trace, such as a ``jax.vmap``-ed sweep, the
+caller's computation decides the placement, so ``train`` stays on one device), at least
+:data:`MIN_SAMPLES_PER_DEVICE` samples per device (below that the all-reduce of every step costs more
+than the halved matrix products save) and no weight matrix larger than :data:`MAX_LAYER_WEIGHTS`
+(one CPU device already spreads larger products over the cores).  Elsewhere (GPUs: not measured
+here) ``data_parallel=True`` turns it on.
+
+Inside that region neither form is faster by construction: the sharded step runs one program per
+device, each on its own core, and pays an all-reduce per step; the one-device step spreads its
+matrix products over the cores through XLA's intra-op thread pool (``XLAEigen``, one thread per
+core, shared by the devices), and whether that pool's second thread does the work in time depends on
+how its threads wake and spin in this process (measured: the same one-device loop ran 3,766-4,050
+steps/s in some processes and 2,162-2,198 in others, where the sharded loop ran 3,225-3,479).  No
+XLA flag makes it deterministic (``--xla_cpu_multi_thread_eigen=false`` and synchronous dispatch
+leave both pool threads busy: the thunk executor itself runs on the pool).  So the default is
+**measured, once per process and shape class** (:func:`calibrate`): the first default call of a
+class times a probe of its size (a two-layer network, full batch, one device against sharded,
+interleaved best of a few) and the faster form is used for every later call of that class in the
+process; :func:`calibration` shows what was measured.  ``JAXNN_DATA_PARALLEL`` fixes the default
+instead, deterministically: ``off`` (never shard by default), ``on`` (shard the whole region, the
+rule before calibration), ``auto`` (the default: measure).  ``benchmarks/bench_data_parallel.py``
+times the three forms in fresh processes.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import time
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import shard_map
+from jax import lax, shard_map
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["AXIS", "MIN_SAMPLES_PER_DEVICE", "MAX_LAYER_WEIGHTS", "n_devices", "local_mesh", "place", "sample_weights",
-           "summed_over_devices", "shard_samples"]
+__all__ = ["AXIS", "MIN_SAMPLES_PER_DEVICE", "MAX_LAYER_WEIGHTS", "POLICY_ENV", "n_devices", "default_policy",
+           "shape_class", "calibrate", "calibration", "local_mesh", "place", "sample_weights", "summed_over_devices",
+           "shard_samples"]
 
 AXIS = "batch"
 MIN_SAMPLES_PER_DEVICE = 256  # the default shards a full batch of at least this many samples per device
 MAX_LAYER_WEIGHTS = 32768  # ... of a network whose largest W^(l) has at most this many entries (CPU)
+POLICY_ENV = "JAXNN_DATA_PARALLEL"  # auto (measure once per process and shape class), on, off
+_POLICIES = ("auto", "on", "off")
+_CALIBRATION: dict = {}  # shape class -> {"one": steps/s, "sharded": steps/s, "devices": the faster form's count}
 
 
 def n_devices(data_parallel: Optional[bool], *, traced: bool, full: bool, m: int, layer_weights: int) -> int:
     """The number of devices to shard the batch over (1: no sharding) for ``data_parallel``
-    (None: the default rule of the module doc, ``layer_weights`` being the size of the largest
-    weight matrix; True: every local device, or a ValueError where impossible; False: 1)."""
+    (None: the default of the module doc: inside the region, the form measured faster in this process
+    for this shape class (:func:`calibrate`), or as ``JAXNN_DATA_PARALLEL`` fixes it; ``layer_weights``
+    being the size of the largest weight matrix; True: every local device, or a ValueError where
+    impossible; False: 1)."""
     if data_parallel is not None and not isinstance(data_parallel, (bool, np.bool_)):
         raise ValueError(f"data_parallel: expected None, True or False, got {data_parallel!r}")
     n = jax.local_device_count()
     if data_parallel is None:
-        default = (n > 1 and jax.default_backend() == "cpu" and full and not traced
-                   and m >= MIN_SAMPLES_PER_DEVICE * n and layer_weights <= MAX_LAYER_WEIGHTS)
-        return n if default else 1
+        region = (n > 1 and jax.default_backend() == "cpu" and full and not traced
+                  and m >= MIN_SAMPLES_PER_DEVICE * n and layer_weights <= MAX_LAYER_WEIGHTS)
+        policy = default_policy()
+        if not region or policy == "off":
+            return 1
+        return n if policy == "on" else calibrate(n, m, layer_weights)["devices"]
     if not data_parallel:
         return 1
     if traced:
@@ -61,6 +88,84 @@ def n_devices(data_parallel: Optional[bool], *, traced: bool, full: bool, m: int
         raise ValueError(f"data_parallel: True needs more than one local device, found {n} "
                          f"({jax.default_backend()}); on a CPU call jaxnn.use_cpu_cores() before JAX starts")
     return n
+
+
+def default_policy() -> str:
+    """``JAXNN_DATA_PARALLEL`` (``auto`` when unset): how ``data_parallel=None`` decides (module doc)."""
+    policy = os.environ.get(POLICY_ENV, "auto").strip().lower() or "auto"
+    if policy not in _POLICIES:
+        raise ValueError(f"{POLICY_ENV}: expected one of {', '.join(_POLICIES)}, got {policy!r}")
+    return policy
+
+
+def shape_class(n: int, m: int, layer_weights: int) -> tuple[int, int, int]:
+    """The class of a full-batch problem that one calibration stands for: the device count, and the
+    sample count and largest weight matrix rounded up to a power of two."""
+    return n, 1 << max(0, math.ceil(math.log2(max(m, 1)))), 1 << max(0, math.ceil(math.log2(max(layer_weights, 1))))
+
+
+def calibration() -> dict:
+    """What :func:`calibrate` measured in this process: shape class -> ``{"one", "sharded"}`` probe
+    steps/s, ``"devices"`` (the count the default uses for that class) and ``"seconds"`` (a copy)."""
+    return {k: dict(v) for k, v in _CALIBRATION.items()}
+
+
+def calibrate(n: int, m: int, layer_weights: int, *, steps: int = 64, repeats: int = 5) -> dict:
+    """Measure, once per process and :func:`shape_class`, whether sharding a full batch over ``n``
+    devices beats one device: a probe of the class's size (m samples of a width-w two-layer network,
+    w = sqrt(layer_weights), full-batch gradient steps under one ``jit``) run on one device and sharded
+    over ``n`` (padding, sample weights and one flat all-reduce, as ``train`` shards), interleaved,
+    best of ``repeats`` runs of ``steps`` steps each.  Returns (and caches) ``{"one": steps/s,
+    "sharded": steps/s, "devices": n if sharded was faster else 1, "seconds": the calibration's own
+    time, compilations included}``."""
+    key = shape_class(n, m, layer_weights)
+    if key not in _CALIBRATION:
+        start = time.perf_counter()
+        runs = {1: _probe(None, m, layer_weights, steps), n: _probe(local_mesh(n), m, layer_weights, steps)}
+        best = {d: float("inf") for d in runs}
+        for run in runs.values():  # compile (and a first run) outside the timing
+            jax.block_until_ready(run())
+        for _ in range(repeats):
+            for d, run in runs.items():
+                t0 = time.perf_counter()
+                jax.block_until_ready(run())
+                best[d] = min(best[d], time.perf_counter() - t0)
+        _CALIBRATION[key] = {"one": steps / best[1], "sharded": steps / best[n],
+                             "devices": n if best[n] < best[1] else 1, "seconds": time.perf_counter() - start}
+    return dict(_CALIBRATION[key])
+
+
+def _probe(mesh: Optional[Mesh], m: int, layer_weights: int, steps: int) -> Callable[[], jax.Array]:
+    """``run()``: ``steps`` full-batch gradient steps of a w-w-w network (w = sqrt(layer_weights), tanh
+    hidden units, squared error) on m samples (columns), on one device or sharded over ``mesh``."""
+    w = max(1, math.isqrt(layer_weights))
+    kx, ky, k1, k2 = jax.random.split(jax.random.key(0), 4)
+    X, Y = jax.random.normal(kx, (m, w)), jax.random.normal(ky, (m, w))
+    params = (0.1 * jax.random.normal(k1, (w, w)), 0.1 * jax.random.normal(k2, (w, w)))
+
+    def sums(p, XT, YT, weights):  # sum over the given columns of weight * (loss, its gradient)
+        def J(p):
+            return jnp.sum(weights * jnp.sum((p[1] @ jnp.tanh(p[0] @ XT) - YT) ** 2, axis=0))
+        return jax.value_and_grad(J)(p)
+
+    if mesh is None:
+        full = sums
+    else:
+        X, Y, params = place(mesh, X, Y, params)
+        full = summed_over_devices(mesh, sums)
+    XT, YT = X.T, Y.T
+    weights = sample_weights(X.shape[0], m, X.dtype)
+
+    @jax.jit
+    def run(p, XT, YT, weights):
+        XT, YT = shard_samples(mesh, XT, YT)
+
+        def step(p, _):
+            J, g = full(p, XT, YT, weights)
+            return jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, g), J
+        return lax.scan(step, p, None, length=steps)[1]
+
+    return lambda: run(params, XT, YT, weights)
 
 
 def local_mesh(n: int) -> Mesh:

@@ -77,6 +77,20 @@ def main(out):
         parallel.n_devices(True, **dict(rule, m=3, full=False, layer_weights=10 ** 6)),
     ])
 
+    # JAXNN_DATA_PARALLEL=off never shards by default; auto measures once per shape class and keeps it.
+    os.environ[parallel.POLICY_ENV] = "off"
+    res["checks/rule_off"] = np.array([parallel.n_devices(None, **rule), parallel.n_devices(False, **rule),
+                                       parallel.n_devices(True, **rule)])
+    os.environ[parallel.POLICY_ENV] = "auto"
+    res["checks/auto_devices"] = parallel.n_devices(None, **dict(rule, m=300 * n))
+    res["checks/auto_again"] = parallel.n_devices(None, **dict(rule, m=500 * n))  # the same class
+    (cal,) = parallel.calibration().values()
+    res["checks/auto_classes"] = len(parallel.calibration())
+    res["checks/auto_calibrated"], res["checks/auto_one"], res["checks/auto_sharded"] = (
+        cal["devices"], cal["one"], cal["sharded"])
+    res["checks/auto_outside_region"] = parallel.n_devices(None, **dict(rule, full=False))
+    os.environ[parallel.POLICY_ENV] = "on"
+
     # Under an outer trace train stays on one device, as inside jaxnn.sweep.
     params, X, Y = problem(64, [5, 7, 3])
     lanes = jax.jit(jax.vmap(lambda lr: jaxnn.train(params, X, Y, lr=lr, steps=10)[1]))(jnp.array([0.1, 0.5]))

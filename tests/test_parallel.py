@@ -69,11 +69,55 @@ def test_default_rule_on_one_device():
         assert parallel.n_devices(dp, traced=False, full=True, m=10 * n, layer_weights=100) == 1
 
 
-def _env(devices):
+def test_default_policy_from_the_environment(monkeypatch):
+    monkeypatch.delenv(parallel.POLICY_ENV, raising=False)
+    assert parallel.default_policy() == "auto"
+    for value, policy in (("off", "off"), (" ON ", "on"), ("auto", "auto"), ("", "auto")):
+        monkeypatch.setenv(parallel.POLICY_ENV, value)
+        assert parallel.default_policy() == policy
+    monkeypatch.setenv(parallel.POLICY_ENV, "sometimes")
+    with pytest.raises(ValueError, match="JAXNN_DATA_PARALLEL: expected one of auto, on, off, got 'sometimes'"):
+        parallel.default_policy()
+
+
+def test_shape_class_rounds_up_to_powers_of_two():
+    assert parallel.shape_class(2, 1797, 6400) == (2, 2048, 8192)
+    assert parallel.shape_class(2, 2048, 8192) == (2, 2048, 8192)
+    assert parallel.shape_class(4, 2049, 1) == (4, 4096, 1)
+
+
+def test_calibration_runs_once_per_shape_class(monkeypatch):
+    built = []
+    probe = parallel._probe
+
+    def counting(mesh, m, layer_weights, steps):
+        built.append((mesh is not None, m, layer_weights))
+        return probe(mesh, m, layer_weights, steps)
+
+    monkeypatch.setattr(parallel, "_probe", counting)
+    monkeypatch.setattr(parallel, "_CALIBRATION", {})
+    first = parallel.calibrate(1, 300, 64, steps=4, repeats=2)  # one device: the mesh of 1 is the probe's
+    assert set(first) == {"one", "sharded", "devices", "seconds"} and first["devices"] == 1
+    assert first["one"] > 0 and first["sharded"] > 0 and first["seconds"] > 0
+    assert built == [(False, 300, 64), (True, 300, 64)]
+    assert parallel.calibrate(1, 500, 50, steps=4) == first  # same class (1, 512, 64): measured once
+    assert len(built) == 2
+    assert parallel.calibration() == {(1, 512, 64): first}
+    parallel.calibration()[(1, 512, 64)]["devices"] = 7  # a copy
+    assert parallel.calibrate(1, 300, 64)["devices"] == 1
+
+
+def test_probe_steps_descend_on_one_device():
+    losses = np.asarray(parallel._probe(None, 40, 9, 20)())
+    assert losses.shape == (20,) and np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def _env(devices, policy="on"):
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
     e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     e["JAX_PLATFORMS"] = "cpu"
+    e[parallel.POLICY_ENV] = policy  # "on": the region's rule, deterministic (the worker also checks auto and off)
     return e
 
 
@@ -109,3 +153,10 @@ def test_sharded_training_equals_one_device(tmp_path, devices):
     np.testing.assert_allclose(r["checks/vmap_loss"], r["checks/plain_loss"], rtol=1e-5)
     np.testing.assert_allclose(r["checks/sweep_loss"], r["checks/plain_loss"], rtol=1e-5)
     assert bool(r["checks/traced_true_raises"])
+    # JAXNN_DATA_PARALLEL=off: never sharded by default; auto: the calibrated choice, measured once
+    np.testing.assert_array_equal(r["checks/rule_off"], [1, 1, devices])
+    assert int(r["checks/auto_devices"]) in (1, devices)
+    assert int(r["checks/auto_devices"]) == int(r["checks/auto_again"]) == int(r["checks/auto_calibrated"])
+    assert int(r["checks/auto_classes"]) == 1
+    assert float(r["checks/auto_one"]) > 0 and float(r["checks/auto_sharded"]) > 0
+    assert int(r["checks/auto_outside_region"]) == 1
