@@ -6,7 +6,9 @@ init N(0, 0.01^2), 1000 steps), trained side by side in one process by
 
 * ``jaxnn.train`` (default ``gradient="autodiff"``) and ``jaxnn.train(gradient="backprop")``;
 * ``jaxnn.train`` with its default ``data_parallel=None`` (with one JAX CPU device per core, the
-  samples are sharded over them: see below) and with ``data_parallel=False`` (one device);
+  samples are sharded over them where a once-per-process calibration measured that faster:
+  ``jaxnn.parallel.calibrate``, whose time counts in the first call; the notes say which form ran)
+  and with ``data_parallel=False`` (one device);
 * raw JAX, as a user would first write it: ``jit`` + ``lax.scan`` + ``value_and_grad`` + plain SGD
   with the row layout ``a @ W.T + b`` (the reference the issue's "35-45% of peak" refers to), and the
   same in jaxnn.train's column layout ``W a + b`` (per-step losses, no divergence guard);
@@ -589,6 +591,10 @@ def main(a):
         if name in by:
             checks.append(f"{by[name]['jaxnn speed-up']:.2f}x {name.split()[0]} (target >= {target}x)")
     print("jaxnn.train: " + "; ".join(checks))
+    for cls, cal in jaxnn.parallel.calibration().items():  # what the default measured (its first call paid it)
+        print(f"data_parallel=None calibrated shape class {cls} (devices, samples, largest W rounded up) in "
+              f"{cal['seconds']:.2f} s, counted in jaxnn.train's compile s: probe one device {cal['one']:.0f} "
+              f"steps/s, sharded {cal['sharded']:.0f} -> {cal['devices']} device(s)")
     one, bare1 = "jaxnn.train (one device)", "bare loop (cols, one device)"
     print(f"{one}: {100 * rate[one] / rate[bare1]:.1f}% of the bare loop on one device (target >= 95%)")
     sharded = f"bare loop (cols, sharded over {n_dev})"
