@@ -111,7 +111,7 @@ def backprop(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",
       Lecture section 5; UFLDL, "Backpropagation Algorithm".
     """
     X, Y = validate.check_data(params, X, Y)
-    validate.check_scalar("lam", lam, nonnegative=True)
+    validate.check_rule("lam", lam)
     check_loss(loss, activation if output_activation is None else output_activation)
     if get_activation(activation).df is None:
         raise ValueError("activation: hidden activations must be elementwise")

@@ -452,8 +452,8 @@ def fold_preprocessing(W, b, *, whitening=None, mean=None, remove_patch_mean: bo
         if mean is not None:
             raise ValueError("mean: leave mean out when whitening is a fitted ZCA (it carries its mean)")
         whitening, mean = whitening.W, whitening.mean
-    validate.check_scalar("scale", scale)
-    validate.check_scalar("shift", shift)
+    validate.check_rule("scale", scale, "finite")
+    validate.check_rule("shift", shift, "finite")
     Wm = W
     if whitening is not None:
         M = validate.check_array("whitening", whitening, ndim=2, floating=True).astype(W.dtype)

@@ -85,7 +85,7 @@ def fit_target_scaler(Y, activation: str = "sigmoid", *, margin: float = 0.0) ->
     if Y.ndim not in (1, 2):
         raise ValueError(f"Y: expected a 1-D or 2-D array, got shape {Y.shape}")
     validate.check_finite("Y", Y)
-    validate.check_scalar("margin", margin, nonnegative=True, upper=0.5, open_upper=True)
+    validate.check_rule("margin", margin, validate.Rule(0.0, 0.5, high_open=True))
     lo, hi = target_range(activation)
     width = hi - lo
     return TargetScaler(jnp.min(Y, axis=0), jnp.max(Y, axis=0), lo + margin * width, hi - margin * width)

@@ -24,7 +24,7 @@ def require(module: str, extra: str = "experiments"):
 
 def split(key, m: int, test_fraction: float = 0.3):
     """Deterministic shuffled train/test index split: (train_idx, test_idx) as NumPy arrays."""
-    validate.check_scalar("test_fraction", test_fraction, positive=True, upper=1.0, open_upper=True)
+    validate.check_rule("test_fraction", test_fraction, "unit_open")
     perm = np.asarray(jax.random.permutation(key, m))
     n_test = max(1, int(round(test_fraction * m)))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])

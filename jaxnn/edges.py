@@ -111,7 +111,7 @@ def gabor_bank(p: int, n_orient: int = 16, wavelengths: Sequence[float] | None =
     n_orient = validate.check_int("n_orient", n_orient)
     if wavelengths is None:
         wavelengths = tuple(np.geomspace(2.5, 1.5 * p, 5).round(3))
-    validate.check_scalar("step", step, positive=True)
+    validate.check_rule("step", step, "positive")
     return _bank(p, n_orient, tuple(float(w) for w in wavelengths), tuple(float(s) for s in sigma_ratios),
                  tuple(float(a) for a in aspects), float(step))
 

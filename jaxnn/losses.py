@@ -112,6 +112,6 @@ def objective(params, X, Y, lam=0.0, activation: ActivationLike = "sigmoid",
       Scalar J.
     """
     X, Y = validate.check_data(params, X, Y)
-    validate.check_scalar("lam", lam, nonnegative=True)
+    validate.check_rule("lam", lam)
     check_loss(loss, activation if output_activation is None else output_activation)
     return objective_cols(params, X.T, Y.T, lam, activation, output_activation, loss)

@@ -52,7 +52,7 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], scale=0.01, *, dtype=None) ->
         raise ValueError(f"sizes: expected a list of at least two layer sizes, got {sizes!r}")
     for i, s in enumerate(sizes):
         validate.check_int(f"sizes[{i}]", s, minimum=1)
-    validate.check_scalar("scale", scale, nonnegative=True)
+    validate.check_rule("scale", scale)
     validate.check_key("key", key)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -60,7 +60,7 @@ def init_mlp(key: jax.Array, sizes: Sequence[int], scale=0.01, *, dtype=None) ->
     keys = jax.random.split(key, 2 * (len(sizes) - 1))
     scale = jnp.asarray(scale, dtype)
     if not validate.is_concrete(scale):  # the traced counterpart of the check above: NaN params
-        scale = validate.nan_unless((scale >= 0) & jnp.isfinite(scale), scale)
+        scale = validate.nan_unless(validate.holds(scale, validate.HYPERPARAMETERS["scale"]), scale)
     params = []
     for l, (s_in, s_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         W = scale * jax.random.normal(keys[2 * l], (s_out, s_in), dtype)

@@ -108,7 +108,7 @@ def whiten_image_1f(image, f0: float = 0.4) -> np.ndarray:
     img = np.asarray(image, np.float64)
     if img.ndim != 2 or min(img.shape) < 2:
         raise ValueError(f"image: expected a 2-D array of at least 2 x 2 pixels, got shape {img.shape}")
-    validate.check_scalar("f0", f0, positive=True)
+    validate.check_rule("f0", f0, "positive")
     H, W = img.shape
     big = np.block([[img, img[:, ::-1]], [img[::-1, :], img[::-1, ::-1]]])  # even extension: no seams
     fy = np.fft.fftfreq(2 * H)[:, None]
@@ -135,7 +135,7 @@ def whiten_images_1f(images: Sequence, f0: float = 0.4, variance: float = 0.1) -
     """
     if not isinstance(images, (list, tuple)) or len(images) == 0:
         raise ValueError(f"images: expected a non-empty list of 2-D arrays, got {type(images).__name__}")
-    validate.check_scalar("variance", variance, positive=True)
+    validate.check_rule("variance", variance, "positive")
     out = [whiten_image_1f(img, f0) for img in images]
     s = np.sqrt(variance / np.mean([o.var() for o in out]))
     return [o * s for o in out]
@@ -243,7 +243,7 @@ def zca_fit(X, epsilon=2.0) -> ZCA:
     validate.check_finite("X", X)
     if X.shape[0] < 2:
         raise ValueError(f"X: expected at least 2 samples (rows) to estimate a covariance, got shape {X.shape}")
-    validate.check_scalar("epsilon", epsilon, nonnegative=True)
+    validate.check_rule("epsilon", epsilon, "nonnegative")
     mean = jnp.mean(X, axis=0)
     Xc = X - mean
     sigma = Xc.T @ Xc / X.shape[0]

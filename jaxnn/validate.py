@@ -23,6 +23,9 @@ test the same intervals, from the same table.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from functools import lru_cache
 from typing import Any, NamedTuple, Sequence
 
@@ -38,6 +41,7 @@ __all__ = [
     "holds",
     "check_rule",
     "check_rules",
+    "check_values",
     "invalid_flag",
     "is_concrete",
     "check_array",
@@ -48,6 +52,7 @@ __all__ = [
     "check_data",
     "check_key",
     "nan_unless",
+    "warn",
 ]
 
 
@@ -138,19 +143,20 @@ class Rule(NamedTuple):
     low_open: bool = False
     high_open: bool = False
 
-    def expected(self) -> str:
-        """The rule in words, for error messages: ``"a value > 0"``, ``"a value in [0, 1)"``."""
+    def expected(self, noun: str = "a value") -> str:
+        """The rule in words, for error messages: ``"a value > 0"``, ``"a value in [0, 1)"`` (``noun``:
+        ``"values"`` for an array)."""
         lo, hi = np.isfinite(self.low), np.isfinite(self.high)
         if lo and hi and self.low_open and self.high_open:
-            return f"a value strictly between {self.low:g} and {self.high:g}"
+            return f"{noun} strictly between {self.low:g} and {self.high:g}"
         if lo and hi:
-            return (f"a value in {'(' if self.low_open else '['}{self.low:g}, "
+            return (f"{noun} in {'(' if self.low_open else '['}{self.low:g}, "
                     f"{self.high:g}{')' if self.high_open else ']'}")
         if lo:
-            return f"a value {'>' if self.low_open else '>='} {self.low:g}"
+            return f"{noun} {'>' if self.low_open else '>='} {self.low:g}"
         if hi:
-            return f"a value {'<' if self.high_open else '<='} {self.high:g}"
-        return "a finite value"
+            return f"{noun} {'<' if self.high_open else '<='} {self.high:g}"
+        return "finite values" if noun == "values" else "a finite value"
 
     def holds(self, x):
         """Bool: ``x`` is finite and within the interval.  A NumPy bool for a Python or NumPy ``x`` (so
@@ -219,6 +225,20 @@ def check_rule(name: str, x: Any, rule: "Rule | str | None" = None) -> Any:
         if not rule.holds(v):
             raise ValueError(f"{name}: expected {rule.expected()}, got {v}")
     return x
+
+
+def check_values(name: str, x: Any, rule: "Rule | str", why: str = "") -> None:
+    """Raise if a concrete array has a value that breaks ``rule`` (NaN/inf included); traced: no check.
+
+    The message names the argument, the range expected (and ``why``, e.g. what needs it) and the range
+    given: ``"X: expected values in [0, 1] (why), got values in [0, 255]"``.
+    """
+    if not is_concrete(x):
+        return
+    rule, v = rule_of(rule), np.asarray(x)
+    if v.size and not np.all(rule.holds(v)):
+        got = (f"values in [{np.nanmin(v):g}, {np.nanmax(v):g}]" if np.isfinite(v).any() else "no finite value")
+        raise ValueError(f"{name}: expected {rule.expected('values')}{f' ({why})' if why else ''}, got {got}")
 
 
 def check_rules(**named) -> None:
@@ -350,3 +370,15 @@ def nan_unless(ok, x):
     """``x`` where the (traced) condition ``ok`` holds, NaN otherwise: the traced counterpart of a value
     check, for values (an init scale) whose invalidity must show up downstream as non-finite params."""
     return jnp.where(ok, x, jnp.array(jnp.nan, jnp.result_type(x)))
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type = UserWarning) -> None:
+    """``warnings.warn`` pointing at the caller's line: the first frame outside the jaxnn package
+    (the user's script, or the function a sweep traces), however deep in jaxnn the warning is raised."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

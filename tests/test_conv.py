@@ -277,7 +277,10 @@ def test_convolve_pool_under_jit_and_vmap_over_features():
     # Two feature sets at once (e.g. a sweep over learned features).
     Ws = jnp.stack([W, -W])
     out = jax.vmap(lambda W_: conv.convolve_pool(images, W_, b, "tanh", size=7))(Ws)
-    np.testing.assert_allclose(np.asarray(out[0]), np.asarray(ref), atol=1e-5)
+    ref_neg = conv.pool(conv.convolve(images, -W, b, "tanh"), 7, "mean")
+    assert not np.allclose(np.asarray(ref_neg), np.asarray(ref), atol=1e-3)  # the lanes differ ...
+    np.testing.assert_allclose(np.asarray(out[0]), np.asarray(ref), atol=1e-5)  # ... and each is its own
+    np.testing.assert_allclose(np.asarray(out[1]), np.asarray(ref_neg), atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ errors

@@ -84,4 +84,10 @@ def test_objective_is_jittable_and_vmappable_over_lam():
     X, Y = jnp.ones((2, 2)), jnp.ones((2, 1))
     lams = jnp.array([0.0, 1.0, 2.0])
     Js = jax.jit(jax.vmap(lambda lam: jaxnn.objective(params, X, Y, lam=lam)))(lams)
-    np.testing.assert_allclose(Js[2] - Js[1], Js[1] - Js[0], rtol=1e-5)
+    # each lane is the unjitted objective at its own lam (a lane that ignored lam would fail here) ...
+    for i, lam in enumerate([0.0, 1.0, 2.0]):
+        np.testing.assert_allclose(Js[i], jaxnn.objective(params, X, Y, lam=lam), rtol=1e-6)
+    # ... whose ridge term is lam/2 ||W||^2, biases not penalized, and non-zero here
+    ridge = sum(float(jnp.sum(layer["W"] ** 2)) for layer in params) / 2
+    assert ridge > 0
+    np.testing.assert_allclose(Js - Js[0], lams * ridge, rtol=1e-5)

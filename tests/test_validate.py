@@ -122,3 +122,14 @@ def test_check_scalar_is_the_keyword_form_of_a_rule():
     with pytest.raises(ValueError, match=r"p: expected a value <= 1, got 2.0"):
         validate.check_scalar("p", 2.0, upper=1.0)
     assert validate.check_scalar("shift", -3.0) == -3.0
+
+
+def test_check_values_names_the_range_expected_and_given():
+    validate.check_values("X", np.array([[0.0, 1.0], [0.5, 0.2]]), "unit")
+    with pytest.raises(ValueError, match=r"^X: expected values in \[0, 1\] \(why\), got values in \[0, 255\]$"):
+        validate.check_values("X", np.array([0.0, 255.0]), "unit", "why")
+    with pytest.raises(ValueError, match=r"^w: expected values > 0, got values in \[-1, 2\]$"):
+        validate.check_values("w", jnp.array([2.0, -1.0]), "positive")
+    with pytest.raises(ValueError, match=r"^w: expected values >= 0, got values in \[1, 1\]$"):
+        validate.check_values("w", np.array([1.0, np.nan]), "nonnegative")  # NaN breaks every rule
+    jax.jit(lambda x: validate.check_values("X", x, "unit") or x)(jnp.array([300.0]))  # traced: no check
