@@ -36,7 +36,7 @@ import numpy as np
 
 from jaxnn import activations, optimizers, validate
 from jaxnn.backprop import layer_gradient, output_delta
-from jaxnn.guard import invalid_hyper
+from jaxnn.guard import tree_all_finite
 from jaxnn.lbfgs import minimize
 from jaxnn.losses import objective_cols, objective_of_cache
 from jaxnn.mlp import forward_cache_cols
@@ -88,7 +88,7 @@ def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, 
     n_hidden = validate.check_int("n_hidden", n_hidden)
     if scale is None:
         scale = float(np.sqrt(6.0 / (n_visible + n_hidden + 1)))
-    validate.check_scalar("scale", scale, nonnegative=True)
+    validate.check_rule("scale", scale)
     validate.check_key("key", key)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -103,7 +103,7 @@ def init(key, n_visible: int, n_hidden: int, scale=None, *, tied: bool = False, 
         W2 = r * jax.random.uniform(k2, (n_visible, n_hidden), dtype, -1.0, 1.0)
         params = [enc, {"W": W2, "b": jnp.zeros((n_visible,), dtype)}]
     if not validate.is_concrete(r):  # the traced counterpart of the check above: NaN params
-        ok = (r >= 0) & jnp.isfinite(r)
+        ok = validate.holds(r, validate.HYPERPARAMETERS["scale"])
         params = jax.tree_util.tree_map(lambda x: validate.nan_unless(ok, x), params)
     return params
 
@@ -168,14 +168,17 @@ def _check_output(output_activation):
 
 
 def _check_hyper(lam=None, beta=None, rho=None):
-    if lam is not None:
-        validate.check_scalar("lam", lam, nonnegative=True)
-    if beta is not None:
-        validate.check_scalar("beta", beta, nonnegative=True)
-    if rho is not None:
-        validate.check_scalar("rho", rho)
-        if validate.is_concrete(rho) and not 0.0 < float(rho) < 1.0:
-            raise ValueError(f"rho: expected a target activation strictly between 0 and 1, got {float(rho)}")
+    validate.check_rules(lam=lam, beta=beta, rho=rho)  # lam, beta >= 0; rho in (0, 1): the one rule table
+
+
+def _check_range(X, output_activation):
+    """The sigmoid decoder's outputs lie in (0, 1): data outside [0, 1] cannot be reconstructed, and its
+    objective then diverges (8x8 patches as 0-255 pixels: NaN from the first step, a test in
+    tests/test_autoencoder.py).  Concrete data only."""
+    if output_activation == "sigmoid":
+        validate.check_values("X", X, "unit", "the sigmoid decoder's outputs lie in (0, 1): scale the data "
+                              "(e.g. X / 255, or patches.normalize_ufldl) or use output_activation='identity', "
+                              "the linear decoder")
 
 
 # -------------------------------------------------------------------------------------- forward pass
@@ -406,8 +409,9 @@ def _fit(params, X, lam, beta, rho, lr, opt_hyper, *, steps, method, optimizer, 
     opt = None if method == "lbfgs" else optimizers.make_optimizer(optimizer, lr, {**dict(opt_static), **opt_hyper})
     # Traced invalid values (see jaxnn.train): lr counts only where it is used, params only when traced.
     uses_lr = method == "gd" and optimizers.uses_lr(optimizer)
-    invalid = invalid_hyper(positive=(lr,) if uses_lr else (), nonnegative=(lam, beta), unit=(rho,),
-                            params=params if check_params else None)
+    invalid = validate.invalid_flag(lr=lr if uses_lr else None, lam=lam, beta=beta, rho=rho)  # the rule table
+    if check_params:
+        invalid = invalid | ~tree_all_finite(params)
     return minimize(J, params, steps=steps, optimizer=opt, memory_size=memory_size, invalid=invalid)
 
 
@@ -423,14 +427,15 @@ def fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, method: st
 
     Args:
       params: initial params from :func:`init` (tied or untied).
-      X: (m, n_visible) training data.
+      X: (m, n_visible) training data; in [0, 1] for the sigmoid decoder (a concrete X outside that
+        range raises: the decoder cannot reconstruct it), any finite values for ``"identity"``.
       lam, beta, rho: see :func:`sparse_loss` (traced: sweepable).
       steps: iterations (static).  UFLDL: 400 iterations of L-BFGS.
       method: ``"lbfgs"`` (optax.lbfgs with a zoom line search) or ``"gd"`` (an optax optimizer).
       optimizer: for ``"gd"``: ``None`` for the lecture's gradient descent ``optax.sgd(lr)``, an optax
         name (``"adam"``) or factory such as ``optax.adam`` (called with ``lr``, which stays traced)
         or a GradientTransformation (compiled once per object), as in :func:`jaxnn.train`.
-      lr: learning rate for ``"gd"`` (default 1.0 for plain gradient descent, traced).
+      lr: learning rate for ``"gd"`` (traced; default 1.0: :func:`jaxnn.optimizers.default_lr`).
       output_activation: ``"sigmoid"`` or ``"identity"`` (linear decoder).
       memory_size: L-BFGS history length (static).
       optimizer_kwargs: for ``"gd"`` with a name or factory: its other arguments (floats traced),
@@ -482,6 +487,7 @@ def _prepare_fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, m
     _check_output(output_activation)
     X = _check_X(params, X)
     validate.check_finite("X", X)
+    _check_range(X, output_activation)
     _check_hyper(lam, beta, rho)
     steps = validate.check_int("steps", steps)
     memory_size = validate.check_int("memory_size", memory_size)
@@ -503,8 +509,7 @@ def _prepare_fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, m
                 raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own)")
             lr = 0.0
         else:
-            lr = 1.0 if lr is None else lr
-            validate.check_scalar("lr", lr, positive=True)
+            lr = optimizers.default_lr(optimizer, "autoencoder") if lr is None else validate.check_rule("lr", lr)
     check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
     args = (params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
             jnp.asarray(lr, dtype), opt_hyper)

@@ -21,6 +21,12 @@ A ready-made ``GradientTransformation`` still works (its numbers are Python cons
 and compiles once per object.  When a new object arrives whose functions have the same code as one
 passed before (the sign of a transformation rebuilt on every call), :func:`resolve` warns once,
 naming the fix.  Shared by :func:`jaxnn.train` and :func:`jaxnn.autoencoder.fit`.
+
+Also here: :func:`default_lr`, the one rule for the learning rate an entry point uses when ``lr`` is
+left out (``train``, ``autoencoder.fit(method="gd")``, ``softmax.fit``), and :func:`adam_cosine`,
+Adam with a cosine-decayed step (``softmax.fit``'s default optimizer): ``"adam"`` always means
+``optax.adam``'s constant step, except in ``softmax.fit``, where the old spelling still means
+``adam_cosine`` and warns.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-import warnings
 from typing import Callable, Optional, Union
 
 import jax.numpy as jnp
@@ -37,7 +42,8 @@ import optax
 
 from jaxnn import validate
 
-__all__ = ["NAMES", "OptimizerLike", "resolve", "make_optimizer", "uses_lr"]
+__all__ = ["NAMES", "OptimizerLike", "resolve", "make_optimizer", "uses_lr", "adam_cosine", "DEFAULT_LR",
+           "default_lr"]
 
 OptimizerLike = Union[None, str, optax.GradientTransformation, Callable[..., optax.GradientTransformation]]
 
@@ -65,6 +71,53 @@ def make_optimizer(optimizer, lr, kwargs: Optional[dict] = None) -> optax.Gradie
 def uses_lr(optimizer) -> bool:
     """False for a ready-made GradientTransformation (it carries its own learning rate)."""
     return not isinstance(optimizer, optax.GradientTransformation)
+
+
+def adam_cosine(lr, steps: int) -> optax.GradientTransformation:
+    """Adam whose step size decays from ``lr`` to 0 over ``steps`` steps (a cosine schedule): it settles
+    at the optimum instead of hovering around it.  A factory defined once (pass ``steps`` as a static
+    ``optimizer_kwargs`` entry), so the compiled run is reused; ``lr`` stays traced."""
+    return optax.adam(optax.cosine_decay_schedule(lr, steps))
+
+
+#: The default learning rate, by objective: ``(plain gradient descent, any other optimizer)``; a number,
+#: or ``"fan_in"`` for ``min(0.05, 10 / n_inputs)``.  Read by :func:`default_lr` (see there for why).
+DEFAULT_LR = {
+    "mlp": (0.1, 0.1),            # jaxnn.train (and the trainable): the lecture's networks
+    "autoencoder": (1.0, 1.0),    # autoencoder.fit(method="gd"): UFLDL's sparse autoencoder objective
+    "softmax": (0.5, "fan_in"),   # softmax.fit: convex cross-entropy on standardized features
+}
+
+
+def default_lr(optimizer, objective: str = "mlp", *, n_inputs: Optional[int] = None) -> Optional[float]:
+    """The learning rate an entry point uses when ``lr`` is left out: the package's one rule.
+
+    Args:
+      optimizer: the resolved optimizer (None for plain gradient descent, a factory, or a
+        GradientTransformation).
+      objective: ``"mlp"`` (:func:`jaxnn.train`), ``"autoencoder"`` (:func:`jaxnn.autoencoder.fit`
+        with ``method="gd"``) or ``"softmax"`` (:func:`jaxnn.softmax.fit`): a key of :data:`DEFAULT_LR`.
+      n_inputs: the model's input size n (used by the ``"fan_in"`` entry).
+
+    Returns:
+      None for a GradientTransformation (it carries its own rate), else the :data:`DEFAULT_LR` entry:
+
+      * plain gradient descent moves each weight by ``lr`` times its gradient, so the step that
+        converges without diverging is set by the objective's scale, one number per objective;
+      * an adaptive optimizer (Adam) moves every weight by about ``lr`` in its first steps whatever
+        the gradient, so a one-layer model's logits by about ``lr * n``: ``"fan_in"`` keeps that near
+        10, capped at 0.05 (``min(0.05, 10 / n_inputs)``).
+
+    ``train`` and ``autoencoder.fit`` use their plain-descent number for every optimizer: the values
+    predate this rule and are kept as they were, so that results users rely on do not change.
+    """
+    if not uses_lr(optimizer):
+        return None
+    plain, adaptive = DEFAULT_LR[objective]
+    rule = plain if optimizer is None else adaptive
+    if rule == "fan_in":
+        return min(0.05, 10.0 / n_inputs)
+    return rule
 
 
 def _is_traced_number(v) -> bool:
@@ -138,7 +191,7 @@ def resolve(optimizer: OptimizerLike, kwargs: Optional[dict], dtype, *, argname:
     for k in sorted(kwargs):
         v = kwargs[k]
         if _is_traced_number(v):
-            hyper[k] = jnp.asarray(validate.check_scalar(f"{argname}_kwargs[{k!r}]", v), dtype)
+            hyper[k] = jnp.asarray(validate.check_rule(f"{argname}_kwargs[{k!r}]", v, "finite"), dtype)
         else:
             try:
                 hash(v)
@@ -188,9 +241,9 @@ def _warn_if_recompiling(optimizer, argname: str, owner: str) -> None:
         return
     _WARNED.add(fp)
     what = "GradientTransformation" if isinstance(optimizer, optax.GradientTransformation) else "factory"
-    warnings.warn(
+    validate.warn(
         f"{argname}: a new optax {what} object with the same code as one passed before; the training "
         "run is compiled again for every new object (its functions are part of the compiled code). "
         f"Pass a factory and the learning rate ({argname}=optax.adam, lr=1e-2) or a name ({argname}='adam', "
         f"lr=1e-2), defined once, with the factory's other numbers in {argname}_kwargs (traced, no "
-        "recompilation).", UserWarning, stacklevel=4)
+        "recompilation).", UserWarning)

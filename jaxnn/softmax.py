@@ -22,13 +22,12 @@ from typing import Optional, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxnn import validate
 from jaxnn.data import encode_labels
 from jaxnn.losses import objective_cols
 from jaxnn.mlp import forward, init_mlp
-from jaxnn.optimizers import OptimizerLike
+from jaxnn.optimizers import OptimizerLike, adam_cosine, default_lr
 from jaxnn.train import train
 
 __all__ = ["init", "fit", "objective", "predict_proba", "predict", "accuracy"]
@@ -79,18 +78,31 @@ def objective(params, X, y, lam=0.0) -> jax.Array:
     _check_model(params)
     Y = _targets(params, y)
     X, Y = validate.check_data(params, X, Y)
-    validate.check_scalar("lam", lam, nonnegative=True)
+    validate.check_rule("lam", lam)
     return objective_cols(params, X.T, Y.T, lam, **_MODEL)
 
 
-def _adam_cosine(lr, steps: int):
-    """Adam whose step size decays from lr to 0 over ``steps`` (cosine): a factory defined once, with
-    ``steps`` passed as a static ``optimizer_kwargs`` entry, so the compiled training is reused."""
-    return optax.adam(optax.cosine_decay_schedule(lr, steps))
+# softmax.fit's names for its optimizer argument: "adam_cosine" (Adam with a cosine-decayed step); "adam",
+# its old spelling, still means the same here (and warns), while jaxnn.train's "adam" is optax.adam.
+_OPTIMIZERS = ("adam_cosine", "adam")
+
+
+def _resolve_optimizer(optimizer, steps: int):
+    """``(optimizer, optimizer_kwargs)`` for :func:`jaxnn.train` from softmax.fit's ``optimizer``."""
+    if not isinstance(optimizer, str):
+        return optimizer, None
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"optimizer: expected 'adam_cosine', None, an optax factory or a GradientTransformation, "
+                         f"got {optimizer!r}")
+    if optimizer == "adam":
+        validate.warn("softmax.fit: optimizer='adam' here means Adam with a cosine-decayed step; spell it "
+                      "optimizer='adam_cosine' (the same optimizer, the default), or pass optax.adam for a "
+                      "constant step (what 'adam' means in jaxnn.train)", DeprecationWarning)
+    return adam_cosine, {"steps": steps}
 
 
 def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr=None,
-        optimizer: Union[str, OptimizerLike] = "adam", params=None, key=None, scale=0.005,
+        optimizer: Union[str, OptimizerLike] = "adam_cosine", params=None, key=None, scale=0.005,
         batch_size: Optional[int] = None):
     """Train softmax regression with ridge penalty by the core's compiled optimizer (one scan, one jit).
 
@@ -100,12 +112,15 @@ def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr
       n_classes: K (static); default ``max(y) + 1`` (or the params' K when ``params`` are given).
       lam: ridge strength lambda >= 0 on W (traced; UFLDL: 1e-4).
       steps: optimizer steps (static).
-      lr: learning rate (traced); default for Adam ``min(0.05, 10 / n)`` (its first steps move every
-        weight by about lr, hence the logits by about lr * n), 0.5 for plain gradient descent.
-      optimizer: ``"adam"`` (default): Adam with its step size decayed from ``lr`` to 0 over ``steps``
-        (a cosine schedule: it settles at the optimum instead of hovering around it); ``None``: the
-        lecture's plain gradient descent; or an optax factory such as ``optax.adam`` or a
-        GradientTransformation (then leave ``lr`` out), as in :func:`jaxnn.train`.
+      lr: learning rate (traced); default :func:`jaxnn.optimizers.default_lr` (``"softmax"``): for Adam
+        ``min(0.05, 10 / n)`` (its first steps move every weight by about lr, hence the logits by
+        about lr * n), 0.5 for plain gradient descent.
+      optimizer: ``"adam_cosine"`` (default): Adam with its step size decayed from ``lr`` to 0 over
+        ``steps`` (a cosine schedule: it settles at the optimum instead of hovering around it;
+        :func:`jaxnn.optimizers.adam_cosine`); ``None``: the lecture's plain gradient descent; or an
+        optax factory such as ``optax.adam`` or a GradientTransformation (then leave ``lr`` out), as
+        in :func:`jaxnn.train`.  ``"adam"``, the old spelling of ``"adam_cosine"``, still works and
+        warns (DeprecationWarning): in :func:`jaxnn.train` ``"adam"`` is optax's constant-step Adam.
       params: initial params (default: :func:`init` with ``key`` and ``scale``).
       key: PRNG key for the init (default ``jax.random.key(0)``) and for minibatch shuffling.
       scale: init standard deviation when ``params`` is None (traced; a traced negative scale gives
@@ -134,17 +149,9 @@ def fit(X, y, n_classes: Optional[int] = None, *, lam=1e-4, steps: int = 500, lr
     _check_model(params)
     Y = _targets(params, y_arr)
     steps = validate.check_int("steps", steps)
-    if isinstance(optimizer, str):
-        if optimizer != "adam":
-            raise ValueError(f"optimizer: expected 'adam', None, an optax factory or a GradientTransformation, "
-                             f"got {optimizer!r}")
-        optimizer, optimizer_kwargs = _adam_cosine, {"steps": steps}
-    else:
-        optimizer_kwargs = None
-    if lr is None and not isinstance(optimizer, optax.GradientTransformation):
-        n = params[0]["W"].shape[1]
-        # Adam moves every weight by about lr at first, so the logits by about lr * n: keep that O(10).
-        lr = 0.5 if optimizer is None else min(0.05, 10.0 / n)
+    optimizer, optimizer_kwargs = _resolve_optimizer(optimizer, steps)
+    if lr is None:
+        lr = default_lr(optimizer, "softmax", n_inputs=params[0]["W"].shape[1])
     return train(params, X, Y, lr=lr, steps=steps, lam=lam, optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                  batch_size=batch_size, key=key, **_MODEL)
 

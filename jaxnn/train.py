@@ -23,7 +23,8 @@ over lr <= 0, lam < 0, NaN, or a negative init ``scale``, which :func:`jaxnn.ini
 params) cannot raise, so they are flagged instead: ``history["invalid"]`` is True, ``history["loss"]``
 is all NaN, the params are returned unchanged and ``diverged_at`` is -1 (invalid is not diverged).
 The flag is computed once before the scan and applied by one select after it
-(:func:`jaxnn.guard.invalid_hyper`, :func:`jaxnn.guard.mask_invalid`, shared with :mod:`jaxnn.lbfgs`).
+(:func:`jaxnn.validate.invalid_flag` from the one rule table, whose :func:`jaxnn.validate.check_rule`
+raises for the concrete values; :func:`jaxnn.guard.mask_invalid`, shared with :mod:`jaxnn.lbfgs`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from jax import lax
 from jaxnn import optimizers, parallel, validate
 from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.backprop import value_and_backprop_cols
-from jaxnn.guard import guard_init, guarded_scan, invalid_hyper, mask_invalid, tree_all_finite
+from jaxnn.guard import guard_init, guarded_scan, mask_invalid, tree_all_finite
 from jaxnn.losses import check_loss, objective_cols
 from jaxnn.optimizers import OptimizerLike, make_optimizer
 
@@ -63,6 +64,34 @@ class Descent(NamedTuple):
     is_finite: Callable
 
 
+def _on_all_data(XT, YT, lam, mesh, rows, m):
+    """``on_all_data(f, p)``: ``f(p, XT, YT)`` on the whole (column-layout) data set.  Data-parallel
+    (``mesh``, :mod:`jaxnn.parallel`): each device its columns' share of the mean of the ``m`` real
+    samples (of ``rows``, padded), ``lam / n_devices`` for the ridge, summed by one all-reduce."""
+    if mesh is None:
+        def on_all_data(f, p):
+            return f(p, XT, YT)
+        return on_all_data
+    weights = parallel.sample_weights(rows, m, XT.dtype)
+    lam_share = lam / mesh.devices.size
+
+    def on_all_data(f, p):
+        return parallel.summed_over_devices(mesh, lambda r, a, b, w: f(r[0], a, b, w, r[1]))(
+            (p, lam_share), XT, YT, weights)
+    return on_all_data
+
+
+def _minibatch(X, Y, key, m, batch_size):
+    """``minibatch(t) -> (XT_b, YT_b)``: step ``t``'s ``batch_size`` columns of an epoch-wise shuffle of
+    the ``m`` samples drawn from ``key`` (the remainder of each epoch is dropped)."""
+    def minibatch(t):
+        n_batches = m // batch_size
+        perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
+        idx = lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
+        return X[idx].T, Y[idx].T
+    return minibatch
+
+
 def descent(X, Y, lr, lam, key, opt_hyper, *, activation, output_activation, loss, optimizer, opt_static=(),
             batch_size=None, gradient="autodiff", mesh=None, m=None) -> Descent:
     """The :class:`Descent` of ``train``'s loop: traceable, no checks (``train`` and ``jaxnn.trainable``
@@ -81,24 +110,8 @@ def descent(X, Y, lr, lam, key, opt_hyper, *, activation, output_activation, los
             return value_and_backprop_cols(p, XTb, YTb, lam, activation, output_activation, loss, w)
         return jax.value_and_grad(J)(p, XTb, YTb, w, lam)
 
-    if mesh is None:
-        def on_all_data(f, p):
-            return f(p, XT, YT)
-    else:  # data-parallel (jaxnn.parallel): each device its columns' share of the mean, lam / n for the
-        # ridge, summed over the devices by one all-reduce
-        weights = parallel.sample_weights(X.shape[0], m, XT.dtype)
-        lam_share = lam / mesh.devices.size
-
-        def on_all_data(f, p):
-            return parallel.summed_over_devices(mesh, lambda r, a, b, w: f(r[0], a, b, w, r[1]))(
-                (p, lam_share), XT, YT, weights)
-
-    def minibatch(t):
-        n_batches = m // batch_size  # the remainder of a shuffled epoch is dropped
-        perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
-        idx = lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
-        return X[idx].T, Y[idx].T
-
+    on_all_data = _on_all_data(XT, YT, lam, mesh, X.shape[0], m)
+    minibatch = _minibatch(X, Y, key, m, batch_size)
     full = batch_size is None
 
     def step(carry, t):
@@ -137,8 +150,9 @@ def _train(params, X, Y, lr, lam, key, opt_hyper, *, steps, activation, output_a
     # Traced invalid values, flagged once here and applied by one select after the scan (no per-step work).
     # lr counts only when it is used; the params only when traced (concrete non-finite params are
     # reported as diverged at step 0, as they always were).
-    invalid = invalid_hyper(positive=(lr,) if optimizers.uses_lr(optimizer) else (), nonnegative=(lam,),
-                            params=params if check_params else None)
+    invalid = validate.invalid_flag(lr=lr if optimizers.uses_lr(optimizer) else None, lam=lam)
+    if check_params:
+        invalid = invalid | ~tree_all_finite(params)
     d = descent(X, Y, lr, lam, key, opt_hyper, activation=activation, output_activation=output_activation,
                 loss=loss, optimizer=optimizer, opt_static=opt_static, batch_size=batch_size, gradient=gradient,
                 mesh=mesh, m=m)
@@ -171,8 +185,8 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     Args:
       params: list of ``{"W": (s_{l+1}, s_l), "b": (s_{l+1},)}`` (e.g. from :func:`jaxnn.init_mlp`).
       X: (m, s_1) inputs.  Y: (m, s_{n_l}) targets (1-D accepted for a single output).
-      lr: learning rate alpha > 0 (traced; default 0.1).  Must be left out when ``optimizer`` is a
-        ready-made GradientTransformation (it carries its own).
+      lr: learning rate alpha > 0 (traced; default 0.1: :func:`jaxnn.optimizers.default_lr`).  Must be
+        left out when ``optimizer`` is a ready-made GradientTransformation (it carries its own).
       steps: number of updates (static).
       lam: ridge strength lambda >= 0 (traced).
       activation, output_activation, loss: see :func:`jaxnn.objective`.
@@ -216,7 +230,7 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     """
     X, Y = validate.check_data(params, X, Y)
     steps = validate.check_int("steps", steps, minimum=1)
-    validate.check_scalar("lam", lam, nonnegative=True)
+    validate.check_rule("lam", lam)
     check_structure(activation, output_activation, loss, gradient)
     dtype = jnp.result_type(X)
     leaves = jax.tree_util.tree_leaves((params, X, Y, lr, lam, key, optimizer_kwargs))
@@ -228,8 +242,7 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
                              "learning rate); pass an optax factory such as optax.adam to sweep lr")
         lr = 0.0
     else:
-        lr = 0.1 if lr is None else lr
-        validate.check_scalar("lr", lr, positive=True)
+        lr = optimizers.default_lr(optimizer, "mlp") if lr is None else validate.check_rule("lr", lr)
     if key is not None:
         validate.check_key("key", key)
     if batch_size is not None:

@@ -336,6 +336,36 @@ def test_fit_rejects_nonfinite_data():
         ae.fit(p, X)
 
 
+@pytest.mark.parametrize("fit", [ae.fit, ae.compile_fit])
+def test_sigmoid_decoder_rejects_data_outside_0_1_in_the_users_words(fit):
+    """Unscaled 0-255 pixels: the sigmoid decoder cannot reconstruct them; fit used to return an all-NaN
+    run diverged at step 0 without a word.  Now a ValueError names X, the range, why and the fixes."""
+    p = ae.init(jax.random.key(0), 6, 3)
+    X = np.round(np.asarray(_data(0)) * 255)
+    msg = (r"^X: expected values in \[0, 1\] \(the sigmoid decoder's outputs lie in \(0, 1\): scale the data "
+           r"\(e.g. X / 255, or patches.normalize_ufldl\) or use output_activation='identity', the linear "
+           rf"decoder\), got values in \[{X.min():g}, {X.max():g}\]$")
+    with pytest.raises(ValueError, match=msg):
+        fit(p, X, steps=3)
+    X_one = np.asarray(_data(0)).copy()
+    X_one[3, 2] = -0.5  # one value out of range is enough
+    with pytest.raises(ValueError, match=r"X: expected values in \[0, 1\] .*, got values in \[-0.5, 0\.[0-9]+\]$"):
+        fit(p, X_one, steps=3)
+    fit(p, X / 255, steps=3)  # scaled: accepted
+    fit(p, X, steps=3, output_activation="identity")  # the linear decoder takes any range
+
+
+def test_unscaled_data_is_what_the_range_check_prevents():
+    """What the message says: UFLDL's 8x8 patches, 64-25-64, as unscaled 0-255 pixels: the sigmoid decoder's
+    L-BFGS run diverges at its first step (here traced, under vmap, where nothing is checked; the same data
+    scaled to [0, 1] trains)."""
+    p = ae.init(jax.random.key(0), 64, 25)
+    X = jnp.round(_data(0, m=100, n=64) * 255)
+    _, hs = jax.vmap(lambda X: ae.fit(p, X, steps=3))(jnp.stack([X / 255, X]))
+    assert int(hs["diverged_at"][0]) == -1 and np.all(np.isfinite(hs["loss"][0]))
+    assert int(hs["diverged_at"][1]) == 0 and np.all(np.isnan(hs["loss"][1]))
+
+
 # ----------------------------------------------------------------------------------------- L-BFGS
 def _rosenbrock(p):
     x, y = p["x"], p["y"]

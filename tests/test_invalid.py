@@ -216,8 +216,8 @@ def test_autoencoder_traced_negative_scale_flagged(tied):
 
 @pytest.mark.parametrize("kw, match", [
     (dict(beta=-1.0), "beta: expected a value >= 0"),
-    (dict(rho=0.0), "rho: expected a target activation strictly between 0 and 1"),
-    (dict(rho=1.5), "rho: expected a target activation strictly between 0 and 1"),
+    (dict(rho=0.0), "rho: expected a value strictly between 0 and 1"),
+    (dict(rho=1.5), "rho: expected a value strictly between 0 and 1, got 1.5"),
     (dict(lam=-1.0), "lam: expected a value >= 0"),
     (dict(method="gd", lr=-1.0), "lr: expected a value > 0"),
     (dict(beta=NAN), "beta: expected a finite value"),

@@ -161,3 +161,42 @@ def test_optimizer_argument_errors(kwargs, match):
     params, X, Y = _toy(8)
     with pytest.raises(ValueError, match=match):
         jaxnn.train(params, X, Y, steps=2, **kwargs)
+
+
+def test_recompilation_warning_points_at_the_callers_line_from_every_entry_point(fresh_registry):
+    """The warning is raised three (train) to four (autoencoder.fit: fit, _prepare_fit, resolve) frames deep
+    in jaxnn; validate.warn points it at the first frame outside the package, here this file."""
+    X = jax.random.uniform(jax.random.key(0), (20, 6))
+    p0 = jaxnn.autoencoder.init(jax.random.key(1), 6, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            jaxnn.autoencoder.fit(p0, X, method="gd", optimizer=optax.sgd(0.5), steps=2)
+    ours = [w for w in caught if "a new optax GradientTransformation" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__, [(w.filename, str(w.message)) for w in caught]
+
+
+# ------------------------------------------------------------------------------ the default learning rate
+def test_default_lr_is_one_rule_with_the_values_each_entry_point_had():
+    adam = optimizers.NAMES["adam"]
+    assert optimizers.default_lr(None, "mlp") == 0.1 and optimizers.default_lr(adam, "mlp") == 0.1
+    assert optimizers.default_lr(None, "autoencoder") == 1.0 and optimizers.default_lr(adam, "autoencoder") == 1.0
+    assert optimizers.default_lr(None, "softmax", n_inputs=64) == 0.5
+    assert optimizers.default_lr(optimizers.adam_cosine, "softmax", n_inputs=64) == 0.05
+    assert optimizers.default_lr(optimizers.adam_cosine, "softmax", n_inputs=400) == 10.0 / 400
+    assert optimizers.default_lr(optax.adam(0.1), "softmax", n_inputs=64) is None  # it has its own
+
+
+def test_train_and_autoencoder_fit_use_the_default_lr():
+    """lr left out equals lr=default_lr(...) passed explicitly (and differs from another lr)."""
+    params, X, Y = _toy(12, 7)
+    _, h = jaxnn.train(params, X, Y, steps=5)
+    _, h_rule = jaxnn.train(params, X, Y, steps=5, lr=optimizers.default_lr(None, "mlp"))
+    _, h_other = jaxnn.train(params, X, Y, steps=5, lr=0.3)
+    np.testing.assert_array_equal(h["loss"], h_rule["loss"])
+    assert not np.allclose(h["loss"], h_other["loss"])
+    Xa = jax.random.uniform(jax.random.key(0), (20, 6))
+    p0 = jaxnn.autoencoder.init(jax.random.key(1), 6, 3)
+    _, ha = jaxnn.autoencoder.fit(p0, Xa, method="gd", steps=5)
+    _, ha_rule = jaxnn.autoencoder.fit(p0, Xa, method="gd", steps=5, lr=optimizers.default_lr(None, "autoencoder"))
+    np.testing.assert_array_equal(ha["loss"], ha_rule["loss"])

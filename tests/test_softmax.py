@@ -1,5 +1,7 @@
 """Tests for jaxnn.softmax: softmax regression with ridge penalty trained by the core's optimizers."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,7 @@ import optax
 import pytest
 from _helpers import compiles
 
-from jaxnn import softmax
+from jaxnn import optimizers, softmax
 from jaxnn.mlp import init_mlp
 
 
@@ -119,3 +121,34 @@ def test_bad_arguments():
         softmax.fit(X, np.array([0, 1, 1, 0]), params=softmax.init(jax.random.key(0), 3, 2), key=0)
     with pytest.raises(ValueError, match=r"key: expected a PRNG key, e.g. jax.random.key\(0\), got int 0"):
         softmax.init(0, 3, 2)
+
+
+def test_adam_cosine_is_the_default_and_the_old_spelling_warns_and_gives_the_same_fit():
+    X = jax.random.normal(jax.random.key(3), (40, 5))
+    y = jnp.arange(40) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default and the new spelling never warn
+        p_default, h_default = softmax.fit(X, y, 3, steps=30)
+        p_new, h_new = softmax.fit(X, y, 3, steps=30, optimizer="adam_cosine")
+    with pytest.warns(DeprecationWarning, match="optimizer='adam' here means Adam with a cosine-decayed step; "
+                                                "spell it optimizer='adam_cosine'") as rec:
+        p_old, h_old = softmax.fit(X, y, 3, steps=30, optimizer="adam")
+    assert len(rec) == 1 and rec[0].filename == __file__  # one warning, at the caller's line
+    for h in (h_new, h_old):
+        np.testing.assert_array_equal(h["loss"], h_default["loss"])
+    np.testing.assert_array_equal(p_old[0]["W"], p_default[0]["W"])
+    # the cosine schedule is what the name says: a constant-step Adam (jaxnn.train's "adam") differs
+    _, h_const = softmax.fit(X, y, 3, steps=30, optimizer=optax.adam, lr=optimizers.default_lr(
+        optimizers.adam_cosine, "softmax", n_inputs=5))
+    assert not np.allclose(h_const["loss"], h_default["loss"])
+
+
+def test_softmax_default_lr_comes_from_the_rule():
+    X = jax.random.normal(jax.random.key(4), (30, 4))
+    y = jnp.arange(30) % 3
+    for opt in (None, "adam_cosine"):
+        _, h = softmax.fit(X, y, 3, steps=10, optimizer=opt)
+        lr = optimizers.default_lr(None if opt is None else optimizers.adam_cosine, "softmax", n_inputs=4)
+        _, h_rule = softmax.fit(X, y, 3, steps=10, optimizer=opt, lr=lr)
+        np.testing.assert_array_equal(h["loss"], h_rule["loss"])
+    assert optimizers.default_lr(None, "softmax", n_inputs=4) == 0.5

@@ -104,18 +104,23 @@ def test_minibatch_of_all_samples_is_full_batch():
     _leaves_close(a, b, rtol=1e-6)
 
 
-def test_divergence_freezes_params_and_records_step():
+@pytest.mark.parametrize("lr, at_zero", [(1e6, False), (1e2, False), (1e30, True)])
+def test_divergence_freezes_params_and_records_step(lr, at_zero):
+    """Diverged at step t: the params are those after t steps (the initial ones when t == 0), checked in
+    every case, divergence at step 0 included (lr=1e30: the first step overflows)."""
     params, X, Y = toy(8)
-    p, hist = jaxnn.train(params, X, Y, lr=1e6, steps=50, activation="identity")
+    p, hist = jaxnn.train(params, X, Y, lr=lr, steps=50, activation="identity")
     t = int(hist["diverged_at"])
-    assert 0 <= t < 50
+    assert (t == 0) if at_zero else (0 < t < 50)
     chex.assert_tree_all_finite(p)
     loss = np.asarray(hist["loss"])
     assert np.all(np.isnan(loss[t:])) and np.all(np.isfinite(loss[:t]))
-    if t > 0:  # frozen at the last finite params: those after t steps
-        pt, ht = jaxnn.train(params, X, Y, lr=1e6, steps=t, activation="identity")
+    if t == 0:  # no step accepted: the initial params, exactly
+        pt = params
+    else:  # frozen at the last finite params: those after t steps
+        pt, ht = jaxnn.train(params, X, Y, lr=lr, steps=t, activation="identity")
         assert int(ht["diverged_at"]) == -1
-        _leaves_close(p, pt, rtol=1e-6)
+    _leaves_close(p, pt, rtol=0 if t == 0 else 1e-6, atol=0)
 
 
 def test_non_finite_start_is_diverged_at_zero():
