@@ -21,10 +21,16 @@ jaxnn leaves the cache alone when:
   silently for the default folder, with one warning for a folder named by ``JAXNN_COMPILATION_CACHE``.
 
 Entries are written for every compilation (``jax_persistent_cache_min_compile_time_secs`` 0 unless the
-user set it): with JAX's default of 1 s most of a fit's compilations are not kept and a second process
-compiles them again, and loading even a trivial entry is cheaper than compiling it (the threshold rows of
-``benchmarks/bench_cold_start.py``). The cache is global to the process (the user's own JAX code uses it
-too) and unbounded in size: delete the folder to empty it.
+user set it): at JAX's default of 1 s only the compilations that took 1 s or more are kept and a second
+process compiles the others again (``benchmarks/bench_cold_start.py``, the row "warm cache filled at JAX's
+1 s threshold": fewer entries, a slower second fit).
+
+JAX's caveats, as they apply here: the cache is global to the process (the user's own JAX code uses it
+too); it is unbounded in size (JAX evicts only with ``jax_compilation_cache_max_size`` and the ``filelock``
+package); JAX writes an entry in place, so an entry cut short (a process killed while writing it) is read
+with a warning "Error reading persistent compilation cache entry" and compiled again in every later process
+until the folder is deleted; on some Intel CPUs XLA rejects its own CPU entries on reload (jax-ml/jax#38445)
+and the cache does not help (``JAXNN_COMPILATION_CACHE=0``). Delete the folder at any time to empty it.
 """
 
 from __future__ import annotations
@@ -156,15 +162,20 @@ def configure_default_cache(environ=None) -> str | None:
         if folder is None:
             return compilation_cache_dir()
         _make_private_dir(folder)
+        _use(folder, environ)
     except Exception as err:  # an import must never fail because of the cache
         if named:
             warnings.warn(f"{ENV}={environ.get(ENV)!r}: cannot use {folder} as a compilation cache ({err}); "
-                          "compilations will not be kept across processes", RuntimeWarning, stacklevel=3)
+                          "compilations will not be kept across processes", RuntimeWarning, stacklevel=2)
         else:
             _log.info("jaxnn: no persistent compilation cache (%s)", err)
         return None
-    jax.config.update("jax_compilation_cache_dir", str(folder))
+    return str(folder)
+
+
+def _use(folder: Path, environ) -> None:
+    """Set JAX's cache folder and, unless the user chose a threshold, write every compilation."""
     threshold = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_compilation_cache_dir", str(folder))
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in environ and threshold == JAX_MIN_COMPILE_TIME_S:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME_S)
-    return str(folder)
