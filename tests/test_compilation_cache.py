@@ -16,16 +16,19 @@ import pytest
 
 from jaxnn._compilation_cache import ENV, MIN_COMPILE_TIME_S, cache_key, configure_default_cache, user_cache_home
 
-# Imports jaxnn, runs a tiny jaxnn.train (5 steps of a 2-3-1 XOR net) unless told "import", and prints the
-# folder jaxnn reports with the persistent cache's hits (a jax.monitoring event).
+# Imports jaxnn (after a compilation of JAX's when told "jax-first"), runs a tiny jaxnn.train (5 steps of a
+# 2-3-1 XOR net) unless told "import", and prints the folder jaxnn reports with the persistent cache's hits
+# (a jax.monitoring event).
 CHILD = """
 import json, sys
 import jax
 hits = []
 jax.monitoring.register_event_listener(lambda e, **kw: hits.append(e) if e.endswith("cache_hits") else None)
 import jax.numpy as jnp
+if sys.argv[1] == "jax-first":
+    jax.jit(lambda x: x * 7.0)(jnp.ones(2)).block_until_ready()
 import jaxnn
-if sys.argv[1] == "fit":
+if sys.argv[1] != "import":
     X = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     Y = jnp.array([[0.0], [1.0], [1.0], [0.0]])
     jax.block_until_ready(jaxnn.train(jaxnn.init_mlp(jax.random.key(0), [2, 3, 1]), X, Y, steps=5))
@@ -73,6 +76,14 @@ def test_default_folder_gets_entries_and_a_second_process_loads_them(tmp_path):
     # On some Intel CPUs XLA rejects its own entries on reload (jax-ml/jax#38445: "Target machine feature
     # +prefer-no-gather is not supported"): there the cache does not help, and this fails.
     assert second["hits"] == len(written) and entries(folder) == written, stderr[-2000:]
+
+
+def test_import_after_jax_compiled_still_caches_later_compilations(tmp_path):
+    # JAX opens its cache at the first compilation that finds a folder set, so what JAX compiled before
+    # import jaxnn is not kept, and everything after it is.
+    report, _ = run_child(tmp_path, what="jax-first")
+    names = entries(report["dir"])
+    assert any("train" in n for n in names) and not any("lambda" in n for n in names)
 
 
 def test_env_off_leaves_the_cache_empty(tmp_path):
