@@ -12,8 +12,10 @@ process to process (``jaxnn.parallel``'s module doc).  Each process times, inter
   other two have compiled, also runs the once-per-process calibration of
   :func:`jaxnn.parallel.calibrate`, whose time is reported separately);
 
-and reports the CPU seconds of each of its threads during the one-device runs (from
-``/proc/self/task``): which threads do the one-device loop's work.  The table has one row per process;
+and reports, for each of its threads during a one-device run (from ``/proc/self/task``), its CPU
+seconds and its voluntary context switches per step (a thread that blocks: waiting for work, or for
+another thread's part of the step): which threads do the one-device loop's work, and how often per
+step they hand it over.  The table has one row per process;
 'default / best' is the default's rate over the faster of the other two (1.00: the default chose
 the faster form; the repeats are interleaved, so a few percent either way is noise on a busy
 machine).
@@ -55,7 +57,7 @@ def parse_args(argv=None):
 
 
 def thread_cpu() -> dict:
-    """{thread id: (name, CPU seconds)} of this process's threads."""
+    """{thread id: (name, CPU seconds, voluntary context switches)} of this process's threads."""
     out, tick = {}, os.sysconf("SC_CLK_TCK")
     for tid in os.listdir("/proc/self/task"):
         try:
@@ -63,16 +65,20 @@ def thread_cpu() -> dict:
                 fields = fh.read().rsplit(")", 1)[1].split()
             with open(f"/proc/self/task/{tid}/comm") as fh:
                 name = fh.read().strip()
-        except OSError:
+            with open(f"/proc/self/task/{tid}/status") as fh:
+                switches = next(int(line.split()[1]) for line in fh if line.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
             continue
-        out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick, switches)  # utime + stime
     return out
 
 
-def busy_threads(before: dict, after: dict) -> str:
-    """The threads that ran during a timing, as 'name seconds' (busiest first)."""
-    used = sorted(((s - before.get(t, ("", 0.0))[1], n) for t, (n, s) in after.items()), reverse=True)
-    return ", ".join(f"{n} {s:.2f}" for s, n in used if s > 0.005)
+def busy_threads(before: dict, after: dict, steps: int) -> str:
+    """The threads that ran during a timing, as 'name: CPU seconds, blocking waits per step' (busiest
+    first; a voluntary context switch is a wait for work or for another thread)."""
+    used = sorted(((s - before.get(t, ("", 0.0, 0))[1], (w - before.get(t, ("", 0.0, 0))[2]) / steps, n)
+                   for t, (n, s, w) in after.items()), reverse=True)
+    return ", ".join(f"{n}: {s:.2f} s, {w:.1f}/step" for s, w, n in used if s > 0.005)
 
 
 def child(a):
@@ -106,7 +112,7 @@ def child(a):
             jax.block_until_ready(run(dp))
             best[name] = min(best[name], time.perf_counter() - t0)
             if name == "one device":
-                threads = busy_threads(before, thread_cpu())
+                threads = busy_threads(before, thread_cpu(), a.steps)
     cal = next(iter(parallel.calibration().values()), None)
     print(json.dumps({"rates": {k: a.steps / t for k, t in best.items()}, "first_s": first, "devices": devices,
                       "calibration": cal, "policy": parallel.default_policy(), "one_device_threads": threads,
@@ -141,7 +147,7 @@ def rows_of(results) -> list:
                      "calibration s": cal.get("seconds", 0.0),
                      "first call s (one / sharded / default)": " / ".join(
                          f"{r['first_s'][k]:.2f}" for k in ("one device", "sharded", "default")),
-                     "one-device threads (CPU s)": r["one_device_threads"]})
+                     "one-device threads (CPU s, waits/step)": r["one_device_threads"]})
     return rows
 
 

@@ -18,21 +18,27 @@ than the halved matrix products save) and no weight matrix larger than :data:`MA
 (one CPU device already spreads larger products over the cores).  Elsewhere (GPUs: not measured
 here) ``data_parallel=True`` turns it on.
 
-Inside that region neither form is faster by construction: the sharded step runs one program per
-device, each on its own core, and pays an all-reduce per step; the one-device step spreads its
-matrix products over the cores through XLA's intra-op thread pool (``XLAEigen``, one thread per
-core, shared by the devices), and whether that pool's second thread does the work in time depends on
-how its threads wake and spin in this process (measured: the same one-device loop ran 3,766-4,050
-steps/s in some processes and 2,162-2,198 in others, where the sharded loop ran 3,225-3,479).  No
-XLA flag makes it deterministic (``--xla_cpu_multi_thread_eigen=false`` and synchronous dispatch
-leave both pool threads busy: the thunk executor itself runs on the pool).  So the default is
-**measured, once per process and shape class** (:func:`calibrate`): the first default call of a
-class times a probe of its size (a two-layer network, full batch, one device against sharded,
-interleaved best of a few) and the faster form is used for every later call of that class in the
-process; :func:`calibration` shows what was measured.  ``JAXNN_DATA_PARALLEL`` fixes the default
-instead, deterministically: ``off`` (never shard by default), ``on`` (shard the whole region, the
-rule before calibration), ``auto`` (the default: measure).  ``benchmarks/bench_data_parallel.py``
-times the three forms in fresh processes.
+Inside that region neither form is faster by construction.  Both run on XLA's CPU thread pool
+(``XLAEigen``: one thread per core, shared by all the devices).  The sharded step runs one program
+per device, each on its own thread, and pays an all-reduce (a rendezvous of the threads) per step.
+The one-device step is split over the same threads as well (the thunk executor schedules the step's
+independent kernels on the pool, and a matrix product may be sharded over it), so a step hands work
+from one thread to the other a few times, each a wake-up of a waiting thread; what that costs
+depends on the scheduling of those threads on the cores, and it varies from process to process
+(issue 22, digits 64-100-10 on 2 cores: one device 3,766-4,050 steps/s in three processes and
+2,162-2,198 in two others, against 3,225-3,479 sharded).  ``benchmarks/bench_data_parallel.py``
+shows each thread's CPU time and waits per step, in fresh processes.  No XLA flag we tried makes the
+one-device form deterministic: with ``--xla_cpu_multi_thread_eigen=false`` (no sharded matrix
+products) its loop still runs on both pool threads, waiting about as often per step.
+
+So the default is **measured, once per process and shape class** (:func:`calibrate`): the first
+default call of a class times a probe of its size (a two-layer network, full batch, one device
+against sharded, interleaved best of a few) and the faster form is used for every later call of
+that class in the process; :func:`calibration` shows what was measured and what it cost (two small
+compilations and a few hundred probe steps, once per process and class).  ``JAXNN_DATA_PARALLEL``
+fixes the default instead, deterministically and at no cost: ``off`` (never shard by default),
+``on`` (shard the whole region, the rule before calibration), ``auto`` (the default: measure).
+``benchmarks/bench_data_parallel.py`` times the three forms in fresh processes.
 """
 
 from __future__ import annotations
