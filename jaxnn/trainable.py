@@ -11,7 +11,9 @@ A :class:`Trainable` is what the adaptive searches of :mod:`jaxnn.sweeps` (``suc
 vmaps and jits them); ``advance`` called k times for n steps must compute what one call for k n steps
 does, so that a run can be stopped, ranked and continued.  The metrics may declare the run's status with
 a ``diverged_at`` (int, -1 if not) and an ``invalid`` (bool) entry (:mod:`jaxnn.sweeps.status`); without
-them a non-finite metric means diverged.
+them a non-finite metric means diverged.  A trainable declares its metrics' directions
+(``directions={"val_accuracy": "max", "val_loss": "min"}``): a search ranks by them unless its ``mode=``
+says otherwise, and nothing is inferred from a metric's name.
 
 :func:`trainable` is the core MLP's, built on :func:`jaxnn.train`'s loop (:func:`jaxnn.train.descent`
 under :func:`jaxnn.guard.guarded_scan`): no second training loop.  Any other model (an autoencoder, a
@@ -46,12 +48,18 @@ class Trainable(NamedTuple):
         ``invalid``: the run's status).
       hyperparameters: ``{name: default}`` of the hyperparameters ``hp`` may hold (a search space may
         set any of them; the others keep their defaults), or None to accept any names without defaults.
+      directions: ``{metric: "max" | "min"}``: which way each metric of ``evaluate`` is better (what a search
+        ranks by when no ``mode=`` is given), or None (then every search needs ``mode=``).
+      needs: ``{metric: (data keys, ...)}``: the entries of ``data`` a metric is computed from, when
+        ``evaluate`` returns it only if they are there (a search naming it without them says so), or None.
     """
 
     init: Callable[..., Any]
     advance: Callable[..., Any]
     evaluate: Callable[..., dict]
     hyperparameters: Optional[dict] = None
+    directions: Optional[dict] = None
+    needs: Optional[dict] = None
 
 
 class MLPState(NamedTuple):
@@ -74,8 +82,9 @@ class MLPState(NamedTuple):
         return self.guard.kept
 
 
-def _check_data(data) -> None:
-    """Shapes only (static under tracing): X (m, s_1) and Y (m, k), optional X_val / Y_val."""
+def _check_data(data, sizes) -> None:
+    """Shapes only (static under tracing): X (m, s_1) and Y (m, k), optional X_val / Y_val, with s_1 and k
+    the first and last of ``sizes``."""
     if not isinstance(data, dict) or "X" not in data or "Y" not in data:
         got = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"data: expected a dict with 'X' (m, s_1) and 'Y' (m, k), optionally 'X_val' and "
@@ -83,10 +92,32 @@ def _check_data(data) -> None:
     for a, b in (("X", "Y"), ("X_val", "Y_val")):
         if (a in data) != (b in data):
             raise ValueError(f"data: {a!r} and {b!r} go together, got only {a if a in data else b!r}")
-        if a in data and (jnp.ndim(data[a]) != 2 or jnp.ndim(data[b]) != 2
-                          or jnp.shape(data[a])[0] != jnp.shape(data[b])[0]):
+        if a not in data:
+            continue
+        if jnp.ndim(data[a]) != 2 or jnp.ndim(data[b]) != 2 or jnp.shape(data[a])[0] != jnp.shape(data[b])[0]:
             raise ValueError(f"data: expected {a!r} (m, s_1) and {b!r} (m, k) with the same m, got shapes "
                              f"{jnp.shape(data[a])} and {jnp.shape(data[b])}")
+        for name, width, what in ((a, sizes[0], "input"), (b, sizes[-1], "output")):
+            if jnp.shape(data[name])[1] != width:
+                raise ValueError(f"data: expected {name!r} with {width} columns (the trainable's {what} layer, "
+                                 f"sizes={list(sizes)}), got shape {jnp.shape(data[name])}")
+
+
+def _directions(accuracy: bool) -> tuple:
+    """The declared directions of :func:`trainable`'s metrics and the data the ``val_`` ones need."""
+    names = ("loss", "accuracy") if accuracy else ("loss",)
+    directions = {p + n: ("max" if n == "accuracy" else "min") for p in ("", "val_") for n in names}
+    return directions, {"val_" + n: ("X_val", "Y_val") for n in names}
+
+
+def _defaults(scale, lam, lr, uses_lr, opt_hyper) -> dict:
+    """``{hyperparameter: default}``: scale, lam, lr (when the optimizer uses one), the float optimizer_kwargs."""
+    defaults = {"scale": float(validate.check_scalar("scale", scale, nonnegative=True)),
+                "lam": float(validate.check_scalar("lam", lam, nonnegative=True))}
+    if uses_lr:
+        defaults["lr"] = float(validate.check_scalar("lr", lr, positive=True))
+    defaults.update({k: float(v) for k, v in opt_hyper.items()})
+    return defaults
 
 
 def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
@@ -109,9 +140,10 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
       optionally with ``"X_val"``, ``"Y_val"``; ``init``'s key draws the params (its first split, as
       ``init_mlp(jax.random.split(key)[0], sizes, scale)``) and the minibatch shuffle (its second).
       ``evaluate`` returns ``loss`` (the training objective J, ridge included, at the kept params),
-      ``val_loss`` (the validation data term, no ridge), ``accuracy`` / ``val_accuracy`` (argmax
-      agreement, when the output has more than one unit), ``diverged_at`` and ``invalid``; every
-      float metric is NaN for an invalid run.
+      ``val_loss`` (the validation data term, no ridge; with ``X_val`` / ``Y_val``), ``accuracy`` /
+      ``val_accuracy`` (argmax agreement, when the output has more than one unit), ``diverged_at`` and
+      ``invalid``; every float metric is NaN for an invalid run.  ``directions`` declares the losses
+      "min" and the accuracies "max"; ``needs`` says the ``val_`` metrics need ``X_val`` and ``Y_val``.
 
     A change of ``lam`` between two calls of ``advance`` (population-based training) takes effect from
     the second step of the later call: the first uses the gradient cached by the step before it.
@@ -124,11 +156,7 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
         batch_size = validate.check_int("batch_size", batch_size, minimum=1)
     opt, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True)
     uses_lr = optimizers.uses_lr(opt)
-    defaults = {"scale": float(validate.check_scalar("scale", scale, nonnegative=True)),
-                "lam": float(validate.check_scalar("lam", lam, nonnegative=True))}
-    if uses_lr:
-        defaults["lr"] = float(validate.check_scalar("lr", lr, positive=True))
-    defaults.update({k: float(v) for k, v in opt_hyper.items()})
+    defaults = _defaults(scale, lam, lr, uses_lr, opt_hyper)
     structure = dict(activation=activation, output_activation=output_activation, loss=loss)
 
     def hyper(hp):
@@ -147,11 +175,10 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
         bs = None if batch_size == X.shape[0] else batch_size
         d = descent(X, Y, lr_, jnp.asarray(h["lam"], dtype), jax.random.wrap_key_data(key), kw, optimizer=opt,
                     opt_static=opt_static, batch_size=bs, gradient=gradient, **structure)
-        bad = invalid_hyper(positive=(lr_,) if uses_lr else (), nonnegative=(h["lam"],))
-        return d, bad
+        return d, invalid_hyper(positive=(lr_,) if uses_lr else (), nonnegative=(h["lam"],))
 
     def init(key, data, **hp):
-        _check_data(data)
+        _check_data(data, sizes)
         h = hyper(hp)
         k_init, k_shuffle = jax.random.split(key)
         params = init_mlp(k_init, sizes, h["scale"], dtype=jnp.result_type(data["X"]))
@@ -160,7 +187,7 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
         return MLPState(d.start(params), kd, bad | invalid_hyper(params=params))
 
     def advance(state, data, steps, **hp):
-        _check_data(data)
+        _check_data(data, sizes)
         steps = validate.check_int("steps", steps, minimum=1)
         d, bad = loop(data, hyper(hp), state.key)
         t = state.guard.t + jnp.arange(steps, dtype=jnp.int32)
@@ -168,19 +195,22 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
         return MLPState(guard, state.key, state.invalid | bad)
 
     def evaluate(state, data, **hp):
-        _check_data(data)
-        h = hyper(hp)
-        p = state.guard.kept
-        lam_ = jnp.asarray(h["lam"], jnp.result_type(data["X"]))
-        out = _metrics(p, data["X"], data["Y"], lam_, "", loss, structure, sizes[-1] > 1)
-        if "X_val" in data:
-            out.update(_metrics(p, data["X_val"], data["Y_val"], 0.0, "val_", loss, structure, sizes[-1] > 1))
-        nan = {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}
-        out = tree_where(state.invalid, nan, out)
-        return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
-                "invalid": jnp.asarray(state.invalid, bool)}
+        _check_data(data, sizes)
+        return _evaluate(state, data, hyper(hp)["lam"], loss, structure, sizes[-1] > 1)
 
-    return Trainable(init, advance, evaluate, defaults)
+    return Trainable(init, advance, evaluate, defaults, *_directions(sizes[-1] > 1))
+
+
+def _evaluate(state, data, lam, loss, structure, accuracy):
+    """:func:`trainable`'s metrics (NaN for an invalid run) and its status entries."""
+    p = state.guard.kept
+    out = _metrics(p, data["X"], data["Y"], jnp.asarray(lam, jnp.result_type(data["X"])), "", loss, structure,
+                   accuracy)
+    if "X_val" in data:
+        out.update(_metrics(p, data["X_val"], data["Y_val"], 0.0, "val_", loss, structure, accuracy))
+    out = tree_where(state.invalid, {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}, out)
+    return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
+            "invalid": jnp.asarray(state.invalid, bool)}
 
 
 def _metrics(params, X, Y, lam, prefix, loss, structure, accuracy):

@@ -74,7 +74,7 @@ def main():
     p.add_argument("--space", choices=["grid", "random"], default="grid")
     a = p.parse_args()
 
-    from jaxnn.sweep import init_distributed, sweep
+    from jaxnn.sweeps import init_distributed, sweep
 
     init_distributed(a.coordinator, a.num_processes, a.process_id)  # before any other JAX work
     import jax

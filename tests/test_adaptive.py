@@ -218,7 +218,14 @@ def test_progress_bar_and_figures(prob, tmp_path, capsys):
         sweeps.plot.schedules(res)
     pb = sweeps.pbt(mlp, space, key=jax.random.key(0), data=data, population=4, interval=4, steps=8,
                     metric="val_loss", quantile=0.5, explore=["lr"], lanes=4, progress=False)
-    np.testing.assert_array_equal(pb.schedules["lam"][0], pb.schedules["lam"][-1] * 0 + pb.schedules["lam"][0])
+    # lam is not explored: every member keeps its own sampled lam through every copy (exploit copies the
+    # state, explore changes only lr), while the exploited members' lr changes
+    assert pb.lineage and pb.schedules["lam"].shape == (2, 4)
+    np.testing.assert_array_equal(pb.schedules["lam"][1], pb.schedules["lam"][0])
+    np.testing.assert_allclose(pb.schedules["lam"][0], pb.trials["lam"][:4], rtol=1e-6)
+    assert all(e["hp"]["lam"] == pytest.approx(pb.trials["lam"][e["member"]]) for e in pb.lineage)
+    moved = sorted({e["member"] for e in pb.lineage})
+    assert not np.allclose(pb.schedules["lr"][-1, moved], pb.schedules["lr"][0, moved])
     sweeps.plot.schedules(pb, path=tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 1000
 
@@ -453,3 +460,38 @@ def test_two_processes_equal_one(tmp_path, name):
     assert a["meta"]["processes"] == 2 and a["meta"]["devices"] == 4
     same(a, load(tmp_path / "p1.json"))
     same(a, worker.summary(worker.search(name, lanes=4)), rtol=2e-5)
+
+
+def test_wrong_data_is_refused_in_the_users_words(prob):
+    mlp, space, data = prob
+    kw = dict(key=jax.random.key(0), progress=False, metric="val_loss", min_steps=3, max_steps=27)
+    narrow = {**data, "X": data["X"][:, :63]}
+    with pytest.raises(ValueError, match=r"data: expected 'X' with 64 columns \(the trainable's input layer"):
+        sweeps.successive_halving(mlp, space, data=narrow, **kw)
+    with pytest.raises(ValueError, match=r"data: expected 'Y_val' with 10 columns \(the trainable's output layer"):
+        sweeps.successive_halving(mlp, space, data={**data, "Y_val": data["Y_val"][:, :9]}, **kw)
+    no_val = {"X": data["X"], "Y": data["Y"]}
+    with pytest.raises(ValueError, match=r"data: metric 'val_loss' is computed from data\['X_val'\] and "
+                                         r"data\['Y_val'\], which data= lacks \(it has \['X', 'Y'\]\)"):
+        sweeps.successive_halving(mlp, space, data=no_val, **kw)
+    with pytest.raises(ValueError, match=r"data: early_stopping 'val_loss' is computed from data\['X_val'\]"):
+        sweeps.run(mlp, space, key=jax.random.key(0), data=no_val, steps=8, segment=2, metric="loss",
+                   early_stopping=sweeps.patience("val_loss", 2), progress=False)
+    bad = {**data, "X": data["X"].copy()}
+    bad["X"][3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"data: expected finite values, got 1 NaN/inf entries in data\['X'\]"):
+        sweeps.successive_halving(mlp, space, data=bad, **kw)
+    with pytest.raises(ValueError, match="mode: expected 'max' or 'min', got 'maximize'"):
+        sweeps.successive_halving(mlp, space, data=data, mode="maximize", **kw)
+
+
+def test_old_paths_and_mlpstate():
+    from jaxnn.sweeps import adaptive, schedulers
+
+    assert adaptive.successive_halving is schedulers.successive_halving is sweeps.successive_halving
+    assert adaptive.AdaptiveResult is sweeps.AdaptiveResult and adaptive.rank is sweeps.ranking.rank
+    assert "MLPState" not in sweeps.__all__
+    from jaxnn.trainable import MLPState
+
+    with pytest.warns(DeprecationWarning, match="from jaxnn.trainable import MLPState"):
+        assert sweeps.MLPState is MLPState

@@ -11,8 +11,9 @@ from _experiments import load_experiment
 from matplotlib.figure import Figure
 
 import jaxnn
-from jaxnn import plot, sweeps
-from jaxnn.results import SweepResult
+from jaxnn import sweeps
+from jaxnn.sweeps import plot
+from jaxnn.sweeps.results import SweepResult
 
 matplotlib.use("Agg")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -137,7 +138,9 @@ def test_scatter_random_sweep(tmp_path, random_result):
     assert legend == [f"mean over ok seeds ({ok.sum()} trials)", f"every seed diverged ({all_div.sum()} trials)",
                       f"invalid ({all_inv.sum()} trials)"]
     assert "final_loss" in fig._suptitle.get_text() and "random" in fig._suptitle.get_text()
-    fig = plot.scatter(res, "final_loss", ["scale"], reduce="best", logy=True)
+    with pytest.raises(ValueError, match=r"mode: no direction is declared for metric 'final_loss'.*directions="):
+        plot.scatter(res, "final_loss", ["scale"], reduce="best")  # "best" needs a declared direction
+    fig = plot.scatter(res, "final_loss", ["scale"], reduce="best", mode="min", logy=True)
     assert len(fig.axes) == 1 and fig.axes[0].get_yscale() == "log"
     best = np.where(res.ok, res["final_loss"], np.inf).min(axis=1)
     np.testing.assert_allclose(collection(fig.axes[0], "best")[:, 1], best[ok])

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import jaxnn
-from jaxnn.sweep import SweepResult, grid_configs, sweep
+from jaxnn.sweeps import SweepResult, grid_configs, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "_sweep_worker.py")
@@ -187,7 +187,7 @@ def test_one_run_per_device_equals_the_vmapped_chunk():
 
 def test_divergence_is_recorded_and_isolated():
     grid = {"scale": [0.5, 1.0], "lr": [0.5, 1e30]}
-    res = sweep(xor_run, grid, key=KEY, seeds=2, progress=False)
+    res = sweep(xor_run, grid, key=KEY, seeds=2, progress=False, directions={"final_loss": "min"})
     assert res.diverged[:, 1].all() and not res.diverged[:, 0].any()
     assert res.meta["n_diverged"] == 4 == res.n_diverged and res.meta["n_configs_diverged"] == 2
     assert (res["diverged_at"][:, 1] >= 0).all()
@@ -195,7 +195,7 @@ def test_divergence_is_recorded_and_isolated():
     np.testing.assert_allclose(res["loss"][:, :1], ok["loss"], rtol=1e-5, atol=1e-7)
     m = res.mean("final_loss")
     assert np.isnan(m[:, 1]).all() and np.isfinite(m[:, 0]).all()
-    assert res.best("final_loss")["lr"] == 0.5
+    assert res.best("final_loss")["lr"] == 0.5 and res.best() == res.best("final_loss", mode="min")
     rows = list(res.rows())
     assert sum(r["diverged"] for r in rows) == 4
 
@@ -407,10 +407,10 @@ def test_two_processes_equal_one_process(tmp_path):
 
 
 def test_use_cpu_cores_before_and_after_backend_start():
-    from jaxnn.sweep import use_cpu_cores
+    from jaxnn.sweeps import use_cpu_cores
 
     assert use_cpu_cores(3) is False  # this process's backend is already running
-    code = ("from jaxnn.sweep import use_cpu_cores; ok = use_cpu_cores(3); import jax; "
+    code = ("from jaxnn.sweeps import use_cpu_cores; ok = use_cpu_cores(3); import jax; "
             "print(ok, len(jax.devices()))")
     out = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -453,7 +453,20 @@ def test_data_argument_matches_closure_and_reuses_the_compiled_function(tmp_path
 
 def test_data_argument_validation():
     grid = {"scale": [0.1], "lr": [0.5]}
-    with pytest.raises(ValueError, match=r"fn: cannot be called as fn\(key, data"):
+    with pytest.raises(ValueError, match=r"fn: data= was given, so fn is called as fn\(key, data, scale, lr\), but "
+                                         r"xor_run\(key, scale, lr\) has no data parameter"):
         sweep(xor_run, grid, key=KEY, progress=False, data={"X": X})
     with pytest.raises(ValueError, match="data: expected a pytree of arrays"):
         sweep(xor_run_data, grid, key=KEY, progress=False, data={"X": X, "Y": "labels"})
+
+
+def test_old_module_paths_keep_working():
+    """jaxnn/sweep.py, results.py and plot.py only re-export the canonical jaxnn.sweeps objects."""
+    import jaxnn.plot as old_plot
+    from jaxnn import sweeps
+    from jaxnn.results import SweepResult as OldResult
+    from jaxnn.sweep import SweepResult as OlderResult
+    from jaxnn.sweep import sweep as old_sweep
+
+    assert old_sweep is sweeps.sweep and OldResult is OlderResult is sweeps.SweepResult
+    assert old_plot.heatmap is sweeps.plot.heatmap and old_plot.rungs is sweeps.plot.rungs

@@ -148,7 +148,7 @@ def test_xor_divergence_in_a_random_space():
     assert big.any() and (~big).any()
     np.testing.assert_array_equal(res.diverged, np.repeat(big[:, None], 2, 1))
     assert (res["diverged_at"][big] >= 0).all() and (res["diverged_at"][~big] == -1).all()
-    assert res.best("final_loss")["lr"] == 0.5
+    assert res.best("final_loss", mode="min")["lr"] == 0.5
 
 
 # --- static axes ---------------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_declared_status_leaves_decide_and_invalid_beats_diverged(tmp_path):
     m = res.mean("loss")
     assert np.isnan(m[[1, 2, 4]]).all() and m[[0, 3]].tolist() == [2.0, 1.0]
     assert res.mean("loss", skip_diverged=False)[1] == 20.0
-    assert res.best("loss") == {"trial": 3, "lr": 0.5, "loss": 1.0, "index": (3,)}
+    assert res.best("loss", mode="min") == {"trial": 3, "lr": 0.5, "loss": 1.0, "index": (3,)}
     assert res.best("loss", mode="max") == {"trial": 0, "lr": 1.0, "loss": 2.0, "index": (0,)}
     # rows and CSV carry the status
     rows = list(res.rows())
@@ -374,7 +374,7 @@ def test_nested_status_leaves_and_invalid_with_diverged_at():
     assert res["loss"][0, 0] == 1.0 and np.isnan(res["loss"][1, 0])
     with pytest.raises(ValueError, match=r"best: no trial has an ok run \(all diverged or invalid\), no finite "
                                          r"'loss'"):
-        res.best("loss")
+        res.best("loss", mode="min")
 
 
 def test_without_declared_status_non_finite_floats_diverge():
@@ -577,10 +577,10 @@ def test_init_distributed_error_names_the_arguments_and_a_path_that_works():
 
 
 def test_every_path_quoted_in_an_error_or_warning_of_jaxnn_sweeps_resolves():
-    """Every ``jaxnn.x.y`` / ``sweeps.x`` / ``jax.x`` / ``jnp.x`` a raise or warning in jaxnn/sweeps/*.py
+    """Every ``jaxnn.x.y`` / ``sweeps.x`` / ``jax.x`` / ``jnp.x`` a raise or warning in jaxnn/sweeps/**.py
     quotes is something the user can actually call."""
     found = {}
-    for path in sorted(glob.glob(os.path.join(ROOT, "jaxnn", "sweeps", "*.py"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "jaxnn", "sweeps", "**", "*.py"), recursive=True)):
         tree = ast.parse(open(path).read())
         for node in ast.walk(tree):
             is_warn = (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))

@@ -11,31 +11,39 @@ The engine, one idea per module:
 * :mod:`~jaxnn.sweeps.status` -- a run's status (ok, diverged, invalid) from what ``fn`` declares;
 * :mod:`~jaxnn.sweeps.results`, :mod:`~jaxnn.sweeps.plot` -- :class:`SweepResult` (labeled: xarray, pandas)
   and its figures;
-* :mod:`~jaxnn.sweeps.engine` -- :func:`sweep` and :func:`run_table`, the composition of the above.
+* :mod:`~jaxnn.sweeps.engine` -- :func:`sweep` and :func:`run_table`, the composition of the above;
+* :mod:`~jaxnn.sweeps.schedulers` -- the adaptive searches, one scheduler per module (early stopping,
+  successive halving and Hyperband, PBT) on :mod:`~jaxnn.sweeps.lanes` and :mod:`~jaxnn.sweeps.driver`;
+* :mod:`~jaxnn.sweeps.ranking`, :mod:`~jaxnn.sweeps.directions` -- the one ranking rule, and metric
+  directions as declared (``jaxnn.sweep(..., directions=...)``, ``Trainable.directions`` or ``mode=``).
 
 Example::
 
     space = sweeps.random(256, lr=sweeps.loguniform(1e-2, 1e2), hidden=sweeps.static([10, 30, 100]))
-    res = jaxnn.sweep(run, space, key=jax.random.key(0), seeds=2, data={"X": X, "Y": Y})
+    res = jaxnn.sweep(run, space, key=jax.random.key(0), seeds=2, data={"X": X, "Y": Y},
+                      directions={"final_loss": "min"})
+    res.best()                         # the trial with the lowest seed-mean final_loss
 """
 
-from jaxnn.sweeps import lanes, plot, status  # noqa: F401  (submodules)
-from jaxnn.sweeps.adaptive import (
+import warnings
+
+from jaxnn.sweeps import directions, lanes, plot, ranking, schedulers, status  # noqa: F401  (submodules)
+from jaxnn.sweeps.chunking import DEFAULT_MEMORY_BUDGET, working_set_bytes
+from jaxnn.sweeps.distributed import init_distributed, use_cpu_cores
+from jaxnn.sweeps.engine import TableResult, grid_configs, run_table, sweep
+from jaxnn.sweeps.provenance import provenance
+from jaxnn.sweeps.ranking import rank
+from jaxnn.sweeps.results import SweepResult
+from jaxnn.sweeps.schedulers import (
     AdaptiveResult,
     Patience,
     hyperband,
     hyperband_brackets,
     patience,
     pbt,
-    rank,
     run,
     successive_halving,
 )
-from jaxnn.sweeps.chunking import DEFAULT_MEMORY_BUDGET, working_set_bytes
-from jaxnn.sweeps.distributed import init_distributed, use_cpu_cores
-from jaxnn.sweeps.engine import TableResult, grid_configs, run_table, sweep
-from jaxnn.sweeps.provenance import provenance
-from jaxnn.sweeps.results import SweepResult
 from jaxnn.sweeps.spaces import (
     Design,
     Distribution,
@@ -51,12 +59,21 @@ from jaxnn.sweeps.spaces import (
     table,
     uniform,
 )
-from jaxnn.trainable import MLPState, Trainable
+from jaxnn.trainable import Trainable
 
 __all__ = ["sweep", "run_table", "TableResult", "SweepResult",
            "grid", "table", "random", "sobol", "Space", "Design", "as_space",
            "uniform", "loguniform", "choice", "integers", "static", "Distribution",
            "init_distributed", "use_cpu_cores", "provenance", "working_set_bytes", "DEFAULT_MEMORY_BUDGET",
            "grid_configs", "status", "plot",
-           "Trainable", "MLPState", "successive_halving", "hyperband", "hyperband_brackets", "pbt", "run",
+           "Trainable", "successive_halving", "hyperband", "hyperband_brackets", "pbt", "run",
            "patience", "Patience", "AdaptiveResult", "rank"]
+
+
+def __getattr__(name):
+    if name == "MLPState":  # moved out of the search engine's namespace: it is the MLP trainable's state
+        warnings.warn("MLPState in jaxnn.sweeps is deprecated: it is the MLP trainable's state; import it from its "
+                      "module: from jaxnn.trainable import MLPState", DeprecationWarning, stacklevel=2)
+        from jaxnn.trainable import MLPState
+        return MLPState
+    raise AttributeError(f"module 'jaxnn.sweeps' has no attribute {name!r}")

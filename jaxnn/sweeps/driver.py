@@ -173,6 +173,49 @@ class Driver:
                 self.trials.slot[i] = -1
         self.free.sort()
 
+    def _place(self, lanes, slot0, steps0, moved):
+        """``(src, dst)`` slots of the busy lanes: a lane whose item has a source gets a new slot for its trial,
+        read from the source's slot as the drive began (its old slot is freed when the drive ends)."""
+        tr, src, dst = self.trials, [], []
+        for it in lanes:
+            i, _, source = it
+            if source is not None:
+                if slot0[source] < 0:
+                    raise ValueError(f"source: trial {source} had no state when the drive began")
+                src.append(int(slot0[source]))
+                moved.append(int(tr.slot[i]))
+                tr.slot[i] = self.free.pop(0)
+                tr.steps[i] = steps0[source]
+                it[2] = None
+            else:
+                src.append(int(tr.slot[i]))
+            dst.append(int(tr.slot[i]))
+        return src, dst
+
+    def _segment(self, lanes, src, dst, rule, release_done):
+        """One segment of the busy lanes at the narrowest width that pays; returns the items done now."""
+        tr, seg = self.trials, self.pool.segment
+        ids = [it[0] for it in lanes]
+        remaining = min(-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes)
+        w = self.pool.width_for(len(lanes), remaining)
+        out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()}, w)
+        self.paid += w * seg
+        self.useful += len(lanes) * seg
+        keep, done_now = [], []
+        for j, it in enumerate(lanes):
+            i = it[0]
+            tr.steps[i] += seg
+            code = self._record(i, out, j, tr.steps[i])
+            done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
+            if done and (release_done or code != st.OK):
+                self.release([i])
+            (done_now if done else keep).append(it)
+        if self.bar is not None and not self.replaying:
+            self.bar.update(len(lanes) * seg)
+            self.bar.set_postfix_str(self.note(), refresh=False)
+        lanes[:] = keep
+        return done_now
+
     def drive(self, items, *, rule=None, release_done=False, on_done=None):
         """Run the work items ``[(trial, until[, source]), ...]`` in order through the lanes.
 
@@ -181,7 +224,7 @@ class Driver:
         ``on_done(trial) -> more items`` is called as each item finishes; what it returns joins the queue
         (a bracket's next rung, once its last trial finished the current one).
         """
-        tr, W, seg = self.trials, self.pool.W, self.pool.segment
+        tr, W = self.trials, self.pool.W
         queue = [list(it) + [None] * (3 - len(it)) for it in items]
         lanes, moved = [], []
         slot0, steps0 = tr.slot.copy(), tr.steps.copy()  # sources are read as they were when the drive began
@@ -206,40 +249,8 @@ class Driver:
 
         take()
         while lanes:
-            src, dst = [], []
-            for it in lanes:
-                i, _, source = it
-                if source is not None:  # a new slot for i, read from the source's slot as the drive began
-                    if slot0[source] < 0:
-                        raise ValueError(f"source: trial {source} had no state when the drive began")
-                    src.append(int(slot0[source]))
-                    moved.append(int(tr.slot[i]))
-                    tr.slot[i] = self.free.pop(0)
-                    tr.steps[i] = steps0[source]
-                    it[2] = None
-                else:
-                    src.append(int(tr.slot[i]))
-                dst.append(int(tr.slot[i]))
-            ids = [it[0] for it in lanes]
-            remaining = min(-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes)
-            w = self.pool.width_for(len(lanes), remaining)
-            out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()}, w)
-            self.paid += w * seg
-            self.useful += len(lanes) * seg
-            keep, done_now = [], []
-            for j, it in enumerate(lanes):
-                i = it[0]
-                tr.steps[i] += seg
-                code = self._record(i, out, j, tr.steps[i])
-                done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
-                if done and (release_done or code != st.OK):
-                    self.release([i])
-                (done_now if done else keep).append(it)
-            if self.bar is not None and not self.replaying:
-                self.bar.update(len(lanes) * seg)
-                self.bar.set_postfix_str(self.note(), refresh=False)
-            lanes[:] = keep
-            for it in done_now:
+            src, dst = self._place(lanes, slot0, steps0, moved)
+            for it in self._segment(lanes, src, dst, rule, release_done):
                 finished(it[0])
             take()
             self.checkpoint()

@@ -31,6 +31,7 @@ from jax.sharding import Mesh
 from jaxnn import validate
 from jaxnn.sweeps import executor, status, store
 from jaxnn.sweeps.chunking import analysed_bytes, default_budget
+from jaxnn.sweeps.directions import check_directions
 from jaxnn.sweeps.distributed import broadcast, init_distributed, is_lead
 from jaxnn.sweeps.provenance import code_hash, provenance, versions
 from jaxnn.sweeps.results import SweepResult
@@ -51,9 +52,34 @@ def check_key(key):
     return key, None
 
 
+def _lead_parameters(fn, names, with_data: bool):
+    """Name what fn lacks to be called as ``fn(key, [data,] **hp)``: a parameter before the
+    hyperparameters for the key (and for ``data=``).  None when it has them (or *args)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # no signature available (builtins): let tracing tell
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    hp = ", ".join(f"{n}" for n in names)
+    sig = f"{getattr(fn, '__name__', 'fn')}{inspect.signature(fn)}"
+    if not positional or positional[0] in names:
+        return (f"fn: expected fn(key, {'data, ' if with_data else ''}{hp}): the first argument is the run's PRNG "
+                f"key, but {sig} has no parameter for it; add one first: def fn(key, "
+                f"{'data, ' if with_data else ''}{hp})")
+    if with_data and (len(positional) < 2 or positional[1] in names):
+        return (f"fn: data= was given, so fn is called as fn(key, data, {hp}), but {sig} has no data parameter; "
+                f"add one second (def fn(key, data, {hp})) or leave data= out")
+    return None
+
+
 def _check_fn(fn, names, with_data: bool):
     if not callable(fn):
         raise ValueError(f"fn: expected a callable fn(key, **hyperparameters), got {fn!r:.120}")
+    problem = _lead_parameters(fn, names, with_data)
+    if problem:
+        raise ValueError(problem)
     lead = (None,) if not with_data else (None, None)
     try:
         inspect.signature(fn).bind(*lead, **{n: None for n in names})
@@ -64,7 +90,7 @@ def _check_fn(fn, names, with_data: bool):
         pass
 
 
-def _check_options(seeds, chunk_size, memory_budget, progress, data):
+def _check_options(seeds, chunk_size, memory_budget, progress):
     seeds = validate.check_int("seeds", seeds, minimum=1)
     if chunk_size is not None:
         chunk_size = validate.check_int("chunk_size", chunk_size, minimum=1)
@@ -72,11 +98,6 @@ def _check_options(seeds, chunk_size, memory_budget, progress, data):
         validate.check_scalar("memory_budget", memory_budget, positive=True)
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise ValueError(f"progress: expected None, True, False or a callable(done, total), got {progress!r}")
-    if data is not None:
-        bad = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(data)[0]
-               if not (hasattr(x, "shape") and hasattr(x, "dtype"))]
-        if bad:
-            raise ValueError(f"data: expected a pytree of arrays, got non-array leaves at {bad[:5]}")
     return seeds, chunk_size
 
 
@@ -175,25 +196,73 @@ def _resume(groups, plans, results, out_dir, fingerprint) -> np.ndarray:
     return done
 
 
-def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=None, old=None, prov=None,
-         progress=None, shapes=None):
-    """Execute every group's chunks (skipping those finished in ``out_dir``); returns
-    ``(results {leaf: (n_runs, ...)}, meta pieces)``."""
-    n_dev = mesh.devices.size
+def _chunk_plans(groups, sizes, n_dev) -> list:
+    """``[(first chunk index, [(start, stop), ...], padded chunk size)]`` of every group."""
     plans, c0 = [], 0
     for grp, K in zip(groups, sizes):
         n = len(grp.runs)
         bounds = [(c * K, min(n, (c + 1) * K)) for c in range(-(-n // K))]
         plans.append((c0, bounds, -(-K // n_dev) * n_dev))
         c0 += len(bounds)
-    n_chunks, n_runs = c0, sum(len(g.runs) for g in groups)
+    return plans
+
+
+def _compile(grp, mesh, K_pad) -> tuple:
+    """``(entry, compile seconds)``: 0 when the executor's cache held it."""
+    entry, fresh = executor.compile_job(grp.job, mesh, K_pad)
+    return entry, entry["compile_s"] if fresh else 0.0
+
+
+def _check_directions(directions, leaves) -> None:
+    """Every declared direction names an output leaf of ``fn`` (before any run)."""
+    names = [n for n, _ in leaves]
+    unknown = sorted(set(directions or ()) - set(names))
+    if unknown:
+        raise ValueError(f"directions: {unknown} are not outputs of fn; it returns {names}")
+
+
+def _progress_bar(progress, n_chunks, n_skipped):
+    if not ((sys.stderr.isatty() if progress is None else progress is True) and is_lead()):
+        return None
+    from jaxnn.datasets import require
+    return require("tqdm").tqdm(total=n_chunks, initial=n_skipped, unit="chunk", desc="sweep", file=sys.stderr)
+
+
+def _chunk_sink(results, out_dir, fingerprint, progress, bar, counter, n_chunks, t0):
+    """``sink(grp, g, c0, bounds) -> on_chunk(c, out)``: each finished chunk into ``results`` (and ``out_dir``),
+    counted, shown."""
+    def sink(grp, g, c0, bounds):
+        def on_chunk(c, out):
+            a, b = bounds[c]
+            for k in results:
+                results[k][grp.runs[a:b]] = out[k]
+            if out_dir is not None and is_lead():
+                store.write_chunk(out_dir, c0 + c, a, b, fingerprint, out, group=g)
+            counter["runs"] += b - a
+            counter["chunks"] += 1
+            if bar is not None:
+                bar.set_postfix_str(f"{counter['runs'] / (time.perf_counter() - t0):.1f} configs/s", refresh=False)
+                bar.update(1)
+            if callable(progress) and not isinstance(progress, bool) and is_lead():
+                progress(counter["chunks"], n_chunks)
+        return on_chunk
+    return sink
+
+
+def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=None, old=None, prov=None,
+         progress=None, shapes=None, directions=None):
+    """Execute every group's chunks (skipping those finished in ``out_dir``); returns
+    ``(results {leaf: (n_runs, ...)}, meta pieces)``."""
+    plans = _chunk_plans(groups, sizes, mesh.devices.size)
+    n_chunks, n_runs = sum(len(p[1]) for p in plans), sum(len(g.runs) for g in groups)
     done = np.zeros(n_chunks, bool)
     t_compile, entries = 0.0, [None] * len(groups)
     if shapes is None or any(s is None for s in shapes):
         for g, (grp, (_, _, K_pad)) in enumerate(zip(groups, plans)):
-            entries[g], fresh = executor.compile_job(grp.job, mesh, K_pad)
-            t_compile += entries[g]["compile_s"] if fresh else 0.0
+            entries[g], dt = _compile(grp, mesh, K_pad)
+            t_compile += dt
     leaves = _out_leaves(groups, entries, shapes or [None] * len(groups))
+    _check_directions(directions, leaves)
     results = {n: np.zeros((n_runs,) + tuple(x.shape), x.dtype) for n, x in leaves}
     if out_dir is not None:
         done = _resume(groups, plans, results, out_dir, fingerprint)
@@ -202,40 +271,22 @@ def _run(groups, mesh, sizes, *, data, out_dir=None, fingerprint=None, identity=
     if n_skipped and is_lead():
         print(f"jaxnn.sweep: resuming in {out_dir}: skipped {n_skipped} of {n_chunks} finished chunks",
               file=sys.stderr, flush=True)
-
-    bar = None
-    if (sys.stderr.isatty() if progress is None else progress is True) and is_lead():
-        from jaxnn.datasets import require
-        bar = require("tqdm").tqdm(total=n_chunks, initial=n_skipped, unit="chunk", desc="sweep", file=sys.stderr)
+    bar = _progress_bar(progress, n_chunks, n_skipped)
     counter = {"runs": 0, "chunks": n_skipped}
     shared = None if done.all() else executor.replicate(data, mesh)
     t0 = time.perf_counter()
+    sink = _chunk_sink(results, out_dir, fingerprint, progress, bar, counter, n_chunks, t0)
     memory = None
     try:
         for g, (grp, (c0, bounds, K_pad)) in enumerate(zip(groups, plans)):
             if done[c0:c0 + len(bounds)].all():
                 continue
             if entries[g] is None:
-                entries[g], fresh = executor.compile_job(grp.job, mesh, K_pad)
-                t_compile += entries[g]["compile_s"] if fresh else 0.0
+                entries[g], dt = _compile(grp, mesh, K_pad)
+                t_compile += dt
             memory = max(memory or 0, analysed_bytes(entries[g]["memory"]) or 0) or None
-
-            def on_chunk(c, out, grp=grp, c0=c0, bounds=bounds, g=g):
-                a, b = bounds[c]
-                for k in results:
-                    results[k][grp.runs[a:b]] = out[k]
-                if out_dir is not None and is_lead():
-                    store.write_chunk(out_dir, c0 + c, a, b, fingerprint, out, group=g)
-                counter["runs"] += b - a
-                counter["chunks"] += 1
-                if bar is not None:
-                    bar.set_postfix_str(f"{counter['runs'] / (time.perf_counter() - t0):.1f} configs/s", refresh=False)
-                    bar.update(1)
-                if callable(progress) and not isinstance(progress, bool) and is_lead():
-                    progress(counter["chunks"], n_chunks)
-
             executor.execute(entries[g], K_pad, grp.rows, grp.kd, bounds, mesh, shared=shared,
-                             skip=done[c0:c0 + len(bounds)], on_chunk=on_chunk)
+                             skip=done[c0:c0 + len(bounds)], on_chunk=sink(grp, g, c0, bounds))
     finally:
         if bar is not None:
             bar.close()
@@ -291,7 +342,8 @@ def run_table(fn: Callable[..., Any], rows, *, key, seeds: int = 1, data=None, s
         raise ValueError(f"rows: expected every leaf to have the same leading (run) axis, got lengths {lens}")
     static = dict(static or {})
     _check_fn(fn, list(rows) + list(static), data is not None)
-    seeds, chunk_size = _check_options(seeds, chunk_size, memory_budget, progress, data)
+    seeds, chunk_size = _check_options(seeds, chunk_size, memory_budget, progress)
+    executor.check_data(data, finite=False)
     key, impl = check_key(key)
     mesh = _mesh(devices)
     n = lens.pop()
@@ -327,7 +379,8 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
           chunk_size: Optional[int] = None, memory_budget: Optional[float] = None,
           out_dir: Optional[Union[str, os.PathLike]] = None, progress: ProgressLike = None,
           devices=None, coordinator_address: Optional[str] = None, num_processes: Optional[int] = None,
-          process_id: Optional[int] = None, command: Optional[str] = None) -> SweepResult:
+          process_id: Optional[int] = None, command: Optional[str] = None,
+          directions: Optional[Mapping[str, str]] = None) -> SweepResult:
     """Run ``fn(key_s, [data,] **hyperparameters)`` for every trial of a search space and every seed, vmapped.
 
     Args:
@@ -362,6 +415,10 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
         :func:`jaxnn.init_distributed`); every process runs the same call, results are gathered to all and
         process 0 writes the files.
       command: the command recorded in the provenance (default: ``sys.argv``).
+      directions: ``{output name: "max" | "min"}``: which way each named output of ``fn`` is better, the
+        declaration :meth:`SweepResult.best` ranks by (``res.best("acc")``; with one declared,
+        ``res.best()``).  Stored with the result (saved, loaded, resumed).  Nothing is inferred from a
+        name: ``best`` of an undeclared output needs ``mode=``.
 
     Returns:
       A :class:`SweepResult`: ``res[name]`` has shape ``(*trial_shape, seeds, *leaf_shape)`` where
@@ -375,14 +432,41 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
     key, impl = check_key(key)
     design = space.resolve(key)
     _check_fn(fn, list(design.values), data is not None)
-    seeds, chunk_size = _check_options(seeds, chunk_size, memory_budget, progress, data)
+    seeds, chunk_size = _check_options(seeds, chunk_size, memory_budget, progress)
+    executor.check_data(data)
+    directions = check_directions(directions)
     init_distributed(coordinator_address, num_processes, process_id)
     mesh = _mesh(devices)
     compiles0 = executor.compile_count()
     groups = _groups(design, seeds, _seed_keys(key, impl, seeds), fn, impl, data)
-
-    # ---- identity and resume (process 0 decides, everyone follows)
     out_dir = None if out_dir is None else os.fspath(out_dir)
+    identity, closed, shapes, old, stored = _identity(design, seeds, key, impl, groups, data, out_dir, chunk_size)
+    sizes, t_plan = _plan(groups, mesh, chunk_size, stored, memory_budget, closed)
+    identity["chunk_size"] = sizes
+    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    prov = provenance(command)
+    results, meta = _run(groups, mesh, sizes, data=data, out_dir=out_dir, fingerprint=fingerprint,
+                         identity=identity, old=old, prov=prov, progress=progress,
+                         shapes=shapes if out_dir is not None else None, directions=directions)
+    st = status.run_status(results)
+    results = status.mask_invalid(results, st)
+    meta.update(_common_meta(mesh, design.n * seeds, st, memory_budget))
+    meta["compile_s"] += t_plan
+    meta.update(n_configs=design.n, n_trials=design.n, seeds=seeds,
+                n_configs_diverged=int((st.reshape(design.n, seeds) == status.DIVERGED).any(axis=1).sum()),
+                compiles=executor.compile_count() - compiles0,
+                groups=[{"static": g.static, "trials": len(g.runs) // seeds, "chunk_size": k}
+                        for g, k in zip(groups, sizes)], directions=directions,
+                space=identity["space"]["kind"], key=identity["key"], fingerprint=fingerprint, provenance=prov)
+    res = _result(design, seeds, results, st, meta, identity["space"], directions)
+    if out_dir is not None and is_lead():
+        res.save(out_dir)
+    return res
+
+
+def _identity(design, seeds, key, impl, groups, data, out_dir, chunk_size):
+    """The sweep's identity and, with ``out_dir``, its traced groups and the store's previous state
+    (process 0 decides, everyone follows): ``(identity, closed, shapes, old, stored)``."""
     identity = {"space": design.describe(), "seeds": seeds,
                 "key": np.asarray(jax.random.key_data(key) if impl is not None else key).tolist(),
                 "key_impl": str(impl)}
@@ -395,33 +479,17 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
         identity["jaxnn_version"] = versions()["jaxnn"]
         old, stored = store.open_store(out_dir, identity, None if chunk_size is None else [chunk_size] * len(groups),
                                        len(groups))
-    sizes, t_plan = _plan(groups, mesh, chunk_size, stored, memory_budget, closed)
-    identity["chunk_size"] = sizes
-    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    prov = provenance(command)
-    results, meta = _run(groups, mesh, sizes, data=data, out_dir=out_dir, fingerprint=fingerprint,
-                         identity=identity, old=old, prov=prov, progress=progress,
-                         shapes=shapes if out_dir is not None else None)
+    return identity, closed, shapes, old, stored
 
-    # ---- status, layout, meta
-    st = status.run_status(results)
-    results = status.mask_invalid(results, st)
+
+def _result(design, seeds, results, st, meta, space, directions) -> SweepResult:
+    """The runs' flat outputs laid out over ``(*trial_shape, seeds)``."""
     shape = design.shape + (seeds,)
-    meta.update(_common_meta(mesh, design.n * seeds, st, memory_budget))
-    meta["compile_s"] += t_plan
-    meta.update(n_configs=design.n, n_trials=design.n, seeds=seeds,
-                n_configs_diverged=int((st.reshape(design.n, seeds) == status.DIVERGED).any(axis=1).sum()),
-                compiles=executor.compile_count() - compiles0,
-                groups=[{"static": g.static, "trials": len(g.runs) // seeds, "chunk_size": k}
-                        for g, k in zip(groups, sizes)],
-                space=identity["space"]["kind"], key=identity["key"], fingerprint=fingerprint, provenance=prov)
     if design.kind == "grid":
         meta["grid"] = {k: np.asarray(v).tolist() for k, v in design.axes.items()}
-    res = SweepResult(axes=dict(design.axes), seeds=seeds,
-                      metrics={k: x.reshape(shape + x.shape[1:]) for k, x in results.items()},
-                      diverged=(st == status.DIVERGED).reshape(shape), meta=meta,
-                      coords={k: v.reshape(design.shape) for k, v in design.values.items()},
-                      status=st.reshape(shape), space={k: identity["space"][k] for k in ("kind", "params", "static")})
-    if out_dir is not None and is_lead():
-        res.save(out_dir)
-    return res
+    return SweepResult(axes=dict(design.axes), seeds=seeds,
+                       metrics={k: x.reshape(shape + x.shape[1:]) for k, x in results.items()},
+                       diverged=(st == status.DIVERGED).reshape(shape), meta=meta,
+                       coords={k: v.reshape(design.shape) for k, v in design.values.items()},
+                       status=st.reshape(shape), space={k: space[k] for k in ("kind", "params", "static")},
+                       directions=directions)

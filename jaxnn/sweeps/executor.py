@@ -25,11 +25,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxnn import validate
 from jaxnn.sweeps import chunking
 from jaxnn.sweeps.distributed import gather
 
-__all__ = ["Job", "make_job", "trace", "plan_chunk_size", "compile_job", "replicate", "execute", "leaf_name",
-           "spec_key", "compile_count"]
+__all__ = ["Job", "make_job", "trace", "plan_chunk_size", "compile_job", "replicate", "check_data", "execute",
+           "leaf_name", "spec_key", "compile_count"]
 
 _CACHE_SIZE = 32
 _compiled: "collections.OrderedDict[Any, dict]" = collections.OrderedDict()
@@ -208,6 +209,24 @@ def plan_chunk_size(job: Job, n_runs: int, mesh: Mesh, memory_budget: Optional[f
             K = chunking.balanced(r_mem, n_runs, n_dev)
     _put(_chunk_sizes, kk, K)
     return K, (entry["compile_s"] if fresh else 0.0)
+
+
+def check_data(data, arg: str = "data", *, finite: bool = True):
+    """Refuse, before any compute, a shared ``data`` pytree that is not arrays or (``finite``) holds NaN / inf
+    (concrete floating leaves only): every run would be NaN, read as diverged."""
+    if data is None:
+        return
+    leaves = jax.tree_util.tree_flatten_with_path(data)[0]
+    bad = [jax.tree_util.keystr(p) for p, x in leaves if not (hasattr(x, "shape") and hasattr(x, "dtype"))]
+    if bad:
+        raise ValueError(f"{arg}: expected a pytree of arrays, got non-array leaves at {bad[:5]}")
+    for p, x in leaves if finite else ():
+        if jnp.issubdtype(x.dtype, jnp.inexact) and validate.is_concrete(x):
+            n_bad = int(np.count_nonzero(~np.isfinite(np.asarray(x))))
+            if n_bad:
+                raise ValueError(f"{arg}: expected finite values, got {n_bad} NaN/inf entries in "
+                                 f"{arg}{jax.tree_util.keystr(p)} (shape {tuple(x.shape)}); every run would "
+                                 "read them (clean or impute the data first)")
 
 
 def replicate(data, mesh: Mesh):

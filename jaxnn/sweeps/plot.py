@@ -32,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from jaxnn.datasets import require
+from jaxnn.sweeps.directions import check_mode, resolve
 from jaxnn.sweeps.results import SweepResult
 
 __all__ = ["heatmap", "learning_curves", "lines", "scatter", "reduce_to", "rungs", "schedules"]
@@ -75,12 +76,13 @@ def _check_axis(res: SweepResult, name: str, argname: str) -> int:
     return list(res.axes).index(name)
 
 
-def reduce_to(res: SweepResult, metric: str, keep, *, reduce: str = "mean", mode: str = "min",
+def reduce_to(res: SweepResult, metric: str, keep, *, reduce: str = "mean", mode: Optional[str] = None,
               diverged: Optional[np.ndarray] = None):
     """Reduce a scalar metric to the axes ``keep`` (in that order) over the other axes and seeds.
 
     Diverged runs are left out.  Args: ``reduce``: ``"mean"``, ``"median"`` or ``"best"`` (min or max
-    by ``mode``); ``diverged``: a bool mask shaped like ``res.diverged`` to use instead of it.
+    by ``mode``; None: the direction declared for ``metric``, ``res.directions``, an error if none);
+    ``diverged``: a bool mask shaped like ``res.diverged`` to use instead of it.
 
     Returns:
       ``(values, frac_diverged)``, both shaped ``[len(res.axes[k]) for k in keep]``; values are NaN
@@ -88,8 +90,11 @@ def reduce_to(res: SweepResult, metric: str, keep, *, reduce: str = "mean", mode
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce: expected one of {list(REDUCTIONS)}, got {reduce!r}")
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
+    if reduce == "best":
+        mode = resolve(metric, mode, res.directions,
+                       declare=f"jaxnn.sweep(fn, space, ..., directions={{{metric!r}: 'min'}}) (or 'max')")
+    elif mode is not None:
+        check_mode(mode)
     x = np.asarray(res[metric], np.float64)
     if x.shape != res.shape:
         raise ValueError(f"metric: expected a scalar metric (one number per run, shape {res.shape}), "
@@ -113,7 +118,7 @@ def reduce_to(res: SweepResult, metric: str, keep, *, reduce: str = "mean", mode
     return v, frac
 
 
-def heatmap(res: SweepResult, metric: str, x: str, y: str, *, reduce: str = "mean", mode: str = "min",
+def heatmap(res: SweepResult, metric: str, x: str, y: str, *, reduce: str = "mean", mode: Optional[str] = None,
             diverged: Optional[np.ndarray] = None, path=None, title: Optional[str] = None, cmap: str = "viridis",
             log_color: bool = False, annotate: bool = True, ax=None):
     """Heatmap of a scalar metric over axes ``x`` (columns) and ``y`` (rows).
@@ -275,7 +280,7 @@ def lines(res: SweepResult, metrics, x: str, *, diverged: Optional[np.ndarray] =
 
 # --- any space: one point per trial -------------------------------------------------------------------
 
-def _per_trial(res: SweepResult, metric: str, reduce: str, mode: str):
+def _per_trial(res: SweepResult, metric: str, reduce: str, mode: Optional[str]):
     """Per trial (flattened): the metric reduced over its ok seeds, and its state (0: some seed ok,
     1: every seed diverged, 2: no seed ok and some invalid); and how many trials have some but not all seeds ok."""
     if metric not in res.metrics:
@@ -360,8 +365,8 @@ def _scatter_panel(ax, res: SweepResult, name: str, v, state, band, labels) -> N
     ax.grid(alpha=0.3)
 
 
-def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean", mode: str = "min", path=None,
-            title: Optional[str] = None, logy: bool = False, axes=None):
+def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean", mode: Optional[str] = None,
+            path=None, title: Optional[str] = None, logy: bool = False, axes=None):
     """A scalar metric per trial against each hyperparameter: one panel per name in ``params``.
 
     Works for every space (a grid's trials are its cells).  Every trial is one point: the metric reduced

@@ -15,6 +15,7 @@ import csv
 import io as _io
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
@@ -22,6 +23,8 @@ import numpy as np
 
 from jaxnn.io import atomic_write
 from jaxnn.sweeps import status as _status
+from jaxnn.sweeps.directions import check_directions, resolve
+from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.store import dump_json
 
 __all__ = ["SweepResult", "RESULT_FORMAT"]
@@ -32,6 +35,23 @@ RESULT_VERSION = 2
 
 def _scalar(v):
     return v.item() if hasattr(v, "item") else v
+
+
+def _legacy_best(metric, legacy, mode, name):
+    """``(metric, mode)`` of a call in the old spellings ``best(name, mode)`` / ``best(name=...)``, warned."""
+    if name is not None:
+        if metric is not None:
+            raise TypeError("best: got both metric and name= (the old spelling of metric)")
+        warnings.warn("best(name=...) is deprecated; write best(metric)", DeprecationWarning, stacklevel=3)
+        metric = name
+    if legacy:
+        if len(legacy) > 1 or mode is not None:
+            raise TypeError(f"best: expected best(metric=None, *, mode=None), got extra arguments {legacy}")
+        warnings.warn(f"best(metric, {legacy[0]!r}) with a positional mode is deprecated; write "
+                      f"best(metric, mode={legacy[0]!r}) or declare the direction in jaxnn.sweep(..., directions=...)",
+                      DeprecationWarning, stacklevel=3)
+        mode = legacy[0]
+    return metric, mode
 
 
 def _require(module: str):
@@ -57,6 +77,8 @@ class SweepResult:
       status: int8 ``(*trial_shape, seeds)``: 0 ok, 1 diverged, 2 invalid (:mod:`jaxnn.sweeps.status`).
         Default: from ``diverged``.
       space: ``{"kind", "params": {name: {"dist", "args"}}, "static": [names]}`` of the space (None: a grid).
+      directions: ``{metric: "max" | "min"}`` as declared by ``jaxnn.sweep(..., directions=...)`` (what
+        :meth:`best` ranks by; saved and loaded with the result).  Default ``{}``.
     """
 
     axes: dict
@@ -67,8 +89,10 @@ class SweepResult:
     coords: Optional[dict] = None
     status: Optional[np.ndarray] = None
     space: Optional[dict] = None
+    directions: Optional[dict] = None
 
     def __post_init__(self):
+        self.directions = check_directions(self.directions)
         if self.coords is None:
             mesh = np.meshgrid(*self.axes.values(), indexing="ij")
             self.coords = dict(zip(self.axes, mesh))
@@ -139,21 +163,46 @@ class SweepResult:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
-    def best(self, name: str, mode: str = "min") -> dict:
-        """The trial with the best seed-mean of a scalar metric (diverged and invalid runs left out): a grid's
-        ``{axis: value, ..., name: mean, "index": grid index}``; otherwise ``{"trial": i, hyperparameter:
-        value, ..., name: mean, "index": (i,)}``."""
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}")
-        m = self.mean(name)
+    def _best_metric(self, metric):
+        """``metric``, or (None) the one scalar metric declared in ``directions``."""
+        if metric is not None:
+            return metric
+        declared = [k for k in self.directions if k in self.scalar_metrics()]
+        if len(declared) != 1:
+            raise ValueError(f"metric: expected the name of a scalar metric {self.scalar_metrics()}; metric=None "
+                             f"means the one declared in jaxnn.sweep(..., directions=...), and this result declares "
+                             f"{declared or 'none'}")
+        return declared[0]
+
+    def best(self, metric: Optional[str] = None, *legacy, mode: Optional[str] = None,
+             name: Optional[str] = None) -> dict:
+        """The trial with the best seed-mean of a scalar metric (diverged and invalid runs left out; ties to the
+        lower index, :func:`jaxnn.sweeps.ranking.rank`).
+
+        Args:
+          metric: a scalar metric; None: the one declared in ``directions`` (an error if not exactly one).
+          mode: "max" or "min"; None: the declared direction of ``metric`` (``jaxnn.sweep(...,
+            directions={...})``), an error if there is none.  Nothing is inferred from the metric's name.
+          legacy: ``best(metric, mode)`` with a positional mode still works (DeprecationWarning), as does
+            ``name=`` for ``metric``.
+
+        Returns:
+          A grid's ``{axis: value, ..., metric: mean, "index": grid index}``; otherwise ``{"trial": i,
+          hyperparameter: value, ..., metric: mean, "index": (i,)}``.
+        """
+        metric, mode = _legacy_best(metric, legacy, mode, name)
+        metric = self._best_metric(metric)
+        m = self.mean(metric)
         if m.ndim != len(self.axes):
-            raise ValueError(f"name: best() needs a scalar metric, {name!r} has shape {self[name].shape}")
+            raise ValueError(f"metric: best() needs a scalar metric, {metric!r} has shape {self[metric].shape}")
+        mode = resolve(metric, mode, self.directions,
+                       declare=f"jaxnn.sweep(fn, space, ..., directions={{{metric!r}: 'max'}}) (or 'min')")
         if np.all(np.isnan(m)):
-            raise ValueError(f"best: no trial has an ok run (all diverged or invalid), no finite {name!r}")
-        idx = np.unravel_index(np.nanargmin(m) if mode == "min" else np.nanargmax(m), m.shape)
+            raise ValueError(f"best: no trial has an ok run (all diverged or invalid), no finite {metric!r}")
+        idx = np.unravel_index(int(rank(m.reshape(-1), None, mode)[0]), m.shape)
         out = {} if self.is_grid else {"trial": int(idx[0])}
         out.update({k: _scalar(v[idx]) for k, v in self.coords.items()})
-        out[name] = float(m[idx])
+        out[metric] = float(m[idx])
         out["index"] = tuple(int(i) for i in idx)
         return out
 
@@ -234,7 +283,7 @@ class SweepResult:
         arrays["status"] = np.asarray(self.status, np.int8)
         header = json.dumps({"format": RESULT_FORMAT, "version": RESULT_VERSION, "axes": list(self.axes),
                              "coords": list(self.coords), "metrics": list(self.metrics), "seeds": int(self.seeds),
-                             "space": self.space})
+                             "space": self.space, "directions": self.directions})
         arrays["__jaxnn__"] = np.array(header)
         atomic_write(os.path.join(d, "results.npz"), lambda f: np.savez(f, **arrays))
         self.to_csv(os.path.join(d, "results.csv"))
@@ -266,4 +315,4 @@ class SweepResult:
             with open(mpath) as f:
                 meta = json.load(f)
         return cls(axes=axes, seeds=int(header["seeds"]), metrics=metrics, diverged=diverged, meta=meta,
-                   coords=coords, status=st, space=header.get("space"))
+                   coords=coords, status=st, space=header.get("space"), directions=header.get("directions"))

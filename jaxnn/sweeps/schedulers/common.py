@@ -1,0 +1,259 @@
+"""What every adaptive search shares: the checks, the setup (trace once, no compute), the lane width, the
+driver opened on a pool, and the :class:`~jaxnn.sweeps.schedulers.result.AdaptiveResult` at the end.
+
+A search's ``mode`` is the caller's ``mode=`` or the direction its trainable declares for ``metric``
+(:mod:`jaxnn.sweeps.directions`); nothing is inferred from the metric's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxnn import validate
+from jaxnn.sweeps import chunking
+from jaxnn.sweeps import status as st
+from jaxnn.sweeps.directions import check_directions, check_mode, resolve
+from jaxnn.sweeps.distributed import init_distributed, is_lead
+from jaxnn.sweeps.driver import Driver, Trials
+from jaxnn.sweeps.executor import check_data, replicate
+from jaxnn.sweeps.lanes import Pool, Spec
+from jaxnn.sweeps.provenance import code_hash, versions
+from jaxnn.sweeps.ranking import rank
+from jaxnn.sweeps.schedulers.result import AdaptiveResult
+from jaxnn.sweeps.spaces import as_space
+from jaxnn.trainable import Trainable
+
+__all__ = ["Search", "check_trainable", "declared", "design_of", "open_search", "finish", "check_budgets",
+           "STATUS_NAMES"]
+
+STATUS_NAMES = ("diverged_at", "invalid")
+
+
+def check_trainable(trainable):
+    """A :class:`~jaxnn.sweeps.Trainable` or any object with callable init / advance / evaluate."""
+    if not (isinstance(trainable, Trainable) or all(callable(getattr(trainable, a, None))
+                                                    for a in ("init", "advance", "evaluate"))):
+        raise ValueError(f"trainable: expected a jaxnn.sweeps.Trainable (init, advance, evaluate), e.g. "
+                         f"jaxnn.trainable([64, 100, 10]), got {trainable!r:.120}")
+
+
+def declared(trainable) -> dict:
+    """The trainable's declared ``{metric: "max" | "min"}`` (``{}`` if it declares none)."""
+    return check_directions(getattr(trainable, "directions", None), "trainable.directions")
+
+
+def _declare_hint(metric) -> str:
+    return f"Trainable(init, advance, evaluate, directions={{{metric!r}: 'max'}}) (or 'min')"
+
+
+def _dtype(col):
+    return np.int32 if np.asarray(col).dtype.kind in "iub" else jnp.result_type(float)
+
+
+class _Setup(NamedTuple):
+    design: object
+    hp: dict
+    kd: np.ndarray
+    impl: object
+    spec: Spec
+    mesh: Mesh
+    data: object
+    directions: dict
+
+
+def design_of(space, key, distributed):
+    """The space's trials (resolved once, from the checked key), after joining a multi-process run."""
+    init_distributed(*distributed)
+    validate.check_key("key", key)
+    design = as_space(space).resolve(key)
+    if design.static:
+        raise ValueError(f"space: static hyperparameters {list(design.static)} change the trainable's structure; "
+                         "an adaptive search trains one trainable: build one per structure")
+    return design
+
+
+def _trace(trainable, k0, h0, data):
+    """(state, metrics) shapes of one trial's ``init`` and ``evaluate`` (traced abstractly, no compute)."""
+    try:
+        state = jax.eval_shape(lambda k, h: trainable.init(k, data, **h), k0, h0)
+        out = jax.eval_shape(lambda s, h: trainable.evaluate(s, data, **h), state, h0)
+    except TypeError as e:
+        raise ValueError(f"trainable: init(key, data, **hp) / evaluate(state, data, **hp) could not be traced with "
+                         f"the space's hyperparameters {sorted(h0)}: {e}") from e
+    if not isinstance(out, dict) or any(np.shape(v) != () for v in out.values()):
+        raise ValueError(f"trainable: evaluate must return a dict of scalars, got {out!r:.200}")
+    keys = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)]
+    if keys:
+        raise ValueError(f"trainable: init's state holds typed PRNG keys at {keys}; store jax.random.key_data(key) "
+                         "(and wrap_key_data it where used) so that states can be banked and checkpointed")
+    return state, out
+
+
+def _check_metric(arg, name, returned, trainable, data):
+    """``name`` must be a metric ``evaluate`` returned; a declared one that needs missing data says so."""
+    if name is None or name in returned:
+        return
+    needs = [k for k in (getattr(trainable, "needs", None) or {}).get(name, ())
+             if not (isinstance(data, dict) and k in data)]
+    if needs:
+        have = sorted(data) if isinstance(data, dict) else type(data).__name__
+        missing = " and ".join(f"data[{k!r}]" for k in needs)
+        raise ValueError(f"data: {arg} {name!r} is computed from {missing}, which data= lacks (it has {have}); "
+                         f"add them (e.g. a held-out validation set) or use one of {returned}")
+    raise ValueError(f"{arg}: {'metric ' if arg != 'metric' else ''}{name!r} is not a metric of evaluate; "
+                     f"it returns {returned}")
+
+
+def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _Setup:
+    check_trainable(trainable)
+    check_data(data)
+    impl = jax.random.key_impl(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else None
+    names = getattr(trainable, "hyperparameters", None)
+    if names is not None and set(design.values) - set(names):
+        raise ValueError(f"space: hyperparameters {sorted(set(design.values) - set(names))} are not the "
+                         f"trainable's; it takes {sorted(names)}")
+    hp = {k: np.asarray(v).astype(_dtype(v)) for k, v in design.values.items()}
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(design.n, dtype=jnp.uint32))
+    kd = np.asarray(jax.random.key_data(keys) if impl is not None else keys)
+    k0 = jax.random.wrap_key_data(kd[0], impl=impl) if impl is not None else kd[0]
+    state, out = _trace(trainable, k0, {k: jnp.asarray(v[0]) for k, v in hp.items()}, data)
+    returned = [k for k in out if k not in STATUS_NAMES]
+    _check_metric("metric", metric, returned, trainable, data)
+    _check_metric("early_stopping", rule_metric, returned, trainable, data)
+    devs = list(jax.devices() if devices is None else devices)
+    return _Setup(design, hp, kd, impl, Spec(state, tuple(out)), Mesh(np.array(devs), ("runs",)), data,
+                  declared(trainable))
+
+
+def _fitted_width(w_max: int, n_dev: int, work) -> int:
+    """The width (a multiple of n_dev in [w_max / 2, w_max]: no more than twice the calls) that pays the
+    fewest lane-steps for ``work``, a list of (trials, steps each) phases run in waves of that width; ties
+    to the wider."""
+    def paid(w):
+        return sum(-(-n // w) * w * steps for n, steps in work)
+    lo = -(-max(n_dev, w_max // 2) // n_dev) * n_dev
+    return min(range(lo, w_max + 1, n_dev), key=lambda w: (paid(w), -w))
+
+
+def _advance_jaxpr(s: _Setup, trainable, segment):
+    """The closed jaxpr of one trial's ``advance`` by ``segment`` steps (traced abstractly, no compute)."""
+    h0 = {k: jax.ShapeDtypeStruct((), v.dtype) for k, v in s.hp.items()}
+    return jax.make_jaxpr(lambda st_, h: trainable.advance(st_, s.data, segment, **h))(s.spec.state, h0)
+
+
+def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
+    """``lanes`` (rounded up to the device count), or the working set's chunk size (as ``sweep``'s) of the
+    segment's jaxpr ``closed``, narrowed to fit the schedule's phases ``work`` when given."""
+    n_dev = s.mesh.devices.size
+    if lanes is not None:
+        lanes = validate.check_int("lanes", lanes, minimum=1)
+        return -(-lanes // n_dev) * n_dev
+    ws = chunking.working_set_bytes(closed.jaxpr)
+    dev = s.mesh.devices.flat[0]
+    r = chunking.runs_per_device(ws, ws, n_max, n_dev, chunking.default_budget(dev), dev.platform)
+    w = chunking.balanced(r, n_max, n_dev)
+    return w if not work else _fitted_width(w, n_dev, work)
+
+
+def _fingerprint(kind, args, s: _Setup, closed, segment, W) -> str:
+    ident = {"kind": kind, "args": args, "space": s.design.describe(), "key": np.asarray(s.kd[0]).tolist(),
+             "code": code_hash(closed, s.data), "lanes": W, "segment": segment, "jaxnn": versions()["jaxnn"]}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _bar(progress, total, desc):
+    if not ((sys.stderr.isatty() if progress is None else bool(progress)) and is_lead()):
+        return None
+    from jaxnn.datasets import require
+    return require("tqdm").tqdm(total=total, unit="lane-step", desc=desc, file=sys.stderr)
+
+
+class Search(NamedTuple):
+    """An open search: its setup, driver, trials, pool, start time and ranked ``(metric, mode)``."""
+
+    setup: _Setup
+    driver: Driver
+    trials: Trials
+    pool: Pool
+    t0: float
+    metric: str
+    mode: str
+
+
+def open_search(kind, args, trainable, design, key, data, metric, *, segment, slots, n_max, lanes, out_dir,
+                checkpoint_s, progress, total, devices, mode, hints=(), work=None, rule_metric=None) -> Search:
+    """Check and trace the trainable, resolve ``mode`` (given, else declared), size the lanes and open the
+    driver (resuming from ``out_dir``'s checkpoint when it holds this search)."""
+    s = _setup(trainable, design, key, data, metric, devices, rule_metric)
+    mode = resolve(metric, mode, s.directions, declare=_declare_hint(metric))
+    args = {**args, "metric": metric, "mode": mode}
+    closed = _advance_jaxpr(s, trainable, segment) if lanes is None or out_dir is not None else None
+    W = _width(s, closed, n_max, lanes, work)
+    fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
+    pool = Pool(trainable, replicate(data, s.mesh), s.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
+                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:], hints)
+    trials = Trials(s.design.n, s.hp)
+    if checkpoint_s is not None:
+        validate.check_scalar("checkpoint_s", checkpoint_s, nonnegative=True)
+    driver = Driver(pool, trials, s.kd, s.spec.metrics, out_dir=None if out_dir is None else os.fspath(out_dir),
+                    fingerprint=fp, checkpoint_s=30.0 if checkpoint_s is None else float(checkpoint_s),
+                    bar=_bar(progress, total, kind), ranked=(metric, mode))
+    return Search(s, driver, trials, pool, time.perf_counter(), metric, mode)
+
+
+def _meta(search: Search, extra) -> dict:
+    d, tr = search.driver, search.trials
+    devs = list(search.setup.mesh.devices.flat)
+    return {"lane_steps_paid": d.paid, "lane_steps_useful": d.useful,
+            "lane_utilization": d.useful / d.paid if d.paid else None, "lanes": search.pool.W,
+            "segment": search.pool.segment, "calls": d.calls, "compile_s": search.pool.compile_s,
+            "run_s": time.perf_counter() - search.t0, "devices": len(devs), "processes": jax.process_count(),
+            "platform": devs[0].platform, "n_trials": tr.n, "n_started": int(tr.started.sum()),
+            "n_diverged": int((tr.status == st.DIVERGED).sum()), "n_invalid": int((tr.status == st.INVALID).sum()),
+            "directions": dict(search.setup.directions), "jax": versions()["jax"], "jaxnn": versions()["jaxnn"],
+            **(extra or {})}
+
+
+def finish(search: Search, *, rungs, final, lineage=(), schedules=None, extra=None) -> AdaptiveResult:
+    """Checkpoint, read the best final trial's state while its slot holds it, and build the result."""
+    d, tr, metric, mode = search.driver, search.trials, search.metric, search.mode
+    d.checkpoint(force=True)
+    state = None
+    final_ok = [i for i in final if tr.slot[i] >= 0]
+    if final_ok:  # the best trial's state, while its slot still holds it
+        order = rank([tr.last(i, metric) for i in final_ok], tr.status[final_ok], mode)
+        state = search.pool.host_state(int(tr.slot[final_ok[order[0]]]))
+    if d.bar is not None:
+        d.bar.close()
+    return AdaptiveResult({k: np.asarray(v) for k, v in search.setup.design.values.items()}, search.setup.kd,
+                          search.setup.impl, tr.status.copy(), tr.curve, list(rungs), list(lineage),
+                          dict(schedules or {}), [int(i) for i in final], metric, mode, _meta(search, extra), state,
+                          dict(search.setup.directions))
+
+
+def check_budgets(metric, mode, eta=None, min_steps=None, max_steps=None):
+    """``(min_steps, max_steps)`` checked (and ``metric`` a name, ``mode`` None / "max" / "min", ``eta`` an
+    integer >= 2 when given)."""
+    if not isinstance(metric, str):
+        raise ValueError(f"metric: expected the name of a metric of evaluate, got {metric!r}")
+    if mode is not None:
+        check_mode(mode)
+    if eta is not None:
+        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
+            raise ValueError(f"eta: expected an integer >= 2 (the fraction 1/eta survives each rung), got {eta!r}")
+        min_steps = validate.check_int("min_steps", min_steps, minimum=1)
+        max_steps = validate.check_int("max_steps", max_steps, minimum=1)
+        if min_steps > max_steps:
+            raise ValueError(f"min_steps: expected at most max_steps={max_steps}, got {min_steps}")
+    return min_steps, max_steps

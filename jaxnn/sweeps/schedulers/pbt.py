@@ -1,0 +1,115 @@
+"""Population-based training (Jaderberg et al., 2017): every ``interval`` steps the bottom ``quantile``
+copy a top member's state (exploit) and perturb or resample its hyperparameters (explore)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import jax
+import numpy as np
+
+from jaxnn import validate
+from jaxnn.sweeps.ranking import rank
+from jaxnn.sweeps.schedulers.common import check_budgets, design_of, finish, open_search
+from jaxnn.sweeps.schedulers.result import AdaptiveResult
+
+__all__ = ["pbt"]
+
+
+def _checks(metric, mode, population, interval, steps, quantile, resample, perturb):
+    """Checked ``(population, interval, steps, perturb)``, before any compute."""
+    check_budgets(metric, mode)
+    population = validate.check_int("population", population, minimum=2)
+    interval = validate.check_int("interval", interval, minimum=1)
+    steps = validate.check_int("steps", steps, minimum=1)
+    if steps % interval:
+        raise ValueError(f"interval: expected a divisor of steps={steps}, got {interval}")
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile <= 0.5:
+        raise ValueError(f"quantile: expected a fraction in (0, 0.5], got {quantile!r}")
+    validate.check_scalar("resample", resample, nonnegative=True, upper=1.0)
+    perturb = tuple(float(validate.check_scalar("perturb", p, positive=True)) for p in perturb)
+    return population, interval, steps, perturb
+
+
+def _explore_names(design, population, explore) -> list:
+    if design.n < population:
+        raise ValueError(f"population: expected at most the space's {design.n} trials, got {population}")
+    explore = list(design.dists) if explore is None else list(explore)
+    if not explore or set(explore) - set(design.dists):
+        raise ValueError(f"explore: expected names of the space's hyperparameters {sorted(design.dists)}, "
+                         f"got {explore}")
+    return explore
+
+
+def _exploit_explore(tr, design, order, n_cut, rng, t, explore, perturb, resample) -> tuple:
+    """Each of the bottom ``n_cut`` copies a top member (drawn) and explores; returns (parents, lineage)."""
+    top, bottom = order[:n_cut], order[-n_cut:]
+    parents, lineage = {}, []
+    for j in bottom:
+        src = int(top[rng.integers(len(top))])
+        parents[j] = src
+        tr.status[j] = tr.status[src]
+        for k in explore:
+            if rng.random() < resample:
+                v = design.dists[k].ppf(rng.random(1))[0]
+            else:
+                v = tr.hp[k][src] * perturb[rng.integers(len(perturb))]
+            tr.hp[k][j] = np.asarray(np.round(v) if tr.hp[k].dtype.kind in "iu" else v, tr.hp[k].dtype)
+        lineage.append({"step": t, "member": int(j), "parent": src, "hp": {k: float(tr.hp[k][j]) for k in tr.hp}})
+    return parents, lineage
+
+
+def pbt(trainable, space, *, key, data, population: int, interval: int, steps: int, metric: str,
+        mode: Optional[str] = None, quantile: float = 0.25, perturb=(0.8, 1.2), resample: float = 0.25,
+        explore=None, lanes: Optional[int] = None, out_dir=None, checkpoint_s: Optional[float] = None, progress=None,
+        devices=None, coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
+    """Population-based training (Jaderberg et al., 2017) of the first ``population`` trials of ``space``.
+
+    Every ``interval`` steps the members are ranked by ``metric`` (``mode``, default: the trainable's declared
+    direction); each of the bottom ``quantile`` copies the params and optimizer state of a member of the top
+    ``quantile`` (exploit; drawn uniformly) and then explores: each traced hyperparameter is, with probability
+    ``resample``, drawn again from the space's distribution, else multiplied by one of ``perturb`` (drawn
+    uniformly; integers rounded); ``explore`` names the hyperparameters explored (default: every one of the
+    space; leave out those only ``init`` reads, such as ``scale``, which a copy carries along unchanged in
+    effect); a hyperparameter not explored keeps the member's own value.  Diverged and invalid members rank
+    last (and so are replaced).  The host's draws come from ``key`` and the interval index, so a rerun
+    repeats them.  Other arguments as :func:`~jaxnn.sweeps.successive_halving`.
+
+    Returns:
+      An :class:`AdaptiveResult` with ``lineage`` (every copy) and ``schedules`` (each hyperparameter of
+      every member over the intervals); ``rungs`` holds each interval's metrics; ``best()`` ranks the
+      members at the end.
+    """
+    population, interval, steps, perturb = _checks(metric, mode, population, interval, steps, quantile, resample,
+                                                   perturb)
+    design = design_of(space, key, (coordinator_address, num_processes, process_id))
+    explore = _explore_names(design, population, explore)
+    n_cut = max(1, int(math.floor(quantile * population)))
+    args = dict(population=population, interval=interval, steps=steps, quantile=quantile, perturb=perturb,
+                resample=resample, explore=explore)
+    search = open_search("pbt", args, trainable, design, key, data, metric, segment=interval, slots=2 * population,
+                         n_max=population, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
+                         total=population * steps, devices=devices, mode=mode)
+    tr, d = search.trials, search.driver
+    members = list(range(population))
+    schedules = {k: [tr.hp[k][:population].astype(np.float64).copy()] for k in tr.hp}
+    lineage, rungs, parents = [], [], {i: None for i in members}  # None: continue in place (first interval)
+    words = np.asarray(jax.random.key_data(key) if search.setup.impl is not None else key, np.uint32).reshape(-1)
+    for t in range(interval, steps + 1, interval):
+        d.drive([(i, t, parents[i]) for i in members])
+        vals = [tr.last(i, metric) for i in members]
+        rungs.append({"steps": t, "trials": list(members), "metric": vals})
+        parents = {i: i for i in members}
+        if t == steps:
+            break
+        rng = np.random.default_rng(np.random.SeedSequence([int(w) for w in words] + [0x706274, t]))
+        moved, born = _exploit_explore(tr, design, rank(vals, tr.status[members], search.mode), n_cut, rng, t,
+                                       explore, perturb, resample)
+        parents.update(moved)
+        lineage += born
+        for k in tr.hp:
+            schedules[k].append(tr.hp[k][:population].astype(np.float64).copy())
+    return finish(search, rungs=rungs, final=members, lineage=lineage,
+                  schedules={k: np.stack(v) for k, v in schedules.items()},
+                  extra={"population": population, "interval": interval, "quantile": quantile})

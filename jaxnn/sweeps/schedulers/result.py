@@ -1,0 +1,86 @@
+"""What an adaptive search returns: :class:`AdaptiveResult`, with ``best(metric=None, *, mode=None)``."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn.sweeps.directions import check_mode, resolve
+from jaxnn.sweeps.ranking import rank
+
+__all__ = ["AdaptiveResult"]
+
+
+class AdaptiveResult(NamedTuple):
+    """What an adaptive search returns.
+
+    Attributes:
+      trials: ``{name: (n,) values}``: every trial's hyperparameters as sampled (PBT: as at the start).
+      keys: (n, ...) raw key data of every trial's key.
+      status: (n,) int8 (:mod:`jaxnn.sweeps.status`) of every trial's last evaluation.
+      curves: ``curves[i] = [(steps, {metric: value}), ...]``: trial i's every evaluation, in order.
+      rungs: ``[{"steps", "trials", "metric"(, "bracket")}, ...]``: each rung's budget, the trials in it
+        and their metric there, in order (successive halving, Hyperband); PBT: one per interval.
+      lineage: PBT: ``[{"step", "member", "parent", "hp": {name: value}}, ...]`` (who copied whom, and the
+        member's new hyperparameters); ``schedules``: ``{name: (intervals, population)}``, every member's
+        values during each interval (the first row as sampled, then after each exploit).
+      final: the trials ``best()`` chooses from (the last rung's; every trial for ``run``; every member).
+      metric, mode: what was ranked.  meta: lane steps, utilization, compile and run time, devices, ...
+      state: the final state of the best trial (host arrays; e.g. ``state.params`` of :func:`jaxnn.trainable`),
+        or None (``run``, whose finished trials free their lanes: retrain ``best()``'s hyperparameters and key).
+      directions: ``{metric: "max" | "min"}`` the trainable declared (``best`` of another metric reads them).
+    """
+
+    trials: dict
+    keys: np.ndarray
+    key_impl: object
+    status: np.ndarray
+    curves: list
+    rungs: list
+    lineage: list
+    schedules: dict
+    final: list
+    metric: str
+    mode: str
+    meta: dict
+    state: object = None
+    directions: Optional[dict] = None
+
+    def value(self, i: int, name: Optional[str] = None) -> float:
+        """Trial i's last value of ``name`` (default: the ranked metric)."""
+        c = self.curves[i]
+        return c[-1][1][name or self.metric] if c else float("nan")
+
+    def _direction(self, metric, mode):
+        if metric == self.metric:
+            return self.mode if mode is None else check_mode(mode)
+        names = sorted({k for i in self.final for _, m in self.curves[i] for k in m})
+        if metric not in names:
+            raise ValueError(f"metric: expected a metric of this result {names}, got {metric!r}")
+        return resolve(metric, mode, self.directions or {},
+                       declare="Trainable(init, advance, evaluate, directions={...})")
+
+    def best(self, metric: Optional[str] = None, *, mode: Optional[str] = None) -> dict:
+        """The best trial of ``final`` at its last evaluation, diverged and invalid last (ties: lower trial).
+
+        Args:
+          metric: the metric to rank by; None: the search's ``metric``.
+          mode: "max" or "min"; None: the search's ``mode`` for its metric, else the trainable's declared
+            direction (an error if it declares none).
+
+        Returns:
+          ``{"trial", "key", <hyperparameters>, <metric>, "steps"}`` (PBT: the hyperparameters at the end).
+        """
+        metric = self.metric if metric is None else metric
+        mode = self._direction(metric, mode)
+        final = np.asarray(self.final)
+        order = rank([self.value(i, metric) for i in final], self.status[final], mode)
+        i = int(final[order[0]])
+        kd = jnp.asarray(self.keys[i])
+        key = kd if self.key_impl is None else jax.random.wrap_key_data(kd, impl=self.key_impl)
+        hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else float(self.trials[k][i])
+              for k in self.trials}
+        return {"trial": i, "key": key, **hp, metric: self.value(i, metric), "steps": self.curves[i][-1][0]}
