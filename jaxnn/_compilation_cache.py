@@ -14,7 +14,7 @@ and feature flags (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewher
 jaxnn leaves the cache alone when:
 
 - ``JAXNN_COMPILATION_CACHE`` is ``0`` / ``false`` / ``off`` / ``no`` (another value is a folder to use
-  instead of the default; ``1`` / ``true`` / ``on`` or unset is the default folder);
+  instead of the default; ``1`` / ``true`` / ``on`` / ``yes``, empty or unset is the default folder);
 - JAX's own cache is configured (``JAX_COMPILATION_CACHE_DIR`` or ``jax_compilation_cache_dir``), or
   disabled (``jax_enable_compilation_cache`` false): jaxnn never overrides the user's choice;
 - the folder cannot be created, is not writable or is not the user's own (JAX runs what it finds there):
@@ -63,8 +63,10 @@ def compilation_cache_dir() -> str | None:
 
     It is jaxnn's default folder (see :mod:`jaxnn._compilation_cache`), the folder named by
     ``JAXNN_COMPILATION_CACHE``, or JAX's own ``jax_compilation_cache_dir`` when the user configured it.
-    JAX opens its cache at the first compilation after the folder is set; a folder set after that is
-    ignored by JAX for the rest of the process.
+    This reads JAX's settings as they are now. JAX opens its cache at the first compilation that finds a
+    folder set and keeps it for the rest of the process: compilations before that are not cached, and a
+    folder or ``jax_enable_compilation_cache`` changed after it no longer applies (jax 0.10.2; to turn
+    the cache off, set ``JAXNN_COMPILATION_CACHE=0`` before importing jaxnn).
     """
     if not jax.config.jax_enable_compilation_cache:
         return None
