@@ -18,7 +18,7 @@
     fit does: the 'bare JAX + loss' speedup.
 (2) A 4 x 4 grid (alpha x learning_rate_init) x 3 folds, hidden (64,), max_iter 100 (``--grid-hidden``,
     ``--grid-max-iter``): MLPGridSearchCV (every fit in one vmapped compiled call via jaxnn.sweep) vs
-    sklearn's GridSearchCV(MLPClassifier, n_jobs=2); wall time with and without jaxnn's compile (both
+    sklearn's GridSearchCV(MLPClassifier, n_jobs=os.cpu_count()); wall time with and without jaxnn's compile (both
     include the refit on all the data and the scoring), best parameters of both, and the same jaxnn
     search run again (the compiled sweep is reused), and a bare JAX loop of the same fits in the
     same layout (its blocks of fits sharing a fold's data, one block per device per call: what the
@@ -28,9 +28,9 @@
     cache (the first fills it, the second reads it).
 
 (3) Searches (``--skip-search`` to leave out): MLPRandomizedSearchCV, 32 candidates (log-uniform alpha
-    and learning_rate_init) x 3 folds, vs scikit-learn's RandomizedSearchCV(MLPClassifier, n_jobs=2)
+    and learning_rate_init) x 3 folds, vs scikit-learn's RandomizedSearchCV(MLPClassifier, n_jobs=os.cpu_count())
     with the same candidates; MLPHalvingRandomSearchCV, 81 candidates, resource max_iter (1, 3, 9,
-    27, 81 epochs: factor 3) x 3 folds, vs HalvingRandomSearchCV(MLPClassifier, n_jobs=2).  Wall
+    27, 81 epochs: factor 3) x 3 folds, vs HalvingRandomSearchCV(MLPClassifier, n_jobs=os.cpu_count()).  Wall
     times include jaxnn's compiles and both refits (also shown without jaxnn's sweep compiles); the
     target ratio is >= 4x (>= 15x on a GPU, as for the grid); 'ceiling' is scikit-learn's time over
     the matmul FLOPs of the epochs the sweeps ran at 100% of the measured matmul peak in the data's
@@ -54,11 +54,12 @@ Usage:
 
 scikit-learn's single fits are timed with NumPy's default BLAS threads and with 1 thread
 (threadpoolctl); the faster is the baseline (on a busy machine, BLAS threads can slow small matmuls
-down).  GridSearchCV's workers use joblib's default (one BLAS thread per worker with n_jobs=2).
+down).  scikit-learn's searches use every core, ``n_jobs=os.cpu_count()`` (``--sklearn-jobs N`` to change it; the
+rows name the value), with joblib's default BLAS threads per worker.
 
 On a CPU the script makes one JAX device per core (``--cpu-devices``, as ``jaxnn.use_cpu_cores()``
-does for a user): MLPGridSearchCV's sweep shards its fits over them, as GridSearchCV's n_jobs=2 uses
-two processes.  A single fit runs on one device either way.
+does for a user): MLPGridSearchCV's sweep shards its fits over them, as GridSearchCV's n_jobs uses
+one process per core.  A single fit runs on one device either way.
 """
 
 from __future__ import annotations
@@ -239,6 +240,14 @@ def _bare_grid(X, y, splits, hidden: int, epochs: int, grid: dict, block: int = 
     return _best(lambda: jax.block_until_ready([run(*a) for a in calls]), 3)[1]
 
 
+_SK_JOBS = [os.cpu_count() or 1]  # scikit-learn's search workers (--sklearn-jobs; default: every core)
+
+
+def _sk_jobs() -> int:
+    """scikit-learn's searches' ``n_jobs``: every core by default (the row names it)."""
+    return _SK_JOBS[0]
+
+
 def _search_target(cpu: str) -> str:
     """Issue 13's target for a search: ``cpu`` on the 2-core CPU, >= 15x on a GPU."""
     import jax
@@ -252,7 +261,7 @@ def _search_row(name, ours, t_j, theirs, t_s, X, y, hidden) -> dict:
     compile_s = sum(m.get("compile_s", 0.0) for m in ours.sweep_meta_)
     diff = np.max(np.abs(ours.cv_results_["mean_test_score"] - theirs.cv_results_["mean_test_score"]))
     t_min = _search_flops(ours, X, y, hidden)[1]  # one peak measurement for both ceilings
-    return {"search": name, "jaxnn_s": t_j, "sklearn n_jobs=2 s": t_s, "speedup": t_s / t_j,
+    return {"search": name, "jaxnn_s": t_j, f"sklearn n_jobs={_sk_jobs()} s": t_s, "speedup": t_s / t_j,
             "target": _search_target(">= 4x"), "jaxnn compile_s": compile_s,
             "speedup excl. compile": t_s / (t_j - compile_s),
             "ceiling (100% peak)": t_s / t_min, "ceiling with compile": t_s / (t_min + compile_s),
@@ -298,7 +307,7 @@ def _grid_section(args, X, y, argv: list) -> None:
     # "excl. compile" below only has to subtract the sweep's own compile time
     MLPClassifier(**params).fit(X, y).predict(X[: len(X) // 3 + 1])
     ours, t_j = _timed(lambda: _jaxnn_search("grid", args).fit(X, y))
-    theirs, t_s = _timed(lambda: GridSearchCV(sk_nn.MLPClassifier(**params), _GRID, cv=3, n_jobs=2).fit(X, y))
+    theirs, t_s = _timed(lambda: GridSearchCV(sk_nn.MLPClassifier(**params), _GRID, cv=3, n_jobs=_sk_jobs()).fit(X, y))
     # the same search again: the compiled sweep is reused (its data are arguments, not constants)
     again, t_again = _timed(lambda: _jaxnn_search("grid", args).fit(X, y))
     meta = ours.sweep_meta_[0]
@@ -311,7 +320,7 @@ def _grid_section(args, X, y, argv: list) -> None:
         t_bare = _bare_grid(X, y, list(StratifiedKFold(3).split(X, y)), args.grid_hidden, params["max_iter"], _GRID,
                             block=meta.get("block_size", 8))
     row = {"fits": 16 * 3, "jaxnn_s (incl. compile)": t_j, "jaxnn_s (excl. compile)": t_j - compile_s,
-           "sklearn n_jobs=2 s": t_s, "speedup (excl. compile)": t_s / (t_j - compile_s),
+           f"sklearn n_jobs={_sk_jobs()} s": t_s, "speedup (excl. compile)": t_s / (t_j - compile_s),
            "speedup (incl. compile)": t_s / t_j, "target": _search_target(">= 3x"), "jaxnn compile_s": compile_s,
            "jaxnn sweep run_s": meta.get("run_s", float("nan")), "bare JAX s (same layout)": t_bare,
            "jaxnn 2nd search s": t_again, "speedup 2nd search": t_s / t_again,
@@ -336,14 +345,14 @@ def _grid_section(args, X, y, argv: list) -> None:
 def _layouts_section(args, X, y) -> None:
     """The grid search's sweep time (run_s, best of 3 after a warm-up) for several layouts of its fits:
     members per block (fits that share their training data: one fold, one random_state) and members per
-    device per call, the constants ``jaxnn.estimators._CPU_BLOCK`` and ``_CPU_LANES``."""
-    import jaxnn.estimators as E
+    device per call, the constants ``CPU_BLOCK`` and ``CPU_LANES`` of ``jaxnn.estimators._grouped``."""
+    from jaxnn.estimators import _grouped as E
 
     params = _grid_params(args)
-    saved, rows = (E._CPU_BLOCK, E._CPU_LANES), []
+    saved, rows = (E.CPU_BLOCK, E.CPU_LANES), []
     try:
         for block, lanes in ((1, 8), (1, 16), (4, 4), (4, 8), (8, 4), (8, 16), (16, 16)):
-            E._CPU_BLOCK, E._CPU_LANES = block, lanes
+            E.CPU_BLOCK, E.CPU_LANES = block, lanes
             runs = [_jaxnn_search("grid", args).set_params(refit=False).fit(X, y).sweep_meta_[0]
                     for _ in range(4)]
             first = runs[0]  # the layout the search ran: its blocks per call over the devices, times the block size
@@ -353,7 +362,7 @@ def _layouts_section(args, X, y) -> None:
                          "run_s (best of 3)": min(m["run_s"] for m in runs[1:]),
                          "default": (block, lanes) == saved})
     finally:
-        E._CPU_BLOCK, E._CPU_LANES = saved
+        E.CPU_BLOCK, E.CPU_LANES = saved
     print(f"\n## Layouts of the grid search's fits (hidden {params['hidden_layer_sizes']}, max_iter "
           f"{params['max_iter']}, shuffle={args.shuffle})\n")
     print(table(rows, list(rows[0])))
@@ -447,7 +456,7 @@ def _search_section(args, X, y, argv: list) -> None:
     for name, sk_cls in (("randomized", RandomizedSearchCV), ("halving", HalvingRandomSearchCV)):
         params, dists, kw = setups[name]
         ours, t_j = _timed(lambda n=name: _jaxnn_search(n, args).fit(X, y))
-        theirs, t_s = _timed(lambda c=sk_cls, p=params, d=dists, k=kw: c(sk_nn.MLPClassifier(**p), d, n_jobs=2,
+        theirs, t_s = _timed(lambda c=sk_cls, p=params, d=dists, k=kw: c(sk_nn.MLPClassifier(**p), d, n_jobs=_sk_jobs(),
                                                                             **k).fit(X, y))
         label = (f"randomized {kw['n_iter']} x 3 folds, max_iter {params['max_iter']}" if name == "randomized" else
                  f"halving random {kw['n_candidates']} cands, max_iter {ours.n_resources_} x 3 folds")
@@ -504,10 +513,10 @@ def _sparse_forms(X, hidden=100, batch=200, steps=10):
     import jax.numpy as jnp
     from jax.experimental import sparse as jsp
 
-    from jaxnn.estimators import _ell
+    from jaxnn.estimators._layout import ell as ell_rows
 
     d = X.shape[1]
-    ell = _ell(X[:batch], batch)
+    ell = ell_rows(X[:batch], batch)
     idx, val = jnp.asarray(ell.idx), jnp.asarray(ell.val)
     W0 = jnp.asarray(0.01 * np.random.RandomState(0).randn(hidden, d).astype(X.dtype))
     rows = jnp.repeat(jnp.arange(batch), idx.shape[1])
@@ -598,6 +607,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--cpu-devices", type=int, default=os.cpu_count(),
                     help="JAX CPU devices (default: one per core, as jaxnn.use_cpu_cores(); 1 turns it off); "
                          "single fits run on one device either way")
+    ap.add_argument("--sklearn-jobs", type=int, default=os.cpu_count() or 1,
+                    help="n_jobs of scikit-learn's searches (default: every core, os.cpu_count(); the rows name it)")
     ap.add_argument("--skip-sparse", action="store_true", help="leave out the sparse fit")
     ap.add_argument("--skip-search", action="store_true", help="leave out the randomized and halving searches")
     ap.add_argument("--sparse-epochs", type=int, default=5, help="epochs of the sparse fits")
@@ -614,6 +625,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None):
     ap = _parser()
     args = ap.parse_args(argv)
+    _SK_JOBS[0] = max(1, args.sklearn_jobs)
     require("sklearn")
     if args.sparse_rss_child:
         return _sparse_rss_child(args.sparse_rss_child)

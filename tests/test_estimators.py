@@ -17,8 +17,8 @@ sk_nn = pytest.importorskip("sklearn.neural_network")
 from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 
-from jaxnn import _estimator_core as core  # noqa: E402
 from jaxnn.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from jaxnn.estimators import _epochs as core  # noqa: E402
 
 
 @pytest.fixture(scope="module")

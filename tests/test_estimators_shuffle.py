@@ -13,8 +13,9 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.utils import shuffle as sk_shuffle  # noqa: E402
 
-from jaxnn import estimators  # noqa: E402
 from jaxnn.estimators import MLPClassifier, MLPGridSearchCV, MLPRegressor  # noqa: E402
+from jaxnn.estimators import _layout as layout  # noqa: E402
+from jaxnn.estimators._layout import Orders, order_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_float32_agrees_with_float64_as_sklearn_does(digits):
 def test_orders_are_sklearn_shuffles_in_blocks_and_rewind_the_stream():
     n, N = 7, 9
     rs = np.random.RandomState(5)
-    orders = estimators._Orders(rs, n, N)
+    orders = Orders(rs, n, N)
     got = np.concatenate([orders.block(3, 4)[:3], orders.block(2, 4)[:2]])
     assert got.shape == (5, N) and got.dtype == np.int32
     ref, idx = np.random.RandomState(5), np.arange(n)
@@ -113,8 +114,8 @@ def test_blocks_of_epochs_give_the_same_fit_and_a_shared_stream_advances_as_skle
     X, y = digits
     args = dict(hidden_layer_sizes=(8,), max_iter=12, batch_size=100, learning_rate_init=0.01)
     one = _quiet(MLPClassifier(random_state=2, **args).fit, X, y)
-    monkeypatch.setattr(estimators, "_ORDER_BLOCK", 5 * 600)  # blocks of 5 epochs: 3 compiled calls
-    assert estimators._order_rows(600, 16) == 5
+    monkeypatch.setattr(layout, "ORDER_BLOCK", 5 * 600)  # blocks of 5 epochs: 3 compiled calls
+    assert order_rows(600, 16) == 5
     blocks = _quiet(MLPClassifier(random_state=2, **args).fit, X, y)
     _assert_same_fit(blocks, one, rtol=0, atol=0)
     # a fit that stops early (tol) with a RandomState instance leaves it where scikit-learn leaves it

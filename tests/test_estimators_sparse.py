@@ -9,8 +9,9 @@ pytest.importorskip("sklearn")
 sp = pytest.importorskip("scipy.sparse")
 import jax.numpy as jnp  # noqa: E402
 
-from jaxnn import _estimator_core as core  # noqa: E402
-from jaxnn.estimators import MLPClassifier, MLPGridSearchCV, MLPRegressor, _ell  # noqa: E402
+from jaxnn.estimators import MLPClassifier, MLPGridSearchCV, MLPRegressor  # noqa: E402
+from jaxnn.estimators import _epochs as core  # noqa: E402
+from jaxnn.estimators._layout import ell as ell_rows  # noqa: E402
 
 
 def _data(n=120, d=30, seed=0):
@@ -87,14 +88,14 @@ def test_sparse_grid_search_equals_dense():
 
 def test_ell_layout_and_blocked_dot(monkeypatch):
     X, _, _ = _data(n=50, d=13, seed=4)
-    ell = _ell(X, 64)
+    ell = ell_rows(X, 64)
     K = ell.idx.shape[1]
     assert ell.idx.shape == ell.val.shape == (64, K)
     assert K >= np.diff(X.indptr).max() and K & (K - 1) == 0 and not ell.val[50:].any()
     W = np.random.RandomState(0).randn(7, 13)
     want = W @ np.vstack([X.toarray(), np.zeros((14, 13))]).T
     got_one = core.ell_dot(jnp.asarray(W.T), core.Ell(*map(jnp.asarray, ell)))
-    monkeypatch.setattr(core, "_ELL_BLOCK", 7 * K * 5)  # blocks of 5 rows (the last one padded)
+    monkeypatch.setattr(core, "ELL_BLOCK", 7 * K * 5)  # blocks of 5 rows (the last one padded)
     got_blocks = core.ell_dot(jnp.asarray(W.T), core.Ell(*map(jnp.asarray, ell)))
     np.testing.assert_allclose(np.asarray(got_one), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(got_blocks), want, rtol=1e-5, atol=1e-6)

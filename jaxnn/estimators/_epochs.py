@@ -1,4 +1,4 @@
-"""Compiled training cores behind :mod:`jaxnn.estimators` (private).
+"""The compiled epochs and the L-BFGS core behind :mod:`jaxnn.estimators`.
 
 Two pure functions advance a training state (each also jitted, as ``run_stochastic_jit`` and
 ``run_lbfgs_jit``; a grid search traces the plain ones under its own ``vmap`` and ``jit``):
@@ -7,7 +7,7 @@ Two pure functions advance a training state (each also jitted, as ``run_stochast
   ``lax.while_loop`` over epochs (it stops as soon as scikit-learn's ``tol`` / ``n_iter_no_change``
   criterion fires, or at ``epoch_end``), each epoch a loop over the minibatches of that epoch's
   sample order (``data["order"]``: a block of per-epoch orders drawn on the host from
-  scikit-learn's NumPy stream, see ``estimators._Orders``); per-epoch training loss, validation
+  scikit-learn's NumPy stream, see :class:`jaxnn.estimators._layout.Orders`); per-epoch training loss, validation
   score and validation loss are written into ``(max_iter,)`` buffers.  Learning-rate schedules
   ('invscaling', 'adaptive') and early stopping (best params kept in the carry) run inside the loop.
 * :func:`run_lbfgs`: ``optax.lbfgs`` (:func:`jaxnn.lbfgs.lbfgs_optimizer`: zoom line search from
@@ -52,6 +52,7 @@ from jaxnn.lbfgs import lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import forward_cache_cols, resolve_activations
 
+STOCHASTIC = ("sgd", "adam")  # the minibatch solvers (the other one is "lbfgs")
 FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
 
 
@@ -92,7 +93,7 @@ class Ell(NamedTuple):
     val: jax.Array
 
 
-_ELL_BLOCK = 1 << 21  # entries of the gathered (rows, K, s_2) block of one step of :func:`ell_dot`
+ELL_BLOCK = 1 << 21  # entries of the gathered (rows, K, s_2) block of one step of :func:`ell_dot`
 
 
 def ell_dot(WT, X: Ell):
@@ -102,7 +103,7 @@ def ell_dot(WT, X: Ell):
     so that the gathered (rows, K, s_2) block stays bounded."""
     m, K = X.idx.shape
     h = WT.shape[1]
-    rb = max(1, _ELL_BLOCK // max(K * h, 1))
+    rb = max(1, ELL_BLOCK // max(K * h, 1))
 
     def block(idx, val):  # (s_2, rows) for one block of rows
         return jnp.einsum("rkh,rk->hr", WT[idx], val)
@@ -354,11 +355,19 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
     # epoch's start for that cost a select of both every epoch), because nothing reads them: a fit
     # without early stopping raises (a search records it failed), one with it reports its best params.
     bad = ~(jnp.isfinite(acc) & tree_all_finite(params))
+    return _end_of_epoch(state, params, opt_state, jnp.where(bad, jnp.nan, acc / n.astype(dt)), bad, data, hyper,
+                         static)
+
+
+def _end_of_epoch(state: State, params, opt_state, loss, bad, data, hyper, static: Static) -> State:
+    """scikit-learn's end of an epoch: the validation score, the ``tol`` / ``n_iter_no_change``
+    counter, the best loss or score (and best params under early stopping), the 'invscaling' and
+    'adaptive' learning rates, the stop flag and the curves.  ``loss`` is the epoch's mean training
+    loss (NaN if ``bad``, a non-finite epoch)."""
+    dt = loss.dtype
     lr = state.lr
-    n_f = n.astype(dt)
-    loss = jnp.where(bad, jnp.nan, acc / n_f)
     e = state.epoch
-    t = state.t + n_f
+    t = state.t + data["n"].astype(dt)
     tol, patience = hyper["tol"], hyper["n_iter_no_change"]
     count, best_loss, best_val, best_params = state.count, state.best_loss, state.best_val, state.best_params
     val, vloss = jnp.array(jnp.nan, dt), jnp.array(jnp.nan, dt)
