@@ -67,7 +67,7 @@ import jax.numpy as jnp  # noqa: E402
 import jaxnn  # noqa: E402
 from benchmarks.common import block, machine, matmul_peak_gflops, peak_size, table  # noqa: E402
 from jaxnn import datasets, sweeps  # noqa: E402
-from jaxnn.sweep import sweep  # noqa: E402
+from jaxnn.sweeps import sweep  # noqa: E402
 
 SIZES = [64, 100, 10]
 

@@ -12,7 +12,7 @@ def provenance(**extra) -> dict:
     """jaxnn.sweep.provenance (command, git commit, versions, platform) plus the devices and ``extra``."""
     import jax
 
-    from jaxnn.sweep import provenance as _provenance
+    from jaxnn.sweeps import provenance as _provenance
 
     return {**_provenance(), "devices": [str(d) for d in jax.devices()], **extra}
 
@@ -49,7 +49,7 @@ def add_sweep_args(p) -> None:
 
 def setup_sweep_devices(a) -> None:
     """Apply ``add_sweep_args``' device flags; call before any JAX computation."""
-    from jaxnn.sweep import init_distributed, use_cpu_cores
+    from jaxnn.sweeps import init_distributed, use_cpu_cores
 
     use_cpu_cores(a.cpu_devices or None)  # ignored by GPUs
     init_distributed(a.coordinator_address, a.num_processes, a.process_id)

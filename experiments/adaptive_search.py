@@ -73,14 +73,15 @@ def main(argv=None) -> dict:
     space = sweeps.random(a.candidates, scale=sweeps.loguniform(1e-3, 1.0), lr=sweeps.loguniform(1e-4, 1.0),
                           lam=sweeps.loguniform(1e-6, 1e-1))
     common = dict(key=k_space, data=data, progress=not a.no_progress, lanes=a.chunk_size)
-    rungs = dict(metric="val_accuracy", mode="max", min_steps=a.min_steps, max_steps=a.max_steps, eta=a.eta)
+    # every search ranks by val_accuracy in the direction the trainable declares for it ("max")
+    rungs = dict(metric="val_accuracy", min_steps=a.min_steps, max_steps=a.max_steps, eta=a.eta)
     searches = {
         "full": lambda: sweeps.run(mlp, space, steps=a.max_steps, segment=a.max_steps // a.eta ** 2 or 1,
-                                   metric="val_accuracy", mode="max", **common),
+                                   metric="val_accuracy", **common),
         "successive halving": lambda: sweeps.successive_halving(mlp, space, **rungs, **common),
         "hyperband": lambda: sweeps.hyperband(mlp, space, **rungs, **common),
         "pbt": lambda: sweeps.pbt(mlp, space, population=a.population, interval=a.interval, steps=a.max_steps,
-                                  metric="val_accuracy", mode="max", explore=("lr", "lam"), **common),
+                                  metric="val_accuracy", explore=("lr", "lam"), **common),
     }
     rows, results = [], {}
     for name, search in searches.items():

@@ -56,8 +56,8 @@ def main(argv=None) -> dict:
     import jax.numpy as jnp
 
     import jaxnn
-    from jaxnn import datasets, plot
-    from jaxnn.sweep import sweep
+    from jaxnn import datasets
+    from jaxnn.sweeps import plot, sweep
 
     m = 1797
     if not 10 <= a.n_train < m:
@@ -93,7 +93,9 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     try:
         res = sweep(run, {"lam": a.lams}, key=jax.random.key(a.seed), seeds=a.seeds, chunk_size=a.chunk_size,
-                    out_dir=a.out, progress=False if a.no_progress else None)
+                    out_dir=a.out, progress=False if a.no_progress else None,
+                    directions={"train_error": "min", "test_error": "min", "train_accuracy": "max",
+                                "test_accuracy": "max"})
     except ValueError as e:  # e.g. --out holds a different sweep
         raise SystemExit(f"error: {e}") from None
     wall = time.perf_counter() - t0
@@ -111,7 +113,7 @@ def main(argv=None) -> dict:
     acc_tr, acc_te = res.mean("train_accuracy"), res.mean("test_accuracy")
     if np.all(np.isnan(te)):
         raise SystemExit("every run diverged: try a smaller --lr")
-    best = int(np.nanargmin(te))
+    best = res.best("test_error")["index"][0]  # the lowest seed-mean test error (declared "min")
     summary = {
         "lam": lams.tolist(), "train_error": tr.tolist(), "test_error": te.tolist(),
         "train_accuracy": acc_tr.tolist(), "test_accuracy": acc_te.tolist(),

@@ -33,7 +33,7 @@ import numpy as np
 from jaxnn import autoencoder as ae
 from jaxnn import display, edges, patches
 from jaxnn.io import atomic_write
-from jaxnn.sweep import sweep
+from jaxnn.sweeps import sweep
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import write_csv  # noqa: E402

@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
 
     import jaxnn
     from jaxnn import datasets
-    from jaxnn.sweep import sweep
+    from jaxnn.sweeps import sweep
 
     d = datasets.digits(jax.random.key(a.seed))
     Xtr, Ytr, ytr = d["X_train"], d["Y_train"], d["y_train"]
@@ -110,8 +110,8 @@ def main(argv=None) -> dict:
     Y = np.asarray(Ytr)
     constant_loss = 0.5 * np.mean(np.sum((Y - Y.mean(0)) ** 2, axis=1))
     blew_up = res.diverged | ((res["saturated"] > 0.5) & (res["final_loss"] >= constant_loss - 1e-3))
-    from jaxnn import plot
-    from jaxnn.plot import reduce_to
+    from jaxnn.sweeps import plot
+    from jaxnn.sweeps.plot import reduce_to
 
     plot.heatmap(res, "final_loss", "lr", "scale", diverged=blew_up, log_color=True,
                  path=os.path.join(a.out, "heatmap_train_loss.png"),
