@@ -33,11 +33,12 @@ products) its loop still runs on both pool threads, waiting about as often per s
 
 So the default is **measured, once per process and shape class** (:func:`calibrate`): the first
 default call of a class times a probe of its size (a two-layer network, full batch, one device
-against sharded, interleaved best of a few) and the faster form is used for every later call of
-that class in the process; :func:`calibration` shows what was measured and what it cost (two small
-compilations and a few hundred probe steps, once per process and class).  ``JAXNN_DATA_PARALLEL``
-fixes the default instead, deterministically and at no cost: ``off`` (never shard by default),
-``on`` (shard the whole region, the rule before calibration), ``auto`` (the default: measure).
+against sharded, interleaved best of a few) and the faster form (sharded unless one device is
+clearly faster: :data:`CALIBRATION_MARGIN`) is used for every later call of that class in the
+process; :func:`calibration` shows what was measured and what it cost (two small compilations and a
+few hundred probe steps, once per process and class). ``JAXNN_DATA_PARALLEL`` fixes the default
+instead, deterministically and at no cost: ``off`` (never shard by default), ``on`` (shard the whole
+region, the rule before calibration), ``auto`` (the default: measure).
 ``benchmarks/bench_data_parallel.py`` times the three forms in fresh processes.
 """
 
@@ -56,15 +57,16 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["AXIS", "MIN_SAMPLES_PER_DEVICE", "MAX_LAYER_WEIGHTS", "POLICY_ENV", "n_devices", "default_policy",
-           "shape_class", "calibrate", "calibration", "local_mesh", "place", "sample_weights", "summed_over_devices",
-           "shard_samples"]
+__all__ = ["AXIS", "MIN_SAMPLES_PER_DEVICE", "MAX_LAYER_WEIGHTS", "POLICY_ENV", "CALIBRATION_MARGIN", "n_devices",
+           "default_policy", "shape_class", "calibrate", "choose", "calibration", "local_mesh", "place",
+           "sample_weights", "summed_over_devices", "shard_samples"]
 
 AXIS = "batch"
 MIN_SAMPLES_PER_DEVICE = 256  # the default shards a full batch of at least this many samples per device
 MAX_LAYER_WEIGHTS = 32768  # ... of a network whose largest W^(l) has at most this many entries (CPU)
 POLICY_ENV = "JAXNN_DATA_PARALLEL"  # auto (measure once per process and shape class), on, off
 _POLICIES = ("auto", "on", "off")
+CALIBRATION_MARGIN = 0.05  # calibrate keeps one device only where it measured more than 5% faster
 _CALIBRATION: dict = {}  # shape class -> {"one": steps/s, "sharded": steps/s, "devices": the faster form's count}
 
 
@@ -121,9 +123,11 @@ def calibrate(n: int, m: int, layer_weights: int, *, steps: int = 64, repeats: i
     devices beats one device: a probe of the class's size (m samples of a width-w two-layer network,
     w = sqrt(layer_weights), full-batch gradient steps under one ``jit``) run on one device and sharded
     over ``n`` (padding, sample weights and one flat all-reduce, as ``train`` shards), interleaved,
-    best of ``repeats`` runs of ``steps`` steps each.  Returns (and caches) ``{"one": steps/s,
-    "sharded": steps/s, "devices": n if sharded was faster else 1, "seconds": the calibration's own
-    time, compilations included}``."""
+    best of ``repeats`` runs of ``steps`` steps each.  One device is chosen only where it measured
+    more than :data:`CALIBRATION_MARGIN` faster; within that (noise), the sharded form, whose rate
+    varies less from process to process (module doc).  Returns (and caches) ``{"one": steps/s,
+    "sharded": steps/s, "devices": the chosen count, "seconds": the calibration's own time,
+    compilations included}``."""
     key = shape_class(n, m, layer_weights)
     if key not in _CALIBRATION:
         start = time.perf_counter()
@@ -136,9 +140,16 @@ def calibrate(n: int, m: int, layer_weights: int, *, steps: int = 64, repeats: i
                 t0 = time.perf_counter()
                 jax.block_until_ready(run())
                 best[d] = min(best[d], time.perf_counter() - t0)
-        _CALIBRATION[key] = {"one": steps / best[1], "sharded": steps / best[n],
-                             "devices": n if best[n] < best[1] else 1, "seconds": time.perf_counter() - start}
+        one, sharded = steps / best[1], steps / best[n]
+        _CALIBRATION[key] = {"one": one, "sharded": sharded, "devices": choose(one, sharded, n),
+                             "seconds": time.perf_counter() - start}
     return dict(_CALIBRATION[key])
+
+
+def choose(one: float, sharded: float, n: int) -> int:
+    """The device count for measured rates (steps/s) on one device and sharded over ``n``: 1 only
+    where one device is more than :data:`CALIBRATION_MARGIN` faster, else ``n``."""
+    return 1 if one > sharded * (1 + CALIBRATION_MARGIN) else n
 
 
 def _probe(mesh: Optional[Mesh], m: int, layer_weights: int, steps: int) -> Callable[[], jax.Array]:

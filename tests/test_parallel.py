@@ -107,6 +107,14 @@ def test_calibration_runs_once_per_shape_class(monkeypatch):
     assert parallel.calibrate(1, 300, 64)["devices"] == 1
 
 
+def test_choose_keeps_one_device_only_when_clearly_faster():
+    assert parallel.CALIBRATION_MARGIN == 0.05
+    assert parallel.choose(100.0, 100.0, 2) == 2  # a tie: the sharded form
+    assert parallel.choose(104.0, 100.0, 4) == 4  # within the margin
+    assert parallel.choose(106.0, 100.0, 2) == 1
+    assert parallel.choose(90.0, 100.0, 2) == 2
+
+
 def test_probe_steps_descend_on_one_device():
     losses = np.asarray(parallel._probe(None, 40, 9, 20)())
     assert losses.shape == (20,) and np.all(np.isfinite(losses)) and losses[-1] < losses[0]
