@@ -172,6 +172,10 @@ def verdict(got: dict) -> list[str]:
     lines.append(f"- Import: jaxnn {cold['import_s']:.2f} s vs scikit-learn {sk['import_s']:.2f} s.")
     for label, first in (("without the cache", cold), ("with a warm cache", warm)):
         lines.append(f"- Whole script (import + n fits), {label}: " + break_even(first, cold, sk))
+    missed = sum(r["hits"] == 0 for r in got["jaxnn, warm cache (second process)"])
+    if missed:
+        lines.append(f"- {missed} warm-cache process(es) loaded nothing: the programs differed from the first "
+                     "process's (jaxnn's code changed during the run?), or XLA refused the entries (jax-ml/jax#38445).")
     return lines
 
 
