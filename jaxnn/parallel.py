@@ -67,7 +67,7 @@ MAX_LAYER_WEIGHTS = 32768  # ... of a network whose largest W^(l) has at most th
 POLICY_ENV = "JAXNN_DATA_PARALLEL"  # auto (measure once per process and shape class), on, off
 _POLICIES = ("auto", "on", "off")
 CALIBRATION_MARGIN = 0.05  # calibrate keeps one device only where it measured more than 5% faster
-_CALIBRATION: dict = {}  # shape class -> {"one": steps/s, "sharded": steps/s, "devices": the faster form's count}
+_CALIBRATION: dict = {}  # shape class -> {"one", "sharded": steps/s, "devices": the chosen count, "seconds"}
 
 
 def n_devices(data_parallel: Optional[bool], *, traced: bool, full: bool, m: int, layer_weights: int) -> int:
@@ -154,35 +154,39 @@ def choose(one: float, sharded: float, n: int) -> int:
 
 def _probe(mesh: Optional[Mesh], m: int, layer_weights: int, steps: int) -> Callable[[], jax.Array]:
     """``run()``: ``steps`` full-batch gradient steps of a w-w-w network (w = sqrt(layer_weights), tanh
-    hidden units, squared error) on m samples (columns), on one device or sharded over ``mesh``."""
+    hidden units, squared error) on m samples (columns), on one device or sharded over ``mesh``; its
+    data are made with NumPy, so that only the probe itself compiles."""
     w = max(1, math.isqrt(layer_weights))
-    kx, ky, k1, k2 = jax.random.split(jax.random.key(0), 4)
-    X, Y = jax.random.normal(kx, (m, w)), jax.random.normal(ky, (m, w))
-    params = (0.1 * jax.random.normal(k1, (w, w)), 0.1 * jax.random.normal(k2, (w, w)))
-
-    def sums(p, XT, YT, weights):  # sum over the given columns of weight * (loss, its gradient)
-        def J(p):
-            return jnp.sum(weights * jnp.sum((p[1] @ jnp.tanh(p[0] @ XT) - YT) ** 2, axis=0))
-        return jax.value_and_grad(J)(p)
-
+    rng = np.random.default_rng(0)
+    rows = m + (-m % mesh.devices.size if mesh is not None else 0)  # zero rows of weight 0 pad the shards
+    X, Y = (np.zeros((rows, w), np.float32) for _ in range(2))
+    X[:m], Y[:m] = rng.standard_normal((2, m, w), np.float32)
+    params = tuple(0.1 * rng.standard_normal((2, w, w), np.float32))
     if mesh is None:
-        full = sums
+        X, Y, params = jax.device_put((X, Y, params))
+        full = _probe_sums
     else:
         X, Y, params = place(mesh, X, Y, params)
-        full = summed_over_devices(mesh, sums)
-    XT, YT = X.T, Y.T
-    weights = sample_weights(X.shape[0], m, X.dtype)
+        full = summed_over_devices(mesh, _probe_sums)
 
     @jax.jit
-    def run(p, XT, YT, weights):
-        XT, YT = shard_samples(mesh, XT, YT)
+    def run(p, X, Y):
+        XT, YT = shard_samples(mesh, X.T, Y.T)
+        weights = sample_weights(rows, m, XT.dtype)
 
         def step(p, _):
             J, g = full(p, XT, YT, weights)
             return jax.tree_util.tree_map(lambda a, b: a - 0.1 * b, p, g), J
         return lax.scan(step, p, None, length=steps)[1]
 
-    return lambda: run(params, XT, YT, weights)
+    return lambda: run(params, X, Y)
+
+
+def _probe_sums(p, XT, YT, weights):
+    """The probe's sum over the given columns of weight * squared error, and its gradient."""
+    def J(p):
+        return jnp.sum(weights * jnp.sum((p[1] @ jnp.tanh(p[0] @ XT) - YT) ** 2, axis=0))
+    return jax.value_and_grad(J)(p)
 
 
 def local_mesh(n: int) -> Mesh:
