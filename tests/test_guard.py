@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.guard import GuardState, guard_init, guarded, guarded_scan
+from jaxnn import validate
+from jaxnn.guard import GuardState, guard_init, guarded, guarded_scan, invalid_hyper
 
 
 def _doubling(carry, x):
@@ -107,3 +108,21 @@ def test_guarded_one_step_and_vmap():
     np.testing.assert_array_equal(state.kept, [8.0, 1.0])
     np.testing.assert_array_equal(losses[0], [2.0, 4.0, 8.0])
     assert np.all(np.isnan(losses[1]))
+
+
+def test_invalid_hyper_is_the_rule_tables_flag():
+    """invalid_hyper(positive=, nonnegative=, unit=) flags exactly what the rule table's "positive",
+    "nonnegative" and "unit_open" rules reject (validate.check_rule raises for the same values)."""
+    values = [-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf]
+    for kw, rule in (("positive", "positive"), ("nonnegative", "nonnegative"), ("unit", "unit_open")):
+        flags = jax.jit(jax.vmap(lambda x, kw=kw: invalid_hyper(**{kw: (x,)})))(jnp.array(values))
+        for x, flag in zip(values, np.asarray(flags)):
+            raised = False
+            try:
+                validate.check_rule("x", x, rule)
+            except ValueError:
+                raised = True
+            assert bool(flag) == raised, (kw, x)
+    assert not bool(invalid_hyper())
+    assert bool(invalid_hyper(params={"W": jnp.array([1.0, np.nan])}))
+    assert bool(invalid_hyper(positive=(1.0,), nonnegative=(0.0,), unit=(0.5, 1.0)))
