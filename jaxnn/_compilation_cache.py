@@ -21,9 +21,9 @@ jaxnn leaves the cache alone when:
   silently for the default folder, with one warning for a folder named by ``JAXNN_COMPILATION_CACHE``.
 
 Entries are written for every compilation (``jax_persistent_cache_min_compile_time_secs`` 0 unless the
-user set it): at JAX's default of 1 s only the compilations that took 1 s or more are kept and a second
-process compiles the others again (``benchmarks/bench_cold_start.py``, the row "warm cache filled at JAX's
-1 s threshold": fewer entries, a slower second fit).
+user set it): at JAX's default of 1 s only the compilations that took 1 s or more are kept, a number that
+depends on the machine and its load, and a second process compiles the others again
+(``benchmarks/bench_cold_start.py``, the row "warm cache filled at JAX's 1 s threshold": fewer entries).
 
 JAX's caveats, as they apply here: the cache is global to the process (the user's own JAX code uses it
 too); it is unbounded in size (JAX evicts only with ``jax_compilation_cache_max_size`` and the ``filelock``
