@@ -18,7 +18,11 @@ nonnegative, ``rho`` in (0, 1), ...).  A rule gives both checks of a value:
   run applies once after its loop (:func:`jaxnn.guard.mask_invalid`: no result, ``history["invalid"]``).
 
 So ``check_rules(lam=lam, rho=rho)`` before a run and ``invalid_flag(lam=lam, rho=rho)`` inside it
-test the same intervals, from the same table.
+test the same intervals, from the same table.  :func:`check_values` holds every value of a concrete
+array to a rule (``autoencoder.fit``'s sigmoid decoder: X in [0, 1]).
+
+Warnings: :func:`warn` is ``warnings.warn`` pointed at the caller's line (the first frame outside
+jaxnn), so a library warning names the user's call however deep in the package it is raised.
 """
 
 from __future__ import annotations
