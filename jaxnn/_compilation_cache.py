@@ -90,12 +90,16 @@ def user_cache_home(environ=None, system: str | None = None) -> Path:
 def _cpu_description() -> str:
     """The CPU's model and feature flags: the first processor of ``/proc/cpuinfo`` (Linux), else
     ``platform.processor()``."""
+    lines = []
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            block = f.read().split("\n\n", 1)[0]
+            for line in f:   # the first processor's block (the file holds one per core)
+                if not line.strip():
+                    break
+                lines.append(line)
     except OSError:
         return platform.processor()
-    fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
     fields = {k.strip(): " ".join(sorted(v.split())) for k, v in fields.items()}
     return ";".join(f"{k}={fields[k]}" for k in _CPUINFO_KEYS if k in fields) or platform.processor()
 
