@@ -154,7 +154,7 @@ def _chosen_folder(environ) -> tuple[Path | None, bool]:
         return None, False
     if value.lower() in _ON:
         return user_cache_home(environ) / "jaxnn" / "xla" / cache_key(environ), False
-    return Path(value).expanduser() / cache_key(environ), True
+    return Path(value).expanduser().absolute() / cache_key(environ), True
 
 
 def configure_default_cache(environ=None) -> str | None:
