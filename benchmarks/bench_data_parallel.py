@@ -45,7 +45,7 @@ def parse_args(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats per process (best is reported)")
     ap.add_argument("--devices", type=int, default=2, help="JAX CPU devices per process (default 2)")
     ap.add_argument("--policy", default=None, choices=["auto", "on", "off"],
-                    help="JAXNN_DATA_PARALLEL for the children (default: unset, i.e. auto)")
+                    help="JAXNN_DATA_PARALLEL for the children (default: unset, i.e. on)")
     ap.add_argument("--xla-flags", default="", help="extra XLA_FLAGS for the children")
     ap.add_argument("--quick", action="store_true", help="2 processes, 200 steps, 3 repeats: a smoke test")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
@@ -159,7 +159,7 @@ def main():
     sys.path.insert(0, ROOT)
     print(f"# bench_data_parallel: digits 64-100-10, m=1797, {a.steps} full-batch steps, {a.devices} CPU devices, "
           f"{a.processes} fresh processes, interleaved best of {a.repeats}; policy "
-          f"{a.policy or 'auto (JAXNN_DATA_PARALLEL unset)'}; extra XLA_FLAGS: {a.xla_flags or 'none'}")
+          f"{a.policy or 'on (JAXNN_DATA_PARALLEL unset)'}; extra XLA_FLAGS: {a.xla_flags or 'none'}")
     print(f"# {os.cpu_count()} cores; load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = run_children(a)
     rows = rows_of(results)

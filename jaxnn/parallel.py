@@ -31,14 +31,17 @@ shows each thread's CPU time and waits per step, in fresh processes.  No XLA fla
 one-device form deterministic: with ``--xla_cpu_multi_thread_eigen=false`` (no sharded matrix
 products) its loop still runs on both pool threads, waiting about as often per step.
 
-So the default is **measured, once per process and shape class** (:func:`calibrate`): the first
-default call of a class times a probe of its size (a two-layer network, full batch, one device
-against sharded, interleaved best of a few) and the faster form (sharded unless one device is
-clearly faster: :data:`CALIBRATION_MARGIN`) is used for every later call of that class in the
-process; :func:`calibration` shows what was measured and what it cost (two small compilations and a
-few hundred probe steps, once per process and class). ``JAXNN_DATA_PARALLEL`` fixes the default
-instead, deterministically and at no cost: ``off`` (never shard by default), ``on`` (shard the whole
-region, the rule before calibration), ``auto`` (the default: measure).
+So the default is **the region's rule, sharded** (``JAXNN_DATA_PARALLEL=on``), chosen from what
+was measured: the sharded rate is the steadier one (3,225-3,479 steps/s in all five processes above,
+against a one-device rate that was faster in three and 1.5x slower in two), and a rule fixed in
+advance keeps a script's numbers the same from process to process (the two forms agree only to
+rounding, so a choice measured per process could give two runs of one script different digits).
+``JAXNN_DATA_PARALLEL`` changes the default: ``off`` (never shard by default), ``auto`` (measure
+once per process and shape class, :func:`calibrate`: the first default call of a class times a
+probe of its size, one device against sharded, interleaved best of a few, and keeps the faster form
+(sharded unless one device is clearly faster: :data:`CALIBRATION_MARGIN`) for every later call of
+that class; :func:`calibration` shows what was measured and what it cost: two small compilations and
+a few hundred probe steps, more than a short run takes), ``on`` (the default).
 ``benchmarks/bench_data_parallel.py`` times the three forms in fresh processes.
 """
 
@@ -64,7 +67,7 @@ __all__ = ["AXIS", "MIN_SAMPLES_PER_DEVICE", "MAX_LAYER_WEIGHTS", "POLICY_ENV", 
 AXIS = "batch"
 MIN_SAMPLES_PER_DEVICE = 256  # the default shards a full batch of at least this many samples per device
 MAX_LAYER_WEIGHTS = 32768  # ... of a network whose largest W^(l) has at most this many entries (CPU)
-POLICY_ENV = "JAXNN_DATA_PARALLEL"  # auto (measure once per process and shape class), on, off
+POLICY_ENV = "JAXNN_DATA_PARALLEL"  # on (the default: the region's rule), off, auto (measure per process)
 _POLICIES = ("auto", "on", "off")
 CALIBRATION_MARGIN = 0.05  # calibrate keeps one device only where it measured more than 5% faster
 _CALIBRATION: dict = {}  # shape class -> {"one", "sharded": steps/s, "devices": the chosen count, "seconds"}
@@ -72,10 +75,10 @@ _CALIBRATION: dict = {}  # shape class -> {"one", "sharded": steps/s, "devices":
 
 def n_devices(data_parallel: Optional[bool], *, traced: bool, full: bool, m: int, layer_weights: int) -> int:
     """The number of devices to shard the batch over (1: no sharding) for ``data_parallel``
-    (None: the default of the module doc: inside the region, the form measured faster in this process
-    for this shape class (:func:`calibrate`), or as ``JAXNN_DATA_PARALLEL`` fixes it; ``layer_weights``
-    being the size of the largest weight matrix; True: every local device, or a ValueError where
-    impossible; False: 1)."""
+    (None: the default of the module doc: every device inside the region, or as ``JAXNN_DATA_PARALLEL``
+    says (``off``; ``auto``: the form measured faster in this process for this shape class,
+    :func:`calibrate`); ``layer_weights`` being the size of the largest weight matrix; True: every
+    local device, or a ValueError where impossible; False: 1)."""
     if data_parallel is not None and not isinstance(data_parallel, (bool, np.bool_)):
         raise ValueError(f"data_parallel: expected None, True or False, got {data_parallel!r}")
     n = jax.local_device_count()
@@ -99,8 +102,8 @@ def n_devices(data_parallel: Optional[bool], *, traced: bool, full: bool, m: int
 
 
 def default_policy() -> str:
-    """``JAXNN_DATA_PARALLEL`` (``auto`` when unset): how ``data_parallel=None`` decides (module doc)."""
-    policy = os.environ.get(POLICY_ENV, "auto").strip().lower() or "auto"
+    """``JAXNN_DATA_PARALLEL`` (``on`` when unset): how ``data_parallel=None`` decides (module doc)."""
+    policy = os.environ.get(POLICY_ENV, "on").strip().lower() or "on"
     if policy not in _POLICIES:
         raise ValueError(f"{POLICY_ENV}: expected one of {', '.join(_POLICIES)}, got {policy!r}")
     return policy

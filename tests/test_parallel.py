@@ -71,8 +71,8 @@ def test_default_rule_on_one_device():
 
 def test_default_policy_from_the_environment(monkeypatch):
     monkeypatch.delenv(parallel.POLICY_ENV, raising=False)
-    assert parallel.default_policy() == "auto"
-    for value, policy in (("off", "off"), (" ON ", "on"), ("auto", "auto"), ("", "auto")):
+    assert parallel.default_policy() == "on"
+    for value, policy in (("off", "off"), (" ON ", "on"), ("auto", "auto"), ("", "on")):
         monkeypatch.setenv(parallel.POLICY_ENV, value)
         assert parallel.default_policy() == policy
     monkeypatch.setenv(parallel.POLICY_ENV, "sometimes")
