@@ -206,14 +206,15 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
         algorithm of :func:`jaxnn.backprop`).
       data_parallel: shard the samples over every local device (``jaxnn.use_cpu_cores()`` on a CPU,
         several GPUs), parameters replicated, XLA summing the gradients (:mod:`jaxnn.parallel`);
-        results equal one device's to rounding.  ``None`` (default): where measured faster, i.e.
-        full-batch steps on several CPU devices, at least ``jaxnn.parallel.MIN_SAMPLES_PER_DEVICE``
-        samples per device, no weight matrix above ``jaxnn.parallel.MAX_LAYER_WEIGHTS`` entries;
-        never under an outer trace (inside ``jax.vmap`` / ``jaxnn.sweep`` train runs as it always
-        did).  ``True``: always (a ValueError when traced or with one device); with ``batch_size``
-        only the full-data objective of the history is sharded, each minibatch's gradient is
-        computed whole on every device.  ``False``: one device.  A data-parallel run says so in
-        ``history["devices"]``.
+        results equal one device's to rounding.  ``None`` (default): in the region where sharding
+        can pay (full-batch steps on several CPU devices, at least
+        ``jaxnn.parallel.MIN_SAMPLES_PER_DEVICE`` samples per device, no weight matrix above
+        ``jaxnn.parallel.MAX_LAYER_WEIGHTS`` entries), or as ``JAXNN_DATA_PARALLEL=on|off|auto``
+        says (:mod:`jaxnn.parallel`); never under an outer trace (inside ``jax.vmap`` /
+        ``jaxnn.sweep`` train runs as it always did).  ``True``: always (a ValueError when traced
+        or with one device); with ``batch_size`` only the full-data objective of the history is
+        sharded, each minibatch's gradient is computed whole on every device.  ``False``: one
+        device.  A data-parallel run says so in ``history["devices"]``.
 
     Returns:
       ``(params, history)``: the trained params (the last finite ones if the run diverged; the
