@@ -14,6 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# Benchmarks time cold compiles: jaxnn's default persistent compilation cache would turn a second run's
+# compiles into cache loads (set JAXNN_COMPILATION_CACHE yourself to measure with it).
+os.environ.setdefault("JAXNN_COMPILATION_CACHE", "0")
+
 
 def block(x):
     """Wait for every array in a pytree."""

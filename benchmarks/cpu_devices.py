@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+# Benchmarks time cold compiles: jaxnn's default persistent compilation cache would turn a second run's
+# compiles into cache loads (set JAXNN_COMPILATION_CACHE yourself to measure with it).
+os.environ.setdefault("JAXNN_COMPILATION_CACHE", "0")
+
 
 def cpu_devices(argv: Sequence[str]) -> int:
     """The ``--cpu-devices`` value in ``argv`` (default: the number of cores)."""
