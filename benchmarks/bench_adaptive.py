@@ -5,7 +5,8 @@ digits (600 train / 600 validation / the remaining 597 test, pixels / 16, float3
 shuffle), the 64-64-10 tanh/softmax network, cross-entropy, adam, full-batch steps; log-uniform lr in
 [1e-4, 1], init scale in [1e-3, 1], lam in [1e-6, 1e-1]; 243 candidates; budgets 9, 27, 81, 243 steps (eta 3).
 
-* ``sweeps.successive_halving`` and ``sweeps.hyperband`` of ``jaxnn.trainable(...)`` (metric val_accuracy, max);
+* ``sweeps.successive_halving`` and ``sweeps.hyperband`` of ``jaxnn.trainable(...)`` (metric val_accuracy, in
+  the direction the trainable declares: max);
 * ``jaxnn.sweep`` of a fn that trains with ``jaxnn.train`` for 243 steps (every candidate to the full budget);
 * ``sweeps.run(..., steps=243, segment=9, early_stopping=sweeps.patience("val_loss", 3))``: the early-stopping
   sweep that the lane-utilization target is about (each trial stops on its own, lanes refilled);
@@ -33,6 +34,7 @@ benchmarks do; successive halving is also timed on one device (``--one-device al
     python benchmarks/bench_adaptive.py              # the full benchmark (3 seeds)
     python benchmarks/bench_adaptive.py --quick      # 27 candidates, budgets 9..81, 1 seed: a smoke test
     python benchmarks/bench_adaptive.py --no-optuna --no-sklearn   # e.g. on a GPU machine
+    python benchmarks/bench_adaptive.py --lane-tail --seeds 3       # issue 22: lanes narrow as runs stop
 """
 
 from __future__ import annotations
@@ -148,11 +150,10 @@ def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
     t0 = time.perf_counter()
     if kind == "run":
         res = sweeps.run(mlp, space(a.candidates), steps=a.max_steps, segment=a.min_steps,
-                         early_stopping=sweeps.patience("val_loss", a.patience), metric="val_accuracy", mode="max",
-                         **kw)
+                         early_stopping=sweeps.patience("val_loss", a.patience), metric="val_accuracy", **kw)
     else:
         fn = sweeps.successive_halving if kind == "sh" else sweeps.hyperband
-        res = fn(mlp, space(a.candidates), metric="val_accuracy", mode="max", min_steps=a.min_steps,
+        res = fn(mlp, space(a.candidates), metric="val_accuracy", min_steps=a.min_steps,
                  max_steps=a.max_steps, eta=a.eta, **kw)
     seconds = time.perf_counter() - t0
     b = res.best()
@@ -183,11 +184,12 @@ def jaxnn_full(fn, P, a, seed, devices=None):
     data = {f"{k}{s}": jnp.asarray(P[p][i]) for p, s in (("train", ""), ("val", "_val"), ("test", "_test"))
             for i, k in ((0, "X"), (1, "Y"))}
     t0 = time.perf_counter()
-    res = jaxnn.sweep(fn, space(a.candidates), key=jax.random.key(seed), data=data, progress=False, devices=devices)
+    res = jaxnn.sweep(fn, space(a.candidates), key=jax.random.key(seed), data=data, progress=False, devices=devices,
+                      directions={"val_accuracy": "max", "test_accuracy": "max"})
     seconds = time.perf_counter() - t0
     va = np.asarray(res["val_accuracy"]).reshape(-1)
     te = np.asarray(res["test_accuracy"]).reshape(-1)
-    i = int(sweeps.rank(va, np.asarray(res.status).reshape(-1), "max")[0])
+    i = res.best("val_accuracy")["trial"]
     return {"seconds": seconds, "lane_steps": a.candidates * a.max_steps, "best_val": float(va[i]),
             "test": float(te[i]), "compile_s": res.meta["compile_s"], "devices": res.meta["devices"],
             "trials": a.candidates}
@@ -293,6 +295,34 @@ def row(name, runs):
     return out
 
 
+def lane_tail(P, mlp, a):
+    """Issue 22's small early-stopping sweep: 32 random trials (no more than the 32 or 64 lanes), 300 steps, segment 10,
+    patience('val_loss', 3); lane utilization from the driver's own bookkeeping (meta), with the lanes narrowing
+    as runs stop and with narrowing turned off (every segment at full width), seeds 0..N-1."""
+    (Xtr, Ytr, _), (Xva, Yva, _) = P["train"], P["val"]
+    data = {"X": jnp.asarray(Xtr), "Y": jnp.asarray(Ytr), "X_val": jnp.asarray(Xva), "Y_val": jnp.asarray(Yva)}
+    saves = sweeps.lanes.NARROW_SAVES
+    rows = []
+    for seed in range(a.seeds):
+        for lanes in (32, 64):
+            for label, rule in (("narrowing", saves), ("full width", 10 ** 9)):
+                sweeps.lanes.NARROW_SAVES = rule
+                t0 = time.perf_counter()
+                res = sweeps.run(mlp, space(32), key=jax.random.key(seed), data=data, steps=300, segment=10,
+                                 early_stopping=sweeps.patience("val_loss", 3), lanes=lanes, progress=False)
+                m = res.meta
+                rows.append({"seed": seed, "lanes": lanes, "segments": label, "lane util": m["lane_utilization"],
+                             "lane-steps paid": m["lane_steps_paid"], "useful": m["lane_steps_useful"],
+                             "widths compiled": " ".join(map(str, m["widths"])), "compile s": m["compile_s"],
+                             "wall s": time.perf_counter() - t0})
+    sweeps.lanes.NARROW_SAVES = saves
+    print("\n### early stopping with fewer trials than lanes: 32 trials, 300 steps, segment 10, patience 3\n")
+    print(table(rows, list(rows[0])))
+    print("'wall s' includes compilation ('compile s'); compiled functions are cached within the process, so a "
+          "later row reuses the widths an earlier one compiled.")
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="27 candidates, budgets 9..81, 1 seed (smoke test)")
@@ -310,6 +340,9 @@ def main(argv=None):
     p.add_argument("--cpu-devices", type=int, default=os.cpu_count(),
                    help="JAX CPU devices (default: one per core; set before jax is imported; 1 turns it off)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--lane-tail", action="store_true",
+                   help="only the lane-utilization tail: 32 trials, 300 steps, segment 10, patience 3, lanes 32 "
+                        "and 64, with and without narrowing (--seeds seeds)")
     a = p.parse_args(argv)
     if a.quick:
         a.candidates, a.max_steps, a.seeds = 27, 81, 1
@@ -324,6 +357,8 @@ def main(argv=None):
     print(source_state())
     P = problem()
     mlp = jaxnn.trainable(SIZES, **STRUCT)
+    if a.lane_tail:
+        return lane_tail(P, mlp, a)
     full_fn = make_full_fn(a.max_steps)
     methods = [("sh", "jaxnn successive_halving", lambda s: jaxnn_adaptive("sh", mlp, P, a, s)),
                ("hb", "jaxnn hyperband", lambda s: jaxnn_adaptive("hb", mlp, P, a, s)),

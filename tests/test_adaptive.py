@@ -188,12 +188,14 @@ def test_narrow_width_for_a_long_tail_and_best_state(prob, sh4):
     key = jax.random.key(0)
     ten = sweeps.random(10, **{k: d for k, d in space.params})
     res = sweeps.run(mlp, ten, key=key, data=data, steps=36, segment=1, metric="val_loss", lanes=9, progress=False)
-    # 9 trials fill the lanes for 36 segments; the 10th then runs alone at width 1 (36 * (1 - 1/9) >= 4)
+    # 9 trials fill the lanes for 36 segments; the 10th then runs alone at width 1 (36 * (9 - 1) >= 32)
     assert res.meta["lane_steps_paid"] == 9 * 36 + 1 * 36 and res.meta["lane_utilization"] == 1.0
+    assert res.meta["widths"] == [1, 9]
     assert res.state is None  # run frees the lanes of finished trials
-    assert sweeps.lanes.NARROW_AFTER == 4
+    assert sweeps.lanes.NARROW_SAVES == 32
     res = sh4
     assert res.meta["lane_steps_paid"] == 28 * 3 + 12 * 6 + 4 * 18  # tails too short to narrow: 4-lane waves
+    assert res.meta["widths"] == [4]
     b = res.best()
     hp = {k: b[k] for k in res.trials}
     s = mlp.init(b["key"], data, **hp)
@@ -290,6 +292,27 @@ def test_run_early_stopping_refills_lanes(prob):
     assert res.meta["lane_utilization"] >= 0.9
     assert res.meta["lane_steps_useful"] == sum(stops)
     assert res.best()["val_loss"] == min(c[-1][1]["val_loss"] for c, s in zip(res.curves, res.status) if s == 0)
+
+
+def test_lanes_narrow_as_runs_stop_without_changing_results(prob, monkeypatch):
+    """Fewer trials than lanes, each stopping on its own: the busy lanes are compacted into narrower compiled
+    widths (utilization from the driver's own bookkeeping), and every curve is what full-width segments give."""
+    mlp, space, data = prob
+    kw = dict(key=jax.random.key(5), data=data, steps=40, segment=2, early_stopping=sweeps.patience("val_loss", 2),
+              lanes=32, progress=False)
+    res = sweeps.run(mlp, space, **kw)
+    m = res.meta
+    stops = [c[-1][0] for c in res.curves]
+    assert len(set(stops)) > 3 and m["lane_steps_useful"] == sum(stops)
+    assert m["lane_utilization"] >= 0.9 and m["calls"] == 1 + 40 // 2  # one start, then one call per segment
+    assert 32 in m["widths"] and len(m["widths"]) > 2 and all(0 < w <= 32 for w in m["widths"])
+    monkeypatch.setattr(sweeps.lanes, "NARROW_SAVES", 10 ** 9)  # never narrower than the 32 lanes
+    wide = sweeps.run(mlp, space, **kw)
+    assert wide.meta["widths"] == [32] and wide.meta["lane_steps_paid"] == 32 * 40
+    assert wide.meta["lane_utilization"] == pytest.approx(sum(stops) / (32 * 40)) and sum(stops) / (32 * 40) < 0.75
+    assert [[s for s, _ in c] for c in wide.curves] == [[s for s, _ in c] for c in res.curves]
+    for a, b in zip(res.curves, wide.curves):
+        np.testing.assert_allclose([v["val_loss"] for _, v in a], [v["val_loss"] for _, v in b], rtol=1e-6)
 
 
 # --- PBT ------------------------------------------------------------------------------------------------------

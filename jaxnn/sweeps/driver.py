@@ -193,10 +193,11 @@ class Driver:
         return src, dst
 
     def _segment(self, lanes, src, dst, rule, release_done):
-        """One segment of the busy lanes at the narrowest width that pays; returns the items done now."""
+        """One segment of the busy lanes at the narrowest width that pays (the longest of them has
+        ``remaining`` segments to go); returns the items done now."""
         tr, seg = self.trials, self.pool.segment
         ids = [it[0] for it in lanes]
-        remaining = min(-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes)
+        remaining = max(-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes)
         w = self.pool.width_for(len(lanes), remaining)
         out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()}, w)
         self.paid += w * seg

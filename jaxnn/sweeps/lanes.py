@@ -9,13 +9,13 @@ compiled functions of W lanes (one compilation each, whatever the schedule):
   written to slot ``dst`` (``src == dst`` continues a trial; ``src != dst`` copies one into another, as
   population-based training exploits; an idle lane reads and writes its own scratch slot).
 
-When fewer trials are left than lanes (the last rungs of successive halving), ``segment`` can run at the
-smallest width of a ladder that holds them (W, W/3, W/9, ..., plus the widths a scheduler knows it will
-need, e.g. its rung sizes; multiples of the device count), compiled once when first needed.  A compilation
-costs as much as many segments of these small networks, so a narrower width is used only when the busy
-lanes still have at least ``NARROW_AFTER`` segments of W-lane work to save (``remaining * (1 - w / W)``),
-or when the search has used it before: a rule on the schedule alone, so the same search always makes the
-same calls.
+When fewer trials are left than lanes (the tail of an early-stopping run, the last rungs of successive
+halving), ``segment`` runs at the narrowest width that holds the busy lanes (a multiple of the device
+count: the lanes are compacted into it), compiled once when first needed.  A new width is compiled only
+when it saves at least ``NARROW_SAVES`` lane-segments over the narrowest width already compiled, were it
+used for the busy lanes' remaining segments (``remaining * (w_compiled - w)``): so a search compiles at
+most ``W / devices`` widths, and fewer where little is left to save.  The rule reads the schedule alone,
+so the same search always makes the same calls (and a resumed one replays them).
 
 So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
 host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
@@ -37,9 +37,9 @@ from jax.sharding import PartitionSpec as P
 from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
-__all__ = ["Pool", "Spec", "compile_count", "NARROW_AFTER"]
+__all__ = ["Pool", "Spec", "compile_count", "NARROW_SAVES"]
 
-NARROW_AFTER = 4  # W-lane segments a narrower width must save to be compiled and used
+NARROW_SAVES = 32  # lane-segments a narrower width must save over the compiled ones to be compiled
 
 _CACHE_SIZE = 16
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
@@ -68,12 +68,11 @@ class Pool:
     """Bank + lanes of one trainable on one mesh (see the module docstring)."""
 
     def __init__(self, trainable, data, spec: Spec, hp_names, hp_dtypes, mesh: Mesh, width: int, slots: int,
-                 segment: int, impl, kshape: tuple, hints=()):
+                 segment: int, impl, kshape: tuple):
         n_dev = mesh.devices.size
         self.W = width
         self.used = {width}
-        ladder = [width // 3 ** k for k in range(int(np.log(max(width, 1)) / np.log(3)) + 1)]
-        self.widths = sorted({-(-max(1, w) // n_dev) * n_dev for w in ladder + [h for h in hints if h < width]})
+        self.n_dev = n_dev
         self.n_slots = -(-slots // n_dev) * n_dev
         self.B = self.n_slots + width            # the last W slots are the lanes' scratch
         self.scratch = np.arange(self.n_slots, self.B, dtype=np.int32)
@@ -143,14 +142,15 @@ class Pool:
         return gather(jax.tree_util.tree_map(lambda b: b[slot], self.bank))
 
     def width_for(self, n: int, remaining: int) -> int:
-        """The lanes a segment of ``n`` busy lanes runs at, when they have at least ``remaining`` segments
-        left: the smallest ladder width >= n if it saves ``NARROW_AFTER`` W-lane segments or this search has used
-        it already, else W."""
-        w = next(w for w in self.widths if w >= n)
-        if w in self.used or remaining * (1.0 - w / self.W) >= NARROW_AFTER:
-            self.used.add(w)  # a width this search has paid to compile stays in use
-            return w
-        return self.W
+        """The lanes a segment of ``n`` busy lanes runs at, when they have up to ``remaining`` segments left:
+        the narrowest multiple of the device count >= n if this search compiled it already or compiling it
+        saves ``NARROW_SAVES`` lane-segments over the narrowest compiled width >= n; else that one."""
+        fit = -(-n // self.n_dev) * self.n_dev
+        compiled = min(w for w in self.used if w >= n)
+        if fit < compiled and remaining * (compiled - fit) >= NARROW_SAVES:
+            self.used.add(fit)  # a width this search has paid to compile stays in use
+            return fit
+        return compiled
 
     def _abstract(self, name, w):
         """Abstract arguments of ``start`` / ``seg`` at width ``w`` (for compiling before the first call)."""

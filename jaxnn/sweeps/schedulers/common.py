@@ -192,7 +192,7 @@ class Search(NamedTuple):
 
 
 def open_search(kind, args, trainable, design, key, data, metric, *, segment, slots, n_max, lanes, out_dir,
-                checkpoint_s, progress, total, devices, mode, hints=(), work=None, rule_metric=None) -> Search:
+                checkpoint_s, progress, total, devices, mode, work=None, rule_metric=None) -> Search:
     """Check and trace the trainable, resolve ``mode`` (given, else declared), size the lanes and open the
     driver (resuming from ``out_dir``'s checkpoint when it holds this search)."""
     s = _setup(trainable, design, key, data, metric, devices, rule_metric)
@@ -202,7 +202,7 @@ def open_search(kind, args, trainable, design, key, data, metric, *, segment, sl
     W = _width(s, closed, n_max, lanes, work)
     fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
     pool = Pool(trainable, replicate(data, s.mesh), s.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
-                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:], hints)
+                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:])
     trials = Trials(s.design.n, s.hp)
     if checkpoint_s is not None:
         validate.check_scalar("checkpoint_s", checkpoint_s, nonnegative=True)
@@ -217,6 +217,7 @@ def _meta(search: Search, extra) -> dict:
     devs = list(search.setup.mesh.devices.flat)
     return {"lane_steps_paid": d.paid, "lane_steps_useful": d.useful,
             "lane_utilization": d.useful / d.paid if d.paid else None, "lanes": search.pool.W,
+            "widths": sorted(int(w) for w in search.pool.used),
             "segment": search.pool.segment, "calls": d.calls, "compile_s": search.pool.compile_s,
             "run_s": time.perf_counter() - search.t0, "devices": len(devs), "processes": jax.process_count(),
             "platform": devs[0].platform, "n_trials": tr.n, "n_started": int(tr.started.sum()),

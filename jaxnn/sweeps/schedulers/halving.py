@@ -115,7 +115,7 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
     work = _work(plan)
     search = open_search("successive_halving", dict(min_steps=min_steps, max_steps=max_steps, eta=eta), trainable,
                          design, key, data, metric, segment=_segment(work), slots=n, n_max=n, lanes=lanes,
-                         out_dir=out_dir, checkpoint_s=checkpoint_s, hints=[n_k for n_k, _ in plan], work=work,
+                         out_dir=out_dir, checkpoint_s=checkpoint_s, work=work,
                          progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
     rungs, final = _halving(search, [_Bracket(search, range(n), min_steps, eta, max_steps)])
     return finish(search, rungs=rungs, final=final, extra={"eta": eta})

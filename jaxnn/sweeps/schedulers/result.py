@@ -28,7 +28,8 @@ class AdaptiveResult(NamedTuple):
         member's new hyperparameters); ``schedules``: ``{name: (intervals, population)}``, every member's
         values during each interval (the first row as sampled, then after each exploit).
       final: the trials ``best()`` chooses from (the last rung's; every trial for ``run``; every member).
-      metric, mode: what was ranked.  meta: lane steps, utilization, compile and run time, devices, ...
+      metric, mode: what was ranked.  meta: lane steps, utilization, the segment widths compiled and used
+        (``widths``), compile and run time, devices, ...
       state: the final state of the best trial (host arrays; e.g. ``state.params`` of :func:`jaxnn.trainable`),
         or None (``run``, whose finished trials free their lanes: retrain ``best()``'s hyperparameters and key).
       directions: ``{metric: "max" | "min"}`` the trainable declared (``best`` of another metric reads them).
