@@ -6,8 +6,8 @@ e.g. the gradient) are non-finite; the params are then kept at their last finite
 step is rejected too, the first rejected step is recorded (``diverged_at``) and the per-step losses
 are NaN from there on.  Its state (:class:`GuardState`) holds the step's carry, the last finite
 params, the step counter and ``diverged_at``, so a run can be continued by a later call.
-:func:`guarded` is the same guard for one step, for loops that are not a fixed-length scan (the
-estimators' ``while_loop`` over epochs, which stops on a convergence test).  :func:`tree_all_finite`
+:func:`guarded_while` is its ``while`` form, for loops that stop on a test (L-BFGS's convergence and
+evaluation budget); :func:`guarded` is the same guard for one step.  :func:`tree_all_finite`
 and :func:`tree_where` are its check and select.
 
 :func:`invalid_hyper` and :func:`mask_invalid` are the traced counterpart of the public entry
@@ -26,8 +26,8 @@ from jax import lax
 
 from jaxnn import validate
 
-__all__ = ["GuardState", "guard_init", "guarded", "guarded_scan", "carry_is_finite", "tree_all_finite",
-           "tree_where", "invalid_hyper", "mask_invalid"]
+__all__ = ["GuardState", "guard_init", "guarded", "guarded_scan", "guarded_while", "carry_is_finite",
+           "tree_all_finite", "tree_where", "invalid_hyper", "mask_invalid"]
 
 
 def tree_all_finite(tree) -> jax.Array:
@@ -126,6 +126,28 @@ def guarded_scan(step: Callable, state: GuardState, xs=None, *, length=None,
     epoch's shuffle).
     """
     return lax.scan(guarded(step, is_finite=is_finite), state, xs, length=length)
+
+
+def guarded_while(step: Callable, state: GuardState, running: Callable, *,
+                  is_finite: Callable = carry_is_finite) -> GuardState:
+    """The ``while`` form of :func:`guarded_scan`: steps under the same guard while ``running(state)``
+    and no step was rejected (one ``lax.while_loop`` of :func:`guarded`), for loops that stop on a
+    test (a convergence criterion, an evaluation budget) rather than after a fixed number of steps.
+
+    Args:
+      step: ``step((params, rest), None) -> ((new_params, new_rest), loss)``, pure, ``loss`` a scalar;
+        ``rest`` carries whatever the stop test reads (counters, a converged flag, curves).
+      state: a :class:`GuardState` (:func:`guard_init`, or a state a previous call returned: a run
+        that diverged stays diverged and runs no step).
+      running: ``running(state) -> bool scalar``, the stop predicate's negation, read before each step.
+      is_finite: the check of a step, as in :func:`guarded_scan`.
+
+    Returns:
+      the final :class:`GuardState`: ``kept`` the last finite params, ``t`` the steps taken over every
+      call, ``diverged_at`` the first rejected step (-1 if none); the loop ends after that step.
+    """
+    body = guarded(step, is_finite=is_finite)
+    return lax.while_loop(lambda s: (s.diverged_at < 0) & running(s), lambda s: body(s, None)[0], state)
 
 
 def invalid_hyper(*, positive=(), nonnegative=(), unit=(), params=None) -> jax.Array:

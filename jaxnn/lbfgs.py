@@ -29,7 +29,7 @@ from jax.flatten_util import ravel_pytree
 from jaxnn import validate
 from jaxnn.guard import guard_init, guarded_scan, mask_invalid, tree_all_finite
 
-__all__ = ["minimize", "lbfgs", "lbfgs_optimizer"]
+__all__ = ["minimize", "lbfgs", "lbfgs_iteration", "lbfgs_optimizer"]
 
 
 def lbfgs_optimizer(memory_size: int = 10, max_linesearch_steps: int = 20) -> optax.GradientTransformationExtraArgs:
@@ -37,6 +37,26 @@ def lbfgs_optimizer(memory_size: int = 10, max_linesearch_steps: int = 20) -> op
     each starting from the quasi-Newton step (step size 1, as in minFunc and SciPy)."""
     return optax.lbfgs(memory_size=memory_size, linesearch=optax.scale_by_zoom_linesearch(
         max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"))
+
+
+def lbfgs_iteration(fun: Callable, opt: optax.GradientTransformationExtraArgs) -> Callable:
+    """One L-BFGS iteration of ``fun`` as a guarded step (:func:`jaxnn.guard.guarded`):
+    ``((x, opt_state), _) -> ((x_new, opt_state_new), fun(x_new))``.
+
+    ``fun``'s value and gradient at ``x`` come from ``opt_state`` (the previous line search left them
+    there; :func:`optax.value_and_grad_from_state` evaluates ``fun`` only where the stored value is
+    not finite, i.e. at the start), and ``fun(x_new)`` is the line search's last value: an iteration
+    evaluates ``fun`` only inside its line search (``num_linesearch_steps`` times).  The one
+    iteration of :func:`minimize`'s scan and of the estimators' L-BFGS loop."""
+    vg = optax.value_and_grad_from_state(fun)
+
+    def iteration(carry, _):
+        x, state = carry
+        value, grad = vg(x, state=state)
+        updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=fun)
+        return (optax.apply_updates(x, updates), state), optax.tree_utils.tree_get(state, "value")
+
+    return iteration
 
 
 def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.GradientTransformation] = None,
@@ -71,19 +91,16 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
 
 
 def _scan(fun, params, steps, opt, *, lbfgs):
-    vg_state = optax.value_and_grad_from_state(fun) if lbfgs else None
+    iteration = lbfgs_iteration(fun, opt) if lbfgs else None
     vg = None if lbfgs else jax.value_and_grad(fun)
     J0 = fun(params)
     dtype = jnp.result_type(J0)
 
     def step(carry, _):
-        p, state = carry
-        if lbfgs:
-            value, grad = vg_state(p, state=state)  # reuses the line search's value and gradient
-            updates, new_state = opt.update(grad, state, p, value=value, grad=grad, value_fn=fun)
-            new_p = optax.apply_updates(p, updates)
-            J_new = optax.tree_utils.tree_get(new_state, "value")  # fun(new_p), from the line search
+        if lbfgs:  # J(new_p) comes from the line search
+            (new_p, new_state), J_new = iteration(carry, None)
         else:
+            p, state = carry
             _, grad = vg(p)
             updates, new_state = opt.update(grad, state, p)
             new_p = optax.apply_updates(p, updates)

@@ -262,3 +262,15 @@ def test_cycle_rule_catches_a_lazy_reexport_circle(monkeypatch):
         monkeypatch.setitem(MODULES, name, PACKAGE / (name.split(".")[1] + ".py"))
     found = _cycle_violations()
     assert any("jaxnn.planted_a -> jaxnn.planted_b (jaxnn/planted_a.py:2)" in msg for _, msg in found), found
+
+
+def test_estimators_need_scikit_learn_and_say_which_extra():
+    """``import jaxnn.estimators`` without scikit-learn: an ImportError naming the extra to install,
+    raised before any submodule imports scikit-learn (a fresh process in which ``sklearn`` is blocked)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.modules['sklearn'] = None\nimport jaxnn\n"
+            "try:\n    import jaxnn.estimators\nexcept ImportError as e:\n    print('ERR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "ERR sklearn is needed here: pip install 'jaxnn[experiments]'" in out.stdout, (out.stdout, out.stderr)

@@ -6,15 +6,20 @@ Two pure functions advance a training state (each also jitted, as ``run_stochast
 * :func:`run_stochastic`: scikit-learn's minibatch loop for ``solver in {"sgd", "adam"}``: a
   ``lax.while_loop`` over epochs (it stops as soon as scikit-learn's ``tol`` / ``n_iter_no_change``
   criterion fires, or at ``epoch_end``), each epoch a loop over the minibatches of that epoch's
-  sample order (``data["order"]``: a block of per-epoch orders drawn on the host from
-  scikit-learn's NumPy stream, see :class:`jaxnn.estimators._layout.Orders`); per-epoch training loss, validation
-  score and validation loss are written into ``(max_iter,)`` buffers.  Learning-rate schedules
-  ('invscaling', 'adaptive') and early stopping (best params kept in the carry) run inside the loop.
+  sample order (``data["order"]``: a block of per-epoch orders drawn on the host from scikit-learn's
+  NumPy stream, see :class:`jaxnn.estimators._layout.Orders`); per-epoch training loss, validation
+  score and validation loss are written into ``(max_iter,)`` buffers.  Each minibatch step is one
+  optax transformation (:func:`sklearn_sgd`, :func:`sklearn_adam`: scikit-learn's update rules to
+  the last bit) under ``optax.inject_hyperparams``, whose learning rate the schedules ('invscaling',
+  'adaptive') change at the end of an epoch, as scikit-learn's; early stopping (best params kept in
+  the carry) runs inside the loop.
 * :func:`run_lbfgs`: ``optax.lbfgs`` (:func:`jaxnn.lbfgs.lbfgs_optimizer`: zoom line search from
-  step 1 each iteration, as scipy's) on the raveled params in a ``lax.while_loop`` with scipy's
-  L-BFGS-B stopping rules as scikit-learn calls them: ``max|grad| <= tol``, a relative decrease
-  ``<= 2.22e-9`` (scipy's default ``ftol``), ``max_iter`` iterations, or more than ``max_fun``
-  objective evaluations at the end of an iteration (scipy's ``nfev > maxfun`` test).
+  step 1 each iteration, as scipy's) on the raveled params, one :func:`jaxnn.lbfgs.lbfgs_iteration`
+  (the iteration of :func:`jaxnn.lbfgs.minimize`) per step of the package's guarded loop
+  (:func:`jaxnn.guard.guarded_while`), with scipy's L-BFGS-B stopping rules as scikit-learn calls
+  them: ``max|grad| <= tol``, a relative decrease ``<= 2.22e-9`` (scipy's default ``ftol``),
+  ``max_iter`` iterations, or more than ``max_fun`` objective evaluations (every trial point of every
+  line search counted, as scipy's ``nfev``) at the end of an iteration (scipy's ``nfev > maxfun`` test).
   :func:`fit_lbfgs` is a whole fit (start, iterations, reported loss) in one call.
 
 Everything a grid search may vary (alpha, learning_rate_init, momentum, beta_1, beta_2, epsilon,
@@ -47,8 +52,8 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxnn.guard import guard_init, guarded, tree_all_finite, tree_where
-from jaxnn.lbfgs import lbfgs_optimizer
+from jaxnn.guard import GuardState, guard_init, guarded_while, tree_all_finite, tree_where
+from jaxnn.lbfgs import lbfgs_iteration, lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import forward_cache_cols, resolve_activations
 
@@ -230,10 +235,14 @@ def score(params, X, Y, w, static: Static):
 # optimizers (optax GradientTransformations, scikit-learn's update rules exactly)
 
 
-def sklearn_adam(b1, b2, eps) -> optax.GradientTransformation:
-    """Adam as scikit-learn writes it: ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``,
-    direction ``lr_t m / (sqrt(v) + eps)`` (optax's ``scale_by_adam`` puts eps after the bias
-    correction, which differs by eps * sqrt(1 - b2^t)).  Returns the direction without ``-lr``."""
+def scale_by_sklearn_adam(b1, b2, eps) -> optax.GradientTransformation:
+    """Adam's direction as scikit-learn writes it: ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, direction
+    ``lr_t m / (sqrt(v) + eps)`` (optax's ``scale_by_adam`` puts eps after the bias correction, which
+    differs by eps * sqrt(1 - b2^t)).  Returns the direction without ``-lr``.
+
+    References:
+      Kingma & Ba (2014), Algorithm 1 with the "efficient" step of section 2; scikit-learn's
+      ``AdamOptimizer._get_updates``."""
 
     def init(params):
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -251,23 +260,47 @@ def sklearn_adam(b1, b2, eps) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def make_direction(static: Static, hyper) -> optax.GradientTransformation:
-    """The optimizer's direction d (lr lives in the carry so that 'invscaling' and 'adaptive' can
-    change it per epoch, as scikit-learn does).
+def sklearn_adam(learning_rate, beta_1, beta_2, epsilon) -> optax.GradientTransformation:
+    """scikit-learn's adam as an optax transformation: the update is ``-learning_rate * d`` with d
+    :func:`scale_by_sklearn_adam`'s direction (``params + update`` is scikit-learn's step to the last
+    bit: negation is exact)."""
+    return optax.chain(scale_by_sklearn_adam(beta_1, beta_2, epsilon), optax.scale_by_learning_rate(learning_rate))
 
-    Adam: the step is ``-lr * d(g)``.  SGD: ``optax.trace(momentum, nesterov)`` fed with ``lr * g``:
-    v = mu v + lr g, step ``-v`` (Nesterov: ``-(mu v + lr g)``), which is scikit-learn's
-    ``v = mu v - lr g`` (Nesterov: ``mu v - lr g``) with the sign folded in."""
+
+def sklearn_sgd(learning_rate, momentum, nesterov: bool) -> optax.GradientTransformation:
+    """scikit-learn's sgd as an optax transformation: the velocity ``u = momentum u + learning_rate g``
+    (``optax.trace`` fed with ``learning_rate g``) and the update ``-u`` (Nesterov:
+    ``-(momentum u + learning_rate g)``), which is scikit-learn's ``v = momentum v - lr g``, step ``v``
+    (Nesterov: ``momentum v - lr g``) with the sign folded in (exactly: negation is exact)."""
+    return optax.chain(optax.scale(learning_rate), optax.trace(decay=momentum, nesterov=nesterov), optax.scale(-1.0))
+
+
+# the hyperparameters each solver's transformation takes from ``hyper`` (besides the learning rate)
+_SOLVER_HYPER = {"sgd": ("momentum",), "adam": ("beta_1", "beta_2", "epsilon")}
+
+
+def make_optimizer(static: Static) -> optax.GradientTransformation:
+    """The solver's transformation under ``optax.inject_hyperparams``: the learning rate (which
+    'invscaling' and 'adaptive' change at the end of an epoch, as scikit-learn's ``iteration_ends`` /
+    ``trigger_stopping``) and the traced hyperparameters live in its state, set by
+    :func:`with_hyperparams`.  The placeholder values below are replaced before the first step."""
     if static.solver == "adam":
-        return sklearn_adam(hyper["beta_1"], hyper["beta_2"], hyper["epsilon"])
-    return optax.trace(decay=hyper["momentum"], nesterov=static.nesterov)
+        return optax.inject_hyperparams(sklearn_adam)(learning_rate=0.0, beta_1=0.0, beta_2=0.0, epsilon=0.0)
+    return optax.inject_hyperparams(sklearn_sgd, static_args=("nesterov",))(learning_rate=0.0, momentum=0.0,
+                                                                              nesterov=static.nesterov)
+
+
+def with_hyperparams(opt_state, lr, hyper, static: Static):
+    """``opt_state`` (of :func:`make_optimizer`) with the learning rate ``lr`` and the solver's traced
+    hyperparameters of ``hyper``, in the dtype of the state's own values."""
+    hp = opt_state.hyperparams
+    new = {"learning_rate": lr, **{k: hyper[k] for k in _SOLVER_HYPER[static.solver]}}
+    return opt_state._replace(hyperparams={k: jnp.asarray(v, hp[k].dtype) for k, v in new.items()})
 
 
 def init_opt_state(static: Static, params):
-    """Optimizer state for fresh params (does not depend on the hyperparameter values)."""
-    dt = jnp.result_type(params[0]["W"])
-    dummy = {k: jnp.zeros([], dt) for k in ("beta_1", "beta_2", "epsilon", "momentum")}
-    return make_direction(static, dummy).init(params)
+    """Optimizer state for fresh params (its hyperparameters are set per epoch by :func:`with_hyperparams`)."""
+    return make_optimizer(static).init(params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +354,7 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
     N, B = data["sw"].shape[0], static.batch
     XT, YT, swp = data["XT"], data["YT"], data["swp"]
     dt = swp.dtype
-    direction = make_direction(static, hyper)
+    optimizer = make_optimizer(static)
     alpha = hyper["alpha"]
     if static.shuffle:  # this epoch's order of the n real rows (padded rows keep their slots, last)
         e_order = state.epoch if epoch is None else epoch
@@ -337,17 +370,14 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
         w = jnp.where(valid, lax.dynamic_slice_in_dim(swp, start, B), 0.0)
         x, y = slice_samples(XT, start, B), lax.dynamic_slice_in_dim(YT, start, B, axis=1)
         (_, shown), g = grad_fn(params, x, y, w, alpha, static)
-        if static.solver == "sgd":  # velocity accumulates lr * g, as scikit-learn's v = mu v - lr g
-            d, opt_state = direction.update(jax.tree_util.tree_map(lambda gi: state.lr * gi, g), opt_state, params)
-            params = jax.tree_util.tree_map(lambda p, di: p - di, params, d)
-        else:
-            d, opt_state = direction.update(g, opt_state, params)
-            params = jax.tree_util.tree_map(lambda p, di: p - state.lr * di, params, d)
+        updates, opt_state = optimizer.update(g, opt_state, params)
+        params = optax.apply_updates(params, updates)
         return params, opt_state, acc + shown * jnp.minimum(bs, n - start).astype(dt)  # the batch's rows
 
     # Only the steps that hold rows of this epoch run (a traced count: folds of a grid search differ).
     active = jnp.minimum((n + bs - 1) // bs, static.n_steps)
-    params, opt_state, acc = lax.fori_loop(0, active, batch, (state.params, state.opt_state, jnp.zeros([], dt)))
+    opt_state = with_hyperparams(state.opt_state, state.lr, hyper, static)  # this epoch's learning rate
+    params, opt_state, acc = lax.fori_loop(0, active, batch, (state.params, opt_state, jnp.zeros([], dt)))
     # One divergence check per epoch: a non-finite loss makes ``acc`` non-finite, and a non-finite
     # gradient or update leaves non-finite params (NaN/inf never turn finite again under these
     # updates).  A diverged epoch ends the run (``run_stochastic``'s loop stops on ``diverged``) with a
@@ -477,48 +507,51 @@ lbfgs_init_jit = jax.jit(lbfgs_init, static_argnames=("static",))
 
 def run_lbfgs(state: LState, data, hyper, iter_end, static: Static) -> LState:
     """L-BFGS iterations from ``state`` until converged, diverged, ``iter_end`` iterations or
-    ``max_fun`` evaluations.  The optimizer works on the raveled params (its two-loop recursion and
-    line search are many small vector operations: one kernel each on a flat vector, one per leaf on
-    a pytree); ``state.params`` is a pytree on the way in and out, ``state.opt_state`` is flat."""
-    opt = lbfgs_optimizer()
+    ``max_fun`` evaluations: :func:`jaxnn.lbfgs.lbfgs_iteration` (the iteration of
+    :func:`jaxnn.lbfgs.minimize`) with scipy's bookkeeping (:func:`_lbfgs_step`), in the package's
+    guarded loop (:func:`jaxnn.guard.guarded_while`), which checks the objective, the params and the
+    gradient and keeps the last finite params.  The optimizer works on the raveled params (its
+    two-loop recursion and line search are many small vector operations: one kernel each on a flat
+    vector, one per leaf on a pytree); ``state.params`` is a pytree on the way in and out,
+    ``state.opt_state`` is flat."""
     X, Y, sw, alpha = data["X"], data["Y"], data["sw"], hyper["alpha"]
     flat, unravel = ravel_pytree(state.params)
 
     def J(x):  # X.T inside J: XLA fuses the transposes into the matmuls (see benchmarks/bench_estimators.py)
         return objective(unravel(x), columns(X), Y.T, sw, alpha, static)[0]
 
-    vg = optax.value_and_grad_from_state(J)
+    def is_finite(carry, v):
+        return jnp.isfinite(v) & tree_all_finite((carry[0], optax.tree.get(carry[1].opt_state, "grad")))
 
-    def body(s: LState) -> LState:
-        value, grad = vg(s.params, state=s.opt_state)
+    def running(g: GuardState):  # scipy stops at the first iteration end past maxfun
+        s = g.carry[1]
+        return (~s.stopped) & (s.it < jnp.minimum(iter_end, static.max_iter)) & (s.nfev <= hyper["max_fun"])
 
-        def iteration(carry, _):  # one L-BFGS update of (x, opt_state) = carry, from J and its gradient there
-            x, opt_state = carry
-            updates, opt_state = opt.update(grad, opt_state, x, value=value, grad=grad, value_fn=J)
-            return (x + updates, opt_state), optax.tree.get(opt_state, "value")
+    start = guard_init((flat, state._replace(params=None)), finite=~state.diverged, t=state.it)
+    g = guarded_while(partial(_lbfgs_step, lbfgs_iteration(J, lbfgs_optimizer()), hyper["tol"]), start, running,
+                      is_finite=is_finite)
+    # A rejected (non-finite) iteration ends the run with the last finite params; it is raised or
+    # recorded as diverged, never continued, so its optimizer state and value are not read again.
+    ok = g.diverged_at < 0
+    s = g.carry[1]
+    return s._replace(params=unravel(g.kept), stopped=s.stopped & ok, diverged=~ok)
 
-        # The objective, the params and the gradient are checked; a rejected (non-finite) iteration
-        # keeps the last finite params, its loss is NaN and it ends the run (a diverged fit is raised
-        # or recorded, not continued: its optimizer state is never used again).
-        def is_finite(carry, v):
-            return jnp.isfinite(v) & tree_all_finite((carry[0], optax.tree.get(carry[1], "grad")))
 
-        guard, new_value = guarded(iteration, is_finite=is_finite)(guard_init((s.params, s.opt_state), t=s.it), None)
-        x, opt_state, ok = guard.kept, guard.carry[1], guard.diverged_at < 0
-        new_grad = optax.tree.get(opt_state, "grad")
-        steps = optax.tree.get(opt_state, "num_linesearch_steps")
-        gmax = jnp.max(jnp.abs(new_grad))
-        rel = (value - new_value) / jnp.maximum(jnp.maximum(jnp.abs(value), jnp.abs(new_value)), 1.0)
-        conv = (rel <= FTOL) | (gmax <= hyper["tol"])
-        return LState(x, opt_state, s.it + 1, s.nfev + jnp.maximum(steps, 1).astype(jnp.int32), ok & conv, ~ok,
-                      jnp.where(ok, new_value, s.value), s.loss_curve.at[s.it].set(new_value))
-
-    def cond(s: LState):
-        return ((~s.stopped) & (~s.diverged) & (s.it < jnp.minimum(iter_end, static.max_iter))
-                & (s.nfev <= hyper["max_fun"]))  # scipy stops at the first iteration end past maxfun
-
-    s = lax.while_loop(cond, body, state._replace(params=flat))
-    return s._replace(params=unravel(s.params))
+def _lbfgs_step(iteration, tol, carry, _):
+    """One guarded step of :func:`run_lbfgs`: ``iteration`` on ``(x, opt_state)`` and scipy's
+    bookkeeping in the :class:`LState` it carries (iterations, evaluations: the line search's trial
+    points, the convergence tests ``max|grad| <= tol`` or a relative decrease ``<= FTOL``, the value
+    and the loss curve)."""
+    x, s = carry
+    value = optax.tree.get(s.opt_state, "value")  # J(x), left by the last line search (or lbfgs_init)
+    (x, opt_state), new_value = iteration((x, s.opt_state), None)
+    steps = optax.tree.get(opt_state, "num_linesearch_steps")
+    gmax = jnp.max(jnp.abs(optax.tree.get(opt_state, "grad")))
+    rel = (value - new_value) / jnp.maximum(jnp.maximum(jnp.abs(value), jnp.abs(new_value)), 1.0)
+    s = s._replace(opt_state=opt_state, it=s.it + 1, nfev=s.nfev + jnp.maximum(steps, 1).astype(jnp.int32),
+                   stopped=(rel <= FTOL) | (gmax <= tol), value=new_value,
+                   loss_curve=s.loss_curve.at[s.it].set(new_value))
+    return (x, s), new_value
 
 
 run_lbfgs_jit = jax.jit(run_lbfgs, static_argnames=("static",))
