@@ -128,8 +128,8 @@ def guarded_scan(step: Callable, state: GuardState, xs=None, *, length=None,
     return lax.scan(guarded(step, is_finite=is_finite), state, xs, length=length)
 
 
-def guarded_while(step: Callable, state: GuardState, running: Callable, *,
-                  is_finite: Callable = carry_is_finite) -> GuardState:
+def guarded_while(step: Callable, state: GuardState, running: Callable, *, is_finite: Callable = carry_is_finite,
+                  after: Callable | None = None) -> GuardState:
     """The ``while`` form of :func:`guarded_scan`: steps under the same guard while ``running(state)``
     and no step was rejected (one ``lax.while_loop`` of :func:`guarded`), for loops that stop on a
     test (a convergence criterion, an evaluation budget) rather than after a fixed number of steps.
@@ -141,13 +141,21 @@ def guarded_while(step: Callable, state: GuardState, running: Callable, *,
         that diverged stays diverged and runs no step).
       running: ``running(state) -> bool scalar``, the stop predicate's negation, read before each step.
       is_finite: the check of a step, as in :func:`guarded_scan`.
+      after: optional ``after(state, loss) -> state``, run after every step with the guard's verdict:
+        ``state.diverged_at >= 0`` and ``loss`` NaN when the step was rejected (e.g. an epoch's
+        curves, best values and stopping counters, which must not take a rejected step's values).
 
     Returns:
       the final :class:`GuardState`: ``kept`` the last finite params, ``t`` the steps taken over every
       call, ``diverged_at`` the first rejected step (-1 if none); the loop ends after that step.
     """
     body = guarded(step, is_finite=is_finite)
-    return lax.while_loop(lambda s: (s.diverged_at < 0) & running(s), lambda s: body(s, None)[0], state)
+
+    def one(s):
+        s, loss = body(s, None)
+        return s if after is None else after(s, loss)
+
+    return lax.while_loop(lambda s: (s.diverged_at < 0) & running(s), one, state)
 
 
 def invalid_hyper(*, positive=(), nonnegative=(), unit=(), params=None) -> jax.Array:

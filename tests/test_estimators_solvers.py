@@ -146,3 +146,26 @@ def test_lbfgs_minimize_and_the_estimators_share_one_iteration():
         for a, b in zip(jax.tree_util.tree_leaves(s.params), jax.tree_util.tree_leaves(p)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(s.loss_curve[:5]), np.asarray(hist["loss"]), rtol=1e-12)
+
+
+def test_guarded_while_after_reads_the_verdict():
+    """``after`` runs after every step with the guard's verdict: the rejected step's loss is NaN and
+    ``diverged_at`` is set, so bookkeeping (here a loss curve and a count of accepted steps in the
+    carry's rest) never takes a rejected step's values."""
+    from jaxnn.guard import guard_init, guarded_while
+
+    def step(carry, _):
+        x, (k, curve, accepted) = carry
+        (x, k), loss = _halving_step((x, k), None)
+        return (x, (k, curve, accepted)), loss
+
+    def after(g, loss):
+        x, (k, curve, accepted) = g.carry
+        ok = g.diverged_at < 0
+        return g._replace(carry=(x, (k, curve.at[k - 1].set(loss), accepted + ok.astype(jnp.int32))))
+
+    start = guard_init((jnp.ones(2), (jnp.int32(0), jnp.full(6, -1.0), jnp.int32(0))))
+    s = guarded_while(step, start, lambda g: jnp.array(True), after=after)
+    _, (k, curve, accepted) = s.carry
+    assert int(s.diverged_at) == 3 and int(k) == 4 and int(accepted) == 3
+    np.testing.assert_array_equal(np.asarray(curve), [1.0, 0.5, 0.25, np.nan, -1.0, -1.0])

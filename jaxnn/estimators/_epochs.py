@@ -52,7 +52,7 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxnn.guard import GuardState, guard_init, guarded_while, tree_all_finite, tree_where
+from jaxnn.guard import GuardState, guard_init, guarded, guarded_while, tree_all_finite, tree_where
 from jaxnn.lbfgs import lbfgs_iteration, lbfgs_optimizer
 from jaxnn.losses import per_sample_loss, ridge
 from jaxnn.mlp import forward_cache_cols, resolve_activations
@@ -343,13 +343,35 @@ def start_state(params, opt_state, lr, t, count, best_loss, best_val, best_param
 
 
 def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
-    """One epoch: reorder, minibatch steps, scikit-learn's end-of-epoch bookkeeping.
+    """One guarded epoch (:func:`jaxnn.guard.guarded`): :func:`epoch_pass`, the guard's check of its
+    loss and params, then :func:`after_epoch`.  ``data`` as :func:`run_stochastic`'s after
+    :func:`_epoch_data`; ``epoch``: see :func:`epoch_pass`."""
+    g, loss = guarded(partial(epoch_pass, data=data, hyper=hyper, static=static, epoch=epoch))(_to_guard(state), None)
+    return _from_guard(after_epoch(g, loss, data=data, hyper=hyper, static=static))
+
+
+def _to_guard(state: State) -> GuardState:
+    """A :class:`State` as the guard's state: carry ``(params, the rest of the state)``, step ``t`` the epoch."""
+    return guard_init((state.params, state._replace(params=None)), finite=~state.diverged, t=state.epoch)
+
+
+def _from_guard(g: GuardState) -> State:
+    """The :class:`State` of a guard state (the params as the last epoch left them)."""
+    params, rest = g.carry
+    return rest._replace(params=params)
+
+
+def epoch_pass(carry, _, *, data, hyper, static: Static, epoch=None):
+    """One epoch's minibatch steps, a step of the guarded loop: ``((params, rest), _) -> ((params,
+    rest), mean training loss)`` with ``rest`` a :class:`State` (params None) whose optimizer state
+    advances.
 
     ``data`` as :func:`run_stochastic`'s, plus ``XT`` (d, N + B), ``YT`` (k, N + B) and ``swp``
     (N + B,): the training rows as columns (sparse :class:`Ell` inputs: as rows), zero-padded by one
     batch so that every minibatch is a plain slice.  ``epoch``: the epoch index that picks the order
-    (default ``state.epoch``, which it must equal; :func:`run_stochastic_block` passes one index shared
+    (default ``rest.epoch``, which it must equal; :func:`run_stochastic_block` passes one index shared
     by all its fits, so that the order and the minibatches are not batched over them)."""
+    params, state = carry
     n, bs = data["n"], data["bs"]
     N, B = data["sw"].shape[0], static.batch
     XT, YT, swp = data["XT"], data["YT"], data["swp"]
@@ -377,16 +399,21 @@ def epoch_step(state: State, data, hyper, static: Static, epoch=None) -> State:
     # Only the steps that hold rows of this epoch run (a traced count: folds of a grid search differ).
     active = jnp.minimum((n + bs - 1) // bs, static.n_steps)
     opt_state = with_hyperparams(state.opt_state, state.lr, hyper, static)  # this epoch's learning rate
-    params, opt_state, acc = lax.fori_loop(0, active, batch, (state.params, opt_state, jnp.zeros([], dt)))
-    # One divergence check per epoch: a non-finite loss makes ``acc`` non-finite, and a non-finite
-    # gradient or update leaves non-finite params (NaN/inf never turn finite again under these
-    # updates).  A diverged epoch ends the run (``run_stochastic``'s loop stops on ``diverged``) with a
-    # NaN loss and never becomes the best; its params and optimizer state are not undone (keeping the
-    # epoch's start for that cost a select of both every epoch), because nothing reads them: a fit
-    # without early stopping raises (a search records it failed), one with it reports its best params.
-    bad = ~(jnp.isfinite(acc) & tree_all_finite(params))
-    return _end_of_epoch(state, params, opt_state, jnp.where(bad, jnp.nan, acc / n.astype(dt)), bad, data, hyper,
-                         static)
+    params, opt_state, acc = lax.fori_loop(0, active, batch, (params, opt_state, jnp.zeros([], dt)))
+    return (params, state._replace(opt_state=opt_state)), acc / n.astype(dt)
+
+
+def after_epoch(g: GuardState, loss, *, data, hyper, static: Static) -> GuardState:
+    """scikit-learn's end of an epoch (:func:`_end_of_epoch`) after the guard's verdict on it.
+
+    The guard checks an epoch once: a non-finite loss, or non-finite params (a non-finite gradient
+    or update leaves them so; NaN/inf never turn finite again under these updates), rejects it.  A
+    rejected epoch ends the run with a NaN loss and never becomes the best; its params and optimizer
+    state are not undone, because nothing reads them: a fit without early stopping raises (a search
+    records it failed), one with it reports its best params."""
+    params, rest = g.carry
+    state = _end_of_epoch(rest, params, rest.opt_state, loss, g.diverged_at >= 0, data, hyper, static)
+    return g._replace(carry=(params, state._replace(params=None)))
 
 
 def _end_of_epoch(state: State, params, opt_state, loss, bad, data, hyper, static: Static) -> State:
@@ -449,8 +476,10 @@ def run_stochastic(state: State, data, hyper, epoch_end, static: Static) -> Stat
     ``order`` (E, N) int32 and ``e0`` (traced int): row ``e - e0`` of ``order`` is epoch e's sample
     order (a permutation of the real rows 0..n-1, then n..N-1); ``epoch_end`` must be <= e0 + E."""
     data = _epoch_data(data, static)
-    return lax.while_loop(lambda s: _running(s, epoch_end, static),
-                          lambda s: epoch_step(s, data, hyper, static), state)
+    g = guarded_while(partial(epoch_pass, data=data, hyper=hyper, static=static), _to_guard(state),
+                      lambda g: _running(g.carry[1], epoch_end, static),
+                      after=partial(after_epoch, data=data, hyper=hyper, static=static))
+    return _from_guard(g)
 
 
 def run_stochastic_block(states: State, data, hypers, epoch_end, static: Static) -> State:
