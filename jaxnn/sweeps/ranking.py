@@ -35,8 +35,8 @@ def rank(values, status=None, mode: str = None, *, ties: str = "first") -> np.nd
       mode: ``"max"`` or ``"min"``: the metric's direction (required; nothing is inferred).
       ties: ``"first"``: equal values keep their positions' order (a stable sort); ``"sklearn"``:
         scikit-learn's successive-halving order (``np.argsort`` of the scores, the NaN ones moved to
-        the worst end, read from the best end), which its ``HalvingRandomSearchCV`` selects with
-        (``mode="max"``, no ``status``).
+        the worst end, read from the best end; +-inf are ordered as numbers), which its
+        ``HalvingRandomSearchCV`` selects with (``mode="max"``, no ``status``).
 
     Returns:
       (n,) int array, the best position first.
@@ -44,7 +44,8 @@ def rank(values, status=None, mode: str = None, *, ties: str = "first") -> np.nd
     _check(mode, ties)
     v = np.asarray(values, np.float64)
     bad = ~np.isfinite(v) if status is None else (np.asarray(status) != st.OK) | ~np.isfinite(v)
-    if ties == "sklearn":
+    if ties == "sklearn":  # scikit-learn sorts +-inf as numbers: only NaN (or a bad status) is moved
+        bad = np.isnan(v) if status is None else (np.asarray(status) != st.OK) | np.isnan(v)
         key = np.where(bad, np.nan, v if mode == "max" else -v)
         return np.roll(np.argsort(key), np.count_nonzero(np.isnan(key)))[::-1]
     key = np.where(bad, np.inf, -v if mode == "max" else v)
