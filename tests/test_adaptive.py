@@ -365,7 +365,7 @@ def test_bad_input_is_refused_before_compute(prob):
     with pytest.raises(ValueError, match="eta: expected an integer >= 2"):
         sweeps.hyperband(mlp, space, metric="val_loss", eta=1, **sh, **kw)
     for q in (0.0, 0.6):
-        with pytest.raises(ValueError, match=r"quantile: expected a fraction in \(0, 0.5\]"):
+        with pytest.raises(ValueError, match=r"quantile: expected a value in \(0, 0.5\], got"):
             sweeps.pbt(mlp, space, population=8, interval=4, steps=8, metric="val_loss", quantile=q, **kw)
     with pytest.raises(ValueError, match="population: expected an integer >= 2"):
         sweeps.pbt(mlp, space, population=1, interval=4, steps=8, metric="val_loss", **kw)

@@ -17,6 +17,9 @@ from jaxnn.sweeps.schedulers.result import AdaptiveResult
 __all__ = ["pbt"]
 
 
+QUANTILE = validate.Rule(0.0, 0.5, low_open=True)  # the fraction of the population exploited / copied
+
+
 def _checks(metric, mode, population, interval, steps, quantile, resample, perturb):
     """Checked ``(population, interval, steps, perturb)``, before any compute."""
     check_budgets(metric, mode)
@@ -25,10 +28,9 @@ def _checks(metric, mode, population, interval, steps, quantile, resample, pertu
     steps = validate.check_int("steps", steps, minimum=1)
     if steps % interval:
         raise ValueError(f"interval: expected a divisor of steps={steps}, got {interval}")
-    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile <= 0.5:
-        raise ValueError(f"quantile: expected a fraction in (0, 0.5], got {quantile!r}")
-    validate.check_scalar("resample", resample, nonnegative=True, upper=1.0)
-    perturb = tuple(float(validate.check_scalar("perturb", p, positive=True)) for p in perturb)
+    validate.check_rule("quantile", quantile, QUANTILE)
+    validate.check_rule("resample", resample, "unit")
+    perturb = tuple(float(validate.check_rule("perturb", p, "positive")) for p in perturb)
     return population, interval, steps, perturb
 
 
