@@ -41,7 +41,7 @@ __all__ = ["Pool", "Spec", "compile_count", "NARROW_SAVES"]
 
 NARROW_SAVES = 32  # lane-segments a narrower width must save over the compiled ones to be compiled
 
-_CACHE_SIZE = 16
+_CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
 _COMPILES = {"n": 0}
 
