@@ -84,46 +84,6 @@ def test_optimizer_state_follows_the_params_dtype():
         {jnp.dtype(jnp.float32)}
 
 
-# ---------------------------------------------------------------------------------------------
-# the guarded while loop (jaxnn.guard.guarded_while) that the estimators' L-BFGS runs in
-
-
-def _halving_step(carry, _):
-    """x -> x / 2 until the counter reaches 3, then x -> x / 0 (inf): a step that diverges on purpose."""
-    x, k = carry
-    new = jnp.where(k >= 3, x / 0.0, x / 2.0)
-    return (new, k + 1), jnp.sum(new)
-
-
-def test_guarded_while_stops_on_its_predicate():
-    from jaxnn.guard import guard_init, guarded_while
-
-    s = guarded_while(_halving_step, guard_init((jnp.ones(2), jnp.int32(0))), lambda g: g.carry[1] < 2)
-    assert int(s.t) == 2 and int(s.diverged_at) == -1
-    np.testing.assert_array_equal(np.asarray(s.kept), [0.25, 0.25])
-
-
-def test_guarded_while_rejects_a_non_finite_step_and_keeps_the_last_finite_params():
-    from jaxnn.guard import guard_init, guarded_while
-
-    s = guarded_while(_halving_step, guard_init((jnp.ones(2), jnp.int32(0))), lambda g: g.carry[1] < 100)
-    assert int(s.diverged_at) == 3 and int(s.t) == 4  # the loop ends after the rejected step
-    np.testing.assert_array_equal(np.asarray(s.kept), [0.125, 0.125])
-    again = guarded_while(_halving_step, s, lambda g: jnp.array(True))  # a diverged run stays diverged
-    assert int(again.t) == 4 and int(again.diverged_at) == 3
-
-
-def test_guarded_while_continues_across_calls_as_one_call():
-    from jaxnn.guard import guard_init, guarded_while
-
-    start = guard_init((jnp.ones(2), jnp.int32(0)))
-    one = guarded_while(_halving_step, start, lambda g: g.carry[1] < 3)
-    two = guarded_while(_halving_step, guarded_while(_halving_step, start, lambda g: g.carry[1] < 1),
-                        lambda g: g.carry[1] < 3)
-    for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(two)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
 def test_lbfgs_minimize_and_the_estimators_share_one_iteration():
     """lbfgs.minimize's scan and the estimators' L-BFGS loop both step with lbfgs.lbfgs_iteration: on
     the same objective from the same start, the estimators' loop (no stopping rule met) and minimize
@@ -146,26 +106,3 @@ def test_lbfgs_minimize_and_the_estimators_share_one_iteration():
         for a, b in zip(jax.tree_util.tree_leaves(s.params), jax.tree_util.tree_leaves(p)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(s.loss_curve[:5]), np.asarray(hist["loss"]), rtol=1e-12)
-
-
-def test_guarded_while_after_reads_the_verdict():
-    """``after`` runs after every step with the guard's verdict: the rejected step's loss is NaN and
-    ``diverged_at`` is set, so bookkeeping (here a loss curve and a count of accepted steps in the
-    carry's rest) never takes a rejected step's values."""
-    from jaxnn.guard import guard_init, guarded_while
-
-    def step(carry, _):
-        x, (k, curve, accepted) = carry
-        (x, k), loss = _halving_step((x, k), None)
-        return (x, (k, curve, accepted)), loss
-
-    def after(g, loss):
-        x, (k, curve, accepted) = g.carry
-        ok = g.diverged_at < 0
-        return g._replace(carry=(x, (k, curve.at[k - 1].set(loss), accepted + ok.astype(jnp.int32))))
-
-    start = guard_init((jnp.ones(2), (jnp.int32(0), jnp.full(6, -1.0), jnp.int32(0))))
-    s = guarded_while(step, start, lambda g: jnp.array(True), after=after)
-    _, (k, curve, accepted) = s.carry
-    assert int(s.diverged_at) == 3 and int(k) == 4 and int(accepted) == 3
-    np.testing.assert_array_equal(np.asarray(curve), [1.0, 0.5, 0.25, np.nan, -1.0, -1.0])

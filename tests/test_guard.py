@@ -1,4 +1,4 @@
-"""The one guarded loop (jaxnn.guard.guarded_scan / guarded): rejection of a non-finite step, the last
+"""The one guarded loop (jaxnn.guard.guarded_scan / guarded / guarded_while): rejection of a non-finite step, the last
 finite params kept, the record of where, NaN losses from there on, a wider check, and runs continued
 across calls."""
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import validate
-from jaxnn.guard import GuardState, guard_init, guarded, guarded_scan, invalid_hyper
+from jaxnn.guard import GuardState, guard_init, guarded, guarded_scan, guarded_while, invalid_hyper
 
 
 def _doubling(carry, x):
@@ -126,3 +126,58 @@ def test_invalid_hyper_is_the_rule_tables_flag():
     assert not bool(invalid_hyper())
     assert bool(invalid_hyper(params={"W": jnp.array([1.0, np.nan])}))
     assert bool(invalid_hyper(positive=(1.0,), nonnegative=(0.0,), unit=(0.5, 1.0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the while form (guarded_while): the estimators' epochs and L-BFGS loop run in it
+
+
+def _halving_step(carry, _):
+    """x -> x / 2 until the counter reaches 3, then x -> x / 0 (inf): a step that diverges on purpose."""
+    x, k = carry
+    new = jnp.where(k >= 3, x / 0.0, x / 2.0)
+    return (new, k + 1), jnp.sum(new)
+
+
+def test_guarded_while_stops_on_its_predicate():
+    s = guarded_while(_halving_step, guard_init((jnp.ones(2), jnp.int32(0))), lambda g: g.carry[1] < 2)
+    assert int(s.t) == 2 and int(s.diverged_at) == -1
+    np.testing.assert_array_equal(np.asarray(s.kept), [0.25, 0.25])
+
+
+def test_guarded_while_rejects_a_non_finite_step_and_keeps_the_last_finite_params():
+    s = guarded_while(_halving_step, guard_init((jnp.ones(2), jnp.int32(0))), lambda g: g.carry[1] < 100)
+    assert int(s.diverged_at) == 3 and int(s.t) == 4  # the loop ends after the rejected step
+    np.testing.assert_array_equal(np.asarray(s.kept), [0.125, 0.125])
+    again = guarded_while(_halving_step, s, lambda g: jnp.array(True))  # a diverged run stays diverged
+    assert int(again.t) == 4 and int(again.diverged_at) == 3
+
+
+def test_guarded_while_continues_across_calls_as_one_call():
+    start = guard_init((jnp.ones(2), jnp.int32(0)))
+    one = guarded_while(_halving_step, start, lambda g: g.carry[1] < 3)
+    two = guarded_while(_halving_step, guarded_while(_halving_step, start, lambda g: g.carry[1] < 1),
+                        lambda g: g.carry[1] < 3)
+    for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(two)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_guarded_while_after_reads_the_verdict():
+    """``after`` runs after every step with the guard's verdict: the rejected step's loss is NaN and
+    ``diverged_at`` is set, so bookkeeping (here a loss curve and a count of accepted steps in the
+    carry's rest) never takes a rejected step's values."""
+    def step(carry, _):
+        x, (k, curve, accepted) = carry
+        (x, k), loss = _halving_step((x, k), None)
+        return (x, (k, curve, accepted)), loss
+
+    def after(g, loss):
+        x, (k, curve, accepted) = g.carry
+        ok = g.diverged_at < 0
+        return g._replace(carry=(x, (k, curve.at[k - 1].set(loss), accepted + ok.astype(jnp.int32))))
+
+    start = guard_init((jnp.ones(2), (jnp.int32(0), jnp.full(6, -1.0), jnp.int32(0))))
+    s = guarded_while(step, start, lambda g: jnp.array(True), after=after)
+    _, (k, curve, accepted) = s.carry
+    assert int(s.diverged_at) == 3 and int(k) == 4 and int(accepted) == 3
+    np.testing.assert_array_equal(np.asarray(curve), [1.0, 0.5, 0.25, np.nan, -1.0, -1.0])
