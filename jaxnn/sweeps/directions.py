@@ -17,16 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Optional
 
-from jaxnn.sweeps.ranking import MODES
+from jaxnn.sweeps.ranking import MODES, check_mode
 
 __all__ = ["MODES", "check_mode", "check_directions", "resolve"]
-
-
-def check_mode(mode, arg: str = "mode") -> str:
-    """``mode`` if it is "max" or "min", else a ValueError naming ``arg``."""
-    if not isinstance(mode, str) or mode not in MODES:
-        raise ValueError(f"{arg}: expected 'max' or 'min', got {mode!r}")
-    return mode
 
 
 def check_directions(directions, arg: str = "directions") -> dict:

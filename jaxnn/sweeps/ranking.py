@@ -12,15 +12,21 @@ import numpy as np
 
 from jaxnn.sweeps import status as st
 
-__all__ = ["rank", "top_k", "MODES", "TIES"]
+__all__ = ["rank", "top_k", "check_mode", "MODES", "TIES"]
 
 MODES = ("max", "min")
 TIES = ("first", "sklearn")
 
 
+def check_mode(mode, arg: str = "mode") -> str:
+    """``mode`` if it is "max" or "min", else a ValueError naming ``arg``."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise ValueError(f"{arg}: expected 'max' or 'min', got {mode!r}")
+    return mode
+
+
 def _check(mode: str, ties: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode: expected 'max' or 'min', got {mode!r}")
+    check_mode(mode)
     if ties not in TIES:
         raise ValueError(f"ties: expected one of {list(TIES)}, got {ties!r}")
 
