@@ -40,7 +40,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -124,8 +123,8 @@ def cache_key(environ=None, argv=None) -> str:
 
 def _make_private_dir(path: Path) -> None:
     """Create ``path`` (and missing parents) readable by the user only, check that the user owns it and
-    that nobody else may write to it (JAX runs what it loads from the cache), and that a file can be
-    written there; raises OSError otherwise."""
+    that nobody else may write to it (JAX runs what it loads from the cache), and that the user may
+    write there; raises OSError otherwise."""
     missing = []
     p = path
     while not p.exists():
@@ -137,9 +136,8 @@ def _make_private_dir(path: Path) -> None:
     if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
         raise PermissionError(f"{path} is not private to this user (owner uid {st.st_uid}, "
                               f"mode {st.st_mode & 0o777:o})")
-    fd, probe = tempfile.mkstemp(dir=path, prefix=".probe-")
-    os.close(fd)
-    os.remove(probe)
+    if not os.access(path, os.W_OK):  # a read-only file system too (EROFS), without writing on every import
+        raise PermissionError(f"{path} is not writable")
 
 
 def _chosen_folder(environ) -> tuple[Path | None, bool]:
