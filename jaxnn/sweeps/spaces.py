@@ -26,7 +26,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 __all__ = ["Distribution", "uniform", "loguniform", "choice", "integers", "static", "Space", "Design",
-           "grid", "table", "random", "sobol", "as_space", "RESERVED"]
+           "grid", "table", "random", "sobol", "as_space", "RESERVED", "check_params"]
 
 RESERVED = ("key", "seed", "data", "trial")
 _SALT = 0x6A61786E  # mixes into the key's words for the host-side sampling stream (never a JAX key)
@@ -319,7 +319,7 @@ def _key_words(key) -> np.ndarray:
     return np.asarray(key, np.uint32).reshape(-1)
 
 
-def _check_params(what: str, kwargs: Mapping, convert) -> tuple:
+def check_params(what: str, kwargs: Mapping, convert) -> tuple:
     if not kwargs:
         raise ValueError(f"{what}: expected at least one hyperparameter, got none")
     out = []
@@ -334,13 +334,13 @@ def _check_params(what: str, kwargs: Mapping, convert) -> tuple:
 def grid(**axes) -> Space:
     """The cartesian product of the axes (first axis slowest): ``grid(lr=[0.1, 1.0], scale=[0.01, 0.1])``.
     An axis is a list of numbers (traced) or ``static([...])``; results have one dimension per axis."""
-    return Space("grid", _check_params("grid", axes, _as_values))
+    return Space("grid", check_params("grid", axes, _as_values))
 
 
 def table(**columns) -> Space:
     """An explicit list of trials: equal-length columns, trial i takes element i of each
     (``table(lr=[0.1, 0.3], scale=[0.01, 0.05])`` is two trials)."""
-    params = _check_params("table", columns, _as_values)
+    params = check_params("table", columns, _as_values)
     lengths = {k: len(d.values) for k, d in params}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"table: expected columns of one length (one entry per trial), got lengths {lengths}")
@@ -355,7 +355,7 @@ def _check_n(what: str, n) -> int:
 
 def random(n: int, **dists) -> Space:
     """``n`` trials drawn independently from the distributions (on the host, from the sweep's key)."""
-    return Space("random", _check_params("random", dists, _as_dist), _check_n("random", n))
+    return Space("random", check_params("random", dists, _as_dist), _check_n("random", n))
 
 
 def sobol(n: int, **dists) -> Space:
@@ -366,7 +366,7 @@ def sobol(n: int, **dists) -> Space:
     if n & (n - 1):
         warnings.warn(f"sobol: n={n} is not a power of two; the Sobol points are balanced only for powers of two "
                       f"(e.g. {1 << (n - 1).bit_length()})", UserWarning, stacklevel=2)
-    return Space("sobol", _check_params("sobol", dists, _as_dist), n)
+    return Space("sobol", check_params("sobol", dists, _as_dist), n)
 
 
 def as_space(space) -> Space:

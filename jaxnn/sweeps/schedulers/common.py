@@ -223,6 +223,7 @@ def _meta(search: Search, extra) -> dict:
             "platform": devs[0].platform, "n_trials": tr.n, "n_started": int(tr.started.sum()),
             "n_diverged": int((tr.status == st.DIVERGED).sum()), "n_invalid": int((tr.status == st.INVALID).sum()),
             "directions": dict(search.setup.directions), "jax": versions()["jax"], "jaxnn": versions()["jaxnn"],
+            "params": {k: dist.describe() for k, dist in search.setup.design.dists.items()},
             **(extra or {})}
 
 

@@ -1,0 +1,247 @@
+"""The sampler protocol: what a model-based search asks, and what it tells.
+
+A search keeps the trials it has proposed and what it observed of them (a :class:`History`) on the host.
+Whenever lanes need new trials, it asks its sampler for ``n`` points of the unit cube::
+
+    u = sampler.propose(n, space, history, seed)      # (n, d) floats in [0, 1)
+
+and maps them to hyperparameters through each distribution's quantile function
+(:meth:`ParamSpace.values`), as :func:`jaxnn.sweeps.random` and :func:`~jaxnn.sweeps.sobol` designs do.
+So one sampler serves every distribution: a log-uniform coordinate is uniform in ``log``, a choice of k
+values is k equal bins.  ``seed`` is a tuple of ints (the search's key words and the index of this call):
+a sampler that draws from ``np.random.default_rng(seed)`` proposes the same points for the same key and
+history, so a resumed search (which replays its history) proposes what the uninterrupted one did.
+
+A sampler may also define ``finish(space, history)`` (called once when the search ends, e.g. to tell an
+Optuna study the last results) and ``describe() -> dict`` (JSON, part of a checkpoint's identity).
+
+Samplers here: :class:`RandomSampler` (independent uniforms), :class:`SobolSampler` (one scrambled Sobol
+sequence, continued call after call); :func:`jaxnn.sweeps.tpe` (:mod:`~jaxnn.sweeps.samplers.tpe`) and
+:func:`jaxnn.sweeps.optuna_sampler` (:mod:`~jaxnn.sweeps.samplers.optuna`).
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import warnings
+from typing import Mapping, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from jaxnn.sweeps.spaces import Design, Distribution, Space, check_params
+
+__all__ = ["Sampler", "ParamSpace", "History", "RandomSampler", "SobolSampler", "check_sampler", "param_space",
+           "empty_history", "describe", "checked_proposals", "RUNNING", "COMPLETE", "PRUNED", "FAIL", "STATES"]
+
+RUNNING, COMPLETE, PRUNED, FAIL = 0, 1, 2, 3
+STATES = ("running", "complete", "pruned", "fail")  # Optuna's TrialState names, in the same sense
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Proposes points of the unit cube from what a search has observed (see the module docstring)."""
+
+    def propose(self, n: int, space: "ParamSpace", history: "History", seed: tuple) -> np.ndarray:
+        ...
+
+
+class ParamSpace(NamedTuple):
+    """The sampled hyperparameters of a search: one unit-cube coordinate per non-constant distribution.
+
+    Attributes:
+      names: the d sampled names, in the order given; ``dists``: their :class:`Distribution` s.
+      constants: ``{name: value}`` given as numbers (not sampled).
+      kinds: per coordinate ``"float"`` (uniform, loguniform: continuous in u), ``"int"`` (integers: k
+        ordered bins) or ``"categorical"`` (choice, static: k unordered bins).
+      sizes: per coordinate the number of bins k (0 for "float").
+    """
+
+    names: tuple
+    dists: tuple
+    constants: dict
+    kinds: tuple
+    sizes: tuple
+
+    @property
+    def d(self) -> int:
+        return len(self.names)
+
+    @property
+    def static(self) -> tuple:
+        """Names of the static (structure) hyperparameters."""
+        return tuple(k for k, dist in zip(self.names, self.dists) if dist.kind == "static")
+
+    def values(self, u) -> dict:
+        """``{name: (n,) values}`` of the points ``u`` (n, d), constants included."""
+        u = np.asarray(u, np.float64).reshape(-1, self.d)
+        out = {k: dist.ppf(u[:, j]) for j, (k, dist) in enumerate(zip(self.names, self.dists))}
+        out.update({k: np.full(len(u), v) for k, v in self.constants.items()})
+        return out
+
+    def unit(self, values: Mapping) -> np.ndarray:
+        """The (n, d) points whose :meth:`values` are ``values`` (the inverse: bin centers for discrete
+        coordinates), e.g. for the proposals of an Optuna sampler."""
+        cols = []
+        for k, dist, kind, size in zip(self.names, self.dists, self.kinds, self.sizes):
+            v = np.asarray(values[k])
+            if kind == "float":
+                lo, hi = dist.args
+                f = np.log if dist.kind == "loguniform" else (lambda x: x)
+                u = (f(v.astype(np.float64)) - f(lo)) / (f(hi) - f(lo))
+            elif kind == "int":
+                u = (v.astype(np.float64) - dist.args[0] + 0.5) / size
+            else:
+                u = (np.array([dist.args.index(_plain(x)) for x in v.reshape(-1)], np.float64) + 0.5) / size
+            cols.append(np.clip(u, 0.0, np.nextafter(1.0, 0.0)))
+        return np.stack(cols, axis=-1) if cols else np.zeros((0, 0))
+
+    def describe(self) -> dict:
+        return {"params": {k: dist.describe() for k, dist in zip(self.names, self.dists)},
+                "constants": {k: _plain(v) for k, v in self.constants.items()}}
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def param_space(space, arg: str = "space") -> ParamSpace:
+    """A :class:`ParamSpace` from a dict ``{name: Distribution or number}`` (what a model-based search
+    samples), with a ValueError naming ``arg`` for anything else (a pre-sampled design above all)."""
+    if isinstance(space, (Space, Design)):
+        raise ValueError(f"{arg}: a model-based search proposes its own trials, so it needs the distributions, "
+                         f"a dict such as {{'lr': sweeps.loguniform(1e-4, 1.0)}}; got a {space.kind} "
+                         f"{type(space).__name__} (pass the distributions you gave sweeps.{space.kind}(...))")
+    if not isinstance(space, Mapping) or not space:
+        raise ValueError(f"{arg}: expected a non-empty dict {{name: distribution}} (sweeps.uniform, loguniform, "
+                         f"choice, integers, static, or a number), got {space!r:.120}")
+    params = check_params(arg, space, _as_dist)
+    sampled = [(k, d) for k, d in params if d.kind != "constant"]
+    if not sampled:
+        raise ValueError(f"{arg}: expected at least one distribution to sample, got only constants {dict(space)}")
+    kinds = tuple("float" if d.kind in ("uniform", "loguniform") else "int" if d.kind == "integers"
+                  else "categorical" for _, d in sampled)
+    sizes = tuple(0 if kd == "float" else (d.args[1] - d.args[0]) if kd == "int" else len(d.args)
+                  for kd, (_, d) in zip(kinds, sampled))
+    return ParamSpace(tuple(k for k, _ in sampled), tuple(d for _, d in sampled),
+                      {k: d.args[0] for k, d in params if d.kind == "constant"}, kinds, sizes)
+
+
+def _as_dist(what, v):
+    if isinstance(v, Distribution):
+        return v
+    if isinstance(v, (numbers.Real, np.number)) and not isinstance(v, bool) and np.isfinite(float(v)):
+        return Distribution("constant", (_plain(v),))
+    raise ValueError(f"{what}: expected a distribution (sweeps.uniform, loguniform, choice, integers, static) or "
+                     f"a finite number, got {v!r:.120}")
+
+
+class History(NamedTuple):
+    """What a search has observed, trial i in row i (proposed in that order).
+
+    Attributes:
+      u: (m, d) the points proposed so far.
+      budgets: (B,) int64 ascending: the steps at which the search compares trials (rung budgets; the
+        one budget of :func:`jaxnn.sweeps.search`).
+      loss: (m, B) float64: the ranked metric at each budget, signed so that lower is better (``-metric``
+        for mode "max"); NaN where the trial has not reached that budget; +inf at every budget for a
+        trial that diverged or was invalid (the worst: an observation, never a crash).
+      state: (m,) int8: RUNNING (proposed, still trained or waiting), COMPLETE (reached the search's last
+        budget), PRUNED (stopped early by the search, final), FAIL (diverged or invalid).
+      curves: per trial ``[(steps, metric value), ...]`` as the metric came (unsigned), every evaluation.
+      mode: the ranked metric's direction ("max" or "min"); ``metric``: its name.
+    """
+
+    u: np.ndarray
+    budgets: np.ndarray
+    loss: np.ndarray
+    state: np.ndarray
+    curves: list
+    mode: str
+    metric: str
+
+    @property
+    def m(self) -> int:
+        return len(self.u)
+
+    def at(self, budget: int):
+        """``(u, loss)`` of the trials observed at ``budget`` (loss finite, or +inf if failed), in trial order."""
+        j = int(np.searchsorted(self.budgets, budget))
+        if j == len(self.budgets) or self.budgets[j] != budget:
+            return self.u[:0], self.loss[:0, 0] if self.loss.size else np.zeros(0)
+        seen = ~np.isnan(self.loss[:, j])
+        return self.u[seen], self.loss[seen, j]
+
+
+def empty_history(d: int, budgets=(), mode: str = "min", metric: str = "loss") -> History:
+    """A history with nothing proposed yet."""
+    b = np.asarray(sorted(set(int(x) for x in budgets)), np.int64)
+    return History(np.zeros((0, d)), b, np.zeros((0, len(b))), np.zeros(0, np.int8), [], mode, metric)
+
+
+class RandomSampler:
+    """Independent uniform points: trials drawn from the distributions, as :func:`jaxnn.sweeps.random`."""
+
+    def propose(self, n, space, history, seed):
+        return np.random.default_rng(list(seed)).random((n, space.d))
+
+    def describe(self):
+        return {"sampler": "random"}
+
+    def __repr__(self):
+        return "RandomSampler()"
+
+
+class SobolSampler:
+    """One scrambled Sobol sequence (``scipy.stats.qmc.Sobol``, seeded from the search's key), continued:
+    call after call the next points, so that n trials in batches are the sequence's first n points."""
+
+    def propose(self, n, space, history, seed):
+        from jaxnn.datasets import require
+
+        qmc = require("scipy.stats.qmc")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # balance note on non-powers of two
+            s = qmc.Sobol(space.d, scramble=True, seed=np.random.default_rng(list(seed[:-1])))
+            if history.m:
+                s.fast_forward(history.m)
+            return s.random(n)
+
+    def describe(self):
+        return {"sampler": "sobol"}
+
+    def __repr__(self):
+        return "SobolSampler()"
+
+
+def check_sampler(sampler, arg: str = "sampler"):
+    """The sampler to use: None is :class:`RandomSampler`; an Optuna sampler is wrapped in
+    :func:`jaxnn.sweeps.optuna_sampler`; anything without ``propose`` is a ValueError."""
+    if sampler is None:
+        return RandomSampler()
+    optuna = sys.modules.get("optuna")
+    if optuna is not None and isinstance(sampler, optuna.samplers.BaseSampler):
+        from jaxnn.sweeps.samplers.optuna import optuna_sampler
+        return optuna_sampler(sampler)
+    if not callable(getattr(sampler, "propose", None)):
+        raise ValueError(f"{arg}: expected a sampler (sweeps.tpe(), sweeps.optuna_sampler(...), "
+                         f"sweeps.samplers.RandomSampler(), or an object with propose(n, space, history, seed)), "
+                         f"got {sampler!r:.120}")
+    return sampler
+
+
+def describe(sampler) -> dict:
+    """The sampler's JSON description (its identity in a checkpoint)."""
+    d = getattr(sampler, "describe", None)
+    return d() if callable(d) else {"sampler": repr(sampler)}
+
+
+def checked_proposals(u, n: int, d: int, sampler) -> np.ndarray:
+    """A sampler's proposals as an (n, d) float64 array in [0, 1), else a ValueError naming the sampler."""
+    u = np.asarray(u, np.float64)
+    if u.shape != (n, d) or not np.all((u >= 0) & (u < 1)):
+        raise ValueError(f"sampler: {sampler!r:.80} proposed an array of shape {u.shape} (values in "
+                         f"[{np.nanmin(u) if u.size else 0}, {np.nanmax(u) if u.size else 0}]); expected ({n}, {d}) "
+                         "points in [0, 1)")
+    return u
+
