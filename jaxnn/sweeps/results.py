@@ -271,6 +271,15 @@ class SweepResult:
         data["diverged"] = (dims, self.diverged)
         return xr.Dataset(data, coords=coords, attrs=dict(self.meta))
 
+    def to_optuna(self, storage, study_name: str, *, metric: Optional[str] = None, mode: Optional[str] = None,
+                  curve: Optional[str] = None):
+        """Every trial written into an Optuna study (optional extra "optuna"): params, value = the seed-mean of
+        ``metric`` (as :meth:`best`), COMPLETE or FAIL, intermediate values from an output ``curve`` of shape
+        ``(*trial_shape, seeds, steps)``.  See :func:`jaxnn.sweeps.export.to_optuna`; returns the study."""
+        from jaxnn.sweeps.export import to_optuna
+
+        return to_optuna(self, storage, study_name, metric=metric, mode=mode, curve=curve)
+
     # --- files ----------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``results.npz``, ``results.csv`` and ``meta.json`` into ``directory``."""

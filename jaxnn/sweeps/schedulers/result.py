@@ -85,3 +85,11 @@ class AdaptiveResult(NamedTuple):
         hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else float(self.trials[k][i])
               for k in self.trials}
         return {"trial": i, "key": key, **hp, metric: self.value(i, metric), "steps": self.curves[i][-1][0]}
+
+    def to_optuna(self, storage, study_name: str, *, metric: Optional[str] = None, mode: Optional[str] = None):
+        """Every started trial written into an Optuna study (optional extra "optuna"): params, the curve of
+        ``metric`` (default: the ranked one) as intermediate values, COMPLETE (ok, in ``final``), PRUNED (ok,
+        eliminated) or FAIL (diverged, invalid).  See :func:`jaxnn.sweeps.export.to_optuna`; returns the study."""
+        from jaxnn.sweeps.export import to_optuna
+
+        return to_optuna(self, storage, study_name, metric=metric, mode=mode)
