@@ -19,16 +19,13 @@ One call of ``propose(n, space, history, seed)``:
    trial order with weights :func:`default_weights`, plus a prior kernel of weight ``prior_weight``
    (weights normalized to 1).  Continuous coordinates ("float"; "int" as ordered continuous, snapped to
    the bin centre ``(j + 0.5) / k``): a normal truncated to ``[0, 1]``, mean the observation (an int's
-   bin centre), the prior's mean 0.5 and sigma 1.  Bandwidth, for a group of m members:
-
-   * ``multivariate=True``: ``sigma = 0.2 * max(m, 1) ** (-1 / (d + 4))`` for every kernel and
-     coordinate (Scott-like, Optuna's former ``SIGMA0_MAGNITUDE`` rule; ``consider_endpoints`` unused);
-   * ``multivariate=False``: per coordinate, the larger distance to a sorted neighbour, the bounds 0
-     and 1 counting as neighbours (``consider_endpoints=False``: the first and last member use their
-     inner neighbour only, as Optuna);
-
-   then ``consider_magic_clip``: ``sigma >= 1 / min(100, m + 2)`` (m + 1 kernels with the prior), else
-   ``>= 1e-12``; and ``sigma <= 1``.  A categorical coordinate of k values (Optuna's kernel): member i
+   bin centre), the prior's mean 0.5 and sigma 1.  Bandwidth of a group of m members, per coordinate
+   (Optuna 5.0's rule, in both modes): the larger distance to a sorted neighbour, the bounds 0 and 1
+   counting as neighbours (``consider_endpoints=False``, m >= 2: the first and last member use their
+   inner neighbour only); then ``consider_magic_clip``: ``sigma >= 1 / min(100, m + 2)`` (m + 1 kernels
+   with the prior), else ``>= 1e-12``; and ``sigma <= 1``.  (Optuna 5.0 no longer uses the Scott-like
+   ``0.2 * m ** (-1 / (d + 4))`` of its earlier multivariate TPE: ``benchmarks/bench_tpe.py --quality``
+   compares the two.)  A categorical coordinate of k values (Optuna's kernel): member i
    gives value c the probability ``(prior_weight / (m + 1) + [c == c_i]) / (1 + k prior_weight / (m + 1))``,
    the prior ``1 / k``.  An int coordinate's kernel is scored by its density at the bin centre (Optuna
    uses the bin's mass).  ``multivariate=True``: one joint kernel per member (the product over
@@ -64,7 +61,6 @@ from jaxnn.validate import check_int, check_rule
 
 __all__ = ["tpe", "TPESampler", "default_gamma", "default_weights"]
 
-SIGMA0 = 0.2  # the multivariate bandwidth's magnitude in the unit interval
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _TOP = np.nextafter(1.0, 0.0)
 _CHUNK = 2_000_000  # candidates x kernels scored per array operation, at most
@@ -114,8 +110,7 @@ class TPESampler(NamedTuple):
             score -= _log_pdf(_parzen(history.u[above], lay, self), xc, xq, lay, self)
             best = _decode(*_pick(xc, xq, score), lay)
             return np.where(rand[:, None], uniform, best)
-        liar = _batch_liar if self.multivariate else _batch_liar_independent
-        return liar(history.u[above], xc, xq, score, np.where(rand[:, None], uniform, np.nan), lay, self)
+        return _batch_liar(history.u[above], xc, xq, score, np.where(rand[:, None], uniform, np.nan), lay, self)
 
     def describe(self) -> dict:
         """JSON of the options: ``{"sampler": "tpe", "n_startup_trials": 10, ...}`` (gamma by name)."""
@@ -238,11 +233,6 @@ class _Parzen(NamedTuple):
     pw: float
 
 
-def _sigma0(m: int, d: int, opt: TPESampler) -> float:
-    """The multivariate bandwidth of a group of m members (magic clip included)."""
-    return float(np.clip(SIGMA0 * max(m, 1) ** (-1.0 / (d + 4)), _min_sigma(m, opt), 1.0))
-
-
 def _min_sigma(m: int, opt: TPESampler) -> float:
     return 1.0 / min(100.0, m + 2.0) if opt.consider_magic_clip else 1e-12
 
@@ -267,11 +257,7 @@ def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None) -> _Parzen:
     xc, xq = _encode(u, lay) if xcq is None else xcq
     m = len(xc)
     w = np.append(default_weights(m), opt.prior_weight)
-    if opt.multivariate:
-        sigma = np.full(xc.shape, _sigma0(m, lay.d, opt))
-    else:
-        sigma = _neighbour_sigmas(xc, opt)
-    return _Parzen(xc, xq, sigma, np.log(w / w.sum()), m + 1, opt.prior_weight)
+    return _Parzen(xc, xq, _neighbour_sigmas(xc, opt), np.log(w / w.sum()), m + 1, opt.prior_weight)
 
 
 def _sample(p: _Parzen, lay: _Layout, rng, size: int, joint: bool):
@@ -294,75 +280,49 @@ def _sample(p: _Parzen, lay: _Layout, rng, size: int, joint: bool):
 
 # ------------------------------------------------------------------------------------------ the scores
 def _log_pdf(p: _Parzen, xc, xq, lay: _Layout, opt: TPESampler):
-    """(n, E) log densities of the mixture ``p`` at the candidates xc (n, E, dc), xq (n, E, dq)."""
-    if not opt.multivariate:
-        return _independent_log_pdf(p, xc, xq, lay)
-    s = np.array([_sigma0(p.nk - 1, lay.d, opt)])
-    members = _joint_chunked(xc, xq, p.xc, p.xq, p.log_w[None, :-1], s, np.array([p.nk]), lay, p.pw)
-    return np.logaddexp(members, p.log_w[-1] + _prior_log_pdf(xc, lay))
+    """(...) log densities of the mixture ``p`` at the candidates xc (..., dc), xq (..., dq), scored in
+    chunks of at most ``_CHUNK`` candidate-kernel pairs."""
+    f = _joint_log_pdf if opt.multivariate else _independent_log_pdf
+    shape = xc.shape[:-1]
+    count = int(np.prod(shape))
+    xc, xq = xc.reshape(count, xc.shape[-1]), xq.reshape(count, xq.shape[-1])
+    r = max(1, _CHUNK // (p.nk * (1 if opt.multivariate else max(lay.d, 1))))
+    out = [f(p, xc[i:i + r], xq[i:i + r], lay) for i in range(0, count, r)]
+    return np.concatenate(out).reshape(shape) if out else np.zeros(shape)
 
 
-def _prior_log_pdf(xc, lay: _Layout):
-    """(...) log density of the prior kernel: N(0.5, 1) truncated to [0, 1] per continuous coordinate,
-    1/k per categorical one."""
-    lz = math.log(ndtr(0.5) - ndtr(-0.5))
-    return -0.5 * ((xc - 0.5) ** 2).sum(-1) - len(lay.cont) * (_LOG_SQRT_2PI + lz) - np.log(lay.k).sum()
+def _joint_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
+    """(E,) log sum_i w_i K_i(x) of joint kernels (multivariate=True), the prior's included, at xc (E, dc),
+    xq (E, dq).
 
-
-def _joint_chunked(xc, xq, p_xc, p_xq, log_w, s, nk, lay: _Layout, pw: float):
-    """:func:`_joint_members` over the steps in chunks of at most ``_CHUNK`` candidate-kernel pairs;
-    a per-step argument of length 1 serves every step."""
-    T, E = xc.shape[:2]
-    r = max(1, _CHUNK // max(E * len(p_xc), 1))
-    if r >= T:
-        return _joint_members(xc, xq, p_xc, p_xq, log_w, s, nk, lay, pw)
-    rows = [slice(i, i + r) for i in range(0, T, r)]
-    return np.concatenate([_joint_members(xc[t], xq[t], p_xc, p_xq, *(a[t] if len(a) > 1 else a for a in
-                                                                         (log_w, s, nk)), lay, pw) for t in rows])
-
-
-def _joint_members(xc, xq, p_xc, p_xq, log_w, s, nk, lay: _Layout, pw: float):
-    """log sum_i w_i K_i(x) over m member kernels (the prior left out), for T steps at once.
-
-    K_i(x) = prod_j N(x_j; mu_ij, s) / Z_ij (continuous, Z_ij its mass in [0, 1]) x prod_j P_ij(x_j)
-    (categorical), computed through the squared distance ``|x - mu_i|^2`` (one matrix product) and the
-    number of matching categories (another), since s is one number per step.
-
-    Args:
-      xc: (T, E, dc), xq: (T, E, dq): E candidates of each step.
-      p_xc: (m, dc), p_xq: (m, dq): the members' centres.
-      log_w: (T, m) the members' log weights at each step; s: (T,) bandwidths; nk: (T,) kernels m + 1.
-
-    Returns:
-      (T, E); -inf where m = 0.
+    K_i(x) = prod_j N(x_j; mu_ij, s_ij) / Z_ij (continuous; Z_ij the kernel's mass in [0, 1]) x prod_j
+    P_ij(x_j) (categorical).  The exponents ``-sum_j (x_j - mu_ij)^2 / (2 s_ij^2)`` come from two matrix
+    products, the numbers of matching categories M_i(x) from a third: ``log prod_j P_ij = a M_i(x) + c``.
     """
-    T, E, m = xc.shape[0], xc.shape[1], len(p_xc)
-    if m == 0:
-        return np.full((T, E), -np.inf)
-    dc, dq, s3 = xc.shape[-1], xq.shape[-1], s[:, None, None]
-    lz = np.log(ndtr((1.0 - p_xc) / s3) - ndtr(-p_xc / s3)).sum(-1)  # (T, m): sum_j log Z_ij
-    a = np.log1p(nk / pw)  # log P(own category) - log P(another one)
-    const = -dc * (np.log(s) + _LOG_SQRT_2PI) + dq * np.log(pw / nk) - np.log1p(np.outer(pw / nk, lay.k)).sum(-1)
-    bias = log_w - lz
-    top = bias.max(-1) + dq * a  # an upper bound of every exponent: no overflow, no per-row max
-    e = xc @ p_xc.T  # -|x - mu|^2 / (2 s^2) = (2 x.mu - |x|^2 - |mu|^2) / (2 s^2)
-    e *= 2.0
-    e -= (xc ** 2).sum(-1)[..., None]
-    e -= (p_xc ** 2).sum(-1)
-    np.minimum(e, 0.0, out=e)
-    e *= 0.5 / s3 ** 2
-    e += (bias - top[:, None])[:, None, :]
+    dc, dq = len(lay.cont), len(lay.cat)
+    mu = np.concatenate([p.xc, np.full((1, dc), 0.5)])
+    s = np.concatenate([p.sigma, np.ones((1, dc))])
+    h = 0.5 / s ** 2
+    bias = p.log_w - (np.log(s) + _LOG_SQRT_2PI + np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))).sum(-1)
+    a = math.log1p(p.nk / p.pw)  # log P(own category) - log P(another one)
+    cat = np.full(p.nk, dq * math.log(p.pw / p.nk) - np.log1p(lay.k * p.pw / p.nk).sum())
+    cat[-1] = -np.log(lay.k).sum()  # the prior: uniform
+    top = np.max(bias + cat + np.append(np.full(p.nk - 1, dq * a), 0.0))  # bounds every exponent: no per-row max
+    e = xc @ (2.0 * mu * h).T
+    e -= (xc ** 2) @ h.T
+    e += bias + cat - top - (mu ** 2 * h).sum(-1)
+    np.minimum(e, bias + cat - top, out=e)  # -sum_j h_ij (x_j - mu_ij)^2 <= 0, up to rounding
     if dq:
-        e += _matches(xq, p_xq, lay.k) * a[:, None, None]
+        e[:, :-1] += a * _matches(xq, p.xq, lay.k)
     np.exp(e, out=e)
     with np.errstate(divide="ignore"):
-        return np.log(e.sum(-1)) + (top + const)[:, None]
+        return np.log(e.sum(-1)) + top
 
 
 def _matches(xq, p_xq, k):
-    """(T, E, m) the number of categorical coordinates where a candidate equals a member (one-hot product)."""
+    """(E, m) the number of categorical coordinates where a candidate equals a member (one-hot product)."""
     off = np.concatenate([[0], np.cumsum(k)[:-1]])
-    hot_x = np.zeros(xq.shape[:-1] + (int(k.sum()),))
+    hot_x = np.zeros((len(xq), int(k.sum())))
     np.put_along_axis(hot_x, xq + off, 1.0, axis=-1)
     hot_p = np.zeros((len(p_xq), int(k.sum())))
     np.put_along_axis(hot_p, p_xq + off, 1.0, axis=-1)
@@ -377,12 +337,12 @@ def _logsumexp(a, axis: int):
 
 
 def _independent_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
-    """(...) log densities of independent per-coordinate mixtures (multivariate=False) at xc (..., dc),
-    xq (..., dq): the sum over coordinates of log sum_i w_i K_ij(x_j), the prior's kernel included."""
+    """(E,) log densities of independent per-coordinate mixtures (multivariate=False) at xc (E, dc),
+    xq (E, dq): the sum over coordinates of log sum_i w_i K_ij(x_j), the prior's kernel included."""
     mu = np.concatenate([p.xc, np.full((1, len(lay.cont)), 0.5)])
     s = np.concatenate([p.sigma, np.ones((1, len(lay.cont)))])
     lz = np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))
-    z = (xc[..., None, :] - mu) / s  # (..., m + 1, dc)
+    z = (xc[..., None, :] - mu) / s  # (E, m + 1, dc)
     out = _logsumexp(-0.5 * z ** 2 - (np.log(s) + _LOG_SQRT_2PI + lz) + p.log_w[:, None], axis=-2).sum(-1)
     if len(lay.cat):
         c = np.concatenate([p.xq, np.full((1, len(lay.cat)), -1)])
@@ -399,21 +359,9 @@ def _pick(xc, xq, score):
     return xc[rows, i], xq[rows, i]
 
 
-def _step_weights(m0: int, n: int, pw: float):
-    """The log weights of a bad group of m0 members plus t liars at steps t < n: members (n, m0), liars
-    (n, n) (liar t' < t at step t), the prior (n,)."""
-    w = np.zeros((n, m0 + n))
-    for t in range(n):
-        w[t, :m0 + t] = default_weights(m0 + t)
-    total = w.sum(1) + pw
-    with np.errstate(divide="ignore"):
-        w = np.log(w / total[:, None])
-    return w[:, :m0], w[:, m0:], np.log(pw / total)
-
-
 def _batch_liar(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
-    """Constant liar with joint kernels: point t maximizes ``log l - log g_t``, g_t the bad group plus the
-    points 0..t-1.  Its members' part is scored for every step at once, the liars' step by step.
+    """Constant liar: point t maximizes ``log l - log g_t`` over its candidates, g_t the Parzen estimator
+    of the bad group plus the points 0..t-1 (each refitted: bandwidths and weights change).
 
     Args:
       u_above: (m0, d) the bad group; xc (n, E, dc), xq (n, E, dq): candidates; score: (n, E) log l;
@@ -421,38 +369,16 @@ def _batch_liar(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
     Returns:
       (n, d) points in [0, 1).
     """
-    n, m0 = len(xc), len(u_above)
+    n = len(xc)
     fxc, fxq = _encode(u_above, lay)
-    nk = m0 + np.arange(n) + 1.0
-    s = np.array([_sigma0(m0 + t, lay.d, opt) for t in range(n)])
-    lw_members, lw_liars, lw_prior = _step_weights(m0, n, opt.prior_weight)
-    lg = np.logaddexp(_joint_chunked(xc, xq, fxc, fxq, lw_members, s, nk, lay, opt.prior_weight),
-                      lw_prior[:, None] + _prior_log_pdf(xc, lay))
     out = np.empty((n, lay.d))
     lxc, lxq = np.empty((n, len(lay.cont))), np.empty((n, len(lay.cat)), np.int64)
     for t in range(n):
         if np.isnan(forced[t, 0]):
-            liars = _joint_members(xc[t:t + 1], xq[t:t + 1], lxc[:t], lxq[:t], lw_liars[t:t + 1, :t], s[t:t + 1],
-                                   nk[t:t + 1], lay, opt.prior_weight)[0]
-            i = int(np.argmax(score[t] - np.logaddexp(lg[t], liars)))
+            g = _parzen(None, lay, opt, (np.concatenate([fxc, lxc[:t]]), np.concatenate([fxq, lxq[:t]])))
+            i = int(np.argmax(score[t] - _log_pdf(g, xc[t], xq[t], lay, opt)))
             out[t] = _decode(xc[t, i], xq[t, i], lay)
         else:
             out[t] = forced[t]
         (lxc[t],), (lxq[t],) = _encode(out[t:t + 1], lay)
-    return out
-
-
-def _batch_liar_independent(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
-    """Constant liar with independent coordinates (as :func:`_batch_liar`): g refitted at each step."""
-    n = len(xc)
-    fxc, fxq = _encode(u_above, lay)
-    out = np.empty((n, lay.d))
-    for t in range(n):
-        if np.isnan(forced[t, 0]):
-            g = _parzen(None, lay, opt, (np.concatenate([fxc, _encode(out[:t], lay)[0]]),
-                                         np.concatenate([fxq, _encode(out[:t], lay)[1]])))
-            i = int(np.argmax(score[t] - _independent_log_pdf(g, xc[t], xq[t], lay)))
-            out[t] = _decode(xc[t, i], xq[t, i], lay)
-        else:
-            out[t] = forced[t]
     return out
