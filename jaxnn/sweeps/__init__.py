@@ -14,6 +14,9 @@ The engine, one idea per module:
 * :mod:`~jaxnn.sweeps.engine` -- :func:`sweep` and :func:`run_table`, the composition of the above;
 * :mod:`~jaxnn.sweeps.schedulers` -- the adaptive searches, one scheduler per module (early stopping,
   successive halving and Hyperband, PBT) on :mod:`~jaxnn.sweeps.lanes` and :mod:`~jaxnn.sweeps.driver`;
+* :mod:`~jaxnn.sweeps.samplers` -- where a model-based search's trials come from: random, Sobol,
+  :func:`tpe`, :func:`optuna_sampler`; :func:`search`, :func:`asha` and :func:`bohb` propose with them as
+  lanes free up (and every scheduler takes ``sampler=`` with a dict of distributions);
 * :mod:`~jaxnn.sweeps.ranking`, :mod:`~jaxnn.sweeps.directions` -- the one ranking rule, and metric
   directions as declared (``jaxnn.sweep(..., directions=...)``, ``Trainable.directions`` or ``mode=``).
 
@@ -27,21 +30,26 @@ Example::
 
 import warnings
 
-from jaxnn.sweeps import directions, lanes, plot, ranking, schedulers, status  # noqa: F401  (submodules)
+from jaxnn.sweeps import directions, lanes, plot, ranking, samplers, schedulers, status  # noqa: F401  (submodules)
 from jaxnn.sweeps.chunking import DEFAULT_MEMORY_BUDGET, working_set_bytes
 from jaxnn.sweeps.distributed import init_distributed, use_cpu_cores
 from jaxnn.sweeps.engine import TableResult, grid_configs, run_table, sweep
 from jaxnn.sweeps.provenance import provenance
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.results import SweepResult
+from jaxnn.sweeps.samplers.optuna import optuna_sampler
+from jaxnn.sweeps.samplers.tpe import tpe
 from jaxnn.sweeps.schedulers import (
     AdaptiveResult,
     Patience,
+    asha,
+    bohb,
     hyperband,
     hyperband_brackets,
     patience,
     pbt,
     run,
+    search,
     successive_halving,
 )
 from jaxnn.sweeps.spaces import (
@@ -67,7 +75,8 @@ __all__ = ["sweep", "run_table", "TableResult", "SweepResult",
            "init_distributed", "use_cpu_cores", "provenance", "working_set_bytes", "DEFAULT_MEMORY_BUDGET",
            "grid_configs", "status", "plot",
            "Trainable", "successive_halving", "hyperband", "hyperband_brackets", "pbt", "run",
-           "patience", "Patience", "AdaptiveResult", "rank"]
+           "patience", "Patience", "AdaptiveResult", "rank",
+           "search", "asha", "bohb", "tpe", "optuna_sampler", "samplers"]
 
 
 def __getattr__(name):

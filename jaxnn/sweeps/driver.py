@@ -54,8 +54,9 @@ class Driver:
     """See the module docstring.  ``rule(trials, i) -> bool``: stop trial i now (early stopping)."""
 
     def __init__(self, pool, trials: Trials, kd, metrics, *, out_dir=None, fingerprint=None, checkpoint_s=30.0,
-                 bar=None, ranked=None):
+                 bar=None, ranked=None, propose=None):
         self.pool, self.trials, self.kd, self.metrics = pool, trials, kd, tuple(metrics)
+        self.propose = propose  # propose(trial ids): fill trials.hp of never-started trials (a sampler)
         self.free = list(range(pool.n_slots))
         self.paid = self.useful = 0
         self.out_dir, self.fingerprint, self.checkpoint_s = out_dir, fingerprint, checkpoint_s
@@ -156,6 +157,8 @@ class Driver:
         for a in range(0, len(new), self.pool.W):
             batch = new[a:a + self.pool.W]
             ids = [it[0] for it in batch]
+            if self.propose is not None:
+                self.propose(ids)
             for i in ids:
                 tr.slot[i] = self.free.pop(0)
                 tr.started[i] = True
@@ -217,13 +220,15 @@ class Driver:
         lanes[:] = keep
         return done_now
 
-    def drive(self, items, *, rule=None, release_done=False, on_done=None):
+    def drive(self, items, *, rule=None, release_done=False, on_done=None, on_idle=None):
         """Run the work items ``[(trial, until[, source]), ...]`` in order through the lanes.
 
         A trial stops short of ``until`` when it diverges, is invalid, or ``rule(trials, i)`` says so.  With
         ``release_done`` a finished trial's slot is freed at once (it will not be continued).
         ``on_done(trial) -> more items`` is called as each item finishes; what it returns joins the queue
-        (a bracket's next rung, once its last trial finished the current one).
+        (a bracket's next rung, once its last trial finished the current one).  ``on_idle(free lanes) -> more
+        items`` is called when lanes are free and the queue is empty (asynchronous searches: a promotion or
+        new trials); the drive ends when the lanes are empty and it returns nothing.
         """
         tr, W = self.trials, self.pool.W
         queue = [list(it) + [None] * (3 - len(it)) for it in items]
@@ -235,6 +240,16 @@ class Driver:
                 queue.extend(list(it) + [None] * (3 - len(it)) for it in on_done(i))
 
         def take():
+            while True:
+                fill()
+                if queue or len(lanes) == W or on_idle is None:
+                    return
+                more = on_idle(W - len(lanes))
+                if not more:
+                    return
+                queue.extend(list(it) + [None] * (3 - len(it)) for it in more)
+
+        def fill():
             while queue and len(lanes) < W:
                 it = queue.pop(0)
                 if tr.status[it[0]] != st.OK or tr.steps[it[0]] >= it[1]:

@@ -26,7 +26,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 __all__ = ["Distribution", "uniform", "loguniform", "choice", "integers", "static", "Space", "Design",
-           "grid", "table", "random", "sobol", "as_space", "RESERVED", "check_params"]
+           "grid", "table", "random", "sobol", "as_space", "RESERVED", "check_params", "key_words"]
 
 RESERVED = ("key", "seed", "data", "trial")
 _SALT = 0x6A61786E  # mixes into the key's words for the host-side sampling stream (never a JAX key)
@@ -299,7 +299,7 @@ class Space:
 
     def _unit(self, key) -> np.ndarray:
         """(n, d) points of the unit cube from the key: independent uniforms, or scrambled Sobol points."""
-        seed = np.random.SeedSequence([int(w) for w in _key_words(key)] + [_SALT])
+        seed = np.random.SeedSequence([int(w) for w in key_words(key)] + [_SALT])
         d = len(self.params)
         if self.kind == "random":
             return np.random.default_rng(seed).random((self.n, d))
@@ -311,7 +311,8 @@ class Space:
             return qmc.Sobol(d, scramble=True, seed=np.random.default_rng(seed)).random(self.n)
 
 
-def _key_words(key) -> np.ndarray:
+def key_words(key) -> np.ndarray:
+    """The raw uint32 words of a PRNG key (typed or raw), for host-side seeding."""
     import jax
 
     if hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):

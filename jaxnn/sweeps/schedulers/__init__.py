@@ -6,6 +6,12 @@
 * :mod:`~jaxnn.sweeps.schedulers.halving` -- :func:`successive_halving`, :func:`hyperband`,
   :func:`hyperband_brackets`;
 * :mod:`~jaxnn.sweeps.schedulers.pbt` -- :func:`pbt`, population-based training;
+* :mod:`~jaxnn.sweeps.schedulers.asha` -- :func:`asha`, asynchronous successive halving (lanes never wait);
+* :mod:`~jaxnn.sweeps.schedulers.bohb` -- :func:`bohb`, Hyperband's brackets with TPE proposals;
+* :mod:`~jaxnn.sweeps.schedulers.search` -- :func:`search`, model-based search at one budget (a trainable
+  or a plain ``fn(key, **hp)``);
+* :mod:`~jaxnn.sweeps.schedulers.proposals` -- trials proposed by a sampler (:mod:`jaxnn.sweeps.samplers`)
+  as lanes start them;
 * :mod:`~jaxnn.sweeps.schedulers.result` -- :class:`AdaptiveResult`; :mod:`~jaxnn.sweeps.schedulers.common`
   -- the checks, setup and finish every search shares.
 
@@ -16,10 +22,13 @@ rungs 1..k equals training it once for the same total steps.  A search's ``mode`
 the direction the trainable declares for its ``metric`` (:mod:`jaxnn.sweeps.directions`).
 """
 
+from jaxnn.sweeps.schedulers.asha import asha
+from jaxnn.sweeps.schedulers.bohb import bohb
 from jaxnn.sweeps.schedulers.early_stopping import Patience, patience, run
 from jaxnn.sweeps.schedulers.halving import hyperband, hyperband_brackets, successive_halving
 from jaxnn.sweeps.schedulers.pbt import pbt
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
+from jaxnn.sweeps.schedulers.search import search
 
 __all__ = ["run", "patience", "Patience", "successive_halving", "hyperband", "hyperband_brackets", "pbt",
-           "AdaptiveResult"]
+           "AdaptiveResult", "asha", "bohb", "search"]

@@ -227,8 +227,9 @@ def _meta(search: Search, extra) -> dict:
             **(extra or {})}
 
 
-def finish(search: Search, *, rungs, final, lineage=(), schedules=None, extra=None) -> AdaptiveResult:
-    """Checkpoint, read the best final trial's state while its slot holds it, and build the result."""
+def finish(search: Search, *, rungs, final, lineage=(), schedules=None, extra=None, values=None) -> AdaptiveResult:
+    """Checkpoint, read the best final trial's state while its slot holds it, and build the result
+    (``values``: the trials' hyperparameters when a sampler proposed them, else the design's)."""
     d, tr, metric, mode = search.driver, search.trials, search.metric, search.mode
     d.checkpoint(force=True)
     state = None
@@ -238,7 +239,8 @@ def finish(search: Search, *, rungs, final, lineage=(), schedules=None, extra=No
         state = search.pool.host_state(int(tr.slot[final_ok[order[0]]]))
     if d.bar is not None:
         d.bar.close()
-    return AdaptiveResult({k: np.asarray(v) for k, v in search.setup.design.values.items()}, search.setup.kd,
+    values = search.setup.design.values if values is None else values
+    return AdaptiveResult({k: np.asarray(v) for k, v in values.items()}, search.setup.kd,
                           search.setup.impl, tr.status.copy(), tr.curve, list(rungs), list(lineage),
                           dict(schedules or {}), [int(i) for i in final], metric, mode, _meta(search, extra), state,
                           dict(search.setup.directions))

@@ -14,13 +14,15 @@ import numpy as np
 
 from jaxnn import validate
 from jaxnn.sweeps.ranking import rank
-from jaxnn.sweeps.schedulers.common import check_budgets, design_of, finish, open_search
+from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
+from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
-__all__ = ["successive_halving", "hyperband", "hyperband_brackets"]
+__all__ = ["successive_halving", "hyperband", "hyperband_brackets", "rung_plan", "work_of", "segment_of", "Bracket",
+           "run_brackets"]
 
 
-def _rungs(n, r0, eta, max_steps):
+def rung_plan(n, r0, eta, max_steps):
     """[(trials in rung k, its steps)] of one successive-halving bracket: n_k = floor(n / eta^k)."""
     out, k = [], 0
     while True:
@@ -32,14 +34,14 @@ def _rungs(n, r0, eta, max_steps):
     return out
 
 
-class _Bracket:
-    """One successive-halving bracket over ``trials`` (rung budgets from :func:`_rungs`), advanced by the
+class Bracket:
+    """One successive-halving bracket over ``trials`` (rung budgets from :func:`rung_plan`), advanced by the
     driver's ``on_done``: when the last trial of a rung finishes, the rung is ranked and the survivors'
     next rung is returned as new work items."""
 
     def __init__(self, search, trials, r0, eta, max_steps, index=None):
         self.search, self.mode, self.metric, self.index = search, search.mode, search.metric, index
-        self.plan = _rungs(len(trials), r0, eta, max_steps)
+        self.plan = rung_plan(len(trials), r0, eta, max_steps)
         self.k, self.alive, self.rungs, self.final = 0, list(trials), [], []
         self.pending = set(self.alive)
 
@@ -64,7 +66,7 @@ class _Bracket:
         return self.items()
 
 
-def _halving(search, brackets):
+def run_brackets(search, brackets):
     """Run the brackets concurrently through the lanes (their rungs share lanes); returns (rungs, final)."""
     owner = {i: b for b in brackets for i in b.alive}
     search.driver.drive([it for b in brackets for it in b.items()], on_done=lambda i: owner[i].done(i))
@@ -72,20 +74,21 @@ def _halving(search, brackets):
     return rungs, [i for b in brackets for i in b.final]
 
 
-def _work(plan) -> list:
+def work_of(plan) -> list:
     """[(trials, steps each)] of a bracket's rungs: rung k trains n_k trials from the last budget to its own."""
     return [(n_k, s - (plan[k - 1][1] if k else 0)) for k, (n_k, s) in enumerate(plan)]
 
 
-def _segment(work) -> int:
+def segment_of(work) -> int:
     """The segment length: the gcd of the steps each rung adds (min_steps for budgets min_steps * eta**k)."""
     return math.gcd(*[d for _, d in work])
 
 
 def successive_halving(trainable, space, *, key, data, metric: str, mode: Optional[str] = None, min_steps: int,
                        max_steps: int, eta: int = 3, lanes: Optional[int] = None, out_dir=None,
-                       checkpoint_s: Optional[float] = None, progress=None, devices=None,
-                       coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
+                       checkpoint_s: Optional[float] = None, progress=None, devices=None, sampler=None,
+                       trials: Optional[int] = None, coordinator_address=None, num_processes=None,
+                       process_id=None) -> AdaptiveResult:
     """Successive halving over every trial of ``space``: rung k trains the survivors to ``min_steps * eta**k``
     steps (continuing from their states), then keeps the best ``floor(n / eta**(k+1))`` by ``metric``.
 
@@ -104,21 +107,28 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
         the end); the same call resumes (after ``kill -9`` too) to the same result.
       progress: a tqdm bar over the lane-steps (None: when stderr is a terminal).
       devices, coordinator_address, num_processes, process_id: as :func:`jaxnn.sweeps.sweep`.
+      sampler, trials: with a sampler (:func:`jaxnn.sweeps.tpe`, :func:`~jaxnn.sweeps.optuna_sampler`, ...),
+        ``space`` is a dict of distributions and the sampler proposes ``trials`` trials as lanes start them,
+        each batch from every observation made so far (:mod:`jaxnn.sweeps.schedulers.proposals`).
 
     Returns:
       An :class:`AdaptiveResult` (``rungs``, ``best()``, ``meta["lane_utilization"]``, ...).
     """
     min_steps, max_steps = check_budgets(metric, mode, eta, min_steps, max_steps)
-    design = design_of(space, key, (coordinator_address, num_processes, process_id))
+    design, ps, sampler = prepare(space, sampler, trials, key, (coordinator_address, num_processes, process_id),
+                                  out_dir)
     n = design.n
-    plan = _rungs(n, min_steps, eta, max_steps)
-    work = _work(plan)
-    search = open_search("successive_halving", dict(min_steps=min_steps, max_steps=max_steps, eta=eta), trainable,
-                         design, key, data, metric, segment=_segment(work), slots=n, n_max=n, lanes=lanes,
+    plan = rung_plan(n, min_steps, eta, max_steps)
+    work = work_of(plan)
+    args = dict(min_steps=min_steps, max_steps=max_steps, eta=eta, **sampler_args(sampler))
+    search = open_search("successive_halving", args, trainable,
+                         design, key, data, metric, segment=segment_of(work), slots=n, n_max=n, lanes=lanes,
                          out_dir=out_dir, checkpoint_s=checkpoint_s, work=work,
                          progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
-    rungs, final = _halving(search, [_Bracket(search, range(n), min_steps, eta, max_steps)])
-    return finish(search, rungs=rungs, final=final, extra={"eta": eta})
+    proposer = attach(search, ps, sampler, key, [st_ for _, st_ in plan], plan[-1][1])
+    rungs, final = run_brackets(search, [Bracket(search, range(n), min_steps, eta, max_steps)])
+    values, pmeta = done(proposer)
+    return finish(search, rungs=rungs, final=final, extra={"eta": eta, **pmeta}, values=values)
 
 
 def hyperband_brackets(min_steps: int, max_steps: int, eta: int) -> list:
@@ -144,8 +154,9 @@ def _iterations(brackets, n, iterations, min_steps, max_steps, eta) -> int:
 
 def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] = None, min_steps: int,
               max_steps: int, eta: int = 3, iterations: Optional[int] = None, lanes: Optional[int] = None,
-              out_dir=None, checkpoint_s: Optional[float] = None, progress=None, devices=None,
-              coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
+              out_dir=None, checkpoint_s: Optional[float] = None, progress=None, devices=None, sampler=None,
+              trials: Optional[int] = None, coordinator_address=None, num_processes=None,
+              process_id=None) -> AdaptiveResult:
     """Hyperband (Li et al., JMLR 2018): successive halving in the brackets of :func:`hyperband_brackets`,
     from the most aggressive (many trials, ``min_steps``) to plain training (few trials, ``max_steps``).
 
@@ -156,20 +167,27 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
     space's trials in order; a space too small for the iterations is an error.  ``best()`` chooses among the
     trials that reached ``max_steps`` (every bracket's last rung).  Other arguments as
     :func:`successive_halving`; each rung record has its ``"bracket"`` (iteration * len(brackets) + s_max - s).
+    With a ``sampler``, its ``trials`` are proposed as the lanes start them, in the brackets' order, each
+    batch from every observation made so far (:func:`bohb` starts a bracket only when lanes are idle).
     """
     min_steps, max_steps = check_budgets(metric, mode, eta, min_steps, max_steps)
     brackets = hyperband_brackets(min_steps, max_steps, eta)
-    design = design_of(space, key, (coordinator_address, num_processes, process_id))
+    design, ps, sampler = prepare(space, sampler, trials, key, (coordinator_address, num_processes, process_id),
+                                  out_dir)
     iterations = _iterations(brackets, design.n, iterations, min_steps, max_steps, eta)
     used = sum(n for n, _ in brackets) * iterations
-    work = [(n_k * iterations, d) for n_s, r_s in brackets for n_k, d in _work(_rungs(n_s, r_s, eta, max_steps))]
-    args = dict(min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations)
-    search = open_search("hyperband", args, trainable, design, key, data, metric, segment=_segment(work),
+    work = [(n_k * iterations, d) for n_s, r_s in brackets
+            for n_k, d in work_of(rung_plan(n_s, r_s, eta, max_steps))]
+    args = dict(min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations, **sampler_args(sampler))
+    search = open_search("hyperband", args, trainable, design, key, data, metric, segment=segment_of(work),
                          slots=used, n_max=used, lanes=lanes, out_dir=out_dir, work=work, checkpoint_s=checkpoint_s,
                          progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
+    budgets = sorted({st_ for n_s, r_s in brackets for _, st_ in rung_plan(n_s, r_s, eta, max_steps)})
+    proposer = attach(search, ps, sampler, key, budgets, max_steps)
     starts = np.cumsum([0] + [n_s for n_s, _ in brackets] * iterations)
-    rungs, final = _halving(search, [_Bracket(search, range(a, a + n_s), r_s, eta, max_steps, b)
+    rungs, final = run_brackets(search, [Bracket(search, range(a, a + n_s), r_s, eta, max_steps, b)
                                      for b, ((n_s, r_s), a) in enumerate(zip(brackets * iterations, starts))])
-    return finish(search, rungs=rungs, final=final,
+    values, pmeta = done(proposer)
+    return finish(search, rungs=rungs, final=final, values=values,
                   extra={"eta": eta, "brackets": [list(b) for b in brackets], "iterations": iterations,
-                         "n_trials_used": used})
+                         "n_trials_used": used, **pmeta})

@@ -1,0 +1,209 @@
+"""Trials proposed by a sampler while a search runs (:mod:`jaxnn.sweeps.samplers`).
+
+A model-based search has no design up front: it reserves ``n`` trial indices, and whenever the driver
+starts never-started trials it asks the :class:`Proposer` to fill their hyperparameters, so each batch of
+proposals sees every observation made so far (lanes refilled at a segment boundary start the trials
+proposed then).  The proposer keeps the sampler's :class:`~jaxnn.sweeps.samplers.History` up to date
+incrementally from the trials' curves: one row per proposed trial, in proposal order, one column per
+budget the search compares at.
+
+Proposals are a deterministic function of the key, the sampler and the history, so a resumed search
+(which replays its logged device calls) proposes exactly what the uninterrupted one did.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from jaxnn import validate
+from jaxnn.sweeps import status as st
+from jaxnn.sweeps.distributed import init_distributed
+from jaxnn.sweeps.samplers.base import (
+    COMPLETE,
+    FAIL,
+    PRUNED,
+    RUNNING,
+    History,
+    ParamSpace,
+    check_sampler,
+    checked_proposals,
+    describe,
+    param_space,
+)
+from jaxnn.sweeps.schedulers.common import design_of
+from jaxnn.sweeps.spaces import Design, Distribution, key_words
+
+__all__ = ["Proposer", "placeholder_design", "sampled_space", "prepare", "attach", "done", "sampler_args"]
+
+_SALT = 0x70726F70  # the proposals' host stream (never a JAX key)
+
+
+def sampled_space(space, sampler, out_dir=None):
+    """``(ParamSpace, sampler)`` of a model-based search, checked before any compute: the distributions
+    (not a design), a sampler, no static hyperparameter for a trainable, out_dir only if replayable."""
+    ps = param_space(space)
+    sampler = check_sampler(sampler)
+    if ps.static:
+        raise ValueError(f"space: static hyperparameters {list(ps.static)} change the trainable's structure; an "
+                         "adaptive search trains one trainable: build one per structure, or search a function "
+                         "fn(key, **hp) with sweeps.search")
+    if out_dir is not None and not getattr(sampler, "replayable", True):
+        raise ValueError("out_dir: this sampler shares an Optuna storage, which resumes by itself (its trials are "
+                         "in the storage); a jaxnn checkpoint cannot replay it: leave out_dir=None")
+    return ps, sampler
+
+
+def placeholder_design(ps: ParamSpace, n: int) -> Design:
+    """A design of ``n`` not-yet-proposed trials (every coordinate at 0.5: shapes and dtypes only)."""
+    dists = dict(zip(ps.names, ps.dists))
+    dists.update({k: Distribution("constant", (v,)) for k, v in ps.constants.items()})
+    values = ps.values(np.full((n, ps.d), 0.5))
+    return Design("sampler", {"trial": np.arange(n)}, values, (), dists)
+
+
+class _Curves:
+    """``curves[r] = [(steps, metric value), ...]`` of the r-th proposed trial, read when asked (a sequence)."""
+
+    def __init__(self, curve, ids, metric):
+        self.curve, self.ids, self.metric = curve, ids, metric
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, r):
+        return [(s, m[self.metric]) for s, m in self.curve[self.ids[r]]]
+
+
+class Proposer:
+    """Fills the hyperparameters of the search's trials from the sampler, as the driver starts them.
+
+    Attributes: ``order`` (trial ids in proposal order), ``u`` ((n, d) unit points, by trial id),
+    ``propose_s`` (host seconds in the sampler), ``calls``.
+    """
+
+    def __init__(self, sampler, ps: ParamSpace, key, n: int, budgets, metric: str, mode: str, last_budget: int):
+        self.sampler, self.ps, self.metric, self.mode = sampler, ps, metric, mode
+        self.seed = tuple(int(w) for w in key_words(key)) + (_SALT,)
+        self.budgets = np.asarray(sorted(set(int(b) for b in budgets)), np.int64)
+        self.col = {int(b): j for j, b in enumerate(self.budgets)}
+        self.last_budget = int(last_budget)
+        self.u = np.zeros((n, ps.d))
+        self.loss = np.full((n, len(self.budgets)), np.nan)
+        self.seen = np.zeros(n, np.int64)  # curve points already read, per trial
+        self.order, self.row = [], np.full(n, -1, np.int64)
+        self.final = np.zeros(n, bool)
+        self.trials, self.propose_s, self.calls = None, 0.0, 0
+
+    def attach(self, trials):
+        self.trials = trials
+
+    def __call__(self, ids):
+        """Propose the never-proposed trials among ``ids`` (one sampler call) into ``trials.hp``."""
+        new = [int(i) for i in ids if self.row[i] < 0]
+        if not new:
+            return
+        t0 = time.perf_counter()
+        hist = self.history()
+        u = checked_proposals(self.sampler.propose(len(new), self.ps, hist, self.seed + (self.calls,)),
+                              len(new), self.ps.d, self.sampler)
+        self.calls += 1
+        values = self.ps.values(u)
+        for k, v in values.items():
+            self.trials.hp[k][new] = v
+        self.u[new] = u
+        self.row[new] = np.arange(len(self.order), len(self.order) + len(new))
+        self.order.extend(new)
+        self.propose_s += time.perf_counter() - t0
+
+    def _update(self):
+        """Read the curve points that arrived since the last call into the loss table."""
+        tr, sign = self.trials, -1.0 if self.mode == "max" else 1.0
+        for i in self.order:
+            c = tr.curve[i]
+            for steps, m in c[self.seen[i]:]:
+                j = self.col.get(int(steps))
+                if j is not None:
+                    v = sign * float(m[self.metric])
+                    self.loss[i, j] = v if np.isfinite(v) else np.inf
+            self.seen[i] = len(c)
+            if tr.status[i] != st.OK:
+                self.loss[i] = np.inf
+
+    def states(self) -> np.ndarray:
+        """(m,) RUNNING / COMPLETE / PRUNED / FAIL of the proposed trials, in proposal order."""
+        tr, ids = self.trials, np.asarray(self.order, np.int64)
+        out = np.full(len(ids), RUNNING, np.int8)
+        if not len(ids):
+            return out
+        stopped = (tr.slot[ids] < 0) & tr.started[ids] | self.final[ids]
+        out[stopped] = PRUNED
+        out[tr.steps[ids] >= self.last_budget] = COMPLETE
+        out[tr.status[ids] != st.OK] = FAIL
+        return out
+
+    def history(self) -> History:
+        """The sampler's view: every proposed trial's point, losses per budget, state and curve."""
+        self._update()
+        ids = np.asarray(self.order, np.int64)
+        curves = _Curves(self.trials.curve, ids, self.metric)
+        return History(self.u[ids], self.budgets, self.loss[ids], self.states(), curves, self.mode, self.metric)
+
+    def finish(self):
+        """The search ended: every trial it did not complete is final (pruned); tell the sampler."""
+        self.final[:] = True
+        fin = getattr(self.sampler, "finish", None)
+        if callable(fin):
+            t0 = time.perf_counter()
+            fin(self.ps, self.history())
+            self.propose_s += time.perf_counter() - t0
+
+    def values(self) -> dict:
+        """``{name: (n,) values}`` as proposed (constants included)."""
+        return {k: np.asarray(v).copy() for k, v in self.trials.hp.items()}
+
+    def meta(self) -> dict:
+        return {"propose_s": self.propose_s, "propose_calls": self.calls, "sampler": describe(self.sampler),
+                "n_proposed": len(self.order)}
+
+
+def prepare(space, sampler, trials, key, distributed, out_dir):
+    """``(design, ps, sampler)``: the space's design when ``sampler`` is None (``ps`` None), else a
+    placeholder design of ``trials`` reserved trials for the sampler to fill (checked before any compute)."""
+    if sampler is None:
+        if trials is not None:
+            raise ValueError("trials: only with a sampler (the space's design sets the trials), got "
+                             f"trials={trials!r}; pass sampler=sweeps.tpe() or leave trials out")
+        return design_of(space, key, distributed), None, None
+    init_distributed(*distributed)
+    validate.check_key("key", key)
+    ps, sampler = sampled_space(space, sampler, out_dir)
+    if trials is None:
+        raise ValueError("trials: a search with a sampler needs the number of trials to propose, e.g. trials=243")
+    trials = validate.check_int("trials", trials, minimum=1)
+    return placeholder_design(ps, trials), ps, sampler
+
+
+def sampler_args(sampler) -> dict:
+    """The sampler's part of a search's identity (its checkpoint fingerprint)."""
+    return {} if sampler is None else {"sampler": describe(sampler)}
+
+
+def attach(search, ps, sampler, key, budgets, last_budget):
+    """A :class:`Proposer` for the open ``search`` (None without a sampler), wired into its driver."""
+    if ps is None:
+        return None
+    p = Proposer(sampler, ps, key, search.trials.n, budgets, search.metric, search.mode, last_budget)
+    p.attach(search.trials)
+    search.driver.propose = p
+    return p
+
+
+def done(proposer) -> tuple:
+    """``(values, meta)`` for ``finish`` after telling the sampler the search ended (``(None, {})``
+    without one)."""
+    if proposer is None:
+        return None, {}
+    proposer.finish()
+    return proposer.values(), proposer.meta()
