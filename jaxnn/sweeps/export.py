@@ -16,7 +16,10 @@ One Optuna trial per jaxnn trial, written in one batch (``study.add_trials``):
 * user attributes ``jaxnn_trial`` (the trial's index in the result), ``jaxnn_status`` and more (below).
 
 Writing into a study that exists adds the trials to it (a study holding another search's trials, say);
-a study that exists with the other direction is a ValueError.
+a study that exists with the other direction is a ValueError.  Optuna's ``add_trials`` adds one trial at a
+time: a database storage (``"sqlite:///..."``) commits each trial in its own transaction and each
+intermediate value as its own row, so long curves are slow to write there; a journal file
+(``optuna.storages.JournalStorage(JournalFileBackend(path))``) appends them far faster.
 """
 
 from __future__ import annotations

@@ -142,6 +142,13 @@ class OptunaSampler:
                 self.study.tell(t, state=ts.PRUNED if state == PRUNED else ts.FAIL)
             self._done[i] = True
 
+    def _observe(self, space, history) -> dict:
+        """Tell the study what ``history`` holds; the space's Optuna distributions."""
+        dists = {k: optuna_distribution(d.kind, d.args) for k, d in zip(space.names, space.dists)}
+        self._adopt(space, history, dists)
+        self._sync(history)
+        return dists
+
     def propose(self, n, space, history, seed):
         """``n`` points (n, d) of the unit cube: the params of ``n`` trials asked of the study, after telling it
         what ``history`` holds of this adapter's trials (a history with no trials starts a new search)."""
@@ -150,9 +157,7 @@ class OptunaSampler:
         elif history.m < len(self._trials):
             raise ValueError(f"history: {history.m} trials, but this adapter already proposed {len(self._trials)} "
                              "for this search; a history only grows (a new search starts from an empty one)")
-        dists = {k: optuna_distribution(d.kind, d.args) for k, d in zip(space.names, space.dists)}
-        self._adopt(space, history, dists)
-        self._sync(history)
+        dists = self._observe(space, history)
         asked = [self._ask(dists, space, history.m + j) for j in range(n)]
         if not asked:
             return np.zeros((0, space.d))
@@ -164,7 +169,7 @@ class OptunaSampler:
         PRUNED (stopped by the search; Optuna records their last intermediate value)."""
         if self.study is None:
             return
-        self._sync(history)
+        self._observe(space, history)
         ts = _optuna().trial.TrialState
         for i, t in enumerate(self._trials):
             if not self._done[i]:
