@@ -239,17 +239,18 @@ def _min_sigma(m: int, opt: TPESampler) -> float:
 
 def _neighbour_sigmas(xc, opt: TPESampler):
     """(m, dc) univariate bandwidths: the larger gap to a sorted neighbour, bounds 0 and 1 included."""
-    m = len(xc)
-    order = np.argsort(xc, axis=0, kind="stable")
-    ends = np.ones((1, xc.shape[1]))
-    x = np.concatenate([0 * ends, np.take_along_axis(xc, order, axis=0), ends])
-    gap = np.diff(x, axis=0)
-    s = np.maximum(gap[:-1], gap[1:])
+    m, dc = xc.shape
+    x = np.empty((dc, m + 2))
+    x[:, 0], x[:, -1] = 0.0, 1.0
+    order = np.argsort(xc.T, axis=1, kind="stable")
+    x[:, 1:-1] = np.take_along_axis(xc.T, order, axis=1)
+    gap = np.diff(x, axis=1)
+    s = np.maximum(gap[:, :-1], gap[:, 1:])
     if not opt.consider_endpoints and m >= 2:
-        s[0], s[-1] = gap[1], gap[-2]
-    out = np.empty_like(s)
-    np.put_along_axis(out, order, s, axis=0)
-    return np.clip(out, _min_sigma(m, opt), 1.0)
+        s[:, 0], s[:, -1] = gap[:, 1], gap[:, -2]
+    out = np.empty((dc, m))
+    np.put_along_axis(out, order, s, axis=1)
+    return np.clip(out.T, _min_sigma(m, opt), 1.0)
 
 
 def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None) -> _Parzen:
@@ -295,45 +296,40 @@ def _joint_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
     """(E,) log sum_i w_i K_i(x) of joint kernels (multivariate=True), the prior's included, at xc (E, dc),
     xq (E, dq).
 
-    K_i(x) = prod_j N(x_j; mu_ij, s_ij) / Z_ij (continuous; Z_ij the kernel's mass in [0, 1]) x prod_j
-    P_ij(x_j) (categorical).  The exponents ``-sum_j (x_j - mu_ij)^2 / (2 s_ij^2)`` come from two matrix
-    products, the numbers of matching categories M_i(x) from a third: ``log prod_j P_ij = a M_i(x) + c``.
+    ``log K_i(x) = sum_j [-(x_j - mu_ij)^2 / (2 s_ij^2) - log(s_ij sqrt(2 pi) Z_ij)]`` (continuous; Z_ij the
+    kernel's mass in [0, 1]) ``+ a M_i(x) + c`` (categorical: M_i(x) matching categories, ``a`` the log
+    odds of a member's own category), accumulated coordinate by coordinate in float32 over (E, m + 1).
     """
     dc, dq = len(lay.cont), len(lay.cat)
     mu = np.concatenate([p.xc, np.full((1, dc), 0.5)])
     s = np.concatenate([p.sigma, np.ones((1, dc))])
-    h = 0.5 / s ** 2
     bias = p.log_w - (np.log(s) + _LOG_SQRT_2PI + np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))).sum(-1)
-    a = math.log1p(p.nk / p.pw)  # log P(own category) - log P(another one)
-    cat = np.full(p.nk, dq * math.log(p.pw / p.nk) - np.log1p(lay.k * p.pw / p.nk).sum())
-    cat[-1] = -np.log(lay.k).sum()  # the prior: uniform
-    top = np.max(bias + cat + np.append(np.full(p.nk - 1, dq * a), 0.0))  # bounds every exponent: no per-row max
-    e = xc @ (2.0 * mu * h).T
-    e -= (xc ** 2) @ h.T
-    e += bias + cat - top - (mu ** 2 * h).sum(-1)
-    np.minimum(e, bias + cat - top, out=e)  # -sum_j h_ij (x_j - mu_ij)^2 <= 0, up to rounding
-    if dq:
-        e[:, :-1] += a * _matches(xq, p.xq, lay.k)
-    np.exp(e, out=e)
-    with np.errstate(divide="ignore"):
-        return np.log(e.sum(-1)) + top
-
-
-def _matches(xq, p_xq, k):
-    """(E, m) the number of categorical coordinates where a candidate equals a member (one-hot product)."""
-    off = np.concatenate([[0], np.cumsum(k)[:-1]])
-    hot_x = np.zeros((len(xq), int(k.sum())))
-    np.put_along_axis(hot_x, xq + off, 1.0, axis=-1)
-    hot_p = np.zeros((len(p_xq), int(k.sum())))
-    np.put_along_axis(hot_p, p_xq + off, 1.0, axis=-1)
-    return hot_x @ hot_p.T
+    bias[:-1] += dq * math.log(p.pw / p.nk) - np.log1p(lay.k * p.pw / p.nk).sum()
+    bias[-1] -= np.log(lay.k).sum()  # the prior: uniform
+    e = np.empty((len(xc), p.nk), np.float32)
+    e[:] = bias
+    t = np.empty_like(e)
+    x, mu, nh = xc.T.astype(np.float32), mu.T.astype(np.float32), (-0.5 / s ** 2).T.astype(np.float32)
+    for j in range(dc):
+        np.subtract(x[j][:, None], mu[j], out=t)
+        t *= t
+        t *= nh[j]
+        e += t
+    a = np.float32(math.log1p(p.nk / p.pw))
+    for j in range(dq):
+        e[:, :-1] += a * (xq[:, j:j + 1] == p.xq[:, j])
+    return _logsumexp(e, axis=-1)
 
 
 def _logsumexp(a, axis: int):
+    """log sum exp over ``axis``, the exponentials in float32 after subtracting the maximum (NumPy's float64
+    exp is an order of magnitude slower on large negative arguments; the terms are then exact to 1e-7)."""
     top = np.max(a, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
+    x = (a - top).astype(np.float32)
+    np.exp(x, out=x)
     with np.errstate(divide="ignore"):
-        return np.log(np.exp(a - top).sum(axis)) + np.squeeze(top, axis)
+        return np.log(x.sum(axis, dtype=np.float64)) + np.squeeze(top, axis)
 
 
 def _independent_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
