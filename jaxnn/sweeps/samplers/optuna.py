@@ -124,7 +124,7 @@ class OptunaSampler:
     def _sync(self, history):
         """Report the new curve points of this adapter's trials and tell the finished ones."""
         ts = _optuna().trial.TrialState
-        for i, t in enumerate(self._trials):
+        for i, t in enumerate(self._trials[:history.m]):
             if self._done[i]:
                 continue
             curve = history.curves[i]
