@@ -42,7 +42,17 @@ SCHEDULERS = {
     "hb": ("hyperband", dict(metric="val_accuracy", mode="max", min_steps=3, max_steps=27, eta=3)),
     "pbt": ("pbt", dict(population=8, interval=4, steps=16, metric="val_accuracy", mode="max")),
     "run": ("run", dict(steps=40, segment=2, metric="val_loss", mode="min")),
+    "asha": ("asha", dict(trials=27, metric="val_accuracy", mode="max", min_steps=3, max_steps=27, eta=3)),
+    "bohb": ("bohb", dict(iterations=1, metric="val_accuracy", mode="max", min_steps=3, max_steps=27, eta=3)),
 }
+MODEL_BASED = ("asha", "bohb")  # searched over distributions with a TPE sampler
+
+
+def dists():
+    from jaxnn import sweeps
+
+    return dict(scale=sweeps.loguniform(1e-2, 1.0), lr=sweeps.loguniform(1e-3, 3.0),
+                lam=sweeps.loguniform(1e-6, 1e-2))
 
 
 def search(name, **kw):
@@ -55,6 +65,9 @@ def search(name, **kw):
     args = dict(args)
     if name == "run":
         args["early_stopping"] = sweeps.patience("val_loss", 2)
+    if name in MODEL_BASED:
+        space = dists()
+        args["sampler"] = sweeps.tpe(n_startup_trials=5)
     return getattr(sweeps, fn)(mlp, space, key=jax.random.key(0), data=data, progress=False, **args, **kw)
 
 

@@ -428,7 +428,7 @@ class Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("name,crash_at", [("sh", 4), ("hb", 6), ("pbt", 5), ("run", 12)])
+@pytest.mark.parametrize("name,crash_at", [("sh", 4), ("hb", 6), ("pbt", 5), ("run", 12), ("asha", 9), ("bohb", 7)])
 def test_crash_mid_search_then_resume_is_identical(tmp_path, monkeypatch, name, crash_at):
     """Every scheduler stopped inside a segment (as kill -9 would: the checkpoint on disk is all that is left)
     and rerun with the same call gives the uninterrupted result."""
@@ -455,10 +455,11 @@ def test_crash_mid_search_then_resume_is_identical(tmp_path, monkeypatch, name, 
 
 
 @pytest.mark.slow
-def test_four_devices_equal_one_device(tmp_path):
-    four = run_worker([str(tmp_path / "4.json"), "--scheduler", "sh"], devices=4)
+@pytest.mark.parametrize("name", ["sh", "asha"])
+def test_four_devices_equal_one_device(tmp_path, name):
+    four = run_worker([str(tmp_path / "4.json"), "--scheduler", name, "--lanes", "8"], devices=4)
     assert four.returncode == 0, four.stderr
-    a, b = load(tmp_path / "4.json"), worker.summary(worker.search("sh", lanes=5))
+    a, b = load(tmp_path / "4.json"), worker.summary(worker.search(name, lanes=8))
     assert a["meta"]["devices"] == 4 and a["meta"]["lanes"] % 4 == 0 and b["meta"]["devices"] == 1
     same(a, b, rtol=2e-5)
 
@@ -470,7 +471,7 @@ def _free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sh", "pbt"])
+@pytest.mark.parametrize("name", ["sh", "pbt", "asha"])
 def test_two_processes_equal_one(tmp_path, name):
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / f"p{i}.json"), "--scheduler", name,

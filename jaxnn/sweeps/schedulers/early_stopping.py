@@ -10,7 +10,8 @@ from jaxnn import validate
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.directions import check_mode, resolve
 from jaxnn.sweeps.driver import Trials
-from jaxnn.sweeps.schedulers.common import check_budgets, check_trainable, declared, design_of, finish, open_search
+from jaxnn.sweeps.schedulers.common import check_budgets, check_trainable, declared, finish, open_search
+from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
 __all__ = ["run", "patience", "Patience"]
@@ -82,7 +83,7 @@ def _checks(trainable, steps, segment, early_stopping, metric, mode):
 
 def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping: Optional[Callable] = None,
         metric: Optional[str] = None, mode: Optional[str] = None, lanes: Optional[int] = None, out_dir=None,
-        checkpoint_s: Optional[float] = None, progress=None, devices=None,
+        checkpoint_s: Optional[float] = None, progress=None, devices=None, sampler=None, trials: Optional[int] = None,
         coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
     """Train every trial for ``steps`` steps in segments of ``segment``; a trial stops on its own when
     ``early_stopping`` (e.g. :func:`patience`) says so, diverges or is invalid, and the next pending trial
@@ -90,18 +91,24 @@ def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping
 
     ``metric`` / ``mode`` rank ``best()`` (default: the early-stopping rule's metric; its mode, else the
     direction the trainable declares); the trials are compared at their last evaluation.  Other arguments
-    as :func:`successive_halving`.
+    as :func:`successive_halving`.  With a ``sampler``, ``space`` is a dict of distributions and the sampler
+    proposes ``trials`` trials as lanes free up, each from every evaluation made so far (model-based search
+    with early stopping).
     """
     steps, segment, metric = _checks(trainable, steps, segment, early_stopping, metric, mode)
     rule = _rule(early_stopping, trainable, strict=False)
     if mode is None and metric == getattr(rule, "metric", None):
         mode = getattr(rule, "mode", None)
-    design = design_of(space, key, (coordinator_address, num_processes, process_id))
+    design, ps, sampler = prepare(space, sampler, trials, key, (coordinator_address, num_processes, process_id),
+                                  out_dir)
     n = design.n
-    search = open_search("run", dict(steps=steps, early_stopping=repr(rule)), trainable, design, key,
+    search = open_search("run", dict(steps=steps, early_stopping=repr(rule), **sampler_args(sampler)), trainable,
+                         design, key,
                          data, metric, segment=segment, slots=None, n_max=n, lanes=lanes, out_dir=out_dir,
                          checkpoint_s=checkpoint_s, progress=progress, total=n * steps, devices=devices, mode=mode,
                          rule_metric=getattr(rule, "metric", None))
+    proposer = attach(search, ps, sampler, key, range(segment, steps + 1, segment), steps)
     search.driver.drive([(i, steps) for i in range(n)], rule=_rule(rule, trainable), release_done=True)
     stopped = [i for i in range(n) if search.trials.steps[i] < steps and search.trials.status[i] == st.OK]
-    return finish(search, rungs=[], final=range(n), extra={"n_stopped_early": len(stopped)})
+    values, pmeta = done(proposer)
+    return finish(search, rungs=[], final=range(n), values=values, extra={"n_stopped_early": len(stopped), **pmeta})

@@ -11,7 +11,8 @@ import numpy as np
 
 from jaxnn import validate
 from jaxnn.sweeps.ranking import rank
-from jaxnn.sweeps.schedulers.common import check_budgets, design_of, finish, open_search
+from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
+from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
 __all__ = ["pbt"]
@@ -65,7 +66,7 @@ def _exploit_explore(tr, design, order, n_cut, rng, t, explore, perturb, resampl
 def pbt(trainable, space, *, key, data, population: int, interval: int, steps: int, metric: str,
         mode: Optional[str] = None, quantile: float = 0.25, perturb=(0.8, 1.2), resample: float = 0.25,
         explore=None, lanes: Optional[int] = None, out_dir=None, checkpoint_s: Optional[float] = None, progress=None,
-        devices=None, coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
+        devices=None, sampler=None, coordinator_address=None, num_processes=None, process_id=None) -> AdaptiveResult:
     """Population-based training (Jaderberg et al., 2017) of the first ``population`` trials of ``space``.
 
     Every ``interval`` steps the members are ranked by ``metric`` (``mode``, default: the trainable's declared
@@ -76,7 +77,8 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
     space; leave out those only ``init`` reads, such as ``scale``, which a copy carries along unchanged in
     effect); a hyperparameter not explored keeps the member's own value.  Diverged and invalid members rank
     last (and so are replaced).  The host's draws come from ``key`` and the interval index, so a rerun
-    repeats them.  Other arguments as :func:`~jaxnn.sweeps.successive_halving`.
+    repeats them.  With a ``sampler``, ``space`` is a dict of distributions and the sampler proposes the
+    initial population.  Other arguments as :func:`~jaxnn.sweeps.successive_halving`.
 
     Returns:
       An :class:`AdaptiveResult` with ``lineage`` (every copy) and ``schedules`` (each hyperparameter of
@@ -85,16 +87,20 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
     """
     population, interval, steps, perturb = _checks(metric, mode, population, interval, steps, quantile, resample,
                                                    perturb)
-    design = design_of(space, key, (coordinator_address, num_processes, process_id))
+    design, ps, sampler = prepare(space, sampler, None if sampler is None else population, key,
+                                  (coordinator_address, num_processes, process_id), out_dir)
     explore = _explore_names(design, population, explore)
     n_cut = max(1, int(math.floor(quantile * population)))
     args = dict(population=population, interval=interval, steps=steps, quantile=quantile, perturb=perturb,
-                resample=resample, explore=explore)
+                resample=resample, explore=explore, **sampler_args(sampler))
     search = open_search("pbt", args, trainable, design, key, data, metric, segment=interval, slots=2 * population,
                          n_max=population, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
                          total=population * steps, devices=devices, mode=mode)
     tr, d = search.trials, search.driver
     members = list(range(population))
+    proposer = attach(search, ps, sampler, key, range(interval, steps + 1, interval), steps)
+    if proposer is not None:
+        proposer(members)  # the initial population, before its schedules are recorded
     schedules = {k: [tr.hp[k][:population].astype(np.float64).copy()] for k in tr.hp}
     lineage, rungs, parents = [], [], {i: None for i in members}  # None: continue in place (first interval)
     words = np.asarray(jax.random.key_data(key) if search.setup.impl is not None else key, np.uint32).reshape(-1)
@@ -112,6 +118,9 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
         lineage += born
         for k in tr.hp:
             schedules[k].append(tr.hp[k][:population].astype(np.float64).copy())
-    return finish(search, rungs=rungs, final=members, lineage=lineage,
+    values, pmeta = done(proposer)
+    if values is not None:  # as proposed, before any exploit (the schedules hold the rest)
+        values = {k: v[0] for k, v in schedules.items()}
+    return finish(search, rungs=rungs, final=members, lineage=lineage, values=values,
                   schedules={k: np.stack(v) for k, v in schedules.items()},
-                  extra={"population": population, "interval": interval, "quantile": quantile})
+                  extra={"population": population, "interval": interval, "quantile": quantile, **pmeta})

@@ -1,0 +1,193 @@
+"""Model-based searches: sweeps.search (a trainable in lanes, a plain fn through sweep), asha, bohb and
+sampler= on the other schedulers: proposals see every earlier observation, the schedules' rules, results
+equal to training each trial alone, and bad input refused before any compute.  (Resume after a crash, 4
+devices and 2 processes: tests/test_adaptive.py, whose worker runs asha and bohb with a TPE sampler.)"""
+
+import importlib.util
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import sweeps
+from jaxnn.sweeps import executor
+from jaxnn.sweeps.samplers import FAIL, RandomSampler
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location("_adaptive_worker", os.path.join(ROOT, "tests", "_adaptive_worker.py"))
+worker = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(worker)
+
+KW = dict(metric="val_accuracy", mode="max", progress=False)
+
+
+@pytest.fixture(scope="module")
+def prob():
+    mlp, _, data = worker.problem()
+    return mlp, worker.dists(), data
+
+
+class Recording:
+    """A random sampler that records what each call saw: (trials proposed before, observations per budget)."""
+
+    def __init__(self):
+        self.seen, self.inner = [], RandomSampler()
+
+    def propose(self, n, space, history, seed):
+        self.seen.append((history.m, {int(b): int((~np.isnan(history.loss[:, j])).sum())
+                                      for j, b in enumerate(history.budgets)}, n, list(history.state)))
+        return self.inner.propose(n, space, history, seed)
+
+
+def alone(mlp, data, key, i, hp, steps):
+    """Trial i trained by itself (no lanes): its metrics after ``steps``."""
+    h = {k: jnp.asarray(v, jnp.float32) for k, v in hp.items()}
+    s = jax.jit(mlp.init)(jax.random.fold_in(key, i), data, **h)
+    s = jax.jit(mlp.advance, static_argnums=2)(s, data, steps, **h)
+    return {k: float(v) for k, v in jax.jit(mlp.evaluate)(s, data, **h).items()}
+
+
+def test_search_proposes_each_batch_from_all_before_it(prob):
+    mlp, dists, data = prob
+    rec = Recording()
+    res = sweeps.search(mlp, dists, trials=12, batch=4, steps=6, sampler=rec, key=jax.random.key(1), data=data, **KW)
+    assert [(m, obs, n) for m, obs, n, _ in rec.seen] == [(0, {6: 0}, 4), (4, {6: 4}, 4), (8, {6: 8}, 4)]
+    assert all(s == 1 for _, _, _, states in rec.seen[1:] for s in states)  # COMPLETE
+    assert res.meta["propose_calls"] == 3 and res.meta["n_proposed"] == 12 and res.meta["lane_utilization"] == 1.0
+    assert res.meta["propose_s"] > 0 and res.meta["sampler"] == {"sampler": repr(rec)}
+    for i in (0, 7, 11):  # the proposals are what was trained
+        hp = {k: res.trials[k][i] for k in dists}
+        want = alone(mlp, data, jax.random.key(1), i, hp, 6)
+        np.testing.assert_allclose(res.value(i), want["val_accuracy"], atol=1e-6)
+    assert len(np.unique(res.trials["lr"])) == 12
+
+
+def test_search_of_a_function_with_a_static_axis_compiles_once_per_value():
+    def fn(key, x, y, kind, c):
+        base = (x - 0.3) ** 2 + (jnp.log10(y) + c) ** 2
+        return {"final_loss": base + (0.5 if kind == "b" else 0.0) + 0.0 * jax.random.uniform(key)}
+
+    space = dict(x=sweeps.uniform(0, 1), y=sweeps.loguniform(1e-4, 1.0), kind=sweeps.static(["a", "b"]), c=2.0)
+    c0 = executor.compile_count()
+    res = sweeps.search(fn, space, trials=48, batch=16, sampler=sweeps.tpe(n_startup_trials=8),
+                        key=jax.random.key(0), metric="final_loss", mode="min")
+    assert executor.compile_count() - c0 == 2  # three batches, two static values
+    assert isinstance(res, sweeps.SweepResult) and res["final_loss"].shape == (48, 1)
+    for i in (0, 20, 47):
+        want = fn(jax.random.key(0), res.coords["x"][i], res.coords["y"][i], str(res.coords["kind"][i]), 2.0)
+        want = want["final_loss"]
+        np.testing.assert_allclose(res["final_loss"][i, 0], want, rtol=1e-5)
+    assert set(res.coords["c"]) == {2.0} and res.meta["n_batches"] == 3
+    best = res.best()
+    assert best["final_loss"] == res["final_loss"].min() and best["kind"] == "a"
+    late = res.coords["kind"][16:] == "a"  # the model learned that "a" is better
+    assert late.mean() > 0.6, late.mean()
+
+
+def test_asha_promotes_the_top_of_each_rung_without_barriers(prob):
+    mlp, dists, data = prob
+    res = sweeps.asha(mlp, dists, trials=27, min_steps=2, max_steps=18, eta=3, lanes=4,
+                      sampler=sweeps.tpe(n_startup_trials=4), key=jax.random.key(2), data=data, **KW)
+    rungs = {r["steps"]: r["trials"] for r in res.rungs}
+    assert sorted(rungs) == [2, 6, 18] and len(rungs[2]) == 27
+    for lo, hi in ((2, 6), (6, 18)):
+        assert set(rungs[hi]) <= set(rungs[lo])
+        assert len(rungs[hi]) <= len(rungs[lo]) // 3
+    assert res.final == rungs[18] and all(res.curves[i][-1][0] == 18 for i in res.final)
+    assert res.meta["n_proposed"] == 27 and res.meta["propose_calls"] >= 6  # proposed as lanes freed, not at once
+    # asynchronous: some trial reached rung 6 before the last new trial started rung 2
+    first_new = {i: next(k for k, (s, _) in enumerate(res.curves[i]) if s == 2) for i in range(27)}
+    assert max(first_new.values()) > 0 or res.meta["calls"] > 0
+    starts = [res.curves[i][0][0] for i in range(27)]
+    assert starts == [0] * 27
+    again = sweeps.asha(mlp, dists, trials=27, min_steps=2, max_steps=18, eta=3, lanes=4,
+                        sampler=sweeps.tpe(n_startup_trials=4), key=jax.random.key(2), data=data, **KW)
+    assert again.curves == res.curves and again.rungs == res.rungs  # same key, same result
+
+
+def test_bohb_runs_hyperbands_brackets_with_tpe(prob):
+    mlp, dists, data = prob
+    res = sweeps.bohb(mlp, dists, min_steps=2, max_steps=18, eta=3, iterations=1, key=jax.random.key(3), data=data,
+                      **KW)
+    brackets = sweeps.hyperband_brackets(2, 18, 3)
+    assert res.meta["n_proposed"] == sum(n for n, _ in brackets) and res.meta["sampler"]["sampler"] == "tpe"
+    assert res.meta["sampler"]["random_fraction"] == pytest.approx(1 / 3)
+    for b, (n_s, r_s) in enumerate(brackets):
+        mine = [r for r in res.rungs if r["bracket"] == b]
+        assert mine[0]["steps"] == r_s and len(mine[0]["trials"]) == n_s
+        for r, nxt in zip(mine, mine[1:]):  # survivors continue (never restart): one curve, steps increasing
+            assert set(nxt["trials"]) <= set(r["trials"])
+            for i in nxt["trials"]:
+                steps = [s for s, _ in res.curves[i]]
+                assert steps == sorted(steps) and nxt["steps"] in steps and steps.count(0) == 1
+    assert res.best()["steps"] == 18
+
+
+@pytest.mark.parametrize("name", ["successive_halving", "hyperband", "run", "pbt"])
+def test_every_scheduler_takes_a_sampler(prob, name):
+    mlp, dists, data = prob
+    rec = Recording()
+    args = {"successive_halving": dict(trials=12, min_steps=2, max_steps=6, eta=3),
+            "hyperband": dict(trials=12, min_steps=2, max_steps=6, eta=3),
+            "run": dict(trials=8, steps=4, segment=2),
+            "pbt": dict(population=4, interval=2, steps=4)}[name]
+    res = getattr(sweeps, name)(mlp, dists, sampler=rec, lanes=4, key=jax.random.key(4), data=data, **KW, **args)
+    n = res.meta.get("n_trials_used", args.get("trials", args.get("population")))  # hyperband: whole iterations
+    assert res.meta["n_proposed"] == n and sum(c[2] for c in rec.seen) == n
+    if name != "pbt":  # lanes < trials: the later proposals saw the first lanes' evaluations
+        assert len(rec.seen) > 1 and sum(rec.seen[-1][1].values()) > 0
+    assert np.isfinite(res.best()["val_accuracy"])
+
+
+def test_a_failed_trial_is_an_observation_never_a_crash(prob):
+    mlp, _, data = prob
+    rec = Recording()
+    space = dict(scale=0.1, lr=sweeps.choice([-1.0, 1e-2]), lam=1e-4)  # about half of the proposals are invalid
+    res = sweeps.search(mlp, space, trials=8, batch=4, steps=4, sampler=rec, key=jax.random.key(5), data=data, **KW)
+    bad = res.trials["lr"] < 0
+    assert bad[:4].any() and (res.status[bad] == 2).all() and (res.status[~bad] == 0).all()
+    assert [s == FAIL for s in rec.seen[1][3]] == list(bad[:4])
+    assert res.best()["lr"] == pytest.approx(1e-2)
+
+
+class NotReplayable(RandomSampler):
+    replayable = False
+
+
+def test_bad_input_is_refused_before_compute(prob, tmp_path):
+    mlp, dists, data = prob
+    kw = dict(key=jax.random.key(0), data=data, **KW)
+    design = sweeps.random(8, **dists)
+    with pytest.raises(ValueError, match="space: a model-based search proposes its own trials"):
+        sweeps.search(mlp, design, trials=8, steps=4, **kw)
+    with pytest.raises(ValueError, match="space: a model-based search"):
+        sweeps.asha(mlp, design, trials=8, min_steps=1, max_steps=9, **kw)
+    with pytest.raises(ValueError, match="space: a model-based search"):
+        sweeps.bohb(mlp, design, min_steps=1, max_steps=9, **kw)
+    with pytest.raises(ValueError, match="space: a model-based search"):
+        sweeps.successive_halving(mlp, design, sampler=sweeps.tpe(), trials=8, min_steps=1, max_steps=9, **kw)
+    with pytest.raises(ValueError, match="sampler: expected a sampler"):
+        sweeps.search(mlp, dists, trials=8, steps=4, sampler="tpe", **kw)
+    with pytest.raises(ValueError, match="trials: a search with a sampler needs"):
+        sweeps.successive_halving(mlp, dists, sampler=sweeps.tpe(), min_steps=1, max_steps=9, **kw)
+    with pytest.raises(ValueError, match="trials: only with a sampler"):
+        sweeps.successive_halving(mlp, design, trials=8, min_steps=1, max_steps=9, **kw)
+    with pytest.raises(ValueError, match="static hyperparameters"):
+        sweeps.asha(mlp, {**dists, "h": sweeps.static([1, 2])}, trials=8, min_steps=1, max_steps=9, **kw)
+    with pytest.raises(ValueError, match="steps: a trainable is trained for a budget"):
+        sweeps.search(mlp, dists, trials=8, **kw)
+    with pytest.raises(ValueError, match="steps: only for a trainable"):
+        sweeps.search(lambda key, lr: {"loss": lr}, {"lr": sweeps.uniform(0, 1)}, trials=4, steps=3,
+                      key=jax.random.key(0), metric="loss", mode="min")
+    with pytest.raises(ValueError, match="out_dir: this sampler shares an Optuna storage"):
+        sweeps.asha(mlp, dists, trials=8, min_steps=1, max_steps=9, sampler=NotReplayable(), out_dir=tmp_path, **kw)
+    with pytest.raises(ValueError, match="mode: "):
+        sweeps.search(lambda key, lr: {"loss": lr}, {"lr": sweeps.uniform(0, 1)}, trials=4,
+                      key=jax.random.key(0), metric="loss")
+    with pytest.raises(ValueError, match="are not outputs of fn; it returns \[.loss.\]"):
+        sweeps.search(lambda key, lr: {"loss": lr}, {"lr": sweeps.uniform(0, 1)}, trials=4,
+                      key=jax.random.key(0), metric="acc", mode="max")
+    with pytest.raises(ValueError, match="trials: expected an integer >= 1"):
+        sweeps.search(mlp, dists, trials=0, steps=4, **kw)
