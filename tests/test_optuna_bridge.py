@@ -62,6 +62,13 @@ def update(history, i, curve, state):
     return history._replace(curves=curves, state=s)
 
 
+def quadratic(key, lr, scale, floor=0.0):
+    """Gradient descent on f(x) = x^2 + floor for 8 steps from x0 ~ scale: overflows (diverges) for lr >~ 200."""
+    x0 = scale * (1.0 + jnp.abs(jax.random.normal(key)))
+    loss = (x0 * (1.0 - 0.2 * lr) ** jnp.arange(8)) ** 2 + floor
+    return {"final_loss": loss[-1], "loss": loss}
+
+
 # --- Optuna in ------------------------------------------------------------------------------------------
 
 def test_distributions_follow_the_space():
@@ -220,14 +227,25 @@ def test_a_study_whose_direction_contradicts_mode(tmp_path):
     assert u.shape == (2, sp.d) and len(optuna.load_study(study_name="acc", storage=url).trials) == 2
 
 
+def test_search_proposes_through_the_study():
+    """sweeps.search driven by an in-memory Optuna study: every trial told with the value the search measured."""
+    space = {"lr": sweeps.loguniform(1e-2, 1e3), "scale": sweeps.uniform(0.5, 2.0), "floor": 0.25}
+    s = sweeps.optuna_sampler(optuna.samplers.TPESampler(seed=0, n_startup_trials=4))
+    res = sweeps.search(quadratic, space, trials=12, batch=4, key=jax.random.key(0), metric="final_loss",
+                        mode="min", sampler=s, progress=False)
+    trials = s.study.get_trials(deepcopy=False)
+    assert len(trials) == 12 and s.trial_numbers == list(range(12))
+    ok = (res.status == st.OK)[:, 0]
+    assert [t.state for t in trials] == [TS.COMPLETE if o else TS.FAIL for o in ok]
+    for i, t in enumerate(trials):
+        np.testing.assert_allclose([t.params["lr"], t.params["scale"]], [res.coords["lr"][i], res.coords["scale"][i]],
+                                   rtol=1e-6)
+        if ok[i]:
+            assert t.value == pytest.approx(float(res["final_loss"][i, 0]), rel=1e-6)
+    assert s.study.best_trial.number == res.best()["trial"]
+
+
 # --- Optuna out -------------------------------------------------------------------------------------------
-
-def quadratic(key, lr, scale, floor=0.0):
-    """Gradient descent on f(x) = x^2 + floor for 8 steps from x0 ~ scale: overflows (diverges) for lr >~ 200."""
-    x0 = scale * (1.0 + jnp.abs(jax.random.normal(key)))
-    loss = (x0 * (1.0 - 0.2 * lr) ** jnp.arange(8)) ** 2 + floor
-    return {"final_loss": loss[-1], "loss": loss}
-
 
 @pytest.fixture(scope="module")
 def sweep_random():
