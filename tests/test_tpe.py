@@ -55,14 +55,19 @@ def direct_log_pdf(p, x, k, joint):
     return np.log(np.exp(logs + p.log_w[:, None]).sum(1)).sum(-1)
 
 
-@pytest.mark.parametrize("multivariate", [True, False])
-def test_log_pdf_matches_scipy_truncnorm_mixture(multivariate):
+@pytest.mark.parametrize("multivariate, clip", [(True, True), (False, True), (True, False)])
+def test_log_pdf_matches_scipy_truncnorm_mixture(multivariate, clip):
+    """Without the magic clip, near-duplicate members get bandwidths < 1e-3: their squares are computed directly."""
     sp = param_space({"a": sweeps.uniform(0, 1), "b": sweeps.loguniform(1e-3, 1.0), "c": sweeps.choice([1, 2, 3]),
                       "d": sweeps.static(["x", "y"])})
-    lay, opt = layout(sp), tpe(multivariate=multivariate, prior_weight=0.7)
+    lay, opt = layout(sp), tpe(multivariate=multivariate, prior_weight=0.7, consider_magic_clip=clip)
     rng = np.random.default_rng(0)
-    p = T._parzen(rng.random((30, 4)), lay, opt)
+    u = rng.random((30, 4))
+    u[1], u[2] = u[0] + 1e-5, u[0] + 2e-5  # the middle one: both gaps 1e-5
+    p = T._parzen(u, lay, opt)
+    assert (p.sigma.min() < 1e-3) == (not clip)
     xc, xq = rng.random((50, 2)), rng.integers(0, [3, 2], (50, 2))
+    xc[:5] = u[0, :2] + rng.normal(0, 1e-5, (5, 2))  # near the narrow kernels
     got = T._log_pdf(p, xc, xq, lay, opt)
     want = direct_log_pdf(p, np.hstack([xc, xq]), [3, 2], multivariate)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -92,6 +97,39 @@ def test_samples_follow_the_density(multivariate):
     np.testing.assert_allclose(freq, probs, atol=0.015)
 
 
+def test_refitting_with_appended_members_matches_a_fresh_fit():
+    sp = param_space({"a": sweeps.uniform(0, 1), "b": sweeps.integers(0, 5), "c": sweeps.choice([1, 2])})
+    lay, rng = layout(sp), np.random.default_rng(2)
+    u = rng.random((40, 3))
+    u[35:, 1] = u[3, 1]  # ties
+    for opt in (tpe(), tpe(consider_magic_clip=False), tpe(consider_endpoints=True)):
+        prev = T._parzen(u[:30], lay, opt)
+        for m in (31, 33, 40):
+            fresh, grown = T._parzen(u[:m], lay, opt), T._parzen(u[:m], lay, opt, prev=prev)
+            for a, b in zip(fresh, grown):
+                np.testing.assert_allclose(a, b, rtol=1e-13)
+            prev = grown
+
+
+def test_batch_liar_matches_refitting_step_by_step():
+    sp = param_space(MIXED)
+    lay, rng = layout(sp), np.random.default_rng(3)
+    u_above = rng.random((60, sp.d))
+    xc, xq = T._encode(rng.random((6 * 24, sp.d)), lay)
+    xc, xq = xc.reshape(6, 24, -1), xq.reshape(6, 24, -1)
+    score = rng.normal(size=(6, 24))
+    forced = np.full((6, sp.d), np.nan)
+    forced[2] = rng.random(sp.d)
+    for opt in (tpe(), tpe(multivariate=False)):
+        got = T._batch_liar(u_above, xc, xq, score, forced, lay, opt)
+        want = []
+        for t in range(6):
+            g = T._parzen(np.vstack([u_above] + want), lay, opt)
+            i = np.argmax(score[t] - T._log_pdf(g, xc[t], xq[t], lay, opt))
+            want.append(forced[t] if t == 2 else T._decode(xc[t, i], xq[t, i], lay))
+        np.testing.assert_array_equal(got, np.array(want))
+
+
 def test_weights_gamma_and_bandwidths_follow_optuna():
     assert [default_gamma(m) for m in (0, 1, 10, 11, 250, 1000)] == [0, 1, 1, 2, 25, 25]
     np.testing.assert_array_equal(default_weights(24), np.ones(24))
@@ -101,13 +139,13 @@ def test_weights_gamma_and_bandwidths_follow_optuna():
     # bandwidths of 0.2, 0.1, 0.6 in [0, 1]: the larger gap to a sorted neighbour (0 and 1 included), the ends
     # their inner gap only; then the magic clip, sigma >= 1 / min(100, m + 2) = 0.2
     x = np.array([[0.2], [0.1], [0.6]])
-    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe(consider_magic_clip=False))[:, 0], [0.4, 0.1, 0.4])
-    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe())[:, 0], [0.4, 0.2, 0.4])
+    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe(consider_magic_clip=False))[0][:, 0], [0.4, 0.1, 0.4])
+    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe())[0][:, 0], [0.4, 0.2, 0.4])
     x = np.array([[0.35], [0.3]])
-    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe(consider_magic_clip=False))[:, 0], [0.05, 0.05])
-    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe(consider_magic_clip=False, consider_endpoints=True))[:, 0],
+    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe(consider_magic_clip=False))[0][:, 0], [0.05, 0.05])
+    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe(consider_magic_clip=False, consider_endpoints=True))[0][:, 0],
                                [0.65, 0.3])
-    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe())[:, 0], [0.25, 0.25])  # 1 / min(100, 4)
+    np.testing.assert_allclose(T._neighbour_sigmas(x, tpe())[0][:, 0], [0.25, 0.25])  # 1 / min(100, 4)
 
 
 # ------------------------------------------------------------------------------------------ the rules

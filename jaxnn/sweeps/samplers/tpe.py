@@ -64,6 +64,7 @@ __all__ = ["tpe", "TPESampler", "default_gamma", "default_weights"]
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _TOP = np.nextafter(1.0, 0.0)
 _CHUNK = 2_000_000  # candidates x kernels scored per array operation, at most
+_TINY = 1e-3  # a bandwidth below which a kernel's square is computed directly, not expanded
 
 
 def default_gamma(m: int) -> int:
@@ -223,7 +224,8 @@ def _decode(xc, xq, lay: _Layout):
 class _Parzen(NamedTuple):
     """A mixture of m member kernels and the prior: centres ``xc`` (m, dc) and ``xq`` (m, dq),
     bandwidths ``sigma`` (m, dc), ``log_w`` (m + 1,) log weights (the prior's last), ``nk = m + 1``
-    kernels, ``pw`` the prior weight."""
+    kernels, ``pw`` the prior weight; ``norm`` (m, dc) ``log(sigma sqrt(2 pi) Z)`` (Z: the kernel's mass in
+    [0, 1]), ``order`` (dc, m) the members sorted per coordinate."""
 
     xc: np.ndarray
     xq: np.ndarray
@@ -231,18 +233,25 @@ class _Parzen(NamedTuple):
     log_w: np.ndarray
     nk: int
     pw: float
+    norm: np.ndarray
+    order: np.ndarray
 
 
 def _min_sigma(m: int, opt: TPESampler) -> float:
     return 1.0 / min(100.0, m + 2.0) if opt.consider_magic_clip else 1e-12
 
 
-def _neighbour_sigmas(xc, opt: TPESampler):
-    """(m, dc) univariate bandwidths: the larger gap to a sorted neighbour, bounds 0 and 1 included."""
+def _neighbour_sigmas(xc, opt: TPESampler, order=None):
+    """(m, dc) univariate bandwidths: the larger gap to a sorted neighbour, bounds 0 and 1 included; and the
+    (dc, m) sorting permutation (``order``: one of the first rows, which a stable sort then merely extends)."""
     m, dc = xc.shape
+    if order is None:
+        order = np.argsort(xc.T, axis=1, kind="stable")
+    elif order.shape[1] < m:
+        order = np.concatenate([order, np.broadcast_to(np.arange(order.shape[1], m), (dc, m - order.shape[1]))], 1)
+        order = np.take_along_axis(order, np.argsort(np.take_along_axis(xc.T, order, 1), axis=1, kind="stable"), 1)
     x = np.empty((dc, m + 2))
     x[:, 0], x[:, -1] = 0.0, 1.0
-    order = np.argsort(xc.T, axis=1, kind="stable")
     x[:, 1:-1] = np.take_along_axis(xc.T, order, axis=1)
     gap = np.diff(x, axis=1)
     s = np.maximum(gap[:, :-1], gap[:, 1:])
@@ -250,15 +259,28 @@ def _neighbour_sigmas(xc, opt: TPESampler):
         s[:, 0], s[:, -1] = gap[:, 1], gap[:, -2]
     out = np.empty((dc, m))
     np.put_along_axis(out, order, s, axis=1)
-    return np.clip(out.T, _min_sigma(m, opt), 1.0)
+    return np.clip(out.T, _min_sigma(m, opt), 1.0), order
 
 
-def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None) -> _Parzen:
-    """The Parzen estimator of the members ``u`` (m, d) in trial order (or their encoding ``xcq``)."""
+def _log_norm(mu, s):
+    """log(s sqrt(2 pi) Z) of normals N(mu, s) truncated to [0, 1], Z their mass there."""
+    return np.log(s) + _LOG_SQRT_2PI + np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))
+
+
+def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None, prev=None) -> _Parzen:
+    """The Parzen estimator of the members ``u`` (m, d) in trial order (or their encoding ``xcq``); ``prev``:
+    the estimator of the first members, whose sort and normalizers are reused where bandwidths agree."""
     xc, xq = _encode(u, lay) if xcq is None else xcq
     m = len(xc)
     w = np.append(default_weights(m), opt.prior_weight)
-    return _Parzen(xc, xq, _neighbour_sigmas(xc, opt), np.log(w / w.sum()), m + 1, opt.prior_weight)
+    sigma, order = _neighbour_sigmas(xc, opt, None if prev is None else prev.order)
+    if prev is None:
+        norm = _log_norm(xc, sigma)
+    else:
+        norm = np.concatenate([prev.norm, _log_norm(xc[prev.nk - 1:], sigma[prev.nk - 1:])])
+        i, j = np.nonzero(sigma[:prev.nk - 1] != prev.sigma)
+        norm[i, j] = _log_norm(xc[i, j], sigma[i, j])
+    return _Parzen(xc, xq, sigma, np.log(w / w.sum()), m + 1, opt.prior_weight, norm, order)
 
 
 def _sample(p: _Parzen, lay: _Layout, rng, size: int, joint: bool):
@@ -283,41 +305,59 @@ def _sample(p: _Parzen, lay: _Layout, rng, size: int, joint: bool):
 def _log_pdf(p: _Parzen, xc, xq, lay: _Layout, opt: TPESampler):
     """(...) log densities of the mixture ``p`` at the candidates xc (..., dc), xq (..., dq), scored in
     chunks of at most ``_CHUNK`` candidate-kernel pairs."""
-    f = _joint_log_pdf if opt.multivariate else _independent_log_pdf
     shape = xc.shape[:-1]
     count = int(np.prod(shape))
     xc, xq = xc.reshape(count, xc.shape[-1]), xq.reshape(count, xq.shape[-1])
-    r = max(1, _CHUNK // (p.nk * (1 if opt.multivariate else max(lay.d, 1))))
-    out = [f(p, xc[i:i + r], xq[i:i + r], lay) for i in range(0, count, r)]
+    if opt.multivariate:
+        kernels = _joint_kernels(p, lay)
+        r = max(1, _CHUNK // p.nk)
+        out = [_joint_log_pdf(kernels, xc[i:i + r], xq[i:i + r], lay) for i in range(0, count, r)]
+    else:
+        r = max(1, _CHUNK // (p.nk * max(lay.d, 1)))
+        out = [_independent_log_pdf(p, xc[i:i + r], xq[i:i + r], lay) for i in range(0, count, r)]
     return np.concatenate(out).reshape(shape) if out else np.zeros(shape)
 
 
-def _joint_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
-    """(E,) log sum_i w_i K_i(x) of joint kernels (multivariate=True), the prior's included, at xc (E, dc),
-    xq (E, dq).
+def _joint_kernels(p: _Parzen, lay: _Layout):
+    """The kernels' side of joint kernels (multivariate=True), the prior's last:
 
-    ``log K_i(x) = sum_j [-(x_j - mu_ij)^2 / (2 s_ij^2) - log(s_ij sqrt(2 pi) Z_ij)]`` (continuous; Z_ij the
-    kernel's mass in [0, 1]) ``+ a M_i(x) + c`` (categorical: M_i(x) matching categories, ``a`` the log
-    odds of a member's own category), accumulated coordinate by coordinate in float32 over (E, m + 1).
+    ``log w_i K_i(x) = [x^2, x, 1, onehot(x_cat)] @ W[:, i]``, with ``log K_i(x) = sum_j [-h_ij (x_j - mu_ij)^2
+    - log(s_ij sqrt(2 pi) Z_ij)]`` (continuous; ``h = 1 / (2 s^2)``, Z_ij the kernel's mass in [0, 1]) ``+ a M_i(x)
+    + c`` (categorical: M_i(x) matching categories, ``a`` the log odds of a member's own category).
+
+    Returns:
+      W: (2 dc + 1 + sum k, m + 1); tiny: the kernels with a bandwidth < ``_TINY`` (their squares left out of W,
+      computed directly: expanded, they would lose every digit); mu, h: (m + 1, dc).
     """
-    dc, dq = len(lay.cont), len(lay.cat)
+    dc = len(lay.cont)
     mu = np.concatenate([p.xc, np.full((1, dc), 0.5)])
     s = np.concatenate([p.sigma, np.ones((1, dc))])
-    bias = p.log_w - (np.log(s) + _LOG_SQRT_2PI + np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))).sum(-1)
-    bias[:-1] += dq * math.log(p.pw / p.nk) - np.log1p(lay.k * p.pw / p.nk).sum()
+    h = 0.5 / s ** 2
+    tiny = np.flatnonzero((s < _TINY).any(1))
+    fast = h.copy()
+    fast[tiny] = 0.0
+    bias = p.log_w - np.append(p.norm.sum(-1), dc * _log_norm(0.5, 1.0))
+    bias[:-1] += len(lay.cat) * math.log(p.pw / p.nk) - np.log1p(lay.k * p.pw / p.nk).sum()
     bias[-1] -= np.log(lay.k).sum()  # the prior: uniform
-    e = np.empty((len(xc), p.nk), np.float32)
-    e[:] = bias
-    t = np.empty_like(e)
-    x, mu, nh = xc.T.astype(np.float32), mu.T.astype(np.float32), (-0.5 / s ** 2).T.astype(np.float32)
-    for j in range(dc):
-        np.subtract(x[j][:, None], mu[j], out=t)
-        t *= t
-        t *= nh[j]
-        e += t
-    a = np.float32(math.log1p(p.nk / p.pw))
-    for j in range(dq):
-        e[:, :-1] += a * (xq[:, j:j + 1] == p.xq[:, j])
+    hot = np.zeros((p.nk, int(lay.k.sum())))
+    np.put_along_axis(hot[:-1], p.xq + _offsets(lay.k), math.log1p(p.nk / p.pw), axis=1)
+    W = np.concatenate([-fast, 2.0 * fast * mu, (bias - (fast * mu ** 2).sum(-1))[:, None], hot], axis=1).T
+    return W, tiny, mu, h
+
+
+def _offsets(k):
+    return np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
+
+
+def _joint_log_pdf(kernels, xc, xq, lay: _Layout):
+    """(E,) log sum_i w_i K_i(x) of joint kernels (:func:`_joint_kernels`) at xc (E, dc), xq (E, dq): one
+    matrix product, then the squares of the tiny-bandwidth kernels."""
+    W, tiny, mu, h = kernels
+    hot = np.zeros((len(xc), int(lay.k.sum())))
+    np.put_along_axis(hot, xq + _offsets(lay.k), 1.0, axis=1)
+    e = np.concatenate([xc ** 2, xc, np.ones((len(xc), 1)), hot], axis=1) @ W
+    if tiny.size:
+        e[:, tiny] -= (h[tiny] * (xc[:, None, :] - mu[tiny]) ** 2).sum(-1)
     return _logsumexp(e, axis=-1)
 
 
@@ -337,9 +377,9 @@ def _independent_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
     xq (E, dq): the sum over coordinates of log sum_i w_i K_ij(x_j), the prior's kernel included."""
     mu = np.concatenate([p.xc, np.full((1, len(lay.cont)), 0.5)])
     s = np.concatenate([p.sigma, np.ones((1, len(lay.cont)))])
-    lz = np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))
+    norm = np.concatenate([p.norm, np.full((1, len(lay.cont)), _log_norm(0.5, 1.0))])
     z = (xc[..., None, :] - mu) / s  # (E, m + 1, dc)
-    out = _logsumexp(-0.5 * z ** 2 - (np.log(s) + _LOG_SQRT_2PI + lz) + p.log_w[:, None], axis=-2).sum(-1)
+    out = _logsumexp(-0.5 * z ** 2 - norm + p.log_w[:, None], axis=-2).sum(-1)
     if len(lay.cat):
         c = np.concatenate([p.xq, np.full((1, len(lay.cat)), -1)])
         lq = np.log(p.pw / p.nk + (xq[..., None, :] == c)) - np.log1p(lay.k * p.pw / p.nk)
@@ -369,9 +409,10 @@ def _batch_liar(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
     fxc, fxq = _encode(u_above, lay)
     out = np.empty((n, lay.d))
     lxc, lxq = np.empty((n, len(lay.cont))), np.empty((n, len(lay.cat)), np.int64)
+    g = None
     for t in range(n):
         if np.isnan(forced[t, 0]):
-            g = _parzen(None, lay, opt, (np.concatenate([fxc, lxc[:t]]), np.concatenate([fxq, lxq[:t]])))
+            g = _parzen(None, lay, opt, (np.concatenate([fxc, lxc[:t]]), np.concatenate([fxq, lxq[:t]])), g)
             i = int(np.argmax(score[t] - _log_pdf(g, xc[t], xq[t], lay, opt)))
             out[t] = _decode(xc[t, i], xq[t, i], lay)
         else:
