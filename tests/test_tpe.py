@@ -63,11 +63,11 @@ def test_log_pdf_matches_scipy_truncnorm_mixture(multivariate, clip):
     lay, opt = layout(sp), tpe(multivariate=multivariate, prior_weight=0.7, consider_magic_clip=clip)
     rng = np.random.default_rng(0)
     u = rng.random((30, 4))
-    u[1], u[2] = u[0] + 1e-5, u[0] + 2e-5  # the middle one: both gaps 1e-5
+    u[1], u[2] = u[0] + 1e-9, u[0] + 2e-9  # the middle one: both gaps 1e-9
     p = T._parzen(u, lay, opt)
     assert (p.sigma.min() < 1e-3) == (not clip)
     xc, xq = rng.random((50, 2)), rng.integers(0, [3, 2], (50, 2))
-    xc[:5] = u[0, :2] + rng.normal(0, 1e-5, (5, 2))  # near the narrow kernels
+    xc[:5] = u[0, :2] + rng.normal(0, 1e-9, (5, 2))  # near the narrow kernels
     got = T._log_pdf(p, xc, xq, lay, opt)
     want = direct_log_pdf(p, np.hstack([xc, xq]), [3, 2], multivariate)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
