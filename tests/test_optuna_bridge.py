@@ -303,16 +303,43 @@ def test_grid_result_to_optuna(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def halving():
+def tiny():
+    """A 4-3-2 tanh/softmax trainable (adam) and 30 / 10 random samples of a linear rule."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 4)).astype(np.float32)
     Y = np.eye(2, dtype=np.float32)[(X[:, 0] + X[:, 1] > 0).astype(int)]
     data = {"X": X[:30], "Y": Y[:30], "X_val": X[30:], "Y_val": Y[30:]}
     mlp = jaxnn.trainable([4, 3, 2], activation="tanh", output_activation="softmax", loss="cross_entropy",
                           optimizer="adam")
+    return mlp, data
+
+
+SH9 = dict(key=jax.random.key(0), metric="val_accuracy", mode="max", min_steps=1, max_steps=9, eta=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def halving(tiny):
+    mlp, data = tiny
     space = sweeps.random(9, lr=sweeps.loguniform(1e-2, 1e30), scale=sweeps.uniform(0.1, 1.0), lam=1e-4)
-    return sweeps.successive_halving(mlp, space, key=jax.random.key(0), data=data, metric="val_accuracy",
-                                     mode="max", min_steps=1, max_steps=9, eta=3, progress=False)
+    return sweeps.successive_halving(mlp, space, data=data, **SH9)
+
+
+def test_successive_halving_tells_the_study(tiny):
+    """successive_halving proposing through the adapter: the eliminated trials are PRUNED in the study at
+    their last rung's value, the survivor COMPLETE at max_steps."""
+    mlp, data = tiny
+    s = sweeps.optuna_sampler(optuna.samplers.TPESampler(seed=1))
+    res = sweeps.successive_halving(mlp, {"lr": sweeps.loguniform(1e-3, 1.0), "scale": sweeps.uniform(0.1, 1.0),
+                                                "lam": 1e-4}, data=data, sampler=s, trials=9, **SH9)
+    trials = s.study.get_trials(deepcopy=False)
+    assert len(trials) == 9 and len(res.final) == 1 and all(res.status == st.OK)
+    for i, t in enumerate(trials):  # proposed in trial order: history row i is trial i
+        assert t.user_attrs["jaxnn_trial"] == i
+        assert t.params["lr"] == pytest.approx(res.trials["lr"][i], rel=1e-6)
+        assert t.intermediate_values == pytest.approx({k: m["val_accuracy"] for k, m in res.curves[i]})
+        assert t.state == (TS.COMPLETE if i in res.final else TS.PRUNED)
+        assert t.value == pytest.approx(res.value(i))
+    assert s.study.best_trial.params["lr"] == pytest.approx(res.best()["lr"], rel=1e-6)
 
 
 def test_adaptive_result_to_optuna(halving, tmp_path):
