@@ -65,6 +65,7 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _TOP = np.nextafter(1.0, 0.0)
 _CHUNK = 2_000_000  # candidates x kernels scored per array operation, at most
 _TINY = 1e-3  # a bandwidth below which a kernel's square is computed directly, not expanded
+_SERIAL = 4 * 65536  # OpenBLAS's GEMM_MULTITHREAD_THRESHOLD x SMP_THRESHOLD_MIN: smaller products run on one thread
 
 
 def default_gamma(m: int) -> int:
@@ -355,10 +356,24 @@ def _joint_log_pdf(kernels, xc, xq, lay: _Layout):
     W, tiny, mu, h = kernels
     hot = np.zeros((len(xc), int(lay.k.sum())))
     np.put_along_axis(hot, xq + _offsets(lay.k), 1.0, axis=1)
-    e = np.concatenate([xc ** 2, xc, np.ones((len(xc), 1)), hot], axis=1) @ W
+    e = _serial_matmul(np.concatenate([xc ** 2, xc, np.ones((len(xc), 1)), hot], axis=1), W)
     if tiny.size:
         e[:, tiny] -= (h[tiny] * (xc[:, None, :] - mu[tiny]) ** 2).sum(-1)
     return _logsumexp(e, axis=-1)
+
+
+def _serial_matmul(X, W):
+    """X @ W, (E, K) @ (K, m), in blocks of at most ``_SERIAL`` multiply-adds: OpenBLAS runs those on one
+    thread, and threads are no help for these thin products; on a busy machine (a search's compiled steps
+    running) waiting for them made a product up to 10x slower."""
+    (E, K), m = X.shape, W.shape[1]
+    out = np.empty((E, m))
+    rows = min(E, 64)
+    cols = max(1, _SERIAL // (rows * K))
+    for r in range(0, E, rows):
+        for c in range(0, m, cols):
+            out[r:r + rows, c:c + cols] = X[r:r + rows] @ W[:, c:c + cols]
+    return out
 
 
 def _logsumexp(a, axis: int):
