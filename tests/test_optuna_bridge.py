@@ -17,7 +17,8 @@ import jaxnn
 from jaxnn import sweeps
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.export import optuna_distribution, to_optuna
-from jaxnn.sweeps.samplers.base import COMPLETE, FAIL, PRUNED, RUNNING, History, check_sampler, empty_history
+from jaxnn.sweeps.samplers.base import COMPLETE, FAIL, PRUNED, RUNNING, History, empty_history
+from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.samplers.optuna import OptunaSampler, optuna_sampler
 
 optuna = pytest.importorskip("optuna")

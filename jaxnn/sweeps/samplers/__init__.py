@@ -16,9 +16,9 @@ from jaxnn.sweeps.samplers.base import (
     RandomSampler,
     Sampler,
     SobolSampler,
-    check_sampler,
     param_space,
 )
+from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.samplers.optuna import OptunaSampler, optuna_sampler
 from jaxnn.sweeps.samplers.tpe import TPESampler, tpe
 

@@ -23,7 +23,6 @@ sequence, continued call after call); :func:`jaxnn.sweeps.tpe` (:mod:`~jaxnn.swe
 from __future__ import annotations
 
 import numbers
-import sys
 import warnings
 from typing import Mapping, NamedTuple, Protocol, runtime_checkable
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from jaxnn.sweeps.spaces import Design, Distribution, Space, check_params
 
-__all__ = ["Sampler", "ParamSpace", "History", "RandomSampler", "SobolSampler", "check_sampler", "param_space",
+__all__ = ["Sampler", "ParamSpace", "History", "RandomSampler", "SobolSampler", "param_space",
            "empty_history", "describe", "checked_proposals", "RUNNING", "COMPLETE", "PRUNED", "FAIL", "STATES"]
 
 RUNNING, COMPLETE, PRUNED, FAIL = 0, 1, 2, 3
@@ -212,22 +211,6 @@ class SobolSampler:
 
     def __repr__(self):
         return "SobolSampler()"
-
-
-def check_sampler(sampler, arg: str = "sampler"):
-    """The sampler to use: None is :class:`RandomSampler`; an Optuna sampler is wrapped in
-    :func:`jaxnn.sweeps.optuna_sampler`; anything without ``propose`` is a ValueError."""
-    if sampler is None:
-        return RandomSampler()
-    optuna = sys.modules.get("optuna")
-    if optuna is not None and isinstance(sampler, optuna.samplers.BaseSampler):
-        from jaxnn.sweeps.samplers.optuna import optuna_sampler
-        return optuna_sampler(sampler)
-    if not callable(getattr(sampler, "propose", None)):
-        raise ValueError(f"{arg}: expected a sampler (sweeps.tpe(), sweeps.optuna_sampler(...), "
-                         f"sweeps.samplers.RandomSampler(), or an object with propose(n, space, history, seed)), "
-                         f"got {sampler!r:.120}")
-    return sampler
 
 
 def describe(sampler) -> dict:

@@ -15,7 +15,7 @@ from typing import Optional
 
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.ranking import rank
-from jaxnn.sweeps.samplers.base import check_sampler
+from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
 from jaxnn.sweeps.schedulers.halving import rung_plan, segment_of, work_of
 from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args

@@ -27,11 +27,11 @@ from jaxnn.sweeps.samplers.base import (
     RUNNING,
     History,
     ParamSpace,
-    check_sampler,
     checked_proposals,
     describe,
     param_space,
 )
+from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import design_of
 from jaxnn.sweeps.spaces import Design, Distribution, key_words
 

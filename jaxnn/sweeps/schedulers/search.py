@@ -18,7 +18,8 @@ from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Trials
 from jaxnn.sweeps.engine import sweep
 from jaxnn.sweeps.results import SweepResult
-from jaxnn.sweeps.samplers.base import check_sampler, param_space
+from jaxnn.sweeps.samplers.base import param_space
+from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
 from jaxnn.sweeps.schedulers.proposals import Proposer, attach, done, placeholder_design, prepare, sampler_args
 from jaxnn.sweeps.spaces import static, table
