@@ -245,22 +245,23 @@ def _min_sigma(m: int, opt: TPESampler) -> float:
 def _neighbour_sigmas(xc, opt: TPESampler, order=None):
     """(m, dc) univariate bandwidths: the larger gap to a sorted neighbour, bounds 0 and 1 included; and the
     (dc, m) sorting permutation (``order``: one of the first rows, which a stable sort then merely extends)."""
-    m, dc = xc.shape
+    (m, dc), x = xc.shape, xc.T
+    rows = np.arange(dc)[:, None]
     if order is None:
-        order = np.argsort(xc.T, axis=1, kind="stable")
+        order = np.argsort(x, axis=1, kind="stable")
     elif order.shape[1] < m:
         order = np.concatenate([order, np.broadcast_to(np.arange(order.shape[1], m), (dc, m - order.shape[1]))], 1)
-        order = np.take_along_axis(order, np.argsort(np.take_along_axis(xc.T, order, 1), axis=1, kind="stable"), 1)
-    x = np.empty((dc, m + 2))
-    x[:, 0], x[:, -1] = 0.0, 1.0
-    x[:, 1:-1] = np.take_along_axis(xc.T, order, axis=1)
-    gap = np.diff(x, axis=1)
+        order = order[rows, np.argsort(x[rows, order], axis=1, kind="stable")]
+    ends = np.empty((dc, m + 2))
+    ends[:, 0], ends[:, -1] = 0.0, 1.0
+    ends[:, 1:-1] = x[rows, order]
+    gap = np.diff(ends, axis=1)
     s = np.maximum(gap[:, :-1], gap[:, 1:])
     if not opt.consider_endpoints and m >= 2:
         s[:, 0], s[:, -1] = gap[:, 1], gap[:, -2]
-    out = np.empty((dc, m))
-    np.put_along_axis(out, order, s, axis=1)
-    return np.clip(out.T, _min_sigma(m, opt), 1.0), order
+    out = np.empty((m, dc))
+    out[order, rows] = s
+    return np.clip(out, _min_sigma(m, opt), 1.0, out=out), order
 
 
 def _log_norm(mu, s):
@@ -420,17 +421,17 @@ def _batch_liar(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
     Returns:
       (n, d) points in [0, 1).
     """
-    n = len(xc)
+    n, m0 = len(xc), len(u_above)
     fxc, fxq = _encode(u_above, lay)
-    out = np.empty((n, lay.d))
-    lxc, lxq = np.empty((n, len(lay.cont))), np.empty((n, len(lay.cat)), np.int64)
-    g = None
+    allc = np.concatenate([fxc, np.empty((n, fxc.shape[1]))])
+    allq = np.concatenate([fxq, np.empty((n, fxq.shape[1]), np.int64)])
+    out, g = np.empty((n, lay.d)), None
     for t in range(n):
         if np.isnan(forced[t, 0]):
-            g = _parzen(None, lay, opt, (np.concatenate([fxc, lxc[:t]]), np.concatenate([fxq, lxq[:t]])), g)
+            g = _parzen(None, lay, opt, (allc[:m0 + t], allq[:m0 + t]), g)
             i = int(np.argmax(score[t] - _log_pdf(g, xc[t], xq[t], lay, opt)))
-            out[t] = _decode(xc[t, i], xq[t, i], lay)
+            out[t], allc[m0 + t], allq[m0 + t] = _decode(xc[t, i], xq[t, i], lay), xc[t, i], xq[t, i]
         else:
             out[t] = forced[t]
-        (lxc[t],), (lxq[t],) = _encode(out[t:t + 1], lay)
+            (allc[m0 + t],), (allq[m0 + t],) = _encode(out[t:t + 1], lay)
     return out
