@@ -109,9 +109,10 @@ def scott_bandwidth():
     original = TPE._neighbour_sigmas
     d = len(_test_objective().QUALITY)
 
-    def scott(xc, opt):
+    def scott(xc, opt, order=None):
         m = len(xc)
-        return np.clip(np.full(xc.shape, 0.2 * max(m, 1) ** (-1.0 / (d + 4))), TPE._min_sigma(m, opt), 1.0)
+        sigma = np.clip(np.full(xc.shape, 0.2 * max(m, 1) ** (-1.0 / (d + 4))), TPE._min_sigma(m, opt), 1.0)
+        return sigma, np.argsort(xc.T, axis=1, kind="stable")
 
     TPE._neighbour_sigmas = scott
     try:
