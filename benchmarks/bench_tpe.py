@@ -15,6 +15,7 @@ and Optuna 5.0's TPESampler(multivariate=True, seed=s).
     python benchmarks/bench_tpe.py              # speed, the full table
     python benchmarks/bench_tpe.py --quick      # 100 and 1,000 observations, best of 2
     python benchmarks/bench_tpe.py --quality    # the quality table (about 10 s)
+    python benchmarks/bench_tpe.py --quality --seeds 10:40   # on 30 other seeds
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def scott_bandwidth():
         TPE._neighbour_sigmas = original
 
 
-def quality(optuna) -> list:
+def quality(optuna, seeds: range) -> list:
     t = _test_objective()
     runs = {"random search": lambda s: t.best_regret(sweeps.samplers.RandomSampler(), s),
             "sweeps.tpe()": lambda s: t.best_regret(sweeps.tpe(), s),
@@ -129,14 +130,14 @@ def quality(optuna) -> list:
             "sweeps.tpe(), batches of 4": lambda s: t.best_regret(sweeps.tpe(), s, batch=4)}
     rows = []
     for name, run in runs.items():
-        rows.append({"sampler": name, "regrets": np.array([run(s) for s in range(t.SEEDS)])})
+        rows.append({"sampler": name, "regrets": np.array([run(s) for s in seeds])})
     with scott_bandwidth():
         rows.append({"sampler": "sweeps.tpe(), Scott-like bandwidth",
-                     "regrets": np.array([t.best_regret(sweeps.tpe(), s) for s in range(t.SEEDS)])})
+                     "regrets": np.array([t.best_regret(sweeps.tpe(), s) for s in seeds])})
     if optuna is not None:
         dists = {k: optuna_distribution(d.kind, d.args) for k, d in t.QUALITY.items()}
         ref = []
-        for s in range(t.SEEDS):
+        for s in seeds:
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(multivariate=True, seed=s))
             for _ in range(t.TRIALS):
                 trial = study.ask(dists)
@@ -156,6 +157,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="100 and 1,000 observations, best of 2")
     ap.add_argument("--quality", action="store_true", help="the quality table instead of the speed table")
     ap.add_argument("--no-optuna", action="store_true", help="without the Optuna rows")
+    ap.add_argument("--seeds", default="0:10", help="--quality's seeds, start:stop (the test's: 0:10)")
     args = ap.parse_args()
     optuna = None
     if not args.no_optuna:
@@ -168,7 +170,10 @@ def main():
             print("optuna not installed: pip install 'jaxnn[bench]' (the rows without Optuna follow)")
     print(machine(), "|", numpy_threads_note(), "| optuna", getattr(optuna, "__version__", "-"))
     if args.quality:
-        print(table(quality(optuna), ["sampler", "mean best regret", "median", "seeds where sweeps.tpe() is better"]))
+        seeds = range(*map(int, args.seeds.split(":")))
+        print(f"{len(seeds)} seeds, {seeds.start}..{seeds.stop - 1}")
+        cols = ["sampler", "mean best regret", "median", "seeds where sweeps.tpe() is better"]
+        print(table(quality(optuna, seeds), cols))
     else:
         rows = speed(args.quick, optuna)
         print(table(rows, ["d", "observations", "sweeps.tpe: 27 (ms)", "Optuna TPE: 27 asks (ms)",

@@ -335,8 +335,8 @@ def tpe_regrets():
 
 
 def test_tpe_beats_random_search(tpe_regrets):
-    """Measured (this file's objective): TPE mean best regret 0.080 after 120 trials, random search 1.40;
-    TPE is better on each of the 10 seeds; so is TPE in batches of 4 on average (0.23)."""
+    """Measured (``benchmarks/bench_tpe.py --quality``): mean best regret after 120 trials 0.080 (TPE), 1.40
+    (random search), TPE better on each of the 10 seeds; TPE in batches of 4: 0.226."""
     rand = np.array([best_regret(sweeps.samplers.RandomSampler(), s) for s in range(SEEDS)])
     assert np.all(tpe_regrets < rand), (tpe_regrets, rand)
     assert tpe_regrets.mean() < 0.2 * rand.mean()
@@ -345,8 +345,12 @@ def test_tpe_beats_random_search(tpe_regrets):
 
 
 def test_tpe_matches_optuna(tpe_regrets):
-    """Optuna 5.0's TPESampler(multivariate=True, seed=s), asked and told 120 times on the same objective:
-    measured mean best regret 0.119 against TPE's 0.080; the bound: TPE's mean <= Optuna's."""
+    """Optuna 5.0's TPESampler(multivariate=True, seed=s), asked and told 120 times on the same objective.
+
+    Measured (``benchmarks/bench_tpe.py --quality``): mean best regret 0.080 (TPE) against 0.119 (Optuna) on
+    seeds 0..9, TPE better on 8; on seeds 10..39 (``--seeds 10:40``) 0.198 against 0.150, medians 0.094 and
+    0.095, TPE better on 14 of 30.  The bound: TPE's mean <= 1.5 x Optuna's.
+    """
     optuna = pytest.importorskip("optuna")
     from jaxnn.sweeps.export import optuna_distribution
 
@@ -363,4 +367,4 @@ def test_tpe_matches_optuna(tpe_regrets):
             ref.append(study.best_value)
     finally:
         optuna.logging.set_verbosity(level)
-    assert tpe_regrets.mean() <= np.mean(ref), (tpe_regrets, ref)
+    assert tpe_regrets.mean() <= 1.5 * np.mean(ref), (tpe_regrets, ref)
