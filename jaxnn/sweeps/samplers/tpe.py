@@ -133,7 +133,7 @@ def tpe(*, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: Optiona
       n_ei_candidates: candidates drawn from l(x) per proposed point (int >= 1).
       gamma: ``gamma(m) -> n_below`` for m observations (None: :func:`default_gamma`).
       prior_weight: the prior kernel's weight (> 0).
-      multivariate: joint kernels with the Scott-like bandwidth (True) or independent coordinates.
+      multivariate: one joint kernel per observation (True) or an independent mixture per coordinate.
       consider_endpoints, consider_magic_clip: Optuna's bandwidth options.
       random_fraction: probability in [0, 1] that a proposed point is uniform random.
       constant_liar: propose a batch one point at a time, each pending point in the bad group.
