@@ -196,8 +196,9 @@ def _split(history, j: int, gamma, liar: bool):
     n_below = gamma(len(seen))
     if not isinstance(n_below, (numbers.Integral, np.integer)) or n_below < 0:
         raise ValueError(f"gamma: expected gamma(m) to return an integer >= 0, got {n_below!r:.80} for m={len(seen)}")
-    n_below = min(int(n_below), int(np.isfinite(loss[seen]).sum()))
-    order = np.argsort(loss[seen], kind="stable")
+    key = np.where(np.isfinite(loss[seen]), loss[seen], np.inf)  # failed (+-inf) trials: the worst
+    n_below = min(int(n_below), int(np.isfinite(key).sum()))
+    order = np.argsort(key, kind="stable")
     below, above = np.sort(seen[order[:n_below]]), seen[order[n_below:]]
     if liar:
         pending = np.flatnonzero(np.isnan(loss) & (np.asarray(history.state) == RUNNING))
