@@ -186,8 +186,43 @@ def test_bad_input_is_refused_before_compute(prob, tmp_path):
     with pytest.raises(ValueError, match="mode: "):
         sweeps.search(lambda key, lr: {"loss": lr}, {"lr": sweeps.uniform(0, 1)}, trials=4,
                       key=jax.random.key(0), metric="loss")
-    with pytest.raises(ValueError, match="are not outputs of fn; it returns \[.loss.\]"):
+    with pytest.raises(ValueError, match=r"are not outputs of fn; it returns \[.loss.\]"):
         sweeps.search(lambda key, lr: {"loss": lr}, {"lr": sweeps.uniform(0, 1)}, trials=4,
                       key=jax.random.key(0), metric="acc", mode="max")
     with pytest.raises(ValueError, match="trials: expected an integer >= 1"):
         sweeps.search(mlp, dists, trials=0, steps=4, **kw)
+
+
+class Interrupt(Exception):
+    pass
+
+
+class Stopping(RandomSampler):
+    """Stops the search at its third proposal (as kill -9 would after two batches)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def propose(self, n, space, history, seed):
+        self.calls += 1
+        if self.calls == 3:
+            raise Interrupt
+        return super().propose(n, space, history, seed)
+
+
+def test_search_of_a_function_resumes_from_out_dir(tmp_path, capsys):
+    def fn(key, x, y):
+        return {"final_loss": (x - 0.3) ** 2 + y + 0.01 * jax.random.normal(key)}
+
+    space = dict(x=sweeps.uniform(0, 1), y=sweeps.loguniform(1e-3, 1.0))
+    kw = dict(trials=24, batch=8, key=jax.random.key(7), metric="final_loss", mode="min")
+    whole = sweeps.search(fn, space, sampler=RandomSampler(), **kw)
+    with pytest.raises(Interrupt):
+        sweeps.search(fn, space, sampler=Stopping(), out_dir=tmp_path, **kw)
+    assert sorted(os.listdir(tmp_path)) == ["batch_0000", "batch_0001"]
+    capsys.readouterr()
+    again = sweeps.search(fn, space, sampler=RandomSampler(), out_dir=tmp_path, **kw)
+    assert "resuming" in capsys.readouterr().err  # the finished batches were read back, not recomputed
+    np.testing.assert_array_equal(again["final_loss"], whole["final_loss"])
+    np.testing.assert_array_equal(again.coords["x"], whole.coords["x"])
+    assert sweeps.SweepResult.load(tmp_path).best() == again.best()
