@@ -89,6 +89,11 @@ def space(n):
     return sweeps.random(n, **{k: sweeps.loguniform(*r) for k, r in RANGES.items()})
 
 
+def dists():
+    """The same ranges as distributions, for the model-based searches (they propose from a space)."""
+    return {k: sweeps.loguniform(*r) for k, r in RANGES.items()}
+
+
 def budgets(a):
     return [a.min_steps * a.eta ** k for k in range(64) if a.min_steps * a.eta ** k <= a.max_steps]
 
@@ -151,6 +156,15 @@ def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
     if kind == "run":
         res = sweeps.run(mlp, space(a.candidates), steps=a.max_steps, segment=a.min_steps,
                          early_stopping=sweeps.patience("val_loss", a.patience), metric="val_accuracy", **kw)
+    elif kind == "bohb":
+        res = sweeps.bohb(mlp, dists(), metric="val_accuracy", min_steps=a.min_steps, max_steps=a.max_steps,
+                          eta=a.eta, **kw)
+    elif kind == "asha":
+        res = sweeps.asha(mlp, dists(), trials=a.candidates, metric="val_accuracy", min_steps=a.min_steps,
+                          max_steps=a.max_steps, eta=a.eta, sampler=sweeps.tpe(), **kw)
+    elif kind == "tpe1":
+        res = sweeps.search(mlp, dists(), trials=a.candidates, batch=a.batch, steps=a.max_steps,
+                            sampler=sweeps.tpe(), metric="val_accuracy", **kw)
     else:
         fn = sweeps.successive_halving if kind == "sh" else sweeps.hyperband
         res = fn(mlp, space(a.candidates), metric="val_accuracy", min_steps=a.min_steps,
@@ -167,7 +181,7 @@ def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
     return {"seconds": seconds, "lane_steps": m["lane_steps_paid"], "best_val": b["val_accuracy"], "test": te,
             "util": m["lane_utilization"], "compile_s": m["compile_s"], "val_check": abs(va - b["val_accuracy"]),
             "devices": m["devices"], "lanes": m["lanes"], "trials": m.get("n_trials_used", m["n_started"]),
-            "stopped_early": m.get("n_stopped_early")}
+            "stopped_early": m.get("n_stopped_early"), "propose_s": m.get("propose_s")}
 
 
 def make_full_fn(steps):
@@ -208,35 +222,38 @@ class OptunaTrainer:
         self.rungs = budgets(a)
 
 
-def optuna_search(tr: OptunaTrainer, P, a, seed):
+def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
+    """Optuna's TPESampler(seed), trials one at a time: with ``prune``, HyperbandPruner(min, max, eta) and the
+    trials reported rung by rung; without, every trial trained to ``max_steps`` in one jitted advance."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed_key = jax.random.key(seed)
     paid = {"steps": 0}
+    rungs = tr.rungs if prune else [a.max_steps]
 
     def objective(trial):
         hp = {k: trial.suggest_float(k, *RANGES[k], log=True) for k in ("scale", "lr", "lam")}
         key = jax.random.fold_in(seed_key, trial.number)
         state, done, acc = tr.init(key, tr.data, **hp), 0, 0.0
-        for r in tr.rungs:
+        for r in rungs:
             state = tr.advance(state, tr.data, r - done, **hp)
             paid["steps"] += r - done
             done = r
             acc = float(tr.evaluate(state, tr.data, **hp)["val_accuracy"])
             acc = acc if np.isfinite(acc) else 0.0
-            trial.report(acc, r)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+            if prune:
+                trial.report(acc, r)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
         return acc
 
     # A fixed study name: HyperbandPruner assigns trials to brackets by a hash of the study name and the trial
     # number, so the default (a random name) would make a seeded search unrepeatable.
+    pruner = (optuna.pruners.HyperbandPruner(min_resource=a.min_steps, max_resource=a.max_steps,
+                                             reduction_factor=a.eta) if prune else optuna.pruners.NopPruner())
     study = optuna.create_study(study_name=f"bench_adaptive_seed{seed}", direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed),
-                                pruner=optuna.pruners.HyperbandPruner(min_resource=a.min_steps,
-                                                                      max_resource=a.max_steps,
-                                                                      reduction_factor=a.eta))
+                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -247,6 +264,42 @@ def optuna_search(tr: OptunaTrainer, P, a, seed):
     n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     return {"seconds": seconds, "lane_steps": paid["steps"], "best_val": float(b.value), "test": te,
             "trials": a.candidates, "complete": n_complete}
+
+
+def hyperoptax_search(P, a, seed):
+    """hyperoptax's BayesianSearch (a GP, its defaults: Matern 0.5, PI, Kriging-believer batches): candidates /
+    batch iterations of ``batch`` trials, each trial ``fn(key, config)`` = init_mlp + jaxnn.train for max_steps
+    (jitted, vmapped by ``optimize``), compilation included in the time.  It has no budgets: every trial is
+    trained to ``max_steps``.  The winner's key is the one ``optimize`` gave it (its split rule reproduced
+    here), so its retraining with ``jaxnn.train`` checks the val accuracy and measures the test accuracy."""
+    import hyperoptax as hx
+
+    (Xtr, Ytr, _), (Xva, Yva, _) = P["train"], P["val"]
+    Xtr, Ytr, Xva, Yva = map(jnp.asarray, (Xtr, Ytr, Xva, Yva))
+    iters = a.candidates // a.batch
+
+    @jax.jit
+    def fn(key, config):
+        params = jaxnn.init_mlp(jax.random.split(key)[0], SIZES, scale=config["scale"])
+        params, _ = jaxnn.train(params, Xtr, Ytr, lr=config["lr"], lam=config["lam"], steps=a.max_steps, **STRUCT)
+        acc = accuracy(params, Xva, Yva)
+        return jnp.where(jnp.isfinite(acc), acc, 0.0)
+
+    space_ = {k: hx.LogSpace(*r) for k, r in RANGES.items()}
+    key = jax.random.key(seed)
+    t0 = time.perf_counter()
+    state, opt = hx.BayesianSearch.init(space_, n_max=iters * a.batch, n_parallel=a.batch)
+    state, (params_hist, results_hist) = opt.optimize(state, key, fn, n_iterations=iters)
+    vals = np.concatenate([np.asarray(r) for r in results_hist])
+    seconds = time.perf_counter() - t0
+    it, j = divmod(int(np.argmax(vals)), a.batch)
+    k = key
+    for _ in range(it + 1):  # optimize's own key rule: key, get, funcs, update = split(key, 4)
+        k, _, k_funcs, _ = jax.random.split(k, 4)
+    hp = {n: float(params_hist[it][n][j]) for n in RANGES}
+    va, te = test_of(P, jax.random.split(k_funcs, a.batch)[j], hp, a.max_steps)
+    return {"seconds": seconds, "lane_steps": iters * a.batch * a.max_steps, "best_val": float(vals.max()),
+            "test": te, "trials": iters * a.batch, "val_check": abs(va - float(vals.max()))}
 
 
 def sklearn_search(P, a, seed):
@@ -290,8 +343,14 @@ def row(name, runs):
            "lane-steps": int(round(np.mean([r["lane_steps"] for r in runs]))),
            "best val acc": float(np.mean([r["best_val"] for r in runs])),
            "winner test acc": float(np.mean([r["test"] for r in runs])), "_runs": runs}
+    best = [r["best_val"] for r in runs]
+    out["seeds"] = len(runs)
+    out["val min-max"] = f"{min(best):.4f}-{max(best):.4f}"
+    out["val std"] = float(np.std(best))
     if runs[0].get("util") is not None:
         out["lane util"] = float(np.mean([r["util"] for r in runs]))
+    if runs[0].get("propose_s") is not None:  # model-based jaxnn rows: the host's proposing, of the whole search
+        out["propose %"] = float(100 * np.mean([r["propose_s"] / r["seconds"] for r in runs]))
     return out
 
 
@@ -323,6 +382,53 @@ def lane_tail(P, mlp, a):
     return rows
 
 
+def model_targets(rows, runs):
+    """Issue 23's targets with the measured ratios; a time target out of reach here gets its ceiling: the
+    search's lane-steps at the full sweep's rate per lane-step (the cost of that much training here)."""
+    def line(text, value, ok):
+        return f"- {text}: {value} -> {'met' if ok else 'NOT met'}"
+
+    def ceiling(k, peer):
+        floor = rows[k]["lane-steps"] * rows["full"]["mean s"] / rows["full"]["lane-steps"]
+        return (f"  ceiling: {rows[k]['lane-steps']} lane-steps at the full sweep's rate take {floor:.2f} s (it took "
+                f"{rows[k]['mean s']:.2f} s): at best {floor / rows[peer]['mean s']:.3f} of {rows[peer]['method']}'s "
+                f"time on this machine")
+
+    if not any(k in rows for k in ("bohb", "asha", "tpe1")):
+        return
+    print("\nTargets (issue 23):")
+    for k, name in (("bohb", "BOHB"), ("asha", "ASHA + TPE")):
+        if k not in rows or "optuna" not in rows:
+            continue
+        d = 100 * (rows[k]["best val acc"] - rows["optuna"]["best val acc"])
+        print(line(f"mean best val acc: {name} >= Optuna TPE + Hyperband's", f"{d:+.2f} points", d >= 0))
+        r = rows[k]["mean s"] / rows["optuna"]["mean s"]
+        print(line(f"{name} <= 1/5 of Optuna TPE + Hyperband's wall time", f"{r:.3f} of it ({1 / r:.2f}x faster)",
+                   r <= 0.2))
+        if r > 0.2:
+            print(ceiling(k, "optuna"))
+    if "tpe1" in rows:
+        if "optuna_nop" in rows:
+            d = 100 * (rows["tpe1"]["best val acc"] - rows["optuna_nop"]["best val acc"])
+            print(line("mean best val acc: TPE at one budget >= Optuna TPE without pruning", f"{d:+.2f} points",
+                       d >= 0))
+        r = rows["tpe1"]["mean s"] / rows["full"]["mean s"]
+        print(line("TPE at one budget <= 1.15x the time of jaxnn's random sweep of the same trials",
+                   f"{r:.2f}x", r <= 1.15))
+    for k, name in (("bohb", "BOHB"), ("asha", "ASHA + TPE"), ("tpe1", "TPE at one budget")):
+        if k in rows:
+            worst = max(100 * r["propose_s"] / r["seconds"] for r in runs[k])
+            print(line(f"propose_s <= 10% of the search's time, {name}", f"{rows[k]['propose %']:.2f}% "
+                       f"(mean; largest {worst:.2f}%)", worst <= 10))
+    if "asha" in rows:
+        u = rows["asha"]["lane util"]
+        print(line("lane utilization >= 0.95, ASHA + TPE", f"{u:.3f} (mean; lowest "
+                   f"{min(r['util'] for r in runs['asha']):.3f})", min(r["util"] for r in runs["asha"]) >= 0.95))
+    if "hyperoptax" in rows:
+        print(f"hyperoptax: retrained from the winner's key and hyperparameters with jaxnn.train, its val accuracy "
+              f"reproduces to {max(r['val_check'] for r in runs['hyperoptax']):.2g}.")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="27 candidates, budgets 9..81, 1 seed (smoke test)")
@@ -332,7 +438,14 @@ def main(argv=None):
     p.add_argument("--max-steps", type=int, default=243)
     p.add_argument("--eta", type=int, default=3)
     p.add_argument("--patience", type=int, default=3, help="early-stopping row: patience in segments (default 3)")
-    p.add_argument("--no-optuna", action="store_true")
+    p.add_argument("--model-seeds", type=int, default=5,
+                   help="seeds of the model-based rows (BOHB, ASHA + TPE, TPE at one budget), both Optuna rows and "
+                        "hyperoptax (default 5)")
+    p.add_argument("--batch", type=int, default=27,
+                   help="TPE at one budget: trials per proposal; hyperoptax: vmapped trials per iteration (27)")
+    p.add_argument("--no-optuna", action="store_true", help="skip both Optuna rows")
+    p.add_argument("--no-hyperoptax", action="store_true")
+    p.add_argument("--no-model", action="store_true", help="skip jaxnn's model-based rows (bohb, asha, search)")
     p.add_argument("--no-sklearn", action="store_true")
     p.add_argument("--one-device", choices=["sh", "all", "none"], default="sh",
                    help="jaxnn rows also timed on one device: successive halving only (default), every jaxnn row, "
@@ -345,7 +458,7 @@ def main(argv=None):
                         "and 64, with and without narrowing (--seeds seeds)")
     a = p.parse_args(argv)
     if a.quick:
-        a.candidates, a.max_steps, a.seeds = 27, 81, 1
+        a.candidates, a.max_steps, a.seeds, a.model_seeds, a.batch = 27, 81, 1, 1, 9
     print(machine() + f", {len(jax.devices())} JAX devices")
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak (jnp.dot {peak_size()}^2, same run): {peak:.1f} GFLOP/s")
@@ -362,7 +475,8 @@ def main(argv=None):
     full_fn = make_full_fn(a.max_steps)
     methods = [("sh", "jaxnn successive_halving", lambda s: jaxnn_adaptive("sh", mlp, P, a, s)),
                ("hb", "jaxnn hyperband", lambda s: jaxnn_adaptive("hb", mlp, P, a, s)),
-               ("full", f"jaxnn.sweep, every trial to {a.max_steps} steps", lambda s: jaxnn_full(full_fn, P, a, s)),
+               ("full", f"jaxnn.sweep, every trial to {a.max_steps} steps (random)",
+                lambda s: jaxnn_full(full_fn, P, a, s)),
                ("es", f"jaxnn sweeps.run, segment {a.min_steps}, patience('val_loss', {a.patience})",
                 lambda s: jaxnn_adaptive("run", mlp, P, a, s))]
     one = jax.devices()[:1]
@@ -374,45 +488,65 @@ def main(argv=None):
                     ("full1", "jaxnn.sweep, 1 device", lambda s: jaxnn_full(full_fn, P, a, s, devices=one)),
                     ("es1", "jaxnn sweeps.run (patience), 1 device",
                      lambda s: jaxnn_adaptive("run", mlp, P, a, s, devices=one))]
+    model = []  # the model-based rows and their peers: --model-seeds seeds
+    if not a.no_model:
+        model += [("bohb", "jaxnn bohb (TPE, default iterations)", lambda s: jaxnn_adaptive("bohb", mlp, P, a, s)),
+                  ("asha", "jaxnn asha + tpe", lambda s: jaxnn_adaptive("asha", mlp, P, a, s)),
+                  ("tpe1", f"jaxnn search + tpe, {a.max_steps} steps, batches of {a.batch}",
+                   lambda s: jaxnn_adaptive("tpe1", mlp, P, a, s))]
     if not a.no_optuna:
         import optuna
         trainer = OptunaTrainer(mlp, P, a)
-        methods.append(("optuna", f"Optuna {optuna.__version__} TPE + HyperbandPruner",
-                        lambda s: optuna_search(trainer, P, a, s)))
+        model += [("optuna", f"Optuna {optuna.__version__} TPE + HyperbandPruner",
+                   lambda s: optuna_search(trainer, P, a, s)),
+                  ("optuna_nop", f"Optuna {optuna.__version__} TPE, no pruning ({a.max_steps} steps each)",
+                   lambda s: optuna_search(trainer, P, a, s, prune=False))]
+    if not a.no_hyperoptax:
+        from importlib.metadata import version
+        model.append(("hyperoptax", f"hyperoptax {version('hyperoptax')} BayesianSearch (GP, "
+                      f"{a.candidates // a.batch} x {a.batch} vmapped, {a.max_steps} steps)",
+                      lambda s: hyperoptax_search(P, a, s)))
     if not a.no_sklearn:
         import sklearn
         methods.append(("sklearn", f"scikit-learn {sklearn.__version__} HalvingRandomSearchCV(MLPClassifier)",
                         lambda s: sklearn_search(P, a, s)))
+    methods = [m + (a.seeds,) for m in methods] + [m + (a.model_seeds,) for m in model]
 
     # Seed by seed, every method in turn (so a change in the machine's load reaches all of them alike).
-    runs = {k: [] for k, _, _ in methods}
-    for seed in range(a.seeds):
-        for k, name, f in methods:
+    runs = {k: [] for k, *_ in methods}
+    for seed in range(max(n for *_, n in methods)):
+        for k, name, f, n in methods:
+            if seed >= n:
+                continue
             runs[k].append(f(seed))
             r = runs[k][-1]
             print(f"seed {seed} {name}: {r['seconds']:.2f} s, best val {r['best_val']:.4f}, test {r['test']:.4f}, "
                   f"lane-steps {r['lane_steps']}", flush=True)
-    rows = {k: row(name, runs[k]) for k, name, _ in methods}
+    rows = {k: row(name, runs[k]) for k, name, *_ in methods}
     sh = rows["sh"]
     for r in rows.values():
         r["vs SH"] = r["mean s"] / sh["mean s"]
     b = budgets(a)
     dev = runs["sh"][0]["devices"]
     print(f"\n### adaptive search: digits 600 / 600 / 597, {SIZES} tanh/softmax, adam, {a.candidates} candidates, "
-          f"budgets {b} full-batch steps (eta {a.eta}), {a.seeds} seed{'s' if a.seeds > 1 else ''}, "
+          f"budgets {b} full-batch steps (eta {a.eta}), {a.seeds} seed{'s' if a.seeds > 1 else ''} "
+          f"({a.model_seeds} for the model-based rows and their peers), "
           f"{dev} JAX {jax.devices()[0].platform} device{'s' if dev > 1 else ''}\n")
     print(f"`python benchmarks/bench_adaptive.py{' --quick' if a.quick else ''}"
-          f"{'' if a.quick or a.seeds == 3 else f' --seeds {a.seeds}'}`\n")
-    cols = ["method", "mean s", "seed-1 s", "compile s", "vs SH", "lane-steps", "lane util", "best val acc",
-            "winner test acc"]
+          f"{'' if a.quick or a.seeds == 3 else f' --seeds {a.seeds}'}"
+          f"{'' if a.quick or a.model_seeds == 5 else f' --model-seeds {a.model_seeds}'}`\n")
+    cols = ["method", "seeds", "mean s", "seed-1 s", "compile s", "vs SH", "lane-steps", "lane util", "propose %",
+            "best val acc", "val min-max", "val std", "winner test acc"]
     print(table(list(rows.values()), cols))
-    mean_of = f"seeds 2-{a.seeds}" if a.seeds > 1 else "seed 1"
+    mean_of = "seeds 2.. of its row" if max(a.seeds, a.model_seeds) > 1 else "seed 1"
     print(f"\n'mean s': mean wall time of the whole search over {mean_of} (compiled); 'seed-1 s': seed 1's, which "
           f"includes the jaxnn rows' compilation ('compile s': theirs, seed 1); 'vs SH' = mean s / successive "
           f"halving's. 'lane-steps': training steps paid, summed over trials (jaxnn: meta['lane_steps_paid']; the "
           f"full sweep: {a.candidates} x {a.max_steps}; Optuna: the steps each trial trained before it was pruned or "
           f"finished; scikit-learn: candidates x max_iter of every rung, each refit from scratch). 'best val acc' and "
-          f"'winner test acc': means over seeds. Hyperband's brackets use "
+          f"'winner test acc': means over seeds ('val min-max', 'val std': their spread over seeds). 'propose %': "
+          f"meta['propose_s'] (the host's time proposing trials) as a percentage of the search's wall time, mean "
+          f"over seeds. Hyperband's brackets use "
           f"{runs['hb'][0]['trials']} of the {a.candidates} candidates. scikit-learn's MLPClassifier has no init "
           f"scale (Glorot init): it searches learning_rate_init and alpha only. Optuna trials train with the "
           f"trainable's jitted init/advance/evaluate (jaxnn.train cannot continue an adam run: it takes no optimizer "
@@ -462,6 +596,7 @@ def main(argv=None):
     for k, name in (("sh", "successive halving"), ("hb", "Hyperband"), ("es", "early-stopping sweeps.run")):
         u = rows[k]["lane util"]
         print(line(f"lane utilization >= 0.9, {name}", f"{u:.3f}", u >= 0.9))
+    model_targets(rows, runs)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(), "peak_gflops": peak, "rows": list(rows.values())}, f, indent=2,
