@@ -227,7 +227,8 @@ class _Parzen(NamedTuple):
     """A mixture of m member kernels and the prior: centres ``xc`` (m, dc) and ``xq`` (m, dq),
     bandwidths ``sigma`` (m, dc), ``log_w`` (m + 1,) log weights (the prior's last), ``nk = m + 1``
     kernels, ``pw`` the prior weight; ``norm`` (m, dc) ``log(sigma sqrt(2 pi) Z)`` (Z: the kernel's mass in
-    [0, 1]), ``order`` (dc, m) the members sorted per coordinate."""
+    [0, 1]), ``order`` (dc, m) the members sorted per coordinate; ``rows`` (m, K) the joint kernels'
+    :func:`_kernel_rows` (multivariate), else None."""
 
     xc: np.ndarray
     xq: np.ndarray
@@ -237,6 +238,7 @@ class _Parzen(NamedTuple):
     pw: float
     norm: np.ndarray
     order: np.ndarray
+    rows: Optional[np.ndarray]
 
 
 def _min_sigma(m: int, opt: TPESampler) -> float:
@@ -272,18 +274,38 @@ def _log_norm(mu, s):
 
 def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None, prev=None) -> _Parzen:
     """The Parzen estimator of the members ``u`` (m, d) in trial order (or their encoding ``xcq``); ``prev``:
-    the estimator of the first members, whose sort and normalizers are reused where bandwidths agree."""
+    the estimator of the first members, whose sort, normalizers and kernel rows are reused where bandwidths
+    agree."""
     xc, xq = _encode(u, lay) if xcq is None else xcq
     m = len(xc)
     w = np.append(default_weights(m), opt.prior_weight)
     sigma, order = _neighbour_sigmas(xc, opt, None if prev is None else prev.order)
+    rows = None
     if prev is None:
         norm = _log_norm(xc, sigma)
+        rows = _kernel_rows(xc, xq, sigma, norm, lay) if opt.multivariate else None
     else:
-        norm = np.concatenate([prev.norm, _log_norm(xc[prev.nk - 1:], sigma[prev.nk - 1:])])
-        i, j = np.nonzero(sigma[:prev.nk - 1] != prev.sigma)
+        m0 = prev.nk - 1
+        norm = np.concatenate([prev.norm, _log_norm(xc[m0:], sigma[m0:])])
+        i, j = np.nonzero(sigma[:m0] != prev.sigma)
         norm[i, j] = _log_norm(xc[i, j], sigma[i, j])
-    return _Parzen(xc, xq, sigma, np.log(w / w.sum()), m + 1, opt.prior_weight, norm, order)
+        if opt.multivariate:
+            new = np.concatenate([np.unique(i), np.arange(m0, m)])
+            rows = np.concatenate([prev.rows, np.empty((m - m0, prev.rows.shape[1]))])
+            rows[new] = _kernel_rows(xc[new], xq[new], sigma[new], norm[new], lay)
+    return _Parzen(xc, xq, sigma, np.log(w / w.sum()), m + 1, opt.prior_weight, norm, order, rows)
+
+
+def _kernel_rows(xc, xq, sigma, norm, lay: _Layout):
+    """(m, 2 dc + 1 + sum k) the members' side of joint kernels: ``log K_i(x) = [x^2, x, 1, a onehot(x_cat)] @
+    rows[i] + (categorical constant)``, i.e. ``rows[i] = [-h_i, 2 h_i mu_i, -sum_j h_ij mu_ij^2 - sum_j norm_ij,
+    onehot(c_i)]`` with ``h = 1 / (2 sigma^2)``; a member with a bandwidth < ``_TINY`` has h = 0 there (its
+    square, expanded, would lose every digit: :func:`_joint_log_pdf` computes it directly)."""
+    h = 0.5 / sigma ** 2
+    h[(sigma < _TINY).any(1)] = 0.0
+    hot = np.zeros((len(xc), int(lay.k.sum())))
+    np.put_along_axis(hot, xq + _offsets(lay.k), 1.0, axis=1)
+    return np.concatenate([-h, 2.0 * h * xc, -(h * xc ** 2 + norm).sum(1, keepdims=True), hot], axis=1)
 
 
 def _sample(p: _Parzen, lay: _Layout, rng, size: int, joint: bool):
@@ -322,30 +344,21 @@ def _log_pdf(p: _Parzen, xc, xq, lay: _Layout, opt: TPESampler):
 
 
 def _joint_kernels(p: _Parzen, lay: _Layout):
-    """The kernels' side of joint kernels (multivariate=True), the prior's last:
+    """What scores joint kernels (multivariate=True): ``log sum_i w_i K_i(x)`` over the members and the prior,
 
-    ``log w_i K_i(x) = [x^2, x, 1, onehot(x_cat)] @ W[:, i]``, with ``log K_i(x) = sum_j [-h_ij (x_j - mu_ij)^2
-    - log(s_ij sqrt(2 pi) Z_ij)]`` (continuous; ``h = 1 / (2 s^2)``, Z_ij the kernel's mass in [0, 1]) ``+ a M_i(x)
-    + c`` (categorical: M_i(x) matching categories, ``a`` the log odds of a member's own category).
+    ``log K_i(x) = sum_j [-h_ij (x_j - mu_ij)^2 - log(s_ij sqrt(2 pi) Z_ij)]`` (continuous; ``h = 1 / (2 s^2)``,
+    Z_ij the kernel's mass in [0, 1]) ``+ a M_i(x) + c`` (categorical: M_i(x) matching categories, ``a`` the log
+    odds of a member's own category, ``c`` the log probability of another one, summed).
 
     Returns:
-      W: (2 dc + 1 + sum k, m + 1); tiny: the kernels with a bandwidth < ``_TINY`` (their squares left out of W,
-      computed directly: expanded, they would lose every digit); mu, h: (m + 1, dc).
+      (rows (m, K), bias (m,) log w_i + c, the prior's log weight and normalizer, a, tiny: the members with a
+      bandwidth < ``_TINY``, their centres (t, dc) and h (t, dc)).
     """
-    dc = len(lay.cont)
-    mu = np.concatenate([p.xc, np.full((1, dc), 0.5)])
-    s = np.concatenate([p.sigma, np.ones((1, dc))])
-    h = 0.5 / s ** 2
-    tiny = np.flatnonzero((s < _TINY).any(1))
-    fast = h.copy()
-    fast[tiny] = 0.0
-    bias = p.log_w - np.append(p.norm.sum(-1), dc * _log_norm(0.5, 1.0))
-    bias[:-1] += len(lay.cat) * math.log(p.pw / p.nk) - np.log1p(lay.k * p.pw / p.nk).sum()
-    bias[-1] -= np.log(lay.k).sum()  # the prior: uniform
-    hot = np.zeros((p.nk, int(lay.k.sum())))
-    np.put_along_axis(hot[:-1], p.xq + _offsets(lay.k), math.log1p(p.nk / p.pw), axis=1)
-    W = np.concatenate([-fast, 2.0 * fast * mu, (bias - (fast * mu ** 2).sum(-1))[:, None], hot], axis=1).T
-    return W, tiny, mu, h
+    dc, k = len(lay.cont), lay.k
+    bias = p.log_w[:-1] + len(k) * math.log(p.pw / p.nk) - np.log1p(k * p.pw / p.nk).sum()
+    prior = p.log_w[-1] - dc * _log_norm(0.5, 1.0) - np.log(k).sum()  # the prior: uniform categories
+    tiny = np.flatnonzero((p.sigma < _TINY).any(1))
+    return p.rows, bias, prior, math.log1p(p.nk / p.pw), tiny, p.xc[tiny], 0.5 / p.sigma[tiny] ** 2
 
 
 def _offsets(k):
@@ -354,14 +367,16 @@ def _offsets(k):
 
 def _joint_log_pdf(kernels, xc, xq, lay: _Layout):
     """(E,) log sum_i w_i K_i(x) of joint kernels (:func:`_joint_kernels`) at xc (E, dc), xq (E, dq): one
-    matrix product, then the squares of the tiny-bandwidth kernels."""
-    W, tiny, mu, h = kernels
+    matrix product, the squares of the tiny-bandwidth members, the prior."""
+    rows, bias, prior, a, tiny, mu, h = kernels
     hot = np.zeros((len(xc), int(lay.k.sum())))
-    np.put_along_axis(hot, xq + _offsets(lay.k), 1.0, axis=1)
-    e = _serial_matmul(np.concatenate([xc ** 2, xc, np.ones((len(xc), 1)), hot], axis=1), W)
+    np.put_along_axis(hot, xq + _offsets(lay.k), a, axis=1)
+    e = _serial_matmul(np.concatenate([xc ** 2, xc, np.ones((len(xc), 1)), hot], axis=1), rows.T)
+    e += bias
     if tiny.size:
-        e[:, tiny] -= (h[tiny] * (xc[:, None, :] - mu[tiny]) ** 2).sum(-1)
-    return _logsumexp(e, axis=-1)
+        e[:, tiny] -= (h * (xc[:, None, :] - mu) ** 2).sum(-1)
+    members = _logsumexp(e, axis=-1) if e.shape[1] else np.full(len(xc), -np.inf)
+    return np.logaddexp(members, prior - 0.5 * ((xc - 0.5) ** 2).sum(-1))
 
 
 def _serial_matmul(X, W):
