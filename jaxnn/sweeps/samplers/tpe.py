@@ -381,8 +381,8 @@ def _joint_log_pdf(kernels, xc, xq, lay: _Layout):
 
 def _serial_matmul(X, W):
     """X @ W, (E, K) @ (K, m), in blocks of at most ``_SERIAL`` multiply-adds: OpenBLAS runs those on one
-    thread, and threads are no help for these thin products; on a busy machine (a search's compiled steps
-    running) waiting for them made a product up to 10x slower."""
+    thread.  Threads are no help for these thin products, and on a busy machine (a search's compiled steps
+    running) waiting for them made the products several times slower."""
     (E, K), m = X.shape, W.shape[1]
     out = np.empty((E, m))
     rows = min(E, 64)
@@ -395,7 +395,7 @@ def _serial_matmul(X, W):
 
 def _logsumexp(a, axis: int):
     """log sum exp over ``axis``, the exponentials in float32 after subtracting the maximum (NumPy's float64
-    exp is an order of magnitude slower on large negative arguments; the terms are then exact to 1e-7)."""
+    exp is much slower on large negative arguments; float32 terms carry a relative error of its epsilon)."""
     top = np.max(a, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     x = (a - top).astype(np.float32)
