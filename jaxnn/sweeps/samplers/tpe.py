@@ -398,10 +398,10 @@ def _logsumexp(a, axis: int):
     exp is much slower on large negative arguments; float32 terms carry a relative error of its epsilon)."""
     top = np.max(a, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
-    x = (a - top).astype(np.float32)
+    x = np.subtract(a, top, dtype=np.float32)
     np.exp(x, out=x)
     with np.errstate(divide="ignore"):
-        return np.log(x.sum(axis, dtype=np.float64)) + np.squeeze(top, axis)
+        return np.log(x.sum(axis).astype(np.float64)) + np.squeeze(top, axis)
 
 
 def _independent_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
