@@ -38,7 +38,7 @@ from jaxnn import sweeps  # noqa: E402
 from jaxnn.sweeps.export import optuna_distribution  # noqa: E402
 from jaxnn.sweeps.samplers.base import COMPLETE, History, param_space  # noqa: E402
 
-TPE = importlib.import_module("jaxnn.sweeps.samplers.tpe")  # the module (sweeps.samplers.tpe is the function)
+TPE = importlib.import_module("jaxnn.sweeps.samplers.tpe")
 
 SPACES = {
     3: {"lr": sweeps.loguniform(1e-5, 1.0), "width": sweeps.integers(8, 129), "act": sweeps.choice([0, 1, 2])},

@@ -17,7 +17,7 @@ from jaxnn import sweeps
 from jaxnn.sweeps.samplers.base import COMPLETE, RUNNING, History, param_space
 from jaxnn.sweeps.samplers.tpe import TPESampler, default_gamma, default_weights, tpe
 
-T = importlib.import_module("jaxnn.sweeps.samplers.tpe")  # the module (sweeps.samplers.tpe is the function)
+T = importlib.import_module("jaxnn.sweeps.samplers.tpe")
 
 MIXED = {"lr": sweeps.loguniform(1e-4, 1.0), "x": sweeps.uniform(-1.0, 1.0), "k": sweeps.integers(1, 9),
          "c": sweeps.choice([1, 2, 3]), "act": sweeps.static(["tanh", "relu"]), "width": 32}
