@@ -59,7 +59,9 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
       trainable: a :class:`~jaxnn.sweeps.Trainable`.
       space: ``{name: distribution}`` (traced hyperparameters).
       iterations: rounds of the brackets (49 trials each for min_steps 9, max_steps 243, eta 3).
-      sampler: default ``sweeps.tpe(random_fraction=1/3)`` (the paper's rho); any sampler works.
+      sampler: default ``sweeps.tpe(n_startup_trials=0, random_fraction=1/3)``: the model of the largest
+        budget with at least d + 1 observations, as in the paper, and a third of the proposals at random
+        (the paper's rho); any sampler works.
       lanes: default: the largest bracket's trials (so that later brackets learn from earlier ones), at most
         the working set's width.
       Other arguments as :func:`jaxnn.sweeps.hyperband`.
@@ -71,7 +73,7 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
     iterations = validate.check_int("iterations", iterations, minimum=1)
     brackets = hyperband_brackets(min_steps, max_steps, eta)
     n = sum(n_s for n_s, _ in brackets) * iterations
-    sampler = tpe(random_fraction=BOHB_RANDOM_FRACTION) if sampler is None else sampler
+    sampler = tpe(n_startup_trials=0, random_fraction=BOHB_RANDOM_FRACTION) if sampler is None else sampler
     design, ps, sampler = prepare(space, sampler, n, key, (coordinator_address, num_processes, process_id), out_dir)
     work = [(n_k * iterations, d) for n_s, r_s in brackets
             for n_k, d in work_of(rung_plan(n_s, r_s, eta, max_steps))]
