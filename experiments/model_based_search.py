@@ -89,8 +89,9 @@ def parse(argv=None):
     p.add_argument("--out", default="runs/model_based_search")
     p.add_argument("--quick", action="store_true", help="smoke test: 2 seeds, 36 trials, budgets 3..27, 16 units")
     a = p.parse_args(argv)
-    if a.quick:
-        a.seeds, a.trials, a.batch, a.min_steps, a.max_steps, a.hidden = 2, 36, 9, 3, 27, 16
+    if a.quick:  # smaller defaults; flags given explicitly still win
+        p.set_defaults(seeds=2, trials=36, batch=9, min_steps=3, max_steps=27, hidden=16)
+        a = p.parse_args(argv)
     a.problems = [s.strip() for s in a.problems.split(",") if s.strip()]
     a.methods = [s.strip() for s in a.methods.split(",") if s.strip()]
     for name, got, allowed in (("problems", a.problems, ("3hp", "7hp")), ("methods", a.methods, METHODS)):
