@@ -5,9 +5,10 @@ The whole run is one ``lax.scan`` over ``steps`` iterations; call :func:`minimiz
 ``memory_size`` curvature pairs, a zoom line search satisfying the strong Wolfe conditions), the
 method UFLDL uses ("400 iterations of L-BFGS", minFunc) for the sparse autoencoder.
 
-Divergence guard, as in :func:`jaxnn.train.train` (the same loop, :func:`jaxnn.guard.guarded_scan`):
-an iteration whose objective or params are non-finite is rejected; the params stay at their last
-finite values for the rest of the run, ``history["diverged_at"]`` records that iteration and
+Divergence guard, as in :func:`jaxnn.train.train` (the same loop, :func:`jaxnn.guard.guarded_scan`; with
+an optax ``optimizer`` it *is* ``train``'s full-batch loop, :func:`jaxnn.train.full_batch_descent`, whose
+check includes the gradient): an iteration whose objective or params are non-finite is rejected; the
+params stay at their last finite values for the rest of the run, ``history["diverged_at"]`` records that iteration and
 ``history["loss"]`` is NaN from there on.
 
 Invalid inputs, as in :func:`jaxnn.train.train`: the caller computes a traced ``invalid`` flag (bad
@@ -28,6 +29,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxnn import validate
 from jaxnn.guard import guard_init, guarded_scan, mask_invalid, tree_all_finite
+from jaxnn.train import full_batch_descent
 
 __all__ = ["minimize", "lbfgs", "lbfgs_iteration", "lbfgs_optimizer"]
 
@@ -79,32 +81,27 @@ def minimize(fun: Callable, params, *, steps: int, optimizer: Optional[optax.Gra
       divergence; all NaN if invalid), "diverged_at": int32, first non-finite iteration or -1 (-1 if
       invalid), "invalid": bool scalar, ``invalid``}``; the params are the initial ones if invalid.
     """
-    if optimizer is not None:
-        new_params, history = _scan(fun, params, steps, optimizer, lbfgs=False)
+    if optimizer is not None:  # train's own full-batch loop, on this objective
+        d = full_batch_descent(jax.value_and_grad(fun), optimizer)
+        state, losses = guarded_scan(d.step, d.start(params), length=steps, is_finite=d.is_finite)
+        new_params, history = state.kept, {"loss": losses, "diverged_at": state.diverged_at}
     else:
         # L-BFGS runs on one flat vector: its two-loop recursion and line search are many small vector
         # operations, one kernel per leaf each on a pytree, a single kernel each on the raveled params.
         flat, unravel = ravel_pytree(params)
-        flat, history = _scan(lambda v: fun(unravel(v)), flat, steps, lbfgs_optimizer(memory_size), lbfgs=True)
+        flat, history = _scan(lambda v: fun(unravel(v)), flat, steps, lbfgs_optimizer(memory_size))
         new_params = unravel(flat)
     return mask_invalid(False if invalid is None else invalid, params, new_params, history)
 
 
-def _scan(fun, params, steps, opt, *, lbfgs):
-    iteration = lbfgs_iteration(fun, opt) if lbfgs else None
-    vg = None if lbfgs else jax.value_and_grad(fun)
+def _scan(fun, params, steps, opt):
+    """L-BFGS for ``steps`` iterations under the guard (J(new_p) comes from the line search)."""
+    iteration = lbfgs_iteration(fun, opt)
     J0 = fun(params)
     dtype = jnp.result_type(J0)
 
     def step(carry, _):
-        if lbfgs:  # J(new_p) comes from the line search
-            (new_p, new_state), J_new = iteration(carry, None)
-        else:
-            p, state = carry
-            _, grad = vg(p)
-            updates, new_state = opt.update(grad, state, p)
-            new_p = optax.apply_updates(p, updates)
-            J_new = fun(new_p)
+        (new_p, new_state), J_new = iteration(carry, None)
         return (new_p, new_state), J_new.astype(dtype)
 
     # The guard's default check: the objective and the params

@@ -92,6 +92,31 @@ def _minibatch(X, Y, key, m, batch_size):
     return minibatch
 
 
+def full_batch_descent(value_and_grad: Callable, opt) -> Descent:
+    """The full-batch form of ``train``'s loop for any objective: ``value_and_grad(p) -> (J, g)``; a step
+    applies ``opt`` to the carried gradient and evaluates J and its gradient at the new params, which the next
+    step reuses (one evaluation per step).  The check: the loss, the params and the gradient."""
+    def start(params):
+        J0, g0 = value_and_grad(params)
+        return guard_init((params, (opt.init(params), g0)), finite=jnp.isfinite(J0) & tree_all_finite((params, g0)))
+
+    def step(carry, _):
+        p, (state, g) = carry
+        updates, new_state = opt.update(g, state, p)
+        new_p = optax.apply_updates(p, updates)
+        J_new, g_new = value_and_grad(new_p)
+        return (new_p, (new_state, g_new)), J_new
+
+    return Descent(start, step, _step_is_finite)
+
+
+def _step_is_finite(carry, J_new):
+    """A step's check: the loss, the params and the gradient the next step uses (with minibatches, the one
+    this step used); the optimizer state is not checked."""
+    p, (_, g) = carry
+    return jnp.isfinite(J_new) & tree_all_finite((g, p))
+
+
 def descent(X, Y, lr, lam, key, opt_hyper, *, activation, output_activation, loss, optimizer, opt_static=(),
             batch_size=None, gradient="autodiff", mesh=None, m=None) -> Descent:
     """The :class:`Descent` of ``train``'s loop: traceable, no checks (``train`` and ``jaxnn.trainable``
@@ -111,36 +136,23 @@ def descent(X, Y, lr, lam, key, opt_hyper, *, activation, output_activation, los
         return jax.value_and_grad(J)(p, XTb, YTb, w, lam)
 
     on_all_data = _on_all_data(XT, YT, lam, mesh, X.shape[0], m)
+    if batch_size is None:  # J and its gradient at the new params, reused by the next step
+        return full_batch_descent(lambda p: on_all_data(value_and_grad, p), opt)
     minibatch = _minibatch(X, Y, key, m, batch_size)
-    full = batch_size is None
 
-    def step(carry, t):
-        p, (state, g) = carry
-        if not full:  # gradient on this step's minibatch
-            _, g = value_and_grad(p, *minibatch(t))
+    def step(carry, t):  # the gradient on this step's minibatch (carried, for the check); J on all the data
+        p, (state, _) = carry
+        _, g = value_and_grad(p, *minibatch(t))
         updates, new_state = opt.update(g, state, p)
         new_p = optax.apply_updates(p, updates)
-        if full:  # J and its gradient at the new params, reused by the next step
-            J_new, g_new = on_all_data(value_and_grad, new_p)
-        else:
-            J_new, g_new = on_all_data(J, new_p), g
-        return (new_p, (new_state, g_new)), J_new
-
-    def is_finite(carry, J_new):
-        # the loss, the params and the gradient the next step uses (g itself was checked when it was
-        # computed: the previous step's g_new, or g0 at the start; with minibatches g_new is g); the
-        # optimizer state is not checked
-        p, (_, g) = carry
-        return jnp.isfinite(J_new) & tree_all_finite((g, p))
+        return (new_p, (new_state, g)), on_all_data(J, new_p)
 
     def start(params):
-        J0, g0 = on_all_data(value_and_grad, params) if full else (on_all_data(J, params), params)
-        start_ok = jnp.isfinite(J0) & tree_all_finite((params, g0) if full else params)
-        if not full:
-            g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return guard_init((params, (opt.init(params), g0)), finite=start_ok)
+        J0 = on_all_data(J, params)
+        g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return guard_init((params, (opt.init(params), g0)), finite=jnp.isfinite(J0) & tree_all_finite(params))
 
-    return Descent(start, step, is_finite)
+    return Descent(start, step, _step_is_finite)
 
 
 @partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer", "opt_static",
