@@ -195,32 +195,34 @@ class Driver:
             dst.append(int(tr.slot[i]))
         return src, dst
 
-    def _segment(self, lanes, src, dst, rule, release_done):
-        """One segment of the busy lanes at the narrowest width that pays (the longest of them has
-        ``remaining`` segments to go); returns the items done now."""
+    def _segment(self, lanes, src, dst, rule, release_done, fuse):
+        """One call of the busy lanes at the narrowest width that pays (the longest of them has ``remaining``
+        segments to go): one segment, or with ``fuse`` (and no rule) as many as the nearest item end, where the
+        next decision falls; returns the items done now."""
         tr, seg = self.trials, self.pool.segment
         ids = [it[0] for it in lanes]
-        remaining = max(-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes)
-        w = self.pool.width_for(len(lanes), remaining)
-        out = self._device("advance", np.asarray(src), np.asarray(dst), {k: v[ids] for k, v in tr.hp.items()}, w)
-        self.paid += w * seg
-        self.useful += len(lanes) * seg
+        left = [-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes]
+        k = min(left) if fuse and rule is None else 1
+        w = self.pool.width_for(len(lanes), max(left))
+        out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k)
+        self.paid += w * seg * k
+        self.useful += len(lanes) * seg * k
         keep, done_now = [], []
         for j, it in enumerate(lanes):
             i = it[0]
-            tr.steps[i] += seg
+            tr.steps[i] += seg * k
             code = self._record(i, out, j, tr.steps[i])
             done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
             if done and (release_done or code != st.OK):
                 self.release([i])
             (done_now if done else keep).append(it)
         if self.bar is not None and not self.replaying:
-            self.bar.update(len(lanes) * seg)
+            self.bar.update(len(lanes) * seg * k)
             self.bar.set_postfix_str(self.note(), refresh=False)
         lanes[:] = keep
         return done_now
 
-    def drive(self, items, *, rule=None, release_done=False, on_done=None, on_idle=None):
+    def drive(self, items, *, rule=None, release_done=False, on_done=None, on_idle=None, fuse=False):
         """Run the work items ``[(trial, until[, source]), ...]`` in order through the lanes.
 
         A trial stops short of ``until`` when it diverges, is invalid, or ``rule(trials, i)`` says so.  With
@@ -228,7 +230,9 @@ class Driver:
         ``on_done(trial) -> more items`` is called as each item finishes; what it returns joins the queue
         (a bracket's next rung, once its last trial finished the current one).  ``on_idle(free lanes) -> more
         items`` is called when lanes are free and the queue is empty (asynchronous searches: a promotion or
-        new trials); the drive ends when the lanes are empty and it returns nothing.
+        new trials); the drive ends when the lanes are empty and it returns nothing.  ``fuse``: run the
+        segments up to the nearest item end in one compiled call (no rule: no decision falls between them;
+        the trials are evaluated at the call's end only).
         """
         tr, W = self.trials, self.pool.W
         queue = [list(it) + [None] * (3 - len(it)) for it in items]
@@ -266,7 +270,7 @@ class Driver:
         take()
         while lanes:
             src, dst = self._place(lanes, slot0, steps0, moved)
-            for it in self._segment(lanes, src, dst, rule, release_done):
+            for it in self._segment(lanes, src, dst, rule, release_done, fuse):
                 finished(it[0])
             take()
             self.checkpoint()

@@ -5,9 +5,11 @@ A :class:`Pool` holds the states of up to ``slots`` live trials of one :class:`j
 compiled functions of W lanes (one compilation each, whatever the schedule):
 
 * ``start``: ``init`` + ``evaluate`` of up to W new trials, written into their slots;
-* ``segment``: for every lane, the state of slot ``src`` is advanced ``segment`` steps, evaluated and
-  written to slot ``dst`` (``src == dst`` continues a trial; ``src != dst`` copies one into another, as
-  population-based training exploits; an idle lane reads and writes its own scratch slot).
+* ``segment``: for every lane, the state of slot ``src`` is advanced ``k`` times ``segment`` steps (``k``
+  traced: one compilation for every k; a scheduler runs several segments in one call when no decision
+  falls between them), evaluated and written to slot ``dst`` (``src == dst`` continues a trial; ``src !=
+  dst`` copies one into another, as population-based training exploits; an idle lane reads and writes its
+  own scratch slot).
 
 When fewer trials are left than lanes (the tail of an early-stopping run, the last rungs of successive
 halving), ``segment`` runs at the narrowest width that holds the busy lanes (a multiple of the device
@@ -97,10 +99,11 @@ class Pool:
             bank = jax.tree_util.tree_map(lambda b, s: b.at[slots].set(s), bank, states)
             return bank, metrics(states, hp, data)
 
-        def seg(bank, src, dst, hp, data):
+        def seg(bank, src, dst, hp, k, data):
             states = jax.tree_util.tree_map(lambda b: b[src], bank)
             states = jax.lax.with_sharding_constraint(states, self.lane_sh)
-            states = jax.vmap(lambda s, h: tr.advance(s, data, segment, **h))(states, hp)
+            one = jax.vmap(lambda s, h: tr.advance(s, data, segment, **h))
+            states = jax.lax.fori_loop(0, k, lambda _, x: one(x, hp), states)  # k segments, one compilation
             bank = jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states)
             return bank, metrics(states, hp, data)
 
@@ -108,7 +111,8 @@ class Pool:
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         shard = dict(out_shardings=(bank_sh, self.rep), donate_argnums=0)
         self._start = jax.jit(start, in_shardings=(bank_sh, self.rep, self.lane_sh, self.lane_sh, self.rep), **shard)
-        self._seg = jax.jit(seg, in_shardings=(bank_sh, self.rep, self.rep, self.lane_sh, self.rep), **shard)
+        self._seg = jax.jit(seg, in_shardings=(bank_sh, self.rep, self.rep, self.lane_sh, self.rep, self.rep),
+                            **shard)
         self.bank = None
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
         self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
@@ -161,7 +165,7 @@ class Pool:
         hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
         if name == "start":
             return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp
-        return bank, idx, idx, hp
+        return bank, idx, idx, hp, jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
 
     def prepare(self, w=None, names=("start", "seg")):
         """Compile ``start`` and ``seg`` at width ``w`` (default W; concurrently: XLA compiles outside
@@ -203,13 +207,13 @@ class Pool:
                          self._hp({k: _pad(v, self.W) for k, v in hp.items()}))
         return {k: v[:n] for k, v in out.items()}
 
-    def advance(self, src, dst, hp, w=None):
-        """One segment for ``len(src) <= w`` lanes reading slots ``src`` and writing ``dst``, at width ``w``
-        (default W; :meth:`width_for`): their metrics."""
+    def advance(self, src, dst, hp, w=None, segments=1):
+        """``segments`` segments for ``len(src) <= w`` lanes reading slots ``src`` and writing ``dst``, at width ``w``
+        (default W; :meth:`width_for`), in one call: their metrics after the last."""
         n = len(src)
         w = self.W if w is None else w
         s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:w]])
         d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:w]])
         out = self._call("seg", w, self._put(s, self.rep), self._put(d, self.rep),
-                         self._hp({k: _pad(v, w) for k, v in hp.items()}))
+                         self._hp({k: _pad(v, w) for k, v in hp.items()}), self._put(np.int32(segments), self.rep))
         return {k: v[:n] for k, v in out.items()}

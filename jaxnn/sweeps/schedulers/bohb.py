@@ -84,7 +84,7 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
     budgets = sorted({s for n_s, r_s in brackets for _, s in rung_plan(n_s, r_s, eta, max_steps)})
     proposer = attach(search, ps, sampler, key, budgets, max_steps)
     seq = _Sequence(search, brackets * iterations, eta, max_steps)
-    search.driver.drive(seq.start(), on_done=seq.done, on_idle=seq.start)
+    search.driver.drive(seq.start(), on_done=seq.done, on_idle=seq.start, fuse=True)
     rungs = sorted((r for b in seq.opened for r in b.rungs), key=lambda r: (r["bracket"], r["steps"]))
     values, pmeta = done(proposer)
     return finish(search, rungs=rungs, final=[i for b in seq.opened for i in b.final], values=values,

@@ -69,7 +69,8 @@ class Bracket:
 def run_brackets(search, brackets):
     """Run the brackets concurrently through the lanes (their rungs share lanes); returns (rungs, final)."""
     owner = {i: b for b in brackets for i in b.alive}
-    search.driver.drive([it for b in brackets for it in b.items()], on_done=lambda i: owner[i].done(i))
+    search.driver.drive([it for b in brackets for it in b.items()], on_done=lambda i: owner[i].done(i),
+                        fuse=True)
     rungs = sorted((r for b in brackets for r in b.rungs), key=lambda r: (r.get("bracket", 0), r["steps"]))
     return rungs, [i for b in brackets for i in b.final]
 
