@@ -6,6 +6,7 @@ import pytest
 from _experiments import load_experiment
 
 
+@pytest.mark.slow  # ~14 s on 2 busy cores, nearly all of it compilation
 def test_model_based_search_smoke(tmp_path):
     mod = load_experiment("model_based_search")
     summary = mod.main(["--quick", "--seeds", "1", "--problems", "3hp", "--methods",
@@ -25,7 +26,7 @@ def test_model_based_search_smoke(tmp_path):
     assert saved["provenance"]["versions"]["jax"] and "| 3hp | asha + tpe |" in saved["table"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~19 s on 2 busy cores
 def test_model_based_search_static_axis_smoke(tmp_path):
     """7 hyperparameters: a lane scheduler split per activation, a function search with a static axis, Optuna."""
     summary = load_experiment("model_based_search").main(
