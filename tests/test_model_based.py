@@ -62,6 +62,10 @@ def test_search_proposes_each_batch_from_all_before_it(prob):
         want = alone(mlp, data, jax.random.key(1), i, hp, 6)
         np.testing.assert_allclose(res.value(i), want["val_accuracy"], atol=1e-6)
     assert len(np.unique(res.trials["lr"])) == 12
+    b = res.best()  # the best trial kept its state (the others freed their slots)
+    want = alone(mlp, data, jax.random.key(1), b["trial"], {k: b[k] for k in dists}, 6)
+    got = mlp.evaluate(jax.tree_util.tree_map(jnp.asarray, res.state), data, **{k: b[k] for k in dists})
+    np.testing.assert_allclose(float(got["val_loss"]), want["val_loss"], rtol=1e-5)
 
 
 def test_search_of_a_function_with_a_static_axis_compiles_once_per_value():
@@ -139,6 +143,9 @@ def test_every_scheduler_takes_a_sampler(prob, name):
     if name != "pbt":  # lanes < trials: the later proposals saw the first lanes' evaluations
         assert len(rec.seen) > 1 and sum(rec.seen[-1][1].values()) > 0
     assert np.isfinite(res.best()["val_accuracy"])
+    if name == "successive_halving":  # distributions without a sampler: random proposals
+        plain = sweeps.successive_halving(mlp, dists, lanes=4, key=jax.random.key(4), data=data, **KW, **args)
+        assert plain.meta["sampler"] == {"sampler": "random"} and plain.meta["n_proposed"] == n
 
 
 def test_a_failed_trial_is_an_observation_never_a_crash(prob):
@@ -172,7 +179,7 @@ def test_bad_input_is_refused_before_compute(prob, tmp_path):
         sweeps.search(mlp, dists, trials=8, steps=4, sampler="tpe", **kw)
     with pytest.raises(ValueError, match="trials: a search with a sampler needs"):
         sweeps.successive_halving(mlp, dists, sampler=sweeps.tpe(), min_steps=1, max_steps=9, **kw)
-    with pytest.raises(ValueError, match="trials: only with a sampler"):
+    with pytest.raises(ValueError, match="trials: only with a dict of distributions"):
         sweeps.successive_halving(mlp, design, trials=8, min_steps=1, max_steps=9, **kw)
     with pytest.raises(ValueError, match="static hyperparameters"):
         sweeps.asha(mlp, {**dists, "h": sweeps.static([1, 2])}, trials=8, min_steps=1, max_steps=9, **kw)

@@ -14,6 +14,7 @@ Proposals are a deterministic function of the key, the sampler and the history, 
 from __future__ import annotations
 
 import time
+from typing import Mapping
 
 import numpy as np
 
@@ -169,12 +170,14 @@ class Proposer:
 
 
 def prepare(space, sampler, trials, key, distributed, out_dir):
-    """``(design, ps, sampler)``: the space's design when ``sampler`` is None (``ps`` None), else a
-    placeholder design of ``trials`` reserved trials for the sampler to fill (checked before any compute)."""
-    if sampler is None:
-        if trials is not None:
-            raise ValueError("trials: only with a sampler (the space's design sets the trials), got "
-                             f"trials={trials!r}; pass sampler=sweeps.tpe() or leave trials out")
+    """``(design, ps, sampler)``: the space's design when neither ``sampler`` nor ``trials`` is given (``ps``
+    None), else a placeholder design of ``trials`` reserved trials for the sampler (None: random) to fill,
+    checked before any compute."""
+    if trials is not None and not isinstance(space, Mapping):
+        raise ValueError(f"trials: only with a dict of distributions (the space's design sets the trials), got "
+                         f"trials={trials!r} and a {type(space).__name__}; leave trials out, or pass the "
+                         "distributions (random proposals, or sampler=sweeps.tpe())")
+    if sampler is None and trials is None:
         return design_of(space, key, distributed), None, None
     init_distributed(*distributed)
     validate.check_key("key", key)

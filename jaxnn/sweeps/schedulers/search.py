@@ -9,6 +9,7 @@ import os
 import time
 from typing import Mapping, Optional
 
+import jax
 import numpy as np
 
 from jaxnn import validate
@@ -17,6 +18,7 @@ from jaxnn.sweeps.directions import check_directions, resolve
 from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Trials
 from jaxnn.sweeps.engine import sweep
+from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.results import SweepResult
 from jaxnn.sweeps.samplers.base import param_space
 from jaxnn.sweeps.samplers.checks import check_sampler
@@ -85,17 +87,25 @@ def _search_trainable(trainable, space, n, batch, steps, segment, key, data, met
         raise ValueError(f"segment: expected a divisor of steps={steps}, got {segment}")
     design, ps, sampler = prepare(space, check_sampler(sampler), n, key, distributed, out_dir)
     args = dict(trials=n, batch=batch, steps=steps, **sampler_args(sampler))
-    s = open_search("search", args, trainable, design, key, data, metric, segment=segment, slots=None, n_max=n,
-                    lanes=batch, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress, total=n * steps,
-                    devices=devices, mode=mode)
+    n_dev = len(jax.devices() if devices is None else list(devices))
+    s = open_search("search", args, trainable, design, key, data, metric, segment=segment, slots=batch + n_dev,
+                    n_max=n, lanes=batch, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
+                    total=n * steps, devices=devices, mode=mode)
     proposer = attach(s, ps, sampler, key, [steps], steps)
-    nxt = iter(range(0, n, batch))
+    nxt, best = iter(range(0, n, batch)), []
 
     def next_batch(free):  # a whole batch at a time, once every lane is free: proposed from all before it
         a = next(nxt, None) if free == s.pool.W else None
         return [] if a is None else [(i, steps) for i in range(a, min(n, a + batch))]
 
-    s.driver.drive([], release_done=True, on_idle=next_batch)
+    def keep_best(i):  # the best finished trial keeps its slot (its state is the result's), the rest free theirs
+        tr = s.trials
+        order = rank([tr.last(j, metric) for j in best + [i]], tr.status[best + [i]], s.mode)
+        s.driver.release([j for r, j in enumerate(best + [i]) if r != order[0]])
+        best[:] = [(best + [i])[order[0]]]
+        return []
+
+    s.driver.drive([], on_done=keep_best, on_idle=next_batch)
     values, pmeta = done(proposer)
     return finish(s, rungs=[], final=range(n), values=values, extra={"batch": batch, "steps": steps, **pmeta})
 
