@@ -1,7 +1,7 @@
 """Subprocess worker for tests/test_parallel.py: trains the same networks with and without data
 parallelism on the devices XLA_FLAGS gives this process and saves both results.
 
-  python tests/_parallel_worker.py OUT.npz
+  python tests/_parallel_worker.py OUT.npz [CASE,CASE,...]   (default: every case)
 
 Saves ``{case}/{mode}/{name}`` arrays (mode ``dp`` = data_parallel=True, ``one`` = False, ``default`` =
 None) and ``checks/...`` flags for what must hold under tracing.
@@ -47,9 +47,11 @@ CASES = {  # name: (m, sizes, train kwargs)
 }
 
 
-def main(out):
+def main(out, only=None):
     res = {"checks/n_devices": np.int32(jax.local_device_count())}
     for name, (m, sizes, kw) in CASES.items():
+        if only and name not in only:
+            continue
         kw = dict(kw)
         params, X, Y = problem(m, sizes, classes=kw.pop("classes", False))
         for mode, dp in (("dp", True), ("one", False), ("default", None)):
@@ -109,4 +111,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2].split(",") if len(sys.argv) > 2 else None)

@@ -471,7 +471,7 @@ def _free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sh", "pbt", "asha"])
+@pytest.mark.parametrize("name", ["pbt", "asha"])  # asha: the halving path's promotions and new trials too
 def test_two_processes_equal_one(tmp_path, name):
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / f"p{i}.json"), "--scheduler", name,
