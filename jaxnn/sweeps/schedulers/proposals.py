@@ -173,7 +173,7 @@ def prepare(space, sampler, trials, key, distributed, out_dir):
     """``(design, ps, sampler)``: the space's design when neither ``sampler`` nor ``trials`` is given (``ps``
     None), else a placeholder design of ``trials`` reserved trials for the sampler (None: random) to fill,
     checked before any compute."""
-    if trials is not None and not isinstance(space, Mapping):
+    if trials is not None and sampler is None and not isinstance(space, Mapping):
         raise ValueError(f"trials: only with a dict of distributions (the space's design sets the trials), got "
                          f"trials={trials!r} and a {type(space).__name__}; leave trials out, or pass the "
                          "distributions (random proposals, or sampler=sweeps.tpe())")
