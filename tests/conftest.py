@@ -8,6 +8,8 @@ import os
 # cache in subprocesses with an environment of their own.
 os.environ["JAXNN_COMPILATION_CACHE"] = "0"
 
+import gc
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -16,6 +18,22 @@ import pytest
 # precision may be TF32 (a 10-bit mantissa), which those tolerances do not allow for; ask for full
 # precision everywhere (CPUs always compute in full precision, so CI is unaffected).
 jax.config.update("jax_default_matmul_precision", "highest")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """After each test module, drop every compiled program this process holds (JAX's caches, the sweep
+    executor's and the lanes'). A pytest-xdist worker runs hundreds of tests in one process, and each XLA:CPU
+    executable keeps memory mappings of its code: kept all suite long, they reached the kernel's limit on
+    mappings (vm.max_map_count, 65530 here) and later compilations failed ("Failed to materialize symbols",
+    MemoryError, a crash in the compiler)."""
+    yield
+    from jaxnn.sweeps import executor, lanes
+
+    executor.clear_compiled()
+    lanes.clear_compiled()
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture

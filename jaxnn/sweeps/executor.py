@@ -30,7 +30,7 @@ from jaxnn.sweeps import chunking
 from jaxnn.sweeps.distributed import gather
 
 __all__ = ["Job", "make_job", "trace", "plan_chunk_size", "compile_job", "replicate", "check_data", "execute",
-           "leaf_name", "spec_key", "compile_count"]
+           "leaf_name", "spec_key", "compile_count", "clear_compiled"]
 
 _CACHE_SIZE = 32
 _compiled: "collections.OrderedDict[Any, dict]" = collections.OrderedDict()
@@ -41,6 +41,13 @@ _COMPILES = {"n": 0}
 def compile_count() -> int:
     """How many chunk functions the executor has compiled in this process (cache misses)."""
     return _COMPILES["n"]
+
+
+def clear_compiled() -> None:
+    """Drop the compiled chunk functions this process keeps (a long session, or a test suite, frees their code;
+    the next sweep compiles again)."""
+    _compiled.clear()
+    _chunk_sizes.clear()
 
 
 def _put(cache, k, v):

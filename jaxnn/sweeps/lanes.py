@@ -39,7 +39,7 @@ from jax.sharding import PartitionSpec as P
 from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
-__all__ = ["Pool", "Spec", "compile_count", "NARROW_SAVES"]
+__all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "NARROW_SAVES"]
 
 NARROW_SAVES = 32  # lane-segments a narrower width must save over the compiled ones to be compiled
 
@@ -51,6 +51,11 @@ _COMPILES = {"n": 0}
 def compile_count() -> int:
     """How many lane functions (start, segment) have been compiled in this process (cache misses)."""
     return _COMPILES["n"]
+
+
+def clear_compiled() -> None:
+    """Drop the compiled lane functions this process keeps (the next search compiles again)."""
+    _compiled.clear()
 
 
 class Spec(NamedTuple):
