@@ -28,23 +28,21 @@ import numpy as np
 
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.directions import check_mode, resolve
+from jaxnn.sweeps.spaces import plain
 
-__all__ = ["to_optuna", "optuna_distribution", "open_study", "check_storage"]
+__all__ = ["to_optuna", "optuna_distribution", "open_study", "check_storage", "require_optuna"]
 
 
-def _optuna():
+def require_optuna():
+    """The optuna module, or an ImportError naming the ``optuna`` extra."""
     from jaxnn.datasets import require
 
     return require("optuna", "optuna")
 
 
-def _plain(v):
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def optuna_distribution(kind: str, args):
     """The Optuna distribution of a jaxnn one (``Distribution.kind``, ``args``); None for a constant."""
-    d = _optuna().distributions
+    d = require_optuna().distributions
     if kind == "constant":
         return None
     if kind in ("uniform", "loguniform"):
@@ -52,13 +50,13 @@ def optuna_distribution(kind: str, args):
     if kind == "integers":
         return d.IntDistribution(int(args[0]), int(args[1]) - 1)
     if kind in ("choice", "static"):
-        return d.CategoricalDistribution(list(dict.fromkeys(_plain(a) for a in args)))  # unique, in order
+        return d.CategoricalDistribution(list(dict.fromkeys(plain(a) for a in args)))  # unique, in order
     raise ValueError(f"distribution: expected uniform, loguniform, integers, choice, static or constant, got {kind!r}")
 
 
 def _param(dist, v):
     """``v`` as a value of the Optuna distribution ``dist`` (floats clipped into [low, high])."""
-    v, d = _plain(v), _optuna().distributions
+    v, d = plain(v), require_optuna().distributions
     if isinstance(dist, d.FloatDistribution):
         return float(min(max(float(v), dist.low), dist.high))
     if isinstance(dist, d.IntDistribution):
@@ -72,7 +70,7 @@ def _describe_storage(storage) -> str:
 
 def check_storage(storage, optuna=None):
     """``storage`` if it is None, a URL string or an Optuna storage, else a ValueError naming it."""
-    optuna = optuna or _optuna()
+    optuna = optuna or require_optuna()
     if storage is None or isinstance(storage, (str, optuna.storages.BaseStorage)):
         return storage
     raise ValueError(f"storage: expected None (in memory), a database URL such as 'sqlite:///search.db' or an "
@@ -87,7 +85,7 @@ def open_study(storage, study_name, mode: str, sampler=None):
       ValueError: ``storage`` cannot be opened (naming it, with Optuna's or SQLAlchemy's message), or the
         study exists with the other direction.
     """
-    optuna = _optuna()
+    optuna = require_optuna()
     mode = check_mode(mode)
     check_storage(storage, optuna)
     direction = "maximize" if mode == "max" else "minimize"
@@ -158,7 +156,7 @@ def _adaptive_trials(optuna, res, metric):
                  "jaxnn_metrics": {k: _finite(v) for k, v in curve[-1][1].items()},
                  "jaxnn_key": np.asarray(res.keys[i]).reshape(-1).tolist()}
         if constants:
-            attrs["jaxnn_constants"] = {k: _plain(res.trials[k][i]) for k in constants}
+            attrs["jaxnn_constants"] = {k: plain(res.trials[k][i]) for k in constants}
         params = {k: _param(d, res.trials[k][i]) for k, d in dists.items()}
         out.append(_trial(optuna, state, float(curve[-1][1].get(metric, np.nan)), params, dists, inter, attrs))
     return out
@@ -224,7 +222,7 @@ def _sweep_trials(optuna, res, metric, curve):
         if res.is_grid:
             attrs["jaxnn_index"] = [int(j) for j in np.unravel_index(i, trial_shape)]
         if constants:
-            attrs["jaxnn_constants"] = {k: _plain(coords[k][i]) for k in constants}
+            attrs["jaxnn_constants"] = {k: plain(coords[k][i]) for k in constants}
         params = {k: _param(d, coords[k][i]) for k, d in dists.items()}
         state = "complete" if np.all(status[i] == st.OK) else "fail"
         with np.errstate(invalid="ignore", over="ignore"):
@@ -256,7 +254,7 @@ def to_optuna(result, storage, study_name: str, *, metric=None, mode=None, curve
       seed diverged or was invalid; ``jaxnn_trial`` (flat index), ``jaxnn_index`` (a grid's index),
       ``jaxnn_status`` and ``jaxnn_seeds`` (the metric per seed).
     """
-    optuna = _optuna()
+    optuna = require_optuna()
     if not isinstance(study_name, str) or not study_name:
         raise ValueError(f"study_name: expected a non-empty string, got {study_name!r}")
     check_storage(storage, optuna)

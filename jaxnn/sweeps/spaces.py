@@ -26,7 +26,8 @@ from typing import Mapping, Optional
 import numpy as np
 
 __all__ = ["Distribution", "uniform", "loguniform", "choice", "integers", "static", "Space", "Design",
-           "grid", "table", "random", "sobol", "as_space", "RESERVED", "check_params", "key_words"]
+           "grid", "table", "random", "sobol", "as_space", "RESERVED", "check_params", "key_words",
+           "plain", "as_dist"]
 
 RESERVED = ("key", "seed", "data", "trial")
 _SALT = 0x6A61786E  # mixes into the key's words for the host-side sampling stream (never a JAX key)
@@ -86,10 +87,11 @@ class Distribution:
 
     def describe(self) -> dict:
         """JSON description (part of a sweep's identity and of its saved result)."""
-        return {"dist": self.kind, "args": [_plain(a) for a in self.args]}
+        return {"dist": self.kind, "args": [plain(a) for a in self.args]}
 
 
-def _plain(v):
+def plain(v):
+    """A NumPy scalar as its Python value (JSON, ``tuple.index``); anything else as it is."""
     return v.item() if isinstance(v, np.generic) else v
 
 
@@ -137,7 +139,7 @@ def _values(what: str, values, numeric: bool) -> tuple:
     """The values of a choice (numbers) or static (numbers, strings or booleans) list, of one kind."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"{what}: expected a non-empty list of values, got {values!r:.120}")
-    vals = tuple(_plain(v) for v in values)
+    vals = tuple(plain(v) for v in values)
     if not vals:
         raise ValueError(f"{what}: expected a non-empty list of values, got none")
     allowed = (numbers.Real,) if numeric else (numbers.Real, str)
@@ -219,7 +221,7 @@ class Design:
         combos: dict = {}
         cols = [self.values[k] for k in self.static]
         for i in range(self.n):
-            combos.setdefault(tuple(_plain(c[i]) for c in cols), []).append(i)
+            combos.setdefault(tuple(plain(c[i]) for c in cols), []).append(i)
         return [(dict(zip(self.static, c)), np.asarray(idx)) for c, idx in combos.items()]
 
     def describe(self) -> dict:
@@ -257,16 +259,16 @@ def _as_values(what: str, v) -> Distribution:
                          f"index; sweeps.static([...]) for strings), got {v!r:.200}")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: expected finite values, got {v!r:.200}")
-    return Distribution("choice", tuple(_plain(x) for x in arr))
+    return Distribution("choice", tuple(plain(x) for x in arr))
 
 
-def _as_dist(what: str, v) -> Distribution:
+def as_dist(what: str, v) -> Distribution:
     """A random/Sobol entry: a Distribution, or a number (a constant)."""
     if isinstance(v, Distribution):
         return v
     if isinstance(v, (numbers.Real, np.number)) and not isinstance(v, bool):
         _number(what, "a constant", v)
-        return Distribution("constant", (_plain(v),))
+        return Distribution("constant", (plain(v),))
     raise ValueError(f"{what}: expected a distribution (sweeps.uniform, loguniform, choice, integers, static) or "
                      f"a number, got {v!r:.120}; a list is sweeps.choice([...])")
 
@@ -356,7 +358,7 @@ def _check_n(what: str, n) -> int:
 
 def random(n: int, **dists) -> Space:
     """``n`` trials drawn independently from the distributions (on the host, from the sweep's key)."""
-    return Space("random", check_params("random", dists, _as_dist), _check_n("random", n))
+    return Space("random", check_params("random", dists, as_dist), _check_n("random", n))
 
 
 def sobol(n: int, **dists) -> Space:
@@ -367,7 +369,7 @@ def sobol(n: int, **dists) -> Space:
     if n & (n - 1):
         warnings.warn(f"sobol: n={n} is not a power of two; the Sobol points are balanced only for powers of two "
                       f"(e.g. {1 << (n - 1).bit_length()})", UserWarning, stacklevel=2)
-    return Space("sobol", check_params("sobol", dists, _as_dist), n)
+    return Space("sobol", check_params("sobol", dists, as_dist), n)
 
 
 def as_space(space) -> Space:

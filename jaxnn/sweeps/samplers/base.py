@@ -22,13 +22,12 @@ sequence, continued call after call); :func:`jaxnn.sweeps.tpe` (:mod:`~jaxnn.swe
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Mapping, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from jaxnn.sweeps.spaces import Design, Distribution, Space, check_params
+from jaxnn.sweeps.spaces import Design, Space, as_dist, check_params, plain
 
 __all__ = ["Sampler", "ParamSpace", "History", "RandomSampler", "SobolSampler", "param_space",
            "empty_history", "describe", "checked_proposals", "RUNNING", "COMPLETE", "PRUNED", "FAIL", "STATES"]
@@ -91,17 +90,13 @@ class ParamSpace(NamedTuple):
             elif kind == "int":
                 u = (v.astype(np.float64) - dist.args[0] + 0.5) / size
             else:
-                u = (np.array([dist.args.index(_plain(x)) for x in v.reshape(-1)], np.float64) + 0.5) / size
+                u = (np.array([dist.args.index(plain(x)) for x in v.reshape(-1)], np.float64) + 0.5) / size
             cols.append(np.clip(u, 0.0, np.nextafter(1.0, 0.0)))
         return np.stack(cols, axis=-1) if cols else np.zeros((0, 0))
 
     def describe(self) -> dict:
         return {"params": {k: dist.describe() for k, dist in zip(self.names, self.dists)},
-                "constants": {k: _plain(v) for k, v in self.constants.items()}}
-
-
-def _plain(v):
-    return v.item() if isinstance(v, np.generic) else v
+                "constants": {k: plain(v) for k, v in self.constants.items()}}
 
 
 def param_space(space, arg: str = "space") -> ParamSpace:
@@ -114,7 +109,7 @@ def param_space(space, arg: str = "space") -> ParamSpace:
     if not isinstance(space, Mapping) or not space:
         raise ValueError(f"{arg}: expected a non-empty dict {{name: distribution}} (sweeps.uniform, loguniform, "
                          f"choice, integers, static, or a number), got {space!r:.120}")
-    params = check_params(arg, space, _as_dist)
+    params = check_params(arg, space, as_dist)
     sampled = [(k, d) for k, d in params if d.kind != "constant"]
     if not sampled:
         raise ValueError(f"{arg}: expected at least one distribution to sample, got only constants {dict(space)}")
@@ -124,15 +119,6 @@ def param_space(space, arg: str = "space") -> ParamSpace:
                   for kd, (_, d) in zip(kinds, sampled))
     return ParamSpace(tuple(k for k, _ in sampled), tuple(d for _, d in sampled),
                       {k: d.args[0] for k, d in params if d.kind == "constant"}, kinds, sizes)
-
-
-def _as_dist(what, v):
-    if isinstance(v, Distribution):
-        return v
-    if isinstance(v, (numbers.Real, np.number)) and not isinstance(v, bool) and np.isfinite(float(v)):
-        return Distribution("constant", (_plain(v),))
-    raise ValueError(f"{what}: expected a distribution (sweeps.uniform, loguniform, choice, integers, static) or "
-                     f"a finite number, got {v!r:.120}")
 
 
 class History(NamedTuple):

@@ -28,16 +28,11 @@ import copy
 
 import numpy as np
 
-from jaxnn.sweeps.export import check_storage, open_study, optuna_distribution
+from jaxnn.sweeps.export import check_storage, open_study, optuna_distribution, require_optuna
 from jaxnn.sweeps.samplers.base import COMPLETE, PRUNED, RUNNING
+from jaxnn.sweeps.spaces import plain
 
 __all__ = ["optuna_sampler", "OptunaSampler"]
-
-
-def _optuna():
-    from jaxnn.datasets import require
-
-    return require("optuna", "optuna")
 
 
 def optuna_sampler(sampler=None, *, storage=None, study_name=None) -> "OptunaSampler":
@@ -52,7 +47,7 @@ def optuna_sampler(sampler=None, *, storage=None, study_name=None) -> "OptunaSam
         that share a file system).
       study_name: the study's name (processes that share a study give the same); None: Optuna names it.
     """
-    optuna = _optuna()
+    optuna = require_optuna()
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise ValueError(f"sampler: expected an Optuna sampler (an optuna.samplers.BaseSampler such as "
                          f"optuna.samplers.TPESampler(seed=0)) or None, got {sampler!r:.120}")
@@ -88,7 +83,7 @@ class OptunaSampler:
 
     def _start(self, history, seed):
         """A new search: a new study in memory (from the pristine sampler), the shared one with a storage."""
-        optuna = _optuna()
+        optuna = require_optuna()
         sampler = copy.deepcopy(self._template) if self.replayable else self._template
         if sampler is None:
             words = [int(w) for w in seed[:-1]] or [0]
@@ -101,7 +96,7 @@ class OptunaSampler:
         t = self.study.ask(dists)
         t.set_user_attr("jaxnn_trial", row)
         if space.constants:
-            t.set_user_attr("jaxnn_constants", {k: _plain(v) for k, v in space.constants.items()})
+            t.set_user_attr("jaxnn_constants", {k: plain(v) for k, v in space.constants.items()})
         self._trials.append(t)
         self._seen.append(0)
         self._done.append(False)
@@ -118,12 +113,12 @@ class OptunaSampler:
                              "trial i of the history must be the i-th point this adapter proposed")
         values = space.values(history.u[k:])
         for j in range(history.m - k):
-            self.study.enqueue_trial({name: _plain(values[name][j]) for name in space.names})
+            self.study.enqueue_trial({name: plain(values[name][j]) for name in space.names})
             self._ask(dists, space, k + j)
 
     def _sync(self, history):
         """Report the new curve points of this adapter's trials and tell the finished ones."""
-        ts = _optuna().trial.TrialState
+        ts = require_optuna().trial.TrialState
         for i, t in enumerate(self._trials[:history.m]):
             if self._done[i]:
                 continue
@@ -170,7 +165,7 @@ class OptunaSampler:
         if self.study is None:
             return
         self._observe(space, history)
-        ts = _optuna().trial.TrialState
+        ts = require_optuna().trial.TrialState
         for i, t in enumerate(self._trials):
             if not self._done[i]:
                 self.study.tell(t, state=ts.PRUNED)
@@ -186,7 +181,3 @@ class OptunaSampler:
     def __repr__(self):
         return (f"optuna_sampler({self._template!r}, storage={self.describe()['storage']!r}, "
                 f"study_name={self.study_name!r})")
-
-
-def _plain(v):
-    return v.item() if isinstance(v, np.generic) else v

@@ -17,7 +17,7 @@ import numpy as np
 from jaxnn import validate
 from jaxnn.sweeps.samplers.tpe import tpe
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
-from jaxnn.sweeps.schedulers.halving import Bracket, hyperband_brackets, rung_plan, segment_of, work_of
+from jaxnn.sweeps.schedulers.halving import Bracket, bracket_results, hyperband_brackets, rung_plan, segment_of, work_of
 from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
@@ -85,7 +85,7 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
     proposer = attach(search, ps, sampler, key, budgets, max_steps)
     seq = _Sequence(search, brackets * iterations, eta, max_steps)
     search.driver.drive(seq.start(), on_done=seq.done, on_idle=seq.start, fuse=True)
-    rungs = sorted((r for b in seq.opened for r in b.rungs), key=lambda r: (r["bracket"], r["steps"]))
+    rungs, final = bracket_results(seq.opened)
     values, pmeta = done(proposer)
-    return finish(search, rungs=rungs, final=[i for b in seq.opened for i in b.final], values=values,
+    return finish(search, rungs=rungs, final=final, values=values,
                   extra={"eta": eta, "brackets": [list(b) for b in brackets], "iterations": iterations, **pmeta})

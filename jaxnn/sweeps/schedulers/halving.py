@@ -19,7 +19,7 @@ from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_arg
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
 __all__ = ["successive_halving", "hyperband", "hyperband_brackets", "rung_plan", "work_of", "segment_of", "Bracket",
-           "run_brackets"]
+           "run_brackets", "bracket_results"]
 
 
 def rung_plan(n, r0, eta, max_steps):
@@ -71,6 +71,12 @@ def run_brackets(search, brackets):
     owner = {i: b for b in brackets for i in b.alive}
     search.driver.drive([it for b in brackets for it in b.items()], on_done=lambda i: owner[i].done(i),
                         fuse=True)
+    return bracket_results(brackets)
+
+
+def bracket_results(brackets):
+    """``(rungs, final)`` of finished brackets: every rung record in bracket then budget order, and the trials
+    of their last rungs."""
     rungs = sorted((r for b in brackets for r in b.rungs), key=lambda r: (r.get("bracket", 0), r["steps"]))
     return rungs, [i for b in brackets for i in b.final]
 

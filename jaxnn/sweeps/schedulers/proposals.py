@@ -84,8 +84,9 @@ class Proposer:
     ``propose_s`` (host seconds in the sampler), ``calls``.
     """
 
-    def __init__(self, sampler, ps: ParamSpace, key, n: int, budgets, metric: str, mode: str, last_budget: int):
-        self.sampler, self.ps, self.metric, self.mode = sampler, ps, metric, mode
+    def __init__(self, sampler, ps: ParamSpace, key, trials, budgets, metric: str, mode: str, last_budget: int):
+        n = trials.n
+        self.sampler, self.ps, self.metric, self.mode, self.trials = sampler, ps, metric, mode, trials
         self.seed = tuple(int(w) for w in key_words(key)) + (_SALT,)
         self.budgets = np.asarray(sorted(set(int(b) for b in budgets)), np.int64)
         self.col = {int(b): j for j, b in enumerate(self.budgets)}
@@ -95,10 +96,7 @@ class Proposer:
         self.seen = np.zeros(n, np.int64)  # curve points already read, per trial
         self.order, self.row = [], np.full(n, -1, np.int64)
         self.final = np.zeros(n, bool)
-        self.trials, self.propose_s, self.calls = None, 0.0, 0
-
-    def attach(self, trials):
-        self.trials = trials
+        self.propose_s, self.calls = 0.0, 0
 
     def __call__(self, ids):
         """Propose the never-proposed trials among ``ids`` (one sampler call) into ``trials.hp``."""
@@ -197,8 +195,7 @@ def attach(search, ps, sampler, key, budgets, last_budget):
     """A :class:`Proposer` for the open ``search`` (None without a sampler), wired into its driver."""
     if ps is None:
         return None
-    p = Proposer(sampler, ps, key, search.trials.n, budgets, search.metric, search.mode, last_budget)
-    p.attach(search.trials)
+    p = Proposer(sampler, ps, key, search.trials, budgets, search.metric, search.mode, last_budget)
     search.driver.propose = p
     return p
 

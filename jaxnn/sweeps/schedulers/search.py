@@ -132,8 +132,7 @@ def _search_fn(fn, space, n, batch, key, data, metric, mode, sampler, directions
     init_distributed(*distributed)
     validate.check_key("key", key)
     trials = Trials(n, placeholder_design(ps, n).values)
-    proposer = Proposer(sampler, ps, key, n, [1], metric, mode, 1)
-    proposer.attach(trials)
+    proposer = Proposer(sampler, ps, key, trials, [1], metric, mode, 1)
     t0, parts = time.perf_counter(), []
     for a in range(0, n, batch):
         rows = list(range(a, min(n, a + batch)))
