@@ -167,6 +167,34 @@ def test_results_do_not_depend_on_lanes(prob, sh4):
         np.testing.assert_allclose(ra["metric"], rb["metric"], atol=1e-6)
 
 
+def test_wide_lanes_in_cache_blocks_give_the_same_results(prob, sh4, monkeypatch):
+    mlp, space, data = prob
+    monkeypatch.setattr(sweeps.chunking, "CPU_CHUNK_BYTES", 1)  # blocks of MIN_BLOCK lanes: 28 = 6 x 4 + a tail of 4
+    b = sweeps.successive_halving(mlp, space, key=jax.random.key(0), data=data, lanes=28, **SH)
+    assert [r["trials"] for r in sh4.rungs] == [r["trials"] for r in b.rungs]
+    for ra, rb in zip(sh4.rungs, b.rungs):
+        np.testing.assert_allclose(ra["metric"], rb["metric"], atol=1e-6)
+
+
+@pytest.mark.parametrize("n,block", [(9, None), (9, 4), (10, 4), (11, 4), (12, 4), (13, 5), (3, 8)])
+def test_blocked_is_vmap(n, block):
+    f = lambda x, y: {"s": jnp.sum(x) * y, "v": x * y}  # noqa: E731
+    xs = (jnp.arange(n * 3.0).reshape(n, 3), jnp.arange(1.0, n + 1))
+    got = jax.jit(lambda *a: sweeps.lanes.blocked(f, a, block))(*xs)
+    want = jax.vmap(f)(*xs)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+@pytest.mark.parametrize("active", [0, 1, 4, 5, 8])
+def test_first_blocks_computes_only_the_busy_blocks(active):
+    f = lambda x: x * 2.0 + 1.0  # noqa: E731
+    xs = (jnp.arange(1.0, 13.0),)
+    got = np.asarray(jax.jit(lambda a, k: sweeps.lanes.first_blocks(f, (a,), k, 4))(*xs, active))
+    m = -(-active // 4) * 4  # whole blocks of 4: the rest are zeros
+    np.testing.assert_array_equal(got[:m], 2.0 * np.arange(1.0, m + 1) + 1.0)
+    assert not got[m:].any()
+
+
 def test_diverged_and_invalid_rank_last():
     X = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
     Y = np.tanh(X @ np.ones((3, 2), np.float32))
@@ -188,9 +216,11 @@ def test_narrow_width_for_a_long_tail_and_best_state(prob, sh4):
     key = jax.random.key(0)
     ten = sweeps.random(10, **{k: d for k, d in space.params})
     res = sweeps.run(mlp, ten, key=key, data=data, steps=36, segment=1, metric="val_loss", lanes=9, progress=False)
-    # 9 trials fill the lanes for 36 segments; the 10th then runs alone at width 1 (36 * (9 - 1) >= 32)
-    assert res.meta["lane_steps_paid"] == 9 * 36 + 1 * 36 and res.meta["lane_utilization"] == 1.0
-    assert res.meta["widths"] == [1, 9]
+    # 9 trials fill the lanes for 36 segments; the 10th then runs alone in one block of MIN_BLOCK lanes
+    # (36 * (9 - 4) >= 32): the pool's third program, never a narrower width
+    b = sweeps.lanes.MIN_BLOCK
+    assert res.meta["lane_steps_paid"] == 9 * 36 + b * 36 and res.meta["lane_steps_useful"] == 10 * 36
+    assert res.meta["widths"] == [b, 9]
     assert res.state is None  # run frees the lanes of finished trials
     assert sweeps.lanes.NARROW_SAVES == 32
     res = sh4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["working_set_bytes", "runs_per_device", "balanced", "default_budget", "analysed_bytes",
-           "DEFAULT_MEMORY_BUDGET", "CPU_CHUNK_BYTES"]
+           "cache_runs", "DEFAULT_MEMORY_BUDGET", "CPU_CHUNK_BYTES"]
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes per device for the chunks in flight (CPU; accelerators: 1/4 of memory)
 # On a CPU, throughput falls once a chunk's working set leaves the cache, so the automatic chunk size keeps
@@ -55,8 +55,13 @@ def runs_per_device(per_run_bytes, ws_bytes, n_runs, n_dev, budget, platform) ->
     r = -(-n_runs // n_dev)
     r = min(r, max(1, int(budget // (2 * max(1.0, per_run_bytes)))))
     if platform == "cpu":
-        r = min(r, max(1, int(CPU_CHUNK_BYTES // max(1.0, ws_bytes))))
+        r = min(r, cache_runs(ws_bytes))
     return r
+
+
+def cache_runs(ws_bytes) -> int:
+    """Runs whose working sets (``ws_bytes`` each) together stay near CPU_CHUNK_BYTES (at least 1)."""
+    return max(1, int(CPU_CHUNK_BYTES // max(1.0, ws_bytes)))
 
 
 def default_budget(device) -> float:

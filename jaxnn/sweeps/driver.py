@@ -196,9 +196,9 @@ class Driver:
         return src, dst
 
     def _segment(self, lanes, src, dst, rule, release_done, fuse):
-        """One call of the busy lanes at the narrowest width that pays (the longest of them has ``remaining``
-        segments to go): one segment, or with ``fuse`` (and no rule) as many as the nearest item end, where the
-        next decision falls; returns the items done now."""
+        """One call of the busy lanes (only their blocks where that pays: :meth:`Pool.width_for`): one segment, or with
+        ``fuse`` (and no rule) as many as the nearest item end, where the next decision falls; returns the items
+        done now."""
         tr, seg = self.trials, self.pool.segment
         ids = [it[0] for it in lanes]
         left = [-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes]

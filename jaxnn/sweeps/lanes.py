@@ -5,19 +5,20 @@ A :class:`Pool` holds the states of up to ``slots`` live trials of one :class:`j
 compiled functions of W lanes (one compilation each, whatever the schedule):
 
 * ``start``: ``init`` + ``evaluate`` of up to W new trials, written into their slots;
-* ``segment``: for every lane, the state of slot ``src`` is advanced ``k`` times ``segment`` steps (``k``
+* ``seg``: for every lane, the state of slot ``src`` is advanced ``k`` times ``segment`` steps (``k``
   traced: one compilation for every k; a scheduler runs several segments in one call when no decision
   falls between them), evaluated and written to slot ``dst`` (``src == dst`` continues a trial; ``src !=
   dst`` copies one into another, as population-based training exploits; an idle lane reads and writes its
   own scratch slot).
 
-When fewer trials are left than lanes (the tail of an early-stopping run, the last rungs of successive
-halving), ``segment`` runs at the narrowest width that holds the busy lanes (a multiple of the device
-count: the lanes are compacted into it), compiled once when first needed.  A new width is compiled only
-when it saves at least ``NARROW_SAVES`` lane-segments over the narrowest width already compiled, were it
-used for the busy lanes' remaining segments (``remaining * (w_compiled - w)``): so a search compiles at
-most ``W / devices`` widths, and fewer where little is left to save.  The rule reads the schedule alone,
-so the same search always makes the same calls (and a resumed one replays them).
+Each device computes its lanes a block at a time (:func:`blocked`; on a CPU a block's working set stays in
+the cache).  When fewer trials are busy than lanes (the tail of an early-stopping run, an asynchronous
+search waiting for its last trials, a bracket's last rung), the busy lanes are dealt to the devices in turn
+and a third compiled function, ``part``, computes only the blocks of ``MIN_BLOCK`` lanes that hold them (a
+loop whose trip count is traced: one compilation serves every number of busy lanes).  A search compiles it
+once, when it first saves at least ``NARROW_SAVES`` lane-segments (:meth:`Pool.width_for`; the rule reads
+the schedule alone, so the same search always makes the same calls, and a resumed one replays them).  No
+narrower width is compiled, and a lane's numbers do not depend on how many others are busy.
 
 So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
 host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
@@ -36,12 +37,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxnn.sweeps import chunking
 from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
-__all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "NARROW_SAVES"]
-
-NARROW_SAVES = 32  # lane-segments a narrower width must save over the compiled ones to be compiled
+__all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "lane_block", "MIN_BLOCK",
+           "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
@@ -65,20 +66,67 @@ class Spec(NamedTuple):
     metrics: tuple      # names of evaluate's outputs, in order
 
 
-def _pad(x, w):
-    """The (n, ...) rows of ``x`` followed by copies of its first row up to ``w`` rows (idle lanes)."""
-    x = np.asarray(x)
-    return np.concatenate([x, np.repeat(x[:1], w - len(x), axis=0)])
+MIN_BLOCK = 4  # XLA:CPU computes a vmap of 1-3 runs with other numerics than a wider one: no block is narrower
+NARROW_SAVES = 32  # lane-segments the blocks' program must save before a search compiles it (width_for)
+
+
+def blocked(f, xs, block):
+    """``jax.vmap(f)(*xs)`` over the leading axis of the pytrees ``xs``, ``block`` rows at a time: a loop over
+    blocks (``lax.map``), so that one block's working set stays in the cache through all of its steps.  The
+    last block takes the remainder, and has at least ``MIN_BLOCK`` rows, so a row's numbers do not depend on
+    where it falls.  ``block`` None, or at least the rows: one vmap of all of them."""
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    full = 0 if block is None else n // block
+    if full and 0 < n - full * block < MIN_BLOCK:
+        full -= 1
+    if full == 0 or n == block:
+        return jax.vmap(f)(*xs)
+    m = full * block
+    head = jax.tree_util.tree_map(lambda x: x[:m].reshape((full, block) + x.shape[1:]), xs)
+    out = jax.tree_util.tree_map(lambda y: y.reshape((m,) + y.shape[2:]),
+                                 jax.lax.map(lambda x: jax.vmap(f)(*x), head))
+    if m == n:
+        return out
+    tail = jax.vmap(f)(*jax.tree_util.tree_map(lambda x: x[m:], xs))
+    return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
+
+
+def first_blocks(f, xs, active, b):
+    """``jax.vmap(f)(*xs)`` for the first ``active`` rows (traced) of ``xs`` only, ``ceil(active / b)`` blocks of
+    ``b`` rows (a loop with a traced trip count: one compilation serves every number of busy rows); the
+    other rows' outputs are zeros."""
+    L = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    shapes = jax.eval_shape(jax.vmap(f), *jax.tree_util.tree_map(lambda x: x[:b], xs))
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros((L,) + s.shape[1:], s.dtype), shapes)
+
+    def body(j, out):
+        y = jax.vmap(f)(*jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, j * b, b), xs))
+        return jax.tree_util.tree_map(lambda o, v: jax.lax.dynamic_update_slice_in_dim(o, v, j * b, 0), out, y)
+    return jax.lax.fori_loop(0, jnp.minimum((active + b - 1) // b, L // b), body, zeros)
+
+
+def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None) -> int | None:
+    """Lanes per block on one device: on a CPU, as many as keep the working-set estimate of one segment near
+    :data:`jaxnn.sweeps.chunking.CPU_CHUNK_BYTES` (the rule of :func:`jaxnn.sweep`'s chunks: throughput falls
+    once a block leaves the cache), at least ``MIN_BLOCK``; elsewhere None (all lanes at once).  ``closed``:
+    the segment's jaxpr when the caller traced it already."""
+    if platform != "cpu":
+        return None
+    if closed is None:
+        hp = {k: jax.ShapeDtypeStruct((), v) for k, v in hp_dtypes.items()}
+        closed = jax.make_jaxpr(lambda s, h: trainable.advance(s, data, segment, **h))(state, hp)
+    return max(MIN_BLOCK, chunking.cache_runs(chunking.working_set_bytes(closed.jaxpr)))
 
 
 class Pool:
     """Bank + lanes of one trainable on one mesh (see the module docstring)."""
 
     def __init__(self, trainable, data, spec: Spec, hp_names, hp_dtypes, mesh: Mesh, width: int, slots: int,
-                 segment: int, impl, kshape: tuple):
+                 segment: int, impl, kshape: tuple, closed=None):
         n_dev = mesh.devices.size
-        self.W = width
-        self.used = {width}
+        self.W, self.L = width, width // n_dev   # lanes in all, lanes per device
+        self.used = set()                        # the lane counts its calls computed
+        self.narrowing = False                   # whether this search uses the blocks' program (width_for)
         self.n_dev = n_dev
         self.n_slots = -(-slots // n_dev) * n_dev
         self.B = self.n_slots + width            # the last W slots are the lanes' scratch
@@ -90,39 +138,54 @@ class Pool:
         self.data = data
         self.compile_s = 0.0
         tr = trainable
+        platform = mesh.devices.flat[0].platform
+        self.block = lane_block(tr, spec.state, self.hp_dtypes, data, segment, platform, closed)
+        # the granularity of a call's busy lanes on a device (an accelerator runs a block of 4 no faster than all)
+        self.b = min(self.L, MIN_BLOCK) if platform == "cpu" else self.L
 
         def wrap(kd):
             return kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
 
-        def metrics(states, hp, data):
-            out = jax.vmap(lambda s, h: tr.evaluate(s, data, **h))(states, hp)
-            return {k: jnp.asarray(out[k]) for k in spec.metrics}
+        def measured(s, h, data):  # a lane's state and its metrics
+            out = tr.evaluate(s, data, **h)
+            return s, {k: jnp.asarray(out[k]) for k in spec.metrics}
 
-        def start(bank, slots, kd, hp, data):
-            states = jax.vmap(lambda k, h: tr.init(wrap(k), data, **h))(kd, hp)
-            states = jax.lax.with_sharding_constraint(states, self.lane_sh)
-            bank = jax.tree_util.tree_map(lambda b, s: b.at[slots].set(s), bank, states)
-            return bank, metrics(states, hp, data)
+        def on_devices(f, n_shared, part=False):  # each device computes its own lanes as a local program
+            def local(xs, active, *c):
+                g = lambda *x: f(*x, *c)  # noqa: E731
+                return first_blocks(g, xs, active, self.b) if part else blocked(g, xs, self.block)
+            return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"),) + (P(),) * (1 + n_shared),
+                                 out_specs=P("runs"), check_vma=False)  # the trainable's code: no collectives
 
-        def seg(bank, src, dst, hp, k, data):
-            states = jax.tree_util.tree_map(lambda b: b[src], bank)
-            states = jax.lax.with_sharding_constraint(states, self.lane_sh)
-            one = jax.vmap(lambda s, h: tr.advance(s, data, segment, **h))
-            states = jax.lax.fori_loop(0, k, lambda _, x: one(x, hp), states)  # k segments, one compilation
-            bank = jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states)
-            return bank, metrics(states, hp, data)
+        def trained(s, h, k, data):  # k segments (k traced: one compilation for every k)
+            return measured(jax.lax.fori_loop(0, k, lambda _, x: tr.advance(x, data, segment, **h), s), h, data)
+
+        new = on_devices(lambda k, h, data: measured(tr.init(wrap(k), data, **h), h, data), 1)
+
+        def start(bank, slots, kd, hp, active, data):
+            states, out = new((kd, hp), active, data)
+            return jax.tree_util.tree_map(lambda b, s: b.at[slots].set(s), bank, states), out
+
+        def seg_of(more):
+            def seg(bank, src, dst, hp, k, active, data):
+                states = jax.tree_util.tree_map(lambda b: b[src], bank)
+                states, out = more((jax.lax.with_sharding_constraint(states, self.lane_sh), hp), active, k, data)
+                return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
+            return seg
 
         self.bank_sh = NamedSharding(mesh, P())  # replicated: a lane reads its state on its own device
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
-        shard = dict(out_shardings=(bank_sh, self.rep), donate_argnums=0)
-        self._start = jax.jit(start, in_shardings=(bank_sh, self.rep, self.lane_sh, self.lane_sh, self.rep), **shard)
-        self._seg = jax.jit(seg, in_shardings=(bank_sh, self.rep, self.rep, self.lane_sh, self.rep, self.rep),
-                            **shard)
+        shard = dict(out_shardings=(bank_sh, self.lane_sh), donate_argnums=0)
+        lane, rep = self.lane_sh, self.rep
+        self._fns = {"start": jax.jit(start, in_shardings=(bank_sh, rep, lane, lane, rep, rep), **shard)}
+        for name, part in (("seg", False), ("part", True)):  # every lane; the busy lanes' blocks only
+            self._fns[name] = jax.jit(seg_of(on_devices(trained, 2, part)),
+                                      in_shardings=(bank_sh, rep, rep, lane, rep, rep, rep), **shard)
         self.bank = None
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
         self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
                      tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
-                     tuple(d.id for d in mesh.devices.flat), self.B, segment, str(impl))
+                     tuple(d.id for d in mesh.devices.flat), self.B, self.W, segment, str(impl), self.block, self.b)
 
     # --- placing host arrays --------------------------------------------------------------------------------
     def _put(self, x, sharding):
@@ -151,74 +214,91 @@ class Pool:
         return gather(jax.tree_util.tree_map(lambda b: b[slot], self.bank))
 
     def width_for(self, n: int, remaining: int) -> int:
-        """The lanes a segment of ``n`` busy lanes runs at, when they have up to ``remaining`` segments left:
-        the narrowest multiple of the device count >= n if this search compiled it already or compiling it
-        saves ``NARROW_SAVES`` lane-segments over the narrowest compiled width >= n; else that one."""
-        fit = -(-n // self.n_dev) * self.n_dev
-        compiled = min(w for w in self.used if w >= n)
-        if fit < compiled and remaining * (compiled - fit) >= NARROW_SAVES:
-            self.used.add(fit)  # a width this search has paid to compile stays in use
-            return fit
-        return compiled
+        """The lanes a call of ``n`` busy lanes computes, when they have up to ``remaining`` segments left: only
+        the blocks of ``b`` lanes that hold them on every device (the busy lanes are dealt to the devices in
+        turn), once this search has found that worth compiling the blocks' program, i.e. when it saves at least
+        ``NARROW_SAVES`` lane-segments over the calls' remaining segments (``remaining * (W - blocks)``);
+        else all W.  The rule reads the schedule alone: the same search makes the same calls."""
+        m = -(-n // self.n_dev)
+        fit = -(-m // self.b) * self.b * self.n_dev
+        if fit >= self.W or not (self.narrowing or remaining * (self.W - fit) >= NARROW_SAVES):
+            return self.W
+        self.narrowing = True  # the blocks' program, once compiled, serves every later call of this search
+        return fit
 
-    def _abstract(self, name, w):
-        """Abstract arguments of ``start`` / ``seg`` at width ``w`` (for compiling before the first call)."""
+    def _layout(self, n):
+        """Positions of ``n`` busy lanes among the W: lane i on device i % n_dev, at its (i // n_dev)-th lane, so
+        every device's busy lanes come first."""
+        i = np.arange(n)
+        return (i % self.n_dev) * self.L + i // self.n_dev
+
+    def _abstract(self, name):
+        """Abstract arguments of ``start`` / ``seg`` (for compiling before the first call)."""
+        w = self.W
         bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
                                                                      sharding=self.bank_sh),
                                       self.spec.state)
         idx = jax.ShapeDtypeStruct((w,), np.int32, sharding=self.rep)
         hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
+        one = jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
         if name == "start":
-            return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp
-        return bank, idx, idx, hp, jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
+            return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp, one
+        return bank, idx, idx, hp, one, one
 
-    def prepare(self, w=None, names=("start", "seg")):
-        """Compile ``start`` and ``seg`` at width ``w`` (default W; concurrently: XLA compiles outside
-        Python's lock), unless cached."""
-        w = self.W if w is None else w
-        todo = [n for n in names if self._key + (n, w) not in _compiled]
+    def prepare(self, names=("start", "seg")):
+        """Compile the named programs (concurrently: XLA compiles outside Python's lock), unless cached."""
+        todo = [n for n in names if self._key + (n,) not in _compiled]
         if not todo:
             return
         t0 = time.perf_counter()
-        fns = {"start": self._start, "seg": self._seg}
 
         def compile_one(n):
-            return fns[n].lower(*self._abstract(n, w), self.data).compile()
+            return self._fns[n].lower(*self._abstract(n), self.data).compile()
 
         with ThreadPoolExecutor(len(todo)) as ex:
             done = list(ex.map(compile_one, todo))
         for n, c in zip(todo, done):
-            _compiled[self._key + (n, w)] = c
+            _compiled[self._key + (n,)] = c
             _COMPILES["n"] += 1
         while len(_compiled) > _CACHE_SIZE:
             _compiled.popitem(last=False)
         self.compile_s += time.perf_counter() - t0
 
-    def _call(self, name, w, *args):
-        ck = self._key + (name, w)
+    def _call(self, name, n, w, *args):
+        ck = self._key + (name,)
         if ck not in _compiled:
-            self.prepare(w, ("start", "seg") if w == self.W else (name,))
+            self.prepare(("start", "seg") if name != "part" else ("part",))
         _compiled.move_to_end(ck)
-        self.bank, out = _compiled[ck](self.bank, *args, self.data)
-        return {k: v for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(
+        self.used.add(w)
+        active = self._put(np.int32(-(-n // self.n_dev)), self.rep)
+        self.bank, out = _compiled[ck](self.bank, *args, active, self.data)
+        pos = self._layout(n)
+        return {k: v[pos] for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(
             [out[k] for k in self.spec.metrics])))}
+
+    def _lanes(self, x, fill, n):
+        """The (W, ...) lane array: the n rows of ``x`` at their positions, ``fill`` (row per lane) elsewhere."""
+        out = np.array(fill, copy=True)
+        out[self._layout(n)] = np.asarray(x)[:n]
+        return out
 
     # --- the two compiled operations -----------------------------------------------------------------------
     def start(self, slots, kd, hp):
         """Start trials in the given slots (len <= W; the rest of the lanes idle): their step-0 metrics."""
         n = len(slots)
-        sl = np.concatenate([np.asarray(slots, np.int32), self.scratch[n:]])
-        out = self._call("start", self.W, self._put(sl, self.rep), self._put(_pad(kd, self.W), self.lane_sh),
-                         self._hp({k: _pad(v, self.W) for k, v in hp.items()}))
-        return {k: v[:n] for k, v in out.items()}
+        kd, W = np.asarray(kd), self.W
+        sl = self._lanes(np.asarray(slots, np.int32), self.scratch, n)
+        k = self._lanes(kd, np.repeat(kd[:1], W, axis=0), n)
+        h = {name: self._lanes(v, np.repeat(np.asarray(v)[:1], W), n) for name, v in hp.items()}
+        return self._call("start", n, self.W, self._put(sl, self.rep), self._put(k, self.lane_sh), self._hp(h))
 
     def advance(self, src, dst, hp, w=None, segments=1):
-        """``segments`` segments for ``len(src) <= w`` lanes reading slots ``src`` and writing ``dst``, at width ``w``
-        (default W; :meth:`width_for`), in one call: their metrics after the last."""
-        n = len(src)
-        w = self.W if w is None else w
-        s = np.concatenate([np.asarray(src, np.int32), self.scratch[n:w]])
-        d = np.concatenate([np.asarray(dst, np.int32), self.scratch[n:w]])
-        out = self._call("seg", w, self._put(s, self.rep), self._put(d, self.rep),
-                         self._hp({k: _pad(v, w) for k, v in hp.items()}), self._put(np.int32(segments), self.rep))
-        return {k: v[:n] for k, v in out.items()}
+        """``segments`` segments for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, in one call
+        computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last."""
+        n, W = len(src), self.W
+        w = W if w is None else w
+        s = self._lanes(np.asarray(src, np.int32), self.scratch, n)
+        d = self._lanes(np.asarray(dst, np.int32), self.scratch, n)
+        h = {name: self._lanes(v, np.repeat(np.asarray(v)[:1], W), n) for name, v in hp.items()}
+        return self._call("seg" if w >= W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
+                          self._hp(h), self._put(np.int32(segments), self.rep))

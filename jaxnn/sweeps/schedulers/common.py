@@ -202,7 +202,7 @@ def open_search(kind, args, trainable, design, key, data, metric, *, segment, sl
     W = _width(s, closed, n_max, lanes, work)
     fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
     pool = Pool(trainable, replicate(data, s.mesh), s.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
-                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:])
+                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:], closed)
     trials = Trials(s.design.n, s.hp)
     if checkpoint_s is not None:
         validate.check_scalar("checkpoint_s", checkpoint_s, nonnegative=True)
