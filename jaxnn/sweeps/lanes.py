@@ -41,8 +41,8 @@ from jaxnn.sweeps import chunking
 from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
-__all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "lane_block", "MIN_BLOCK",
-           "NARROW_SAVES"]
+__all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
+           "busy_per_device", "tail_block", "lane_block", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
@@ -67,6 +67,9 @@ class Spec(NamedTuple):
 
 
 MIN_BLOCK = 4  # XLA:CPU computes a vmap of 1-3 runs with other numerics than a wider one: no block is narrower
+# The granularity of a partial call on a CPU device, in lanes.  1 would waste nothing on a lone trial, but a
+# lane computed alone rounds differently from a wide vmap, which can flip an early-stopping decision.
+TAIL_BLOCK = MIN_BLOCK
 NARROW_SAVES = 32  # lane-segments the blocks' program must save before a search compiles it (width_for)
 
 
@@ -105,6 +108,25 @@ def first_blocks(f, xs, active, b):
     return jax.lax.fori_loop(0, jnp.minimum((active + b - 1) // b, L // b), body, zeros)
 
 
+def busy_per_device(n: int, n_dev: int) -> np.ndarray:
+    """(n_dev,) int32: how many of ``n`` busy lanes each device holds (they are dealt to the devices in turn)."""
+    return (n // n_dev + (np.arange(n_dev) < n % n_dev)).astype(np.int32)
+
+
+def blocks_paid(n: int, W: int, n_dev: int, b: int) -> int:
+    """The lanes a call of ``n`` busy lanes out of ``W`` computes when each of the ``n_dev`` devices runs only
+    the blocks of ``b`` lanes that hold its busy lanes (a device without any computes none), or all W once a
+    device needs its last block."""
+    blocks = -(-busy_per_device(n, n_dev) // b)
+    return W if blocks.max() * b >= W // n_dev else int(blocks.sum()) * b
+
+
+def tail_block(L: int, platform: str) -> int:
+    """The granularity of a call's busy lanes on a device of ``L`` lanes: ``MIN_BLOCK`` on a CPU; on an
+    accelerator all L (a block of 4 lanes runs there no faster than all of them)."""
+    return min(L, TAIL_BLOCK) if platform == "cpu" else L
+
+
 def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None) -> int | None:
     """Lanes per block on one device: on a CPU, as many as keep the working-set estimate of one segment near
     :data:`jaxnn.sweeps.chunking.CPU_CHUNK_BYTES` (the rule of :func:`jaxnn.sweep`'s chunks: throughput falls
@@ -140,8 +162,7 @@ class Pool:
         tr = trainable
         platform = mesh.devices.flat[0].platform
         self.block = lane_block(tr, spec.state, self.hp_dtypes, data, segment, platform, closed)
-        # the granularity of a call's busy lanes on a device (an accelerator runs a block of 4 no faster than all)
-        self.b = min(self.L, MIN_BLOCK) if platform == "cpu" else self.L
+        self.b = tail_block(self.L, platform)
 
         def wrap(kd):
             return kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
@@ -153,8 +174,8 @@ class Pool:
         def on_devices(f, n_shared, part=False):  # each device computes its own lanes as a local program
             def local(xs, active, *c):
                 g = lambda *x: f(*x, *c)  # noqa: E731
-                return first_blocks(g, xs, active, self.b) if part else blocked(g, xs, self.block)
-            return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"),) + (P(),) * (1 + n_shared),
+                return first_blocks(g, xs, active[0], self.b) if part else blocked(g, xs, self.block)
+            return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"), P("runs")) + (P(),) * n_shared,
                                  out_specs=P("runs"), check_vma=False)  # the trainable's code: no collectives
 
         def trained(s, h, k, data):  # k segments (k traced: one compilation for every k)
@@ -177,10 +198,10 @@ class Pool:
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         shard = dict(out_shardings=(bank_sh, self.lane_sh), donate_argnums=0)
         lane, rep = self.lane_sh, self.rep
-        self._fns = {"start": jax.jit(start, in_shardings=(bank_sh, rep, lane, lane, rep, rep), **shard)}
+        self._fns = {"start": jax.jit(start, in_shardings=(bank_sh, rep, lane, lane, lane, rep), **shard)}
         for name, part in (("seg", False), ("part", True)):  # every lane; the busy lanes' blocks only
             self._fns[name] = jax.jit(seg_of(on_devices(trained, 2, part)),
-                                      in_shardings=(bank_sh, rep, rep, lane, rep, rep, rep), **shard)
+                                      in_shardings=(bank_sh, rep, rep, lane, rep, lane, rep), **shard)
         self.bank = None
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
         self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
@@ -219,8 +240,7 @@ class Pool:
         turn), once this search has found that worth compiling the blocks' program, i.e. when it saves at least
         ``NARROW_SAVES`` lane-segments over the calls' remaining segments (``remaining * (W - blocks)``);
         else all W.  The rule reads the schedule alone: the same search makes the same calls."""
-        m = -(-n // self.n_dev)
-        fit = -(-m // self.b) * self.b * self.n_dev
+        fit = blocks_paid(n, self.W, self.n_dev, self.b)
         if fit >= self.W or not (self.narrowing or remaining * (self.W - fit) >= NARROW_SAVES):
             return self.W
         self.narrowing = True  # the blocks' program, once compiled, serves every later call of this search
@@ -241,9 +261,10 @@ class Pool:
         idx = jax.ShapeDtypeStruct((w,), np.int32, sharding=self.rep)
         hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
         one = jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
+        per_dev = jax.ShapeDtypeStruct((self.n_dev,), np.int32, sharding=self.lane_sh)
         if name == "start":
-            return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp, one
-        return bank, idx, idx, hp, one, one
+            return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp, per_dev
+        return bank, idx, idx, hp, one, per_dev
 
     def prepare(self, names=("start", "seg")):
         """Compile the named programs (concurrently: XLA compiles outside Python's lock), unless cached."""
@@ -270,7 +291,7 @@ class Pool:
             self.prepare(("start", "seg") if name != "part" else ("part",))
         _compiled.move_to_end(ck)
         self.used.add(w)
-        active = self._put(np.int32(-(-n // self.n_dev)), self.rep)
+        active = self._put(busy_per_device(n, self.n_dev), self.lane_sh)
         self.bank, out = _compiled[ck](self.bank, *args, active, self.data)
         pos = self._layout(n)
         return {k: v[pos] for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(

@@ -26,7 +26,7 @@ from jaxnn.sweeps.directions import check_directions, check_mode, resolve
 from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Driver, Trials
 from jaxnn.sweeps.executor import check_data, replicate
-from jaxnn.sweeps.lanes import Pool, Spec
+from jaxnn.sweeps.lanes import Pool, Spec, blocks_paid, tail_block
 from jaxnn.sweeps.provenance import code_hash, versions
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
@@ -136,13 +136,14 @@ def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _
                   declared(trainable))
 
 
-def _fitted_width(w_max: int, n_dev: int, work) -> int:
-    """The width (a multiple of n_dev in [w_max / 2, w_max]: no more than twice the calls) that pays the
-    fewest lane-steps for ``work``, a list of (trials, steps each) phases run in waves of that width; ties
-    to the wider."""
+def _fitted_width(w_max: int, n_dev: int, work, platform: str) -> int:
+    """The width (a multiple of n_dev in [w_max / 3, w_max]: no more than three times the calls) that pays the
+    fewest lane-steps for ``work``, a list of (trials, steps each) phases run in waves of that width (a last,
+    partial wave computes only its lanes' blocks: :func:`jaxnn.sweeps.lanes.blocks_paid`); ties to the wider."""
     def paid(w):
-        return sum(-(-n // w) * w * steps for n, steps in work)
-    lo = -(-max(n_dev, w_max // 2) // n_dev) * n_dev
+        b = tail_block(w // n_dev, platform)
+        return sum(((n // w) * w + (blocks_paid(n % w, w, n_dev, b) if n % w else 0)) * steps for n, steps in work)
+    lo = -(-max(n_dev, w_max // 3) // n_dev) * n_dev
     return min(range(lo, w_max + 1, n_dev), key=lambda w: (paid(w), -w))
 
 
@@ -163,7 +164,7 @@ def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
     dev = s.mesh.devices.flat[0]
     r = chunking.runs_per_device(ws, ws, n_max, n_dev, chunking.default_budget(dev), dev.platform)
     w = chunking.balanced(r, n_max, n_dev)
-    return w if not work else _fitted_width(w, n_dev, work)
+    return w if not work else _fitted_width(w, n_dev, work, dev.platform)
 
 
 def _fingerprint(kind, args, s: _Setup, closed, segment, W) -> str:
