@@ -86,6 +86,7 @@ DEFAULT_LR = {
     "mlp": (0.1, 0.1),            # jaxnn.train (and the trainable): the lecture's networks
     "autoencoder": (1.0, 1.0),    # autoencoder.fit(method="gd"): UFLDL's sparse autoencoder objective
     "softmax": (0.5, "fan_in"),   # softmax.fit: convex cross-entropy on standardized features
+    "model": (0.1, 1e-3),         # sweeps.trainable_from: any model (1e-3: Adam's customary step, Kingma & Ba)
 }
 
 

@@ -68,6 +68,7 @@ from jaxnn.sweeps.spaces import (
     uniform,
 )
 from jaxnn.trainable import Trainable
+from jaxnn.trainables import trainable_from
 
 __all__ = ["sweep", "run_table", "TableResult", "SweepResult",
            "grid", "table", "random", "sobol", "Space", "Design", "as_space",
@@ -76,7 +77,7 @@ __all__ = ["sweep", "run_table", "TableResult", "SweepResult",
            "grid_configs", "status", "plot",
            "Trainable", "successive_halving", "hyperband", "hyperband_brackets", "pbt", "run",
            "patience", "Patience", "AdaptiveResult", "rank",
-           "search", "asha", "bohb", "tpe", "optuna_sampler", "samplers"]
+           "search", "asha", "bohb", "tpe", "optuna_sampler", "samplers", "trainable_from"]
 
 
 def __getattr__(name):

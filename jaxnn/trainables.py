@@ -1,0 +1,291 @@
+"""A :class:`jaxnn.sweeps.Trainable` from three plain functions: ``init``, ``loss`` and ``metrics``.
+
+:func:`trainable_from` writes ``init`` / ``advance`` / ``evaluate`` on the package's one guarded loop
+(:func:`jaxnn.train.full_batch_descent`, :func:`jaxnn.guard.guarded_scan`): the optimizer (named, a factory
+with a traced learning rate and ``optimizer_kwargs``, or a GradientTransformation), minibatches drawn from the
+run's key, the divergence guard and ``diverged_at``, the traced "invalid" flag from the rule table, and the
+hyperparameters routed by keyword to whichever function declares them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxnn import models, optimizers, validate
+from jaxnn.guard import GuardState, guard_init, guarded_scan, invalid_hyper, tree_all_finite, tree_where
+from jaxnn.optimizers import OptimizerLike
+from jaxnn.train import Descent, full_batch_descent
+from jaxnn.trainable import Trainable
+
+__all__ = ["trainable_from", "FnState", "training_entries", "keywords"]
+
+_HELD_OUT = ("_val", "_test")  # data entries with these endings are never trained on
+
+
+class FnState(NamedTuple):
+    """The state of one :func:`trainable_from` run.
+
+    Attributes:
+      guard: the :class:`jaxnn.guard.GuardState` of the loop: ``carry = (params, (optimizer state,
+        gradient))``, ``kept`` (the last finite params: the run's result), ``t``, ``diverged_at``.
+      key: raw key data of the minibatch draws.
+      invalid: bool scalar: a hyperparameter of this run was out of range.
+    """
+
+    guard: GuardState
+    key: jax.Array
+    invalid: jax.Array
+
+    @property
+    def params(self):
+        return self.guard.kept
+
+
+def training_entries(data) -> dict:
+    """The entries of ``data`` that ``loss`` trains on: every key not ending in ``_val`` or ``_test``."""
+    return {k: v for k, v in data.items() if not k.endswith(_HELD_OUT)}
+
+
+def keywords(fn: Callable, skip: int, argname: str) -> tuple:
+    """``(names, defaults, takes_any)``: the hyperparameters ``fn`` declares after its first ``skip``
+    positional parameters (by keyword), their defaults, and whether it takes ``**kwargs``."""
+    if not callable(fn):
+        raise ValueError(f"{argname}: expected a function, got {fn!r:.80}")
+    params = list(inspect.signature(fn).parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < skip and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        raise ValueError(f"{argname}: expected a function of at least {skip} positional arguments, got "
+                         f"{fn.__name__ if hasattr(fn, '__name__') else fn}{inspect.signature(fn)}")
+    rest = [p for p in params[skip:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    defaults = {p.name: p.default for p in rest if p.default is not p.empty}
+    return tuple(p.name for p in rest), defaults, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+class _Routes(NamedTuple):
+    names: dict      # {"init" | "loss" | "metrics": names that function takes}
+    any: dict        # {function: takes **kwargs}
+    defaults: dict   # {hyperparameter: default}
+
+
+def _routes(init, loss, metrics, opt_names, defaults) -> _Routes:
+    """Which function takes which hyperparameter, and every hyperparameter's default."""
+    names, anyk, found = {}, {}, {}
+    for fname, fn, skip in (("init", init, 1), ("loss", loss, 2), ("metrics", metrics, 2)):
+        if fn is None:
+            names[fname], anyk[fname] = (), False
+            continue
+        names[fname], d, anyk[fname] = keywords(fn, skip, fname)
+        found.update(d)
+    known = set(opt_names).union(*names.values())
+    extra = sorted(set(defaults) - known)
+    if extra and not any(anyk.values()):
+        raise ValueError(f"defaults: {extra} are not hyperparameters of init, loss, metrics or the optimizer; "
+                         f"they take {sorted(known)}")
+    return _Routes(names, anyk, {**found, **defaults})
+
+
+def _hyper(routes: _Routes, hp: dict, accepted) -> dict:
+    """The run's hyperparameters with defaults filled in; names nothing takes, or missing ones, raise."""
+    unknown = sorted(set(hp) - set(accepted)) if not any(routes.any.values()) else []
+    if unknown:
+        raise ValueError(f"hp: unknown hyperparameters {unknown}; this trainable takes {sorted(accepted)}")
+    h = {**routes.defaults, **hp}
+    missing = sorted(n for n in accepted if n not in h)
+    if missing:
+        raise ValueError(f"hp: hyperparameters {missing} have no default: give them in the search space or in "
+                         f"trainable_from(..., defaults={{...}})")
+    return h
+
+
+def _for(routes: _Routes, fname: str, h: dict) -> dict:
+    """The hyperparameters ``fname`` takes (all of them when it has ``**kwargs``)."""
+    return dict(h) if routes.any[fname] else {k: h[k] for k in routes.names[fname]}
+
+
+def _scalar_loss(out, argname="loss"):
+    """``loss``'s value (a float scalar) from ``value`` or ``(value, aux)``."""
+    value = out[0] if isinstance(out, tuple) else out
+    value = jnp.asarray(value)
+    if value.shape != () or not jnp.issubdtype(value.dtype, jnp.floating):
+        raise ValueError(f"{argname}: expected a float scalar (or (scalar, aux)), got shape {value.shape} "
+                         f"dtype {value.dtype}")
+    return value
+
+
+def _descent(J, batch, key, batch_size, opt) -> Descent:
+    """The loop's pieces: full batch (:func:`jaxnn.train.full_batch_descent`), or a ``batch_size`` minibatch
+    per step drawn from an epoch-wise shuffle of ``key`` (the step's loss is its minibatch's)."""
+    if batch_size is None:
+        return full_batch_descent(jax.value_and_grad(lambda p: J(p, batch)), opt)
+    m = jax.tree_util.tree_leaves(batch)[0].shape[0]
+    n_batches = m // batch_size
+
+    def step(carry, t):
+        p, (state, _) = carry
+        perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
+        idx = jax.lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
+        Jb, g = jax.value_and_grad(J)(p, jax.tree_util.tree_map(lambda x: jnp.asarray(x)[idx], batch))
+        updates, new_state = opt.update(g, state, p)
+        return (optax.apply_updates(p, updates), (new_state, g)), Jb
+
+    def start(params):
+        g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return guard_init((params, (opt.init(params), g0)), finite=tree_all_finite(params))
+
+    def is_finite(carry, Jb):
+        p, (_, g) = carry
+        return jnp.isfinite(Jb) & tree_all_finite((g, p))
+
+    return Descent(start, step, is_finite)
+
+
+def _optimizer(optimizer, optimizer_kwargs, lr):
+    """``(optimizer, static kwargs, {hyperparameter: default})`` of the optimizer (lr when it takes one)."""
+    opt, static, hyper = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True)
+    own = {k: float(v) for k, v in hyper.items()}
+    if optimizers.uses_lr(opt):
+        lr = optimizers.default_lr(opt, "model") if lr is None else lr
+        own["lr"] = float(validate.check_scalar("lr", lr, positive=True))
+    elif lr is not None:
+        raise ValueError("lr: a GradientTransformation carries its own learning rate; leave lr out or pass a "
+                         "name or factory (such as 'adam' or optax.adam)")
+    return opt, static, own
+
+
+def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable] = None,
+                   directions: Optional[dict] = None, optimizer: OptimizerLike = "adam",
+                   optimizer_kwargs: Optional[dict] = None, batch_size: Optional[int] = None, lr=None,
+                   defaults: Optional[dict] = None) -> Trainable:
+    """A :class:`jaxnn.sweeps.Trainable` from a model's ``init``, its ``loss`` and its ``metrics``.
+
+    Args:
+      init: ``init(key, **hp) -> model``: a pytree of arrays, an Equinox module or a Flax NNX module
+        (:mod:`jaxnn.models`: their arrays are the parameters, the rest is rebuilt where used).
+      loss: ``loss(model, batch, **hp) -> scalar`` (or ``(scalar, aux)``), a float; ``batch`` holds the
+        training entries of ``data`` (every key not ending in ``_val`` or ``_test``), all of them or a
+        minibatch of their rows.
+      metrics: ``metrics(model, data, **hp) -> {name: scalar}``, on all of ``data`` (e.g. its ``X_val``), or
+        None.
+      directions: ``{metric: "max" | "min"}`` for the metrics (``loss`` is declared ``"min"``).
+      optimizer, optimizer_kwargs: a name of :data:`jaxnn.optimizers.NAMES` (default ``"adam"``), a factory
+        ``lr -> GradientTransformation`` or a GradientTransformation; the float ``optimizer_kwargs`` (and
+        ``lr``) are traced hyperparameters.
+      batch_size: rows per step, drawn from an epoch-wise shuffle of the run's key (static); None: all.
+      lr: the learning rate's default (:func:`jaxnn.optimizers.default_lr` with ``"model"``: 0.1 for plain
+        gradient descent, 1e-3 for the others).
+      defaults: ``{hyperparameter: default}`` over the functions' own keyword defaults.
+
+    Returns:
+      A :class:`jaxnn.sweeps.Trainable`.  Every hyperparameter (a keyword parameter of ``init`` after the key,
+      of ``loss`` or ``metrics`` after their first two, ``lr`` and the float ``optimizer_kwargs``) goes to the
+      functions that declare it, and only to them (all of them to one with ``**kwargs``); a search space's
+      names that none declares are an error.  ``evaluate`` returns ``loss`` (on all the training entries,
+      at the kept params), the metrics, ``diverged_at`` and ``invalid`` (a non-positive ``lr`` or a
+      non-finite initial parameter: every float metric NaN).  The state is :class:`FnState`.
+
+    A Python value in ``init`` (a width, a depth) must be a default (``defaults=`` or the signature), not a
+    swept hyperparameter: the adaptive searches train one structure.
+    """
+    from jaxnn.sweeps.directions import check_directions  # at call time: jaxnn.sweeps imports this module
+
+    opt, opt_static, opt_hyper = _optimizer(optimizer, optimizer_kwargs, lr)
+    if defaults is not None and not (isinstance(defaults, dict) and all(isinstance(k, str) for k in defaults)):
+        raise ValueError(f"defaults: expected a dict {{hyperparameter: value}}, got {defaults!r:.80}")
+    routes = _routes(init, loss, metrics, opt_hyper, {**opt_hyper, **(defaults or {})})
+    accepted = set(opt_hyper).union(*routes.names.values())
+    if batch_size is not None:
+        batch_size = validate.check_int("batch_size", batch_size, minimum=1)
+    declared = {"loss": "min", **check_directions(directions)}
+    hyperparameters = None if any(routes.any.values()) else {n: routes.defaults.get(n) for n in sorted(accepted)}
+    fns = _Fns(init, loss, metrics, routes, accepted, opt, opt_static, tuple(opt_hyper), batch_size)
+    return Trainable(fns.init, fns.advance, fns.evaluate, hyperparameters, declared)
+
+
+def _reading(fname: str, fn: Callable, data, *args, **kw):
+    """``fn(*args, **kw)``, a KeyError for a missing data entry retold as a ValueError naming it."""
+    try:
+        return fn(*args, **kw)
+    except KeyError as e:
+        have = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"data: {fname} read the entry {e.args[0]!r}, which data= lacks (it has {have}; "
+                         f"{fname} gets {'the training entries' if fname == 'loss' else 'all of data'})") from None
+
+
+class _Fns:
+    """init / advance / evaluate of :func:`trainable_from` (bound methods of one object: hashable, so the
+    compiled lanes of a trainable are found again)."""
+
+    def __init__(self, user_init, user_loss, user_metrics, routes, accepted, opt, opt_static, opt_names,
+                 batch_size):
+        self.user_init, self.user_loss, self.user_metrics = user_init, user_loss, user_metrics
+        self.routes, self.accepted = routes, frozenset(accepted)
+        self.opt, self.opt_static, self.opt_names, self.batch_size = opt, opt_static, opt_names, batch_size
+
+    def _model(self, h, key=None):
+        """The model's :class:`jaxnn.models.Split` (without ``key``: its structure only; XLA drops the arrays)."""
+        key = jax.random.key(0) if key is None else key
+        return models.split(self.user_init(key, **_for(self.routes, "init", h)))
+
+    def _loop(self, data, h, kd, merge):
+        """The run's :class:`jaxnn.train.Descent` and its traced "invalid" flag (the rule table's lr > 0)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"data: expected a dict of arrays, got {type(data).__name__}")
+        batch = training_entries(data)
+        uses_lr = optimizers.uses_lr(self.opt)
+        opt = optimizers.make_optimizer(self.opt, h.get("lr"), {**dict(self.opt_static),
+                                                                **{k: h[k] for k in self.opt_names if k != "lr"}})
+
+        def J(p, b):
+            return _scalar_loss(_reading("loss", self.user_loss, data, merge(p), b, **_for(self.routes, "loss", h)))
+        m = jax.tree_util.tree_leaves(batch)[0].shape[0] if batch else 0
+        bs = None if self.batch_size is None or self.batch_size >= m else self.batch_size
+        d = _descent(J, batch, jax.random.wrap_key_data(kd), bs, opt)
+        return d, J, invalid_hyper(positive=(h["lr"],) if uses_lr else ())
+
+    def init(self, key, data, **hp):
+        h = _hyper(self.routes, hp, self.accepted)
+        k_init, k_batch = jax.random.split(key)
+        sp = self._model(h, k_init)
+        kd = jax.random.key_data(k_batch)
+        d, _, bad = self._loop(data, h, kd, sp.merge)
+        return FnState(d.start(sp.params), kd, bad | invalid_hyper(params=sp.params))
+
+    def advance(self, state, data, steps, **hp):
+        steps = validate.check_int("steps", steps, minimum=1)
+        h = _hyper(self.routes, hp, self.accepted)
+        d, _, bad = self._loop(data, h, state.key, self._model(h).merge)
+        guard, _ = guarded_scan(d.step, state.guard, state.guard.t + jnp.arange(steps, dtype=jnp.int32),
+                                is_finite=d.is_finite)
+        return FnState(guard, state.key, state.invalid | bad)
+
+    def evaluate(self, state, data, **hp):
+        h = _hyper(self.routes, hp, self.accepted)
+        merge = self._model(h).merge
+        _, J, _ = self._loop(data, h, state.key, merge)
+        out = {"loss": J(state.guard.kept, training_entries(data))}
+        if self.user_metrics is not None:
+            got = _reading("metrics", self.user_metrics, data, merge(state.guard.kept), data,
+                           **_for(self.routes, "metrics", h))
+            out.update(_checked_metrics(got))
+        out = tree_where(state.invalid, {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}, out)
+        return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
+                "invalid": jnp.asarray(state.invalid, bool)}
+
+
+def _checked_metrics(got) -> dict:
+    """``metrics``' dict as float scalars, else a ValueError naming the bad entries."""
+    if not isinstance(got, dict) or not all(isinstance(k, str) for k in got):
+        raise ValueError(f"metrics: expected a dict {{name: scalar}}, got {type(got).__name__}")
+    reserved = sorted(set(got) & {"loss", "diverged_at", "invalid"})
+    if reserved:
+        raise ValueError(f"metrics: {reserved} are names evaluate gives itself (the training loss and the "
+                         "run's status); call yours something else")
+    bad = {k: jnp.shape(v) for k, v in got.items() if jnp.shape(v) != ()}
+    if bad:
+        raise ValueError(f"metrics: expected a scalar for every metric, got shapes {bad}")
+    return {k: jnp.asarray(v, jnp.result_type(float)) for k, v in got.items()}
