@@ -72,10 +72,10 @@ class _Routes(NamedTuple):
     defaults: dict   # {hyperparameter: default}
 
 
-def _routes(init, loss, metrics, opt_names, defaults) -> _Routes:
+def _routes(init, loss, metrics, invalid, opt_names, defaults) -> _Routes:
     """Which function takes which hyperparameter, and every hyperparameter's default."""
     names, anyk, found = {}, {}, {}
-    for fname, fn, skip in (("init", init, 1), ("loss", loss, 2), ("metrics", metrics, 2)):
+    for fname, fn, skip in (("init", init, 1), ("loss", loss, 2), ("metrics", metrics, 2), ("invalid", invalid, 0)):
         if fn is None:
             names[fname], anyk[fname] = (), False
             continue
@@ -160,7 +160,7 @@ def _optimizer(optimizer, optimizer_kwargs, lr):
 def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable] = None,
                    directions: Optional[dict] = None, optimizer: OptimizerLike = "adam",
                    optimizer_kwargs: Optional[dict] = None, batch_size: Optional[int] = None, lr=None,
-                   defaults: Optional[dict] = None) -> Trainable:
+                   defaults: Optional[dict] = None, invalid: Optional[Callable] = None) -> Trainable:
     """A :class:`jaxnn.sweeps.Trainable` from a model's ``init``, its ``loss`` and its ``metrics``.
 
     Args:
@@ -179,6 +179,8 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
       lr: the learning rate's default (:func:`jaxnn.optimizers.default_lr` with ``"model"``: 0.1 for plain
         gradient descent, 1e-3 for the others).
       defaults: ``{hyperparameter: default}`` over the functions' own keyword defaults.
+      invalid: ``invalid(**hp) -> bool scalar`` (traceable; e.g. :func:`jaxnn.guard.invalid_hyper` of the
+        loss's ranges): True marks a run invalid (its metrics NaN), as a non-positive ``lr`` does.
 
     Returns:
       A :class:`jaxnn.sweeps.Trainable`.  Every hyperparameter (a keyword parameter of ``init`` after the key,
@@ -196,13 +198,13 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
     opt, opt_static, opt_hyper = _optimizer(optimizer, optimizer_kwargs, lr)
     if defaults is not None and not (isinstance(defaults, dict) and all(isinstance(k, str) for k in defaults)):
         raise ValueError(f"defaults: expected a dict {{hyperparameter: value}}, got {defaults!r:.80}")
-    routes = _routes(init, loss, metrics, opt_hyper, {**opt_hyper, **(defaults or {})})
+    routes = _routes(init, loss, metrics, invalid, opt_hyper, {**opt_hyper, **(defaults or {})})
     accepted = set(opt_hyper).union(*routes.names.values())
     if batch_size is not None:
         batch_size = validate.check_int("batch_size", batch_size, minimum=1)
     declared = {"loss": "min", **check_directions(directions)}
     hyperparameters = None if any(routes.any.values()) else {n: routes.defaults.get(n) for n in sorted(accepted)}
-    fns = _Fns(init, loss, metrics, routes, accepted, opt, opt_static, tuple(opt_hyper), batch_size)
+    fns = _Fns(init, loss, metrics, invalid, routes, accepted, opt, opt_static, tuple(opt_hyper), batch_size)
     return Trainable(fns.init, fns.advance, fns.evaluate, hyperparameters, declared)
 
 
@@ -220,9 +222,10 @@ class _Fns:
     """init / advance / evaluate of :func:`trainable_from` (bound methods of one object: hashable, so the
     compiled lanes of a trainable are found again)."""
 
-    def __init__(self, user_init, user_loss, user_metrics, routes, accepted, opt, opt_static, opt_names,
-                 batch_size):
+    def __init__(self, user_init, user_loss, user_metrics, user_invalid, routes, accepted, opt, opt_static,
+                 opt_names, batch_size):
         self.user_init, self.user_loss, self.user_metrics = user_init, user_loss, user_metrics
+        self.user_invalid = user_invalid
         self.routes, self.accepted = routes, frozenset(accepted)
         self.opt, self.opt_static, self.opt_names, self.batch_size = opt, opt_static, opt_names, batch_size
 
@@ -245,7 +248,10 @@ class _Fns:
         m = jax.tree_util.tree_leaves(batch)[0].shape[0] if batch else 0
         bs = None if self.batch_size is None or self.batch_size >= m else self.batch_size
         d = _descent(J, batch, jax.random.wrap_key_data(kd), bs, opt)
-        return d, J, invalid_hyper(positive=(h["lr"],) if uses_lr else ())
+        bad = invalid_hyper(positive=(h["lr"],) if uses_lr else ())
+        if self.user_invalid is not None:
+            bad = bad | jnp.asarray(self.user_invalid(**_for(self.routes, "invalid", h)), bool)
+        return d, J, bad
 
     def init(self, key, data, **hp):
         h = _hyper(self.routes, hp, self.accepted)
