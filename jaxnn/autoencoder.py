@@ -40,6 +40,9 @@ from jaxnn.guard import tree_all_finite
 from jaxnn.lbfgs import minimize
 from jaxnn.losses import objective_cols, objective_of_cache
 from jaxnn.mlp import forward_cache_cols
+from jaxnn.optimizers import OptimizerLike
+from jaxnn.trainable import Trainable
+from jaxnn.trainables import trainable_from
 
 __all__ = [
     "OUTPUT_ACTIVATIONS",
@@ -57,6 +60,8 @@ __all__ = [
     "max_activation_inputs",
     "fit",
     "compile_fit",
+    "trainable",
+    "TRAINABLE_LR",
 ]
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
@@ -516,3 +521,109 @@ def _prepare_fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, m
     static = dict(steps=steps, method=method, optimizer=optimizer, opt_static=opt_static,
                   output_activation=output_activation, memory_size=memory_size, check_params=check_params)
     return args, static
+
+
+# ------------------------------------------------------------------------------------- the trainable
+#: :func:`trainable`'s default learning rate for an adaptive optimizer (Adam's family).  ``fit``'s 1.0
+#: (:data:`jaxnn.optimizers.DEFAULT_LR`: plain gradient descent, on this objective's scale) would move
+#: every weight by about 1 per Adam step and saturate the sigmoids.  On UFLDL's 8x8 / 25-unit problem
+#: (2000 patches, full batch, 2000 steps) 0.03 was the one rate of {0.01, 0.03, 0.1, 0.3} within 5% of
+#: 400 L-BFGS iterations for beta 0, (0.3, 0.05) and (3, 0.1): 0.1 and 0.3 saturate the plain objective
+#: (beta 0) and 0.01 is slower.  UFLDL's own (3, 0.01) sits on a plateau near 0.47 that every rate
+#: leaves slowly (0.03: 0.42 after 4000 steps, L-BFGS 0.39 after 400); sweep lr where it matters.
+TRAINABLE_LR = 0.03
+
+
+def _trainable_lr(optimizer, lr):
+    """The default ``lr``: plain gradient descent (``optimizer=None``) ``fit``'s rule (1.0), a
+    GradientTransformation none, any other optimizer :data:`TRAINABLE_LR`."""
+    if lr is not None or not optimizers.uses_lr(optimizer):
+        return lr
+    return optimizers.default_lr(None, "autoencoder") if optimizer is None else TRAINABLE_LR
+
+
+def _trainable_fns(n_visible, n_hidden, sparse, tied, output_activation):
+    """``(init, loss, metrics, invalid)`` for :func:`jaxnn.trainables.trainable_from`: the hyperparameters
+    are their keyword parameters (scale; lam, beta, rho), the rest is fixed here."""
+
+    def init_fn(key, scale):
+        return init(key, n_visible, n_hidden, scale, tied=tied)
+
+    def data_X(params, data, name):
+        X = _check_X(params, data[name], name)
+        _check_range(X, output_activation)  # concrete data only: a sigmoid decoder needs X in [0, 1]
+        return X
+
+    def sparse_J(params, batch, lam, beta, rho):  # sparse_loss; the ranges are invalid_fn's (traced) rule
+        return _sparse_loss_cols(params, data_X(params, batch, "X").T, lam, beta, rho, output_activation)
+
+    def plain_J(params, batch, lam):  # loss, the same way
+        return _loss_cols(params, data_X(params, batch, "X").T, lam, output_activation)
+
+    def metrics(params, data):
+        out = {"mean_activation": jnp.mean(_encode_cols(params, data_X(params, data, "X").T))}
+        if "X_val" in data:  # (1/m) sum 1/2 ||x_hat - x||^2: comparable across lam, beta, rho
+            out["val_loss"] = _loss_cols(params, data_X(params, data, "X_val").T, 0.0, output_activation)
+        return out
+
+    def sparse_invalid(lam, beta, rho):
+        return validate.invalid_flag(lam=lam, beta=beta, rho=rho)  # the rule table, as fit's
+
+    def plain_invalid(lam):
+        return validate.invalid_flag(lam=lam)
+
+    if sparse:
+        return init_fn, sparse_J, metrics, sparse_invalid
+    return init_fn, plain_J, metrics, plain_invalid
+
+
+def trainable(n_visible: int, n_hidden: int, *, sparse: bool = True, tied: bool = False,
+              output_activation: str = "sigmoid", optimizer: OptimizerLike = "adam", optimizer_kwargs=None,
+              batch_size=None, scale=None, lam=1e-4, beta=3.0, rho=0.01, lr=None) -> Trainable:
+    """The (sparse) autoencoder as a :class:`jaxnn.sweeps.Trainable`, for the adaptive searches
+    (``successive_halving``, ``hyperband``, ``pbt``, ``asha``, ...): :func:`jaxnn.trainables.trainable_from`
+    of :func:`init` and :func:`sparse_loss` (or :func:`loss`), on its one guarded loop.
+
+    Args:
+      n_visible, n_hidden: s_1 and s_2 (static).
+      sparse: True: minimize J_sparse (:func:`sparse_loss`; hyperparameters lam, beta, rho); False: the
+        plain objective (:func:`loss`; lam only).
+      tied, output_activation: as in :func:`init` and :func:`sparse_loss` (static).
+      optimizer, optimizer_kwargs: an optax name (default ``"adam"``, constant step: a search stops and
+        continues runs at budgets it does not know in advance), a factory, ``None`` (the lecture's gradient
+        descent) or a GradientTransformation; the float ``optimizer_kwargs`` are hyperparameters.
+        L-BFGS (``fit``'s default) is not offered: its line search does not take minibatches or segments.
+      batch_size: rows per step (static; None: full batch).  With minibatches rho_hat is the minibatch's
+        mean activation, an estimate of the full batch's.
+      scale: the default of the init half-width r (a hyperparameter; None: UFLDL's
+        ``sqrt(6 / (n_visible + n_hidden + 1))``).
+      lam, beta, rho: the defaults of the hyperparameters of :func:`sparse_loss`.
+      lr: the default learning rate; None: :data:`TRAINABLE_LR` (0.03) for Adam and the other adaptive
+        optimizers, 1.0 (``fit``'s, :func:`jaxnn.optimizers.default_lr`) for ``optimizer=None``.
+
+    Returns:
+      A Trainable on ``data = {"X": (m, n_visible)}`` (in [0, 1] for the sigmoid decoder), optionally with
+      ``"X_val"``.  Hyperparameters: ``scale``, ``lam`` (and ``beta``, ``rho`` when sparse), ``lr`` (when
+      the optimizer takes one) and the float ``optimizer_kwargs``.  ``evaluate`` returns ``loss`` (the
+      training objective), ``mean_activation`` (mean of rho_hat on ``X``), ``val_loss`` (with ``X_val``:
+      its reconstruction error (1/m) sum 1/2 ||x_hat - x||^2, no penalty, so comparable across lam, beta,
+      rho; declared "min", ``needs`` ``X_val``), ``diverged_at`` and ``invalid``: True (every metric NaN)
+      for lam < 0, beta < 0, rho outside (0, 1), lr <= 0 or any non-finite one, concrete or traced, and
+      for a traced negative scale (the rule table, :data:`jaxnn.validate.HYPERPARAMETERS`); a concrete
+      negative scale raises in :func:`init`, as in :func:`jaxnn.trainable`.
+    """
+    n_visible = validate.check_int("n_visible", n_visible)
+    n_hidden = validate.check_int("n_hidden", n_hidden)
+    _check_output(output_activation)
+    for name, flag in (("sparse", sparse), ("tied", tied)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name}: expected True or False, got {flag!r}")
+    scale = float(np.sqrt(6.0 / (n_visible + n_hidden + 1))) if scale is None else scale
+    defaults = {"scale": scale, "lam": lam, **({"beta": beta, "rho": rho} if sparse else {})}
+    validate.check_rules(**defaults)
+    defaults = {k: float(v) for k, v in defaults.items()}
+    init_fn, J, metrics, invalid = _trainable_fns(n_visible, n_hidden, bool(sparse), bool(tied), output_activation)
+    t = trainable_from(init_fn, J, metrics=metrics, directions={"val_loss": "min"}, optimizer=optimizer,
+                       optimizer_kwargs=optimizer_kwargs, batch_size=batch_size, lr=_trainable_lr(optimizer, lr),
+                       defaults=defaults, invalid=invalid)
+    return t._replace(needs={"val_loss": ("X_val",)})

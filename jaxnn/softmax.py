@@ -23,14 +23,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import validate
+from jaxnn import optimizers, validate
 from jaxnn.data import encode_labels
 from jaxnn.losses import objective_cols
 from jaxnn.mlp import forward, init_mlp
 from jaxnn.optimizers import OptimizerLike, adam_cosine, default_lr
 from jaxnn.train import train
+from jaxnn.trainable import Trainable
+from jaxnn.trainables import trainable_from
 
-__all__ = ["init", "fit", "objective", "predict_proba", "predict", "accuracy"]
+__all__ = ["init", "fit", "objective", "predict_proba", "predict", "accuracy", "trainable"]
 
 # The core's names for this model: identity "hidden" activation (unused: there is no hidden layer),
 # softmax output, multinomial cross-entropy.
@@ -75,10 +77,15 @@ def objective(params, X, y, lam=0.0) -> jax.Array:
     Returns:
       Scalar J.
     """
+    validate.check_rule("lam", lam)
+    return _objective(params, X, y, lam)
+
+
+def _objective(params, X, y, lam):
+    """:func:`objective` without the check of ``lam`` (the trainable flags a bad one instead)."""
     _check_model(params)
     Y = _targets(params, y)
     X, Y = validate.check_data(params, X, Y)
-    validate.check_rule("lam", lam)
     return objective_cols(params, X.T, Y.T, lam, **_MODEL)
 
 
@@ -174,3 +181,69 @@ def accuracy(params, X, y) -> jax.Array:
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {tuple(y.shape)}")
     return jnp.mean(predict(params, X) == y)
+
+
+def _trainable_fns(n_features, n_classes):
+    """``(init, loss, metrics, invalid)`` for :func:`jaxnn.trainables.trainable_from`; the hyperparameters
+    are their keyword parameters (scale; lam)."""
+
+    def init_fn(key, scale):
+        return init(key, n_features, n_classes, scale)
+
+    def J(params, batch, lam):  # objective; lam's range is invalid_fn's (traced) rule
+        return _objective(params, batch["X"], batch["y"], lam)
+
+    def metrics(params, data):
+        out = {"accuracy": accuracy(params, data["X"], data["y"])}
+        if "X_val" in data:  # the validation cross-entropy, no ridge: comparable across lam
+            out["val_loss"] = _objective(params, data["X_val"], data["y_val"], 0.0)
+            out["val_accuracy"] = accuracy(params, data["X_val"], data["y_val"])
+        return out
+
+    def invalid_fn(lam):
+        return validate.invalid_flag(lam=lam)
+
+    return init_fn, J, metrics, invalid_fn
+
+
+def trainable(n_features: int, n_classes: int, *, optimizer: OptimizerLike = "adam", optimizer_kwargs=None,
+              batch_size: Optional[int] = None, scale=0.005, lam=1e-4, lr=None) -> Trainable:
+    """Softmax regression as a :class:`jaxnn.sweeps.Trainable`, for the adaptive searches
+    (``successive_halving``, ``hyperband``, ``pbt``, ``asha``, ...): :func:`jaxnn.trainables.trainable_from`
+    of :func:`init` and :func:`objective`, on its one guarded loop.
+
+    Args:
+      n_features, n_classes: n and K >= 2 (static).
+      optimizer, optimizer_kwargs: an optax name (default ``"adam"``: optax's constant-step Adam, not
+        :func:`fit`'s cosine-decayed ``"adam_cosine"``, whose schedule needs the total steps, which a search
+        that stops and continues runs does not fix in advance), a factory, ``None`` (the lecture's gradient
+        descent) or a GradientTransformation; the float ``optimizer_kwargs`` are hyperparameters.
+      batch_size: rows per step (static; None: full batch).
+      scale, lam: the defaults of the hyperparameters (init standard deviation, ridge strength lambda).
+      lr: the default learning rate; None: :func:`fit`'s rule (:func:`jaxnn.optimizers.default_lr` with
+        ``"softmax"``): ``min(0.05, 10 / n_features)`` for Adam and the other adaptive optimizers, 0.5 for
+        ``optimizer=None``.
+
+    Returns:
+      A Trainable on ``data = {"X": (m, n), "y": (m,) integer labels}``, optionally with ``"X_val"`` and
+      ``"y_val"`` (standardize the features first).  Hyperparameters: ``scale``, ``lam``, ``lr`` (when the
+      optimizer takes one) and the float ``optimizer_kwargs``.  ``evaluate`` returns ``loss`` (J, ridge
+      included), ``accuracy`` (on ``X``), ``val_loss`` (the validation cross-entropy, no ridge; "min") and
+      ``val_accuracy`` ("max"; both with ``X_val`` / ``y_val``, which they declare in ``needs``),
+      ``diverged_at`` and ``invalid``: True (every metric NaN) for lam < 0, lr <= 0 or a non-finite one,
+      concrete or traced, and for a traced negative scale (the rule table,
+      :data:`jaxnn.validate.HYPERPARAMETERS`); a concrete negative scale raises in :func:`init`, as in
+      :func:`jaxnn.trainable`.
+    """
+    n_features = validate.check_int("n_features", n_features)
+    n_classes = validate.check_int("n_classes", n_classes, minimum=2)
+    validate.check_rules(scale=scale, lam=lam)
+    if lr is None:
+        opt = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True)[0]
+        lr = default_lr(opt, "softmax", n_inputs=n_features)
+    init_fn, J, metrics, invalid = _trainable_fns(n_features, n_classes)
+    t = trainable_from(init_fn, J, metrics=metrics, directions={"accuracy": "max", "val_accuracy": "max",
+                                                                "val_loss": "min"},
+                       optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, batch_size=batch_size, lr=lr,
+                       defaults={"scale": float(scale), "lam": float(lam)}, invalid=invalid)
+    return t._replace(needs={"val_loss": ("X_val", "y_val"), "val_accuracy": ("X_val", "y_val")})
