@@ -51,6 +51,7 @@ benchmarks do; successive halving is also timed on one device (``--one-device al
     python benchmarks/bench_adaptive.py --no-optuna --no-sklearn --no-hyperoptax   # e.g. on a GPU machine
     python benchmarks/bench_adaptive.py --no-model --no-hyperoptax --no-optuna     # issue 12's jaxnn rows
     python benchmarks/bench_adaptive.py --lane-tail --seeds 3       # issue 22: lanes narrow as runs stop
+    python benchmarks/bench_adaptive.py --models --seeds 4          # issue 24: trainable_from, Equinox
 """
 
 from __future__ import annotations
@@ -404,6 +405,83 @@ def lane_tail(P, mlp, a):
     return rows
 
 
+def from_functions(kind):
+    """The benchmark's 64-64-10 tanh/softmax network (cross-entropy, adam, full batch, ridge lam) built by
+    ``sweeps.trainable_from``: as a dict of arrays (``init_mlp``'s, forward in the row layout) or an Equinox MLP."""
+    import optax
+
+    def ridge(ws):
+        return sum(jnp.sum(w ** 2) for w in ws)
+
+    def ce(out, Y):
+        return optax.softmax_cross_entropy(out, Y).mean()
+
+    if kind == "dict":
+        def init(key, *, scale):
+            return jaxnn.init_mlp(jax.random.split(key)[0], SIZES, scale)
+
+        def logits(p, X):
+            return jnp.tanh(X @ p[0]["W"].T + p[0]["b"]) @ p[1]["W"].T + p[1]["b"]
+
+        def weights(p):
+            return [layer["W"] for layer in p]
+    else:
+        import equinox as eqx
+
+        def init(key, *, scale):
+            m = eqx.nn.MLP(SIZES[0], SIZES[-1], SIZES[1], len(SIZES) - 2, activation=jnp.tanh, key=key)
+            return jax.tree.map(lambda w: scale * w if eqx.is_array(w) else w, m)
+
+        def logits(m, X):
+            return jax.vmap(m)(X)
+
+        def weights(m):
+            return [layer.weight for layer in m.layers]
+
+    def loss(p, batch, *, lam):
+        return ce(logits(p, batch["X"]), batch["Y"]) + lam / 2 * ridge(weights(p))
+
+    def metrics(p, data):
+        return {"val_accuracy": jnp.mean(jnp.argmax(logits(p, data["X_val"]), 1) == jnp.argmax(data["Y_val"], 1))}
+
+    return sweeps.trainable_from(init, loss, metrics=metrics, directions={"val_accuracy": "max"}, optimizer="adam")
+
+
+def model_rows(P, mlp, a):
+    """Issue 24: successive halving of the same network built three ways, interleaved over ``--seeds`` seeds:
+    lane-steps per second (compiled: seeds after the first) and the ratio to ``jaxnn.trainable``'s."""
+    built = {"jaxnn.trainable": mlp, "trainable_from, dict of arrays": from_functions("dict")}
+    try:
+        built["trainable_from, Equinox MLP"] = from_functions("equinox")
+    except ImportError:
+        print("(equinox not installed: pip install -e '.[models]'; its row is skipped)")
+    (Xtr, Ytr, _), (Xva, Yva, _) = P["train"], P["val"]
+    data = {"X": jnp.asarray(Xtr), "Y": jnp.asarray(Ytr), "X_val": jnp.asarray(Xva), "Y_val": jnp.asarray(Yva)}
+    times = {k: [] for k in built}
+    for seed in range(a.seeds):
+        for name, tr in built.items():
+            t0 = time.perf_counter()
+            res = sweeps.successive_halving(tr, space(a.candidates), key=jax.random.key(seed), data=data,
+                                            metric="val_accuracy", min_steps=a.min_steps, max_steps=a.max_steps,
+                                            eta=a.eta, progress=False)
+            times[name].append((time.perf_counter() - t0, res.meta["lane_steps_paid"], res.best()["val_accuracy"]))
+    rows = []
+    base = None
+    for name, runs in times.items():
+        warm = runs[1:] or runs
+        rate = np.mean([n / t for t, n, _ in warm])
+        base = rate if base is None else base
+        rows.append({"trainable": name, "seed-1 s (compile)": f"{runs[0][0]:.2f}",
+                     "mean s": f"{np.mean([t for t, _, _ in warm]):.2f}", "lane-steps": runs[0][1],
+                     "lane-steps/s": f"{rate:.0f}", "vs jaxnn.trainable": f"{rate / base:.3f}",
+                     "best val acc (mean)": f"{np.mean([v for _, _, v in runs]):.4f}"})
+    print(f"\n### successive halving, the same network built three ways ({a.seeds} seeds, interleaved)\n")
+    print(table(rows, list(rows[0])))
+    print("Targets (issue 24): trainable_from (dict) within 5% of jaxnn.trainable's lane-steps/s, an Equinox MLP "
+          "within 10%.")
+    return rows
+
+
 def model_targets(rows, runs):
     """Issue 23's targets with the measured ratios; a time target out of reach here gets its ceiling: the
     search's lane-steps at the full sweep's rate per lane-step (the cost of that much training here)."""
@@ -478,6 +556,9 @@ def main(argv=None):
     p.add_argument("--lane-tail", action="store_true",
                    help="only the lane-utilization tail: 32 trials, 300 steps, segment 10, patience 3, lanes 32 "
                         "and 64, with and without narrowing (--seeds seeds)")
+    p.add_argument("--models", action="store_true",
+                   help="only issue 24's rows: successive halving of the network as jaxnn.trainable, as "
+                        "sweeps.trainable_from of a dict of arrays and of an Equinox MLP (--seeds seeds)")
     a = p.parse_args(argv)
     if a.quick:
         a.candidates, a.max_steps, a.seeds, a.model_seeds, a.batch = 27, 81, 1, 1, 9
@@ -494,6 +575,8 @@ def main(argv=None):
     mlp = jaxnn.trainable(SIZES, **STRUCT)
     if a.lane_tail:
         return lane_tail(P, mlp, a)
+    if a.models:
+        return model_rows(P, mlp, a)
     full_fn = make_full_fn(a.max_steps)
     methods = [("sh", "jaxnn successive_halving", lambda s: jaxnn_adaptive("sh", mlp, P, a, s)),
                ("hb", "jaxnn hyperband", lambda s: jaxnn_adaptive("hb", mlp, P, a, s)),

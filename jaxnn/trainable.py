@@ -1,23 +1,9 @@
 """Trainables: a training run as three pure functions, so a scheduler can train it in segments.
 
-A :class:`Trainable` is what the adaptive searches of :mod:`jaxnn.sweeps` (``successive_halving``,
-``hyperband``, ``pbt``, ``run`` with early stopping) train, many at once, in compiled, vmapped segments:
-
-* ``init(key, data, **hp) -> state``: a new run (params, optimizer state, step count, status);
-* ``advance(state, data, steps, **hp) -> state``: ``steps`` (static) more steps, one ``lax.scan``;
-* ``evaluate(state, data, **hp) -> {name: scalar}``: the run's metrics now.
-
-``hp`` are the run's traced hyperparameters (scalars).  All three are pure and traceable (the scheduler
-vmaps and jits them); ``advance`` called k times for n steps must compute what one call for k n steps
-does, so that a run can be stopped, ranked and continued.  The metrics may declare the run's status with
-a ``diverged_at`` (int, -1 if not) and an ``invalid`` (bool) entry (:mod:`jaxnn.sweeps.status`); without
-them a non-finite metric means diverged.  A trainable declares its metrics' directions
-(``directions={"val_accuracy": "max", "val_loss": "min"}``): a search ranks by them unless its ``mode=``
-says otherwise, and nothing is inferred from a metric's name.
-
-:func:`trainable` is the core MLP's, built on :func:`jaxnn.train`'s loop (:func:`jaxnn.train.descent`
-under :func:`jaxnn.guard.guarded_scan`): no second training loop.  Any other model (an autoencoder, a
-softmax, a Flax or Equinox network) is a :class:`Trainable` written the same way.
+:class:`Trainable` is the protocol (its docstring holds the rules, so ``help(jaxnn.sweeps.Trainable)`` shows
+them); :func:`trainable` is the core MLP's, built on :func:`jaxnn.train`'s loop (:func:`jaxnn.train.descent`
+under :func:`jaxnn.guard.guarded_scan`); :func:`jaxnn.sweeps.trainable_from` builds one for any model from
+its ``init``, ``loss`` and ``metrics``.
 """
 
 from __future__ import annotations
@@ -39,7 +25,28 @@ __all__ = ["Trainable", "MLPState", "trainable"]
 
 
 class Trainable(NamedTuple):
-    """A training run as pure functions (see the module docstring).
+    """A training run as three pure functions, which the adaptive searches of :mod:`jaxnn.sweeps`
+    (``successive_halving``, ``hyperband``, ``pbt``, ``run`` with early stopping, ``asha``, ``bohb``,
+    ``search``) train many at once, in compiled, vmapped segments.
+
+    The rules a Trainable keeps:
+
+    * ``init(key, data, **hp) -> state``: a new run; the state is a pytree of arrays (raw key data, never a
+      typed PRNG key: states are banked and checkpointed);
+    * ``advance(state, data, steps, **hp) -> state``: ``steps`` (a static Python int) more steps, one
+      ``lax.scan``; ``advance`` called k times for n steps computes what one call for k n steps does, so
+      that a run can be stopped, ranked and continued;
+    * ``evaluate(state, data, **hp) -> {name: scalar}``: the run's metrics now;
+    * ``hp`` are the run's traced hyperparameters (scalars), and all three functions accept every name of
+      ``hyperparameters``; all three are pure and traceable (the scheduler vmaps and jits them);
+    * status: ``evaluate`` may declare the run's status with ``diverged_at`` (int32, -1 if not) and
+      ``invalid`` (bool: a hyperparameter was out of range, so no metric is a result)
+      (:mod:`jaxnn.sweeps.status`); without them a non-finite metric means diverged;
+    * directions: the metrics' directions are declared (``directions={"val_accuracy": "max"}``); a search
+      ranks by them unless its ``mode=`` says otherwise; nothing is inferred from a metric's name.
+
+    :func:`jaxnn.trainable` (the MLP) and :func:`jaxnn.sweeps.trainable_from` (any model, from ``init``,
+    ``loss`` and ``metrics``) build one; any three functions that keep these rules are one too.
 
     Attributes:
       init: ``init(key, data, **hp) -> state`` (a pytree of arrays).
