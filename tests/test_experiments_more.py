@@ -17,9 +17,13 @@ def test_sparse_autoencoder_experiment_smoke(tmp_path):
 
 
 def test_sparse_sweep_experiment_smoke(tmp_path):
-    load_experiment("sparse_sweep").main(["--betas", "0,3", "--rhos", "0.05", "--patches", "400", "--steps", "10",
-                                "--hidden", "9", "--out", str(tmp_path)])
-    assert any(f.endswith(".png") for f in _files(tmp_path))
+    meta = load_experiment("sparse_sweep").main(["--betas", "0,3", "--rhos", "0.05", "--patches", "400",
+                                                 "--steps", "10", "--hidden", "9", "--halving-trials", "9",
+                                                 "--out", str(tmp_path)])
+    assert {"sweep.png", "halving.png", "halving.csv", "summary.json"} <= _files(tmp_path)
+    h = meta["halving"]  # successive halving over (beta, rho, lam): 10, 30, 90 steps
+    assert h["trials"] == 9 and h["winner"]["steps"] == 90 and h["winner"]["val_loss"] < 0.6
+    assert 0.1 <= h["winner"]["beta"] <= 10 and 0 <= h["winner_edge_measure"]["mean_r2"] <= 1
 
 
 def test_conv_pool_textures_experiment_smoke(tmp_path):
