@@ -8,85 +8,24 @@ its ``init``, ``loss`` and ``metrics``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from jaxnn import optimizers, validate
 from jaxnn.activations import ActivationLike
-from jaxnn.guard import GuardState, guarded_scan, invalid_hyper, tree_where
+from jaxnn.guard import invalid_hyper
 from jaxnn.losses import objective_of_cache
 from jaxnn.mlp import forward_cache_cols, init_mlp, resolve_activations
 from jaxnn.optimizers import OptimizerLike
 from jaxnn.train import check_structure, descent
+from jaxnn.trainables import Run, RunState, Trainable
 
 __all__ = ["Trainable", "MLPState", "trainable"]
 
 
-class Trainable(NamedTuple):
-    """A training run as three pure functions, which the adaptive searches of :mod:`jaxnn.sweeps`
-    (``successive_halving``, ``hyperband``, ``pbt``, ``run`` with early stopping, ``asha``, ``bohb``,
-    ``search``) train many at once, in compiled, vmapped segments.
-
-    The rules a Trainable keeps:
-
-    * ``init(key, data, **hp) -> state``: a new run; the state is a pytree of arrays (raw key data, never a
-      typed PRNG key: states are banked and checkpointed);
-    * ``advance(state, data, steps, **hp) -> state``: ``steps`` (a static Python int) more steps, one
-      ``lax.scan``; ``advance`` called k times for n steps computes what one call for k n steps does, so
-      that a run can be stopped, ranked and continued;
-    * ``evaluate(state, data, **hp) -> {name: scalar}``: the run's metrics now;
-    * ``hp`` are the run's traced hyperparameters (scalars), and all three functions accept every name of
-      ``hyperparameters``; all three are pure and traceable (the scheduler vmaps and jits them);
-    * status: ``evaluate`` may declare the run's status with ``diverged_at`` (int32, -1 if not) and
-      ``invalid`` (bool: a hyperparameter was out of range, so no metric is a result)
-      (:mod:`jaxnn.sweeps.status`); without them a non-finite metric means diverged;
-    * directions: the metrics' directions are declared (``directions={"val_accuracy": "max"}``); a search
-      ranks by them unless its ``mode=`` says otherwise; nothing is inferred from a metric's name.
-
-    :func:`jaxnn.trainable` (the MLP) and :func:`jaxnn.sweeps.trainable_from` (any model, from ``init``,
-    ``loss`` and ``metrics``) build one; any three functions that keep these rules are one too.
-
-    Attributes:
-      init: ``init(key, data, **hp) -> state`` (a pytree of arrays).
-      advance: ``advance(state, data, steps, **hp) -> state``; ``steps`` is a static Python int.
-      evaluate: ``evaluate(state, data, **hp) -> {metric name: scalar}`` (optionally ``diverged_at``,
-        ``invalid``: the run's status).
-      hyperparameters: ``{name: default}`` of the hyperparameters ``hp`` may hold (a search space may
-        set any of them; the others keep their defaults), or None to accept any names without defaults.
-      directions: ``{metric: "max" | "min"}``: which way each metric of ``evaluate`` is better (what a search
-        ranks by when no ``mode=`` is given), or None (then every search needs ``mode=``).
-      needs: ``{metric: (data keys, ...)}``: the entries of ``data`` a metric is computed from, when
-        ``evaluate`` returns it only if they are there (a search naming it without them says so), or None.
-    """
-
-    init: Callable[..., Any]
-    advance: Callable[..., Any]
-    evaluate: Callable[..., dict]
-    hyperparameters: Optional[dict] = None
-    directions: Optional[dict] = None
-    needs: Optional[dict] = None
-
-
-class MLPState(NamedTuple):
-    """The state of one run of :func:`trainable`.
-
-    Attributes:
-      guard: the :class:`jaxnn.guard.GuardState` of ``train``'s loop: ``carry = (params, (optimizer
-        state, gradient))``, ``kept`` (the last finite params: the run's result), ``t`` (steps taken),
-        ``diverged_at``.
-      key: raw key data of the minibatch shuffle.
-      invalid: bool scalar: a hyperparameter of this run was out of range (then no metric is a result).
-    """
-
-    guard: GuardState
-    key: jax.Array
-    invalid: jax.Array
-
-    @property
-    def params(self):
-        return self.guard.kept
+MLPState = RunState  # the MLP trainable's state: a RunState (guard, key, invalid; .params)
 
 
 def _check_data(data, sizes) -> None:
@@ -172,52 +111,38 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
             raise ValueError(f"hp: unknown hyperparameters {unknown}; this trainable takes {sorted(defaults)}")
         return {**defaults, **hp}
 
-    def loop(data, h, key):
-        X, Y = data["X"], data["Y"]
+    def model(key, h, data):
+        _check_data(data, sizes)
+        return init_mlp(key, sizes, h["scale"], dtype=jnp.result_type(data["X"]))
+
+    def loop(data, h, kd, merge):
+        _check_data(data, sizes)
+        X, Y = jnp.asarray(data["X"]), jnp.asarray(data["Y"])  # host arrays too (a minibatch indexes them)
         if batch_size is not None and batch_size > X.shape[0]:
             raise ValueError(f"batch_size: expected at most the number of samples {X.shape[0]}, got {batch_size}")
         dtype = jnp.result_type(X)
         lr_ = jnp.asarray(h.get("lr", 0.0), dtype)
         kw = {k: jnp.asarray(h[k], dtype) for k in opt_hyper}
         bs = None if batch_size == X.shape[0] else batch_size
-        d = descent(X, Y, lr_, jnp.asarray(h["lam"], dtype), jax.random.wrap_key_data(key), kw, optimizer=opt,
+        d = descent(X, Y, lr_, jnp.asarray(h["lam"], dtype), jax.random.wrap_key_data(kd), kw, optimizer=opt,
                     opt_static=opt_static, batch_size=bs, gradient=gradient, **structure)
         return d, invalid_hyper(positive=(lr_,) if uses_lr else (), nonnegative=(h["lam"],))
 
-    def init(key, data, **hp):
+    def measure(params, data, h, merge):
         _check_data(data, sizes)
-        h = hyper(hp)
-        k_init, k_shuffle = jax.random.split(key)
-        params = init_mlp(k_init, sizes, h["scale"], dtype=jnp.result_type(data["X"]))
-        kd = jax.random.key_data(k_shuffle)
-        d, bad = loop(data, h, kd)
-        return MLPState(d.start(params), kd, bad | invalid_hyper(params=params))
+        return _measure(params, data, h["lam"], loss, structure, sizes[-1] > 1)
 
-    def advance(state, data, steps, **hp):
-        _check_data(data, sizes)
-        steps = validate.check_int("steps", steps, minimum=1)
-        d, bad = loop(data, hyper(hp), state.key)
-        t = state.guard.t + jnp.arange(steps, dtype=jnp.int32)
-        guard, _ = guarded_scan(d.step, state.guard, t, is_finite=d.is_finite)
-        return MLPState(guard, state.key, state.invalid | bad)
-
-    def evaluate(state, data, **hp):
-        _check_data(data, sizes)
-        return _evaluate(state, data, hyper(hp)["lam"], loss, structure, sizes[-1] > 1)
-
-    return Trainable(init, advance, evaluate, defaults, *_directions(sizes[-1] > 1))
+    run = Run(model, hyper, loop, measure)  # the shared loop of sweeps.trainable_from, with the MLP's parts
+    return Trainable(run.init, run.advance, run.evaluate, defaults, *_directions(sizes[-1] > 1))
 
 
-def _evaluate(state, data, lam, loss, structure, accuracy):
-    """:func:`trainable`'s metrics (NaN for an invalid run) and its status entries."""
-    p = state.guard.kept
+def _measure(p, data, lam, loss, structure, accuracy):
+    """:func:`trainable`'s metrics at the params ``p`` (:class:`jaxnn.trainables.Run` adds the status)."""
     out = _metrics(p, data["X"], data["Y"], jnp.asarray(lam, jnp.result_type(data["X"])), "", loss, structure,
                    accuracy)
     if "X_val" in data:
         out.update(_metrics(p, data["X_val"], data["Y_val"], 0.0, "val_", loss, structure, accuracy))
-    out = tree_where(state.invalid, {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}, out)
-    return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
-            "invalid": jnp.asarray(state.invalid, bool)}
+    return out
 
 
 def _metrics(params, X, Y, lam, prefix, loss, structure, accuracy):

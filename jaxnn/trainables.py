@@ -20,15 +20,59 @@ from jaxnn import models, optimizers, validate
 from jaxnn.guard import GuardState, guard_init, guarded_scan, invalid_hyper, tree_all_finite, tree_where
 from jaxnn.optimizers import OptimizerLike
 from jaxnn.train import Descent, full_batch_descent
-from jaxnn.trainable import Trainable
 
-__all__ = ["trainable_from", "FnState", "training_entries", "keywords"]
+__all__ = ["Trainable", "trainable_from", "Run", "RunState", "FnState", "training_entries", "keywords"]
 
 _HELD_OUT = ("_val", "_test")  # data entries with these endings are never trained on
 
 
-class FnState(NamedTuple):
-    """The state of one :func:`trainable_from` run.
+class Trainable(NamedTuple):
+    """A training run as three pure functions, which the adaptive searches of :mod:`jaxnn.sweeps`
+    (``successive_halving``, ``hyperband``, ``pbt``, ``run`` with early stopping, ``asha``, ``bohb``,
+    ``search``) train many at once, in compiled, vmapped segments.
+
+    The rules a Trainable keeps:
+
+    * ``init(key, data, **hp) -> state``: a new run; the state is a pytree of arrays (raw key data, never a
+      typed PRNG key: states are banked and checkpointed);
+    * ``advance(state, data, steps, **hp) -> state``: ``steps`` (a static Python int) more steps, one
+      ``lax.scan``; ``advance`` called k times for n steps computes what one call for k n steps does, so
+      that a run can be stopped, ranked and continued;
+    * ``evaluate(state, data, **hp) -> {name: scalar}``: the run's metrics now;
+    * ``hp`` are the run's traced hyperparameters (scalars), and all three functions accept every name of
+      ``hyperparameters``; all three are pure and traceable (the scheduler vmaps and jits them);
+    * status: ``evaluate`` may declare the run's status with ``diverged_at`` (int32, -1 if not) and
+      ``invalid`` (bool: a hyperparameter was out of range, so no metric is a result)
+      (:mod:`jaxnn.sweeps.status`); without them a non-finite metric means diverged;
+    * directions: the metrics' directions are declared (``directions={"val_accuracy": "max"}``); a search
+      ranks by them unless its ``mode=`` says otherwise; nothing is inferred from a metric's name.
+
+    :func:`jaxnn.trainable` (the MLP) and :func:`jaxnn.sweeps.trainable_from` (any model, from ``init``,
+    ``loss`` and ``metrics``) build one; any three functions that keep these rules are one too.
+
+    Attributes:
+      init: ``init(key, data, **hp) -> state`` (a pytree of arrays).
+      advance: ``advance(state, data, steps, **hp) -> state``; ``steps`` is a static Python int.
+      evaluate: ``evaluate(state, data, **hp) -> {metric name: scalar}`` (optionally ``diverged_at``,
+        ``invalid``: the run's status).
+      hyperparameters: ``{name: default}`` of the hyperparameters ``hp`` may hold (a search space may
+        set any of them; the others keep their defaults), or None to accept any names without defaults.
+      directions: ``{metric: "max" | "min"}``: which way each metric of ``evaluate`` is better (what a search
+        ranks by when no ``mode=`` is given), or None (then every search needs ``mode=``).
+      needs: ``{metric: (data keys, ...)}``: the entries of ``data`` a metric is computed from, when
+        ``evaluate`` returns it only if they are there (a search naming it without them says so), or None.
+    """
+
+    init: Callable[..., Any]
+    advance: Callable[..., Any]
+    evaluate: Callable[..., dict]
+    hyperparameters: Optional[dict] = None
+    directions: Optional[dict] = None
+    needs: Optional[dict] = None
+
+
+class RunState(NamedTuple):
+    """The state of one run of a trainable built on :class:`Run` (:func:`trainable_from`, :func:`jaxnn.trainable`).
 
     Attributes:
       guard: the :class:`jaxnn.guard.GuardState` of the loop: ``carry = (params, (optimizer state,
@@ -44,6 +88,9 @@ class FnState(NamedTuple):
     @property
     def params(self):
         return self.guard.kept
+
+
+FnState = RunState  # the name trainable_from's state had first
 
 
 def training_entries(data) -> dict:
@@ -160,7 +207,8 @@ def _optimizer(optimizer, optimizer_kwargs, lr):
 def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable] = None,
                    directions: Optional[dict] = None, optimizer: OptimizerLike = "adam",
                    optimizer_kwargs: Optional[dict] = None, batch_size: Optional[int] = None, lr=None,
-                   defaults: Optional[dict] = None, invalid: Optional[Callable] = None) -> Trainable:
+                   defaults: Optional[dict] = None, invalid: Optional[Callable] = None,
+                   needs: Optional[dict] = None) -> Trainable:
     """A :class:`jaxnn.sweeps.Trainable` from a model's ``init``, its ``loss`` and its ``metrics``.
 
     Args:
@@ -181,6 +229,8 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
       defaults: ``{hyperparameter: default}`` over the functions' own keyword defaults.
       invalid: ``invalid(**hp) -> bool scalar`` (traceable; e.g. :func:`jaxnn.guard.invalid_hyper` of the
         loss's ranges): True marks a run invalid (its metrics NaN), as a non-positive ``lr`` does.
+      needs: ``{metric: (data keys, ...)}``: the entries of ``data`` a metric is computed from, when
+        ``metrics`` returns it only if they are there (a search naming it without them says so).
 
     Returns:
       A :class:`jaxnn.sweeps.Trainable`.  Every hyperparameter (a keyword parameter of ``init`` after the key,
@@ -188,7 +238,7 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
       functions that declare it, and only to them (all of them to one with ``**kwargs``); a search space's
       names that none declares are an error.  ``evaluate`` returns ``loss`` (on all the training entries,
       at the kept params), the metrics, ``diverged_at`` and ``invalid`` (a non-positive ``lr`` or a
-      non-finite initial parameter: every float metric NaN).  The state is :class:`FnState`.
+      non-finite initial parameter: every float metric NaN).  The state is :class:`RunState`.
 
     A Python value in ``init`` (a width, a depth) must be a default (``defaults=`` or the signature), not a
     swept hyperparameter: the adaptive searches train one structure.
@@ -204,8 +254,10 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
         batch_size = validate.check_int("batch_size", batch_size, minimum=1)
     declared = {"loss": "min", **check_directions(directions)}
     hyperparameters = None if any(routes.any.values()) else {n: routes.defaults.get(n) for n in sorted(accepted)}
-    fns = _Fns(init, loss, metrics, invalid, routes, accepted, opt, opt_static, tuple(opt_hyper), batch_size)
-    return Trainable(fns.init, fns.advance, fns.evaluate, hyperparameters, declared)
+    fns = _Fns(init, loss, metrics, invalid, routes, frozenset(accepted), opt, opt_static, tuple(opt_hyper),
+               batch_size)
+    run = Run(fns.model, fns.hyper, fns.loop, fns.measure)
+    return Trainable(run.init, run.advance, run.evaluate, hyperparameters, declared, needs)
 
 
 def _reading(fname: str, fn: Callable, data, *args, **kw):
@@ -218,69 +270,97 @@ def _reading(fname: str, fn: Callable, data, *args, **kw):
                          f"{fname} gets {'the training entries' if fname == 'loss' else 'all of data'})") from None
 
 
-class _Fns:
-    """init / advance / evaluate of :func:`trainable_from` (bound methods of one object: hashable, so the
-    compiled lanes of a trainable are found again)."""
+class Run:
+    """``init`` / ``advance`` / ``evaluate`` of a trainable on the one guarded loop, from its parts (bound
+    methods of one object: hashable, so a trainable's compiled lanes are found again).
 
-    def __init__(self, user_init, user_loss, user_metrics, user_invalid, routes, accepted, opt, opt_static,
-                 opt_names, batch_size):
-        self.user_init, self.user_loss, self.user_metrics = user_init, user_loss, user_metrics
-        self.user_invalid = user_invalid
-        self.routes, self.accepted = routes, frozenset(accepted)
-        self.opt, self.opt_static, self.opt_names, self.batch_size = opt, opt_static, opt_names, batch_size
+    Args:
+      model: ``model(key, h, data) -> model`` (:func:`jaxnn.models.split` takes it apart).
+      hyper: ``hyper(hp) -> h``: the run's hyperparameters checked, defaults filled in.
+      loop: ``loop(data, h, kd, merge) -> (Descent, bad)``: the loop's pieces and the traced "invalid" flag.
+      measure: ``measure(params, data, h, merge) -> {metric: value}`` (the status entries are added here).
 
-    def _model(self, h, key=None):
+    ``init``'s key splits into the model's key and the loop's (its raw data: ``RunState.key``).
+    """
+
+    def __init__(self, model, hyper, loop, measure):
+        self.model, self.hyper, self.loop, self.measure = model, hyper, loop, measure
+
+    def _split(self, h, data, key=None):
         """The model's :class:`jaxnn.models.Split` (without ``key``: its structure only; XLA drops the arrays)."""
-        key = jax.random.key(0) if key is None else key
-        return models.split(self.user_init(key, **_for(self.routes, "init", h)))
-
-    def _loop(self, data, h, kd, merge):
-        """The run's :class:`jaxnn.train.Descent` and its traced "invalid" flag (the rule table's lr > 0)."""
-        if not isinstance(data, dict):
-            raise ValueError(f"data: expected a dict of arrays, got {type(data).__name__}")
-        batch = training_entries(data)
-        uses_lr = optimizers.uses_lr(self.opt)
-        opt = optimizers.make_optimizer(self.opt, h.get("lr"), {**dict(self.opt_static),
-                                                                **{k: h[k] for k in self.opt_names if k != "lr"}})
-
-        def J(p, b):
-            return _scalar_loss(_reading("loss", self.user_loss, data, merge(p), b, **_for(self.routes, "loss", h)))
-        m = jax.tree_util.tree_leaves(batch)[0].shape[0] if batch else 0
-        bs = None if self.batch_size is None or self.batch_size >= m else self.batch_size
-        d = _descent(J, batch, jax.random.wrap_key_data(kd), bs, opt)
-        bad = invalid_hyper(positive=(h["lr"],) if uses_lr else ())
-        if self.user_invalid is not None:
-            bad = bad | jnp.asarray(self.user_invalid(**_for(self.routes, "invalid", h)), bool)
-        return d, J, bad
+        return models.split(self.model(jax.random.key(0) if key is None else key, h, data))
 
     def init(self, key, data, **hp):
-        h = _hyper(self.routes, hp, self.accepted)
+        h = self.hyper(hp)
         k_init, k_batch = jax.random.split(key)
-        sp = self._model(h, k_init)
+        sp = self._split(h, data, k_init)
         kd = jax.random.key_data(k_batch)
-        d, _, bad = self._loop(data, h, kd, sp.merge)
-        return FnState(d.start(sp.params), kd, bad | invalid_hyper(params=sp.params))
+        d, bad = self.loop(data, h, kd, sp.merge)
+        return RunState(d.start(sp.params), kd, bad | invalid_hyper(params=sp.params))
 
     def advance(self, state, data, steps, **hp):
         steps = validate.check_int("steps", steps, minimum=1)
-        h = _hyper(self.routes, hp, self.accepted)
-        d, _, bad = self._loop(data, h, state.key, self._model(h).merge)
+        h = self.hyper(hp)
+        d, bad = self.loop(data, h, state.key, self._split(h, data).merge)
         guard, _ = guarded_scan(d.step, state.guard, state.guard.t + jnp.arange(steps, dtype=jnp.int32),
                                 is_finite=d.is_finite)
-        return FnState(guard, state.key, state.invalid | bad)
+        return RunState(guard, state.key, state.invalid | bad)
 
     def evaluate(self, state, data, **hp):
-        h = _hyper(self.routes, hp, self.accepted)
-        merge = self._model(h).merge
-        _, J, _ = self._loop(data, h, state.key, merge)
-        out = {"loss": J(state.guard.kept, training_entries(data))}
-        if self.user_metrics is not None:
-            got = _reading("metrics", self.user_metrics, data, merge(state.guard.kept), data,
-                           **_for(self.routes, "metrics", h))
-            out.update(_checked_metrics(got))
+        h = self.hyper(hp)
+        out = self.measure(state.guard.kept, data, h, self._split(h, data).merge)
         out = tree_where(state.invalid, {k: jnp.full_like(v, jnp.nan) for k, v in out.items()}, out)
         return {**out, "diverged_at": jnp.where(state.invalid, -1, state.guard.diverged_at).astype(jnp.int32),
                 "invalid": jnp.asarray(state.invalid, bool)}
+
+
+class _Fns(NamedTuple):
+    """:func:`trainable_from`'s parts of a :class:`Run`: the user's functions, routes and optimizer."""
+
+    user_init: Callable
+    user_loss: Callable
+    user_metrics: Optional[Callable]
+    user_invalid: Optional[Callable]
+    routes: _Routes
+    accepted: frozenset
+    opt: Any
+    opt_static: tuple
+    opt_names: tuple
+    batch_size: Optional[int]
+
+    def model(self, key, h, data):
+        return self.user_init(key, **_for(self.routes, "init", h))
+
+    def hyper(self, hp):
+        return _hyper(self.routes, hp, self.accepted)
+
+    def objective(self, data, h, merge):
+        """``J(params, batch)``: the user's loss as a float scalar (a missing data entry named)."""
+        def J(p, b):
+            return _scalar_loss(_reading("loss", self.user_loss, data, merge(p), b, **_for(self.routes, "loss", h)))
+        return J
+
+    def loop(self, data, h, kd, merge):
+        """The run's :class:`jaxnn.train.Descent` and its "invalid" flag (lr > 0, and the user's check)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"data: expected a dict of arrays, got {type(data).__name__}")
+        batch = training_entries(data)
+        opt = optimizers.make_optimizer(self.opt, h.get("lr"), {**dict(self.opt_static),
+                                                                **{k: h[k] for k in self.opt_names if k != "lr"}})
+        m = jax.tree_util.tree_leaves(batch)[0].shape[0] if batch else 0
+        bs = None if self.batch_size is None or self.batch_size >= m else self.batch_size
+        d = _descent(self.objective(data, h, merge), batch, jax.random.wrap_key_data(kd), bs, opt)
+        bad = invalid_hyper(positive=(h["lr"],) if optimizers.uses_lr(self.opt) else ())
+        if self.user_invalid is not None:
+            bad = bad | jnp.asarray(self.user_invalid(**_for(self.routes, "invalid", h)), bool)
+        return d, bad
+
+    def measure(self, params, data, h, merge):
+        out = {"loss": self.objective(data, h, merge)(params, training_entries(data))}
+        if self.user_metrics is not None:
+            out.update(_checked_metrics(_reading("metrics", self.user_metrics, data, merge(params), data,
+                                                 **_for(self.routes, "metrics", h))))
+        return out
 
 
 def _checked_metrics(got) -> dict:
