@@ -55,13 +55,16 @@ def test_segments_equal_one_call_and_the_loop_is_the_optimizer(data, batch_size)
     b = tr.advance(s0, data, 12, **HP)
     assert leaves_equal(a, b) and int(b.guard.t) == 12 and int(b.guard.diverged_at) == -1
     if batch_size is None:  # full batch: the same steps as optax's adam by hand
-        p = s0.params
         opt = optax.adam(HP["lr"])
-        st = opt.init(p)
-        for _ in range(12):
-            g = jax.grad(loss)(p, {"X": data["X"], "y": data["y"]}, lam=HP["lam"])
-            u, st = opt.update(g, st, p)
-            p = optax.apply_updates(p, u)
+
+        @jax.jit
+        def by_hand(p):
+            def step(c, _):
+                p, st = c
+                u, st = opt.update(jax.grad(loss)(p, {"X": data["X"], "y": data["y"]}, lam=HP["lam"]), st, p)
+                return (optax.apply_updates(p, u), st), None
+            return jax.lax.scan(step, (p, opt.init(p)), None, length=12)[0][0]
+        p = by_hand(s0.params)
         for k in p:
             np.testing.assert_allclose(b.params[k], p[k], rtol=2e-5, atol=1e-6)
     out = tr.evaluate(b, data, **HP)
@@ -165,15 +168,13 @@ def test_models_split_pytrees_equinox_and_nnx():
     np.testing.assert_array_equal(sp.merge(sp.params)(jnp.ones((1, 4))), lin(jnp.ones((1, 4))))
 
 
-def test_equinox_and_flax_nnx_models_are_tuned(data):
+def test_equinox_and_flax_nnx_models_train_in_segments(data):
+    """The two model libraries through trainable_from (docs/models.md runs successive halving with each)."""
     eqx = pytest.importorskip("equinox")
     nnx = pytest.importorskip("flax.nnx")
 
     def ce(z, y):
         return optax.softmax_cross_entropy_with_integer_labels(z, y).mean()
-
-    def acc(z, y):
-        return {"val_accuracy": jnp.mean(jnp.argmax(z, 1) == y)}
 
     class MLP(nnx.Module):
         def __init__(self, width, *, rngs):
@@ -185,17 +186,13 @@ def test_equinox_and_flax_nnx_models_are_tuned(data):
     built = {
         "equinox": sweeps.trainable_from(
             lambda key, *, width=16: eqx.nn.MLP(64, 10, width, 1, activation=jnp.tanh, key=key),
-            lambda m, b: ce(jax.vmap(m)(b["X"]), b["y"]), metrics=lambda m, d: acc(jax.vmap(m)(d["X_val"]), d["y_val"]),
-            directions={"val_accuracy": "max"}),
+            lambda m, b: ce(jax.vmap(m)(b["X"]), b["y"])),
         "nnx": sweeps.trainable_from(
-            lambda key, *, width=16: MLP(width, rngs=nnx.Rngs(params=key)),
-            lambda m, b: ce(m(b["X"]), b["y"]), metrics=lambda m, d: acc(m(d["X_val"]), d["y_val"]),
-            directions={"val_accuracy": "max"}),
+            lambda key, *, width=16: MLP(width, rngs=nnx.Rngs(params=key)), lambda m, b: ce(m(b["X"]), b["y"])),
     }
     for name, tr in built.items():
-        res = sweeps.successive_halving(tr, sweeps.random(6, lr=sweeps.loguniform(3e-3, 3e-2)),
-                                        key=jax.random.key(0), data=data, **SH)
-        assert res.best()["val_accuracy"] > 0.6, name
+        assert tr.hyperparameters == {"lr": 1e-3, "width": 16}, name
         s0 = tr.init(jax.random.key(2), data, lr=1e-2)
-        assert leaves_equal(tr.advance(tr.advance(s0, data, 2, lr=1e-2), data, 2, lr=1e-2),
-                            tr.advance(s0, data, 4, lr=1e-2)), name
+        four = tr.advance(s0, data, 4, lr=1e-2)
+        assert leaves_equal(tr.advance(tr.advance(s0, data, 2, lr=1e-2), data, 2, lr=1e-2), four), name
+        assert float(tr.evaluate(four, data, lr=1e-2)["loss"]) < float(tr.evaluate(s0, data, lr=1e-2)["loss"]), name
