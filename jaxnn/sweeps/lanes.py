@@ -159,10 +159,20 @@ class Pool:
         self.lane_sh, self.rep = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
         self.data = data
         self.compile_s = 0.0
-        tr = trainable
+        self.bank_sh = NamedSharding(mesh, P())  # replicated: a lane reads its state on its own device
         platform = mesh.devices.flat[0].platform
-        self.block = lane_block(tr, spec.state, self.hp_dtypes, data, segment, platform, closed)
+        self.block = lane_block(trainable, spec.state, self.hp_dtypes, data, segment, platform, closed)
         self.b = tail_block(self.L, platform)
+        self._fns = self._programs(trainable)
+        self.bank = None
+        data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
+        self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
+                     tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
+                     tuple(d.id for d in mesh.devices.flat), self.B, self.W, segment, str(impl), self.block, self.b)
+
+    def _programs(self, tr):
+        """The jitted ``start``, ``seg`` (every lane) and ``part`` (the busy lanes' blocks) of trainable ``tr``."""
+        mesh, spec, segment, impl = self.mesh, self.spec, self.segment, self.impl
 
         def wrap(kd):
             return kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
@@ -194,27 +204,24 @@ class Pool:
                 return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
             return seg
 
-        self.bank_sh = NamedSharding(mesh, P())  # replicated: a lane reads its state on its own device
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         shard = dict(out_shardings=(bank_sh, self.lane_sh), donate_argnums=0)
         lane, rep = self.lane_sh, self.rep
-        self._fns = {"start": jax.jit(start, in_shardings=(bank_sh, rep, lane, lane, lane, rep), **shard)}
+        fns = {"start": jax.jit(start, in_shardings=(bank_sh, rep, lane, lane, lane, rep), **shard)}
         for name, part in (("seg", False), ("part", True)):  # every lane; the busy lanes' blocks only
-            self._fns[name] = jax.jit(seg_of(on_devices(trained, 2, part)),
-                                      in_shardings=(bank_sh, rep, rep, lane, rep, lane, rep), **shard)
-        self.bank = None
-        data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
-        self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
-                     tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
-                     tuple(d.id for d in mesh.devices.flat), self.B, self.W, segment, str(impl), self.block, self.b)
+            fns[name] = jax.jit(seg_of(on_devices(trained, 2, part)),
+                                in_shardings=(bank_sh, rep, rep, lane, rep, lane, rep), **shard)
+        return fns
 
     # --- placing host arrays --------------------------------------------------------------------------------
     def _put(self, x, sharding):
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
 
-    def _hp(self, hp: dict):
-        return {k: self._put(np.asarray(hp[k], self.hp_dtypes[k]), self.lane_sh) for k in self.hp_names}
+    def _hp(self, hp: dict, n: int):
+        """The n busy lanes' hyperparameters as (W,) lane arrays (:meth:`_padded`)."""
+        return {k: self._put(self._padded(np.asarray(hp[k], self.hp_dtypes[k]), n), self.lane_sh)
+                for k in self.hp_names}
 
     def empty(self):
         """A bank of zeros (the scratch and free slots are never read for results)."""
@@ -303,23 +310,25 @@ class Pool:
         out[self._layout(n)] = np.asarray(x)[:n]
         return out
 
-    # --- the two compiled operations -----------------------------------------------------------------------
+    def _padded(self, x, n):
+        """:meth:`_lanes` with the first row of ``x`` in the idle lanes (a valid input they compute on)."""
+        x = np.asarray(x)
+        return self._lanes(x, np.repeat(x[:1], self.W, axis=0), n)
+
+    # --- the compiled operations -----------------------------------------------------------------------
     def start(self, slots, kd, hp):
         """Start trials in the given slots (len <= W; the rest of the lanes idle): their step-0 metrics."""
         n = len(slots)
-        kd, W = np.asarray(kd), self.W
         sl = self._lanes(np.asarray(slots, np.int32), self.scratch, n)
-        k = self._lanes(kd, np.repeat(kd[:1], W, axis=0), n)
-        h = {name: self._lanes(v, np.repeat(np.asarray(v)[:1], W), n) for name, v in hp.items()}
-        return self._call("start", n, self.W, self._put(sl, self.rep), self._put(k, self.lane_sh), self._hp(h))
+        return self._call("start", n, self.W, self._put(sl, self.rep), self._put(self._padded(kd, n), self.lane_sh),
+                          self._hp(hp, n))
 
     def advance(self, src, dst, hp, w=None, segments=1):
         """``segments`` segments for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, in one call
         computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last."""
-        n, W = len(src), self.W
-        w = W if w is None else w
+        n = len(src)
+        w = self.W if w is None else w
         s = self._lanes(np.asarray(src, np.int32), self.scratch, n)
         d = self._lanes(np.asarray(dst, np.int32), self.scratch, n)
-        h = {name: self._lanes(v, np.repeat(np.asarray(v)[:1], W), n) for name, v in hp.items()}
-        return self._call("seg" if w >= W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
-                          self._hp(h), self._put(np.int32(segments), self.rep))
+        return self._call("seg" if w >= self.W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
+                          self._hp(hp, n), self._put(np.int32(segments), self.rep))
