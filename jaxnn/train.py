@@ -45,7 +45,8 @@ from jaxnn.guard import guard_init, guarded_scan, mask_invalid, tree_all_finite
 from jaxnn.losses import check_loss, objective_cols
 from jaxnn.optimizers import OptimizerLike, make_optimizer
 
-__all__ = ["train", "GRADIENTS", "make_optimizer", "Descent", "descent", "check_structure"]
+__all__ = ["train", "GRADIENTS", "make_optimizer", "Descent", "descent", "check_structure", "batch_rows",
+           "step_is_finite", "full_batch_descent"]
 
 GRADIENTS = ("autodiff", "backprop")
 
@@ -81,13 +82,18 @@ def _on_all_data(XT, YT, lam, mesh, rows, m):
     return on_all_data
 
 
+def batch_rows(key, t, m: int, batch_size: int) -> jax.Array:
+    """(batch_size,) int32: the rows of step ``t``'s minibatch, from an epoch-wise shuffle of the ``m``
+    samples drawn from ``key`` (epoch ``t // (m // batch_size)``; the remainder of each epoch is dropped)."""
+    n_batches = m // batch_size
+    perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
+    return lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
+
+
 def _minibatch(X, Y, key, m, batch_size):
-    """``minibatch(t) -> (XT_b, YT_b)``: step ``t``'s ``batch_size`` columns of an epoch-wise shuffle of
-    the ``m`` samples drawn from ``key`` (the remainder of each epoch is dropped)."""
+    """``minibatch(t) -> (XT_b, YT_b)``: step ``t``'s ``batch_size`` columns (:func:`batch_rows`)."""
     def minibatch(t):
-        n_batches = m // batch_size
-        perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
-        idx = lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
+        idx = batch_rows(key, t, m, batch_size)
         return X[idx].T, Y[idx].T
     return minibatch
 
@@ -107,10 +113,10 @@ def full_batch_descent(value_and_grad: Callable, opt) -> Descent:
         J_new, g_new = value_and_grad(new_p)
         return (new_p, (new_state, g_new)), J_new
 
-    return Descent(start, step, _step_is_finite)
+    return Descent(start, step, step_is_finite)
 
 
-def _step_is_finite(carry, J_new):
+def step_is_finite(carry, J_new):
     """A step's check: the loss, the params and the gradient the next step uses (with minibatches, the one
     this step used); the optimizer state is not checked."""
     p, (_, g) = carry
@@ -152,7 +158,7 @@ def descent(X, Y, lr, lam, key, opt_hyper, *, activation, output_activation, los
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
         return guard_init((params, (opt.init(params), g0)), finite=jnp.isfinite(J0) & tree_all_finite(params))
 
-    return Descent(start, step, _step_is_finite)
+    return Descent(start, step, step_is_finite)
 
 
 @partial(jax.jit, static_argnames=("steps", "activation", "output_activation", "loss", "optimizer", "opt_static",

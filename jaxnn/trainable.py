@@ -20,7 +20,7 @@ from jaxnn.losses import objective_of_cache
 from jaxnn.mlp import forward_cache_cols, init_mlp, resolve_activations
 from jaxnn.optimizers import OptimizerLike
 from jaxnn.train import check_structure, descent
-from jaxnn.trainables import Run, RunState, Trainable
+from jaxnn.trainables import Run, RunState, Trainable, fill_hyper
 
 __all__ = ["Trainable", "MLPState", "trainable"]
 
@@ -106,10 +106,7 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
     structure = dict(activation=activation, output_activation=output_activation, loss=loss)
 
     def hyper(hp):
-        unknown = sorted(set(hp) - set(defaults))
-        if unknown:
-            raise ValueError(f"hp: unknown hyperparameters {unknown}; this trainable takes {sorted(defaults)}")
-        return {**defaults, **hp}
+        return fill_hyper(hp, defaults, defaults)
 
     def model(key, h, data):
         _check_data(data, sizes)

@@ -19,9 +19,10 @@ import optax
 from jaxnn import models, optimizers, validate
 from jaxnn.guard import GuardState, guard_init, guarded_scan, invalid_hyper, tree_all_finite, tree_where
 from jaxnn.optimizers import OptimizerLike
-from jaxnn.train import Descent, full_batch_descent
+from jaxnn.train import Descent, batch_rows, full_batch_descent, step_is_finite
 
-__all__ = ["Trainable", "trainable_from", "Run", "RunState", "FnState", "training_entries", "keywords"]
+__all__ = ["Trainable", "trainable_from", "Run", "RunState", "FnState", "training_entries", "keywords",
+           "fill_hyper"]
 
 _HELD_OUT = ("_val", "_test")  # data entries with these endings are never trained on
 
@@ -136,12 +137,13 @@ def _routes(init, loss, metrics, invalid, opt_names, defaults) -> _Routes:
     return _Routes(names, anyk, {**found, **defaults})
 
 
-def _hyper(routes: _Routes, hp: dict, accepted) -> dict:
-    """The run's hyperparameters with defaults filled in; names nothing takes, or missing ones, raise."""
-    unknown = sorted(set(hp) - set(accepted)) if not any(routes.any.values()) else []
+def fill_hyper(hp: dict, defaults: dict, accepted, *, open_names: bool = False) -> dict:
+    """A run's hyperparameters ``hp`` with ``defaults`` filled in.  Names outside ``accepted`` (unless
+    ``open_names``: a function takes ``**kwargs``) and accepted names without a value raise a ValueError."""
+    unknown = [] if open_names else sorted(set(hp) - set(accepted))
     if unknown:
         raise ValueError(f"hp: unknown hyperparameters {unknown}; this trainable takes {sorted(accepted)}")
-    h = {**routes.defaults, **hp}
+    h = {**defaults, **hp}
     missing = sorted(n for n in accepted if n not in h)
     if missing:
         raise ValueError(f"hp: hyperparameters {missing} have no default: give them in the search space or in "
@@ -166,16 +168,14 @@ def _scalar_loss(out, argname="loss"):
 
 def _descent(J, batch, key, batch_size, opt) -> Descent:
     """The loop's pieces: full batch (:func:`jaxnn.train.full_batch_descent`), or a ``batch_size`` minibatch
-    per step drawn from an epoch-wise shuffle of ``key`` (the step's loss is its minibatch's)."""
+    per step (:func:`jaxnn.train.batch_rows` of ``key``; the step's loss is its minibatch's)."""
     if batch_size is None:
         return full_batch_descent(jax.value_and_grad(lambda p: J(p, batch)), opt)
     m = jax.tree_util.tree_leaves(batch)[0].shape[0]
-    n_batches = m // batch_size
 
     def step(carry, t):
         p, (state, _) = carry
-        perm = jax.random.permutation(jax.random.fold_in(key, t // n_batches), m)
-        idx = jax.lax.dynamic_slice_in_dim(perm, (t % n_batches) * batch_size, batch_size)
+        idx = batch_rows(key, t, m, batch_size)
         Jb, g = jax.value_and_grad(J)(p, jax.tree_util.tree_map(lambda x: jnp.asarray(x)[idx], batch))
         updates, new_state = opt.update(g, state, p)
         return (optax.apply_updates(p, updates), (new_state, g)), Jb
@@ -184,11 +184,7 @@ def _descent(J, batch, key, batch_size, opt) -> Descent:
         g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
         return guard_init((params, (opt.init(params), g0)), finite=tree_all_finite(params))
 
-    def is_finite(carry, Jb):
-        p, (_, g) = carry
-        return jnp.isfinite(Jb) & tree_all_finite((g, p))
-
-    return Descent(start, step, is_finite)
+    return Descent(start, step, step_is_finite)
 
 
 def _optimizer(optimizer, optimizer_kwargs, lr):
@@ -332,7 +328,7 @@ class _Fns(NamedTuple):
         return self.user_init(key, **_for(self.routes, "init", h))
 
     def hyper(self, hp):
-        return _hyper(self.routes, hp, self.accepted)
+        return fill_hyper(hp, self.routes.defaults, self.accepted, open_names=any(self.routes.any.values()))
 
     def objective(self, data, h, merge):
         """``J(params, batch)``: the user's loss as a float scalar (a missing data entry named)."""
