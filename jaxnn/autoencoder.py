@@ -623,7 +623,6 @@ def trainable(n_visible: int, n_hidden: int, *, sparse: bool = True, tied: bool 
     validate.check_rules(**defaults)
     defaults = {k: float(v) for k, v in defaults.items()}
     init_fn, J, metrics, invalid = _trainable_fns(n_visible, n_hidden, bool(sparse), bool(tied), output_activation)
-    t = trainable_from(init_fn, J, metrics=metrics, directions={"val_loss": "min"}, optimizer=optimizer,
-                       optimizer_kwargs=optimizer_kwargs, batch_size=batch_size, lr=_trainable_lr(optimizer, lr),
-                       defaults=defaults, invalid=invalid)
-    return t._replace(needs={"val_loss": ("X_val",)})
+    return trainable_from(init_fn, J, metrics=metrics, directions={"val_loss": "min"}, optimizer=optimizer,
+                          optimizer_kwargs=optimizer_kwargs, batch_size=batch_size, lr=_trainable_lr(optimizer, lr),
+                          defaults=defaults, invalid=invalid, needs={"val_loss": ("X_val",)})

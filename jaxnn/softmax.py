@@ -242,8 +242,8 @@ def trainable(n_features: int, n_classes: int, *, optimizer: OptimizerLike = "ad
         opt = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True)[0]
         lr = default_lr(opt, "softmax", n_inputs=n_features)
     init_fn, J, metrics, invalid = _trainable_fns(n_features, n_classes)
-    t = trainable_from(init_fn, J, metrics=metrics, directions={"accuracy": "max", "val_accuracy": "max",
-                                                                "val_loss": "min"},
-                       optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, batch_size=batch_size, lr=lr,
-                       defaults={"scale": float(scale), "lam": float(lam)}, invalid=invalid)
-    return t._replace(needs={"val_loss": ("X_val", "y_val"), "val_accuracy": ("X_val", "y_val")})
+    return trainable_from(init_fn, J, metrics=metrics,
+                          directions={"accuracy": "max", "val_accuracy": "max", "val_loss": "min"},
+                          optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, batch_size=batch_size, lr=lr,
+                          defaults={"scale": float(scale), "lam": float(lam)}, invalid=invalid,
+                          needs={"val_loss": ("X_val", "y_val"), "val_accuracy": ("X_val", "y_val")})
