@@ -358,8 +358,7 @@ def sparse_backprop(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: 
     dJ/dW^(l) = (1/m) sum_i delta^(l+1) a^(l)T + lam W^(l),  dJ/db^(l) = (1/m) sum_i delta^(l+1).
     With tied weights dJ/dW = dJ/dW1 + (dJ/dW2)^T.
 
-    Args:
-      See :func:`sparse_loss`.
+    The arguments are those of :func:`sparse_loss`.
 
     Returns:
       ``(J, grads)`` with grads shaped like params.
