@@ -212,3 +212,85 @@ def test_ridge_overfitting_experiment_smoke(tmp_path):
     assert s["train_error"][0] < s["train_error"][2]  # the penalty raises the training error
     assert s["test_error"][0] - s["train_error"][0] > s["test_error"][2] - s["train_error"][2]  # and closes the gap
     assert (out / "train_vs_test.png").read_bytes()[:8] == PNG
+
+
+# --- adaptive searches: rungs and schedules ----------------------------------------------------------------------
+
+def fake_halving(eliminated):
+    """A hand-made successive halving of 9 trials, rungs at 3, 9 and 27 steps: trials 0-5 stop at the first rung
+    with the values ``eliminated``, 6-8 go on to 9 steps (0.80-0.95) and trial 8 to 27 steps (0.97)."""
+    curves = [[(3, {"val_accuracy": float(v)})] for v in eliminated]
+    curves += [[(3, {"val_accuracy": a}), (9, {"val_accuracy": b})] for a, b in ((0.80, 0.90), (0.85, 0.92))]
+    curves += [[(3, {"val_accuracy": 0.9}), (9, {"val_accuracy": 0.95}), (27, {"val_accuracy": 0.97})]]
+    rungs = [{"steps": 3, "trials": list(range(9)), "metric": [c[0][1]["val_accuracy"] for c in curves]},
+             {"steps": 9, "trials": [6, 7, 8], "metric": [0.90, 0.92, 0.95]},
+             {"steps": 27, "trials": [8], "metric": [0.97]}]
+    return sweeps.AdaptiveResult(trials={"lr": np.logspace(-3, 0, 9)}, keys=np.zeros((9, 2), np.uint32),
+                                 key_impl=None, status=np.zeros(9, np.int8), curves=curves, rungs=rungs, lineage=[],
+                                 schedules={}, final=[8], metric="val_accuracy", mode="max", meta={})
+
+
+def test_rungs_y_range_fits_the_promoted_trials(tmp_path):
+    low = [0.05, 0.1, 0.1, 0.2, 0.3, 0.31]  # far below the promoted trials (0.80 to 0.97)
+    fig = plot.rungs(fake_halving(low), path=tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:8] == PNG
+    ax = fig.axes[0]
+    pad = 0.08 * (0.97 - 0.80)
+    np.testing.assert_allclose(ax.get_ylim(), (0.80 - pad, 0.97 + pad))
+    edge = [ln for ln in ax.lines if ln.get_marker() == "v" and len(ln.get_ydata()) == 1 and ln.get_label()[0] == "_"]
+    assert len(edge) == 6 and all(ln.get_ydata()[0] == pytest.approx(0.80 - pad) for ln in edge)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "6 values beyond the axis (0.05 to 0.31), stopped at their first rung"
+    assert labels[1] == "best: trial 8"
+    dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert len(dots) == 6  # every trial evaluated once is drawn, as a dot
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "9", "27"] and ax.get_xscale() == "log"
+
+
+def test_rungs_y_range_keeps_near_values():
+    near = [0.70, 0.72, 0.74, 0.75, 0.77, 0.79]  # would not double the range: every value stays on the axis
+    ax = plot.rungs(fake_halving(near)).axes[0]
+    pad = 0.08 * (0.97 - 0.70)
+    np.testing.assert_allclose(ax.get_ylim(), (0.70 - pad, 0.97 + pad))
+    assert not [ln for ln in ax.lines if ln.get_marker() == "v"]
+    assert ax.get_ylim()[0] > 0.6  # fitted to the data, not from 0
+
+
+def fake_pbt(meta_params):
+    """A hand-made PBT: 4 members, 3 intervals of 9 steps; lr over 1e-4..1e-1, b1 in [0.5, 0.9]."""
+    lr = np.array([[1e-4, 1e-3, 1e-2, 1e-1], [1e-3, 1e-3, 1e-2, 1e-1], [1e-3, 2e-3, 1e-2, 5e-2]])
+    b1 = np.array([[0.5, 0.6, 0.7, 0.9], [0.6, 0.6, 0.7, 0.9], [0.6, 0.65, 0.7, 0.8]])
+    acc = [[0.5, 0.6, 0.7, 0.8], [0.85, 0.86, 0.9, 0.91], [0.93, 0.94, 0.95, 0.96]]
+    rungs = [{"steps": t, "trials": [0, 1, 2, 3], "metric": m} for t, m in zip((9, 18, 27), acc)]
+    curves = [[(9 * (k + 1), {"val_accuracy": acc[k][j]}) for k in range(3)] for j in range(4)]
+    return sweeps.AdaptiveResult(trials={"lr": lr[0], "b1": b1[0]}, keys=np.zeros((4, 2), np.uint32), key_impl=None,
+                                 status=np.zeros(4, np.int8), curves=curves, rungs=rungs,
+                                 lineage=[{"step": 9, "member": 0, "parent": 1, "hp": {}}],
+                                 schedules={"lr": lr, "b1": b1}, final=[0, 1, 2, 3], metric="val_accuracy",
+                                 mode="max", meta={"params": meta_params} if meta_params is not None else {})
+
+
+def test_schedules_axes_by_distribution(tmp_path):
+    res = fake_pbt({"lr": {"dist": "loguniform", "args": [1e-4, 1e-1]}, "b1": {"dist": "uniform", "args": [0.5, 1]}})
+    fig = plot.schedules(res, path=tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG
+    lr_ax, b1_ax, metric_ax = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["lr", "b1", "val_accuracy at the end of each interval"]
+    assert (lr_ax.get_yscale(), b1_ax.get_yscale(), metric_ax.get_yscale()) == ("log", "linear", "linear")
+    lo, hi = metric_ax.get_ylim()
+    assert 0.4 < lo < 0.5 and 0.96 < hi < 1.0  # the metric's own linear axis, not the hyperparameters'
+    assert b1_ax.get_ylim()[0] > 0.4 and lr_ax.get_ylim()[0] < 1e-3
+    for ax in fig.axes:
+        assert ax.get_xlim() == (0.0, 27.0)
+    best = [ln for ln in lr_ax.lines if ln.get_color() == "k"]  # member 3 (0.96), each interval held to its end
+    assert len(best) == 1
+    np.testing.assert_allclose(best[0].get_xdata(), [0, 9, 18, 27])
+    np.testing.assert_allclose(best[0].get_ydata(), [1e-1, 1e-1, 5e-2, 5e-2])
+    both = plot.schedules(res, logy=True).axes
+    assert (both[1].get_yscale(), both[2].get_yscale()) == ("log", "linear")
+    assert plot.schedules(res, logy=False).axes[0].get_yscale() == "linear"
+
+
+def test_schedules_without_recorded_distributions():
+    axes = plot.schedules(fake_pbt(None)).axes  # lr spans three decades: log; b1 does not: linear
+    assert [ax.get_yscale() for ax in axes] == ["log", "linear", "linear"]

@@ -19,8 +19,10 @@ Grid sweeps only (axes to lay the values out on):
 
 Adaptive searches (:mod:`jaxnn.sweeps.adaptive`):
 
-* :func:`rungs`: every trial's metric against the steps it trained, eliminated trials fading;
-* :func:`schedules`: PBT's hyperparameter schedules of every member and the metric per interval.
+* :func:`rungs`: every trial's metric against the steps it trained, eliminated trials fading, the y range
+  fitted to the values;
+* :func:`schedules`: PBT's hyperparameter schedules of every member (log axes for log-uniform ones) and the
+  metric per interval (a linear axis).
 """
 
 from __future__ import annotations
@@ -333,12 +335,12 @@ def _y_band(v: np.ndarray, logy: bool, band: bool):
     return tuple(10.0 ** y for y in out) if logy else out
 
 
-def _panels(n: int) -> list:
-    """``n`` Axes sharing y on a new figure, at most 4 in a row."""
+def _panels(n: int, sharey: bool = True) -> list:
+    """``n`` Axes (sharing y unless ``sharey`` is False) on a new figure, at most 4 in a row."""
     ncols = min(n, 4)
     nrows = -(-n // ncols)
     fig = _figure((0.6 + 3.2 * ncols, 0.9 + 2.9 * nrows))
-    grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False).reshape(-1)
+    grid = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False).reshape(-1)
     for extra in grid[n:]:
         extra.remove()
     return list(grid[:n])
@@ -429,10 +431,43 @@ def _check_adaptive(res, metric):
     return metric
 
 
+def _rung_points(res, metric: str, logx: bool) -> list:
+    """``[(trial, steps, values)]``: each started trial's evaluations of ``metric`` (steps > 0 on a log axis)."""
+    out = []
+    for i, c in enumerate(res.curves):
+        pts = [(s, v[metric]) for s, v in c if s > 0 or not logx]
+        if pts:
+            s, v = np.asarray(pts, float).T
+            out.append((i, s, v))
+    return out
+
+
+def _rung_ylim(points: list, final: set):
+    """``(lo, hi)``: the y range of every finite value with a margin of 8% of its height, or, where the trials
+    stopped at their first evaluation would more than double the range of the others (the trials promoted past
+    a rung and the final ones), that range instead (the values outside it are drawn on its edges)."""
+    every = np.concatenate([v for _, _, v in points]) if points else np.zeros(0)
+    kept = [v for i, _, v in points if i in final or v.size > 1]
+    core = np.concatenate(kept) if kept else np.zeros(0)
+    every, core = every[np.isfinite(every)], core[np.isfinite(core)]
+    if not every.size:
+        return 0.0, 1.0
+    lo, hi = float(every.min()), float(every.max())
+    if core.size and (hi - lo) > 2 * (float(core.max()) - float(core.min())):
+        lo, hi = float(core.min()), float(core.max())
+    pad = 0.08 * (hi - lo) or 0.05 * abs(hi) or 0.5
+    return lo - pad, hi + pad
+
+
 def rungs(res, metric: Optional[str] = None, *, path=None, title: Optional[str] = None, logx: bool = True, ax=None):
-    """Every trial's ``metric`` against the steps it trained (its evaluations), one line per trial: the trials
-    ``best()`` chooses from in full color, the others fading the earlier they stopped, the rung budgets as
-    vertical lines and the best trial marked.  Hyperband's brackets get one color each.
+    """Every trial's ``metric`` against the steps it trained (its evaluations), one line per trial (a dot for
+    a trial evaluated once): the trials ``best()`` chooses from in full color, the others fading the earlier
+    they stopped, the rung budgets as vertical lines (and the x ticks) and the best trial marked.  Hyperband's
+    brackets get one color each.
+
+    The y range fits the values with a margin; where the trials stopped at their first rung spread so far
+    that they would more than double it, it fits the others (promoted and final trials) and the values
+    beyond are drawn as triangles on the edge, counted in the legend.
 
     Args:
       res: an :class:`~jaxnn.sweeps.AdaptiveResult`.  metric: default the ranked one.
@@ -447,37 +482,67 @@ def rungs(res, metric: Optional[str] = None, *, path=None, title: Optional[str] 
     bracket = {i: r.get("bracket", 0) for r in res.rungs for i in r["trials"]}
     top = max((c[-1][0] for c in res.curves if c), default=1)
     final = set(res.final)
-    for i, c in enumerate(res.curves):
-        pts = [(s, v[metric]) for s, v in c if s > 0 or not logx]
-        if not pts:
-            continue
-        s, v = np.asarray(pts, float).T
+    points = _rung_points(res, metric, logx)
+    lo, hi = _rung_ylim(points, final)
+    out = []
+    for i, s, v in points:
+        color = f"C{bracket.get(i, 0) % 10}"
         alpha = 0.9 if i in final else 0.08 + 0.5 * (s[-1] / top)
-        ax.plot(s, v, color=f"C{bracket.get(i, 0) % 10}", alpha=alpha, lw=1.2 if i in final else 0.7)
-    for steps in sorted({r["steps"] for r in res.rungs}):
+        alpha = max(alpha, 0.35) if v.size == 1 else alpha  # a lone dot needs more ink than a line
+        ax.plot(s, np.clip(v, lo, hi), color=color, alpha=alpha, lw=1.2 if i in final else 0.7,
+                marker="o" if v.size == 1 else None, ms=3, mew=0)
+        out += [(s[j], v[j], color) for j in np.flatnonzero((v < lo) | (v > hi))]
+    for s, v, color in out:
+        ax.plot([s], [lo if v < lo else hi], marker="v" if v < lo else "^", color=color, ms=5, alpha=0.6,
+                clip_on=False)
+    if out:
+        beyond = np.asarray([v for _, v, _ in out])
+        ax.plot([], [], "v", color="0.4", ms=5, label=f"{len(out)} values beyond the axis "
+                f"({beyond.min():.3g} to {beyond.max():.3g}), stopped at their first rung")
+    budgets = sorted({r["steps"] for r in res.rungs})
+    for steps in budgets:
         ax.axvline(steps, color="0.6", lw=0.6, ls=":")
     b = res.best()
     ax.plot([b["steps"]], [b[res.metric] if metric == res.metric else res.value(b["trial"], metric)], "k*", ms=10,
             label=f"best: trial {b['trial']}")
+    ax.set_ylim(lo, hi)
     if logx:
         ax.set_xscale("log")
+    if budgets:
+        ax.set_xticks(budgets, [str(t) for t in budgets])
+        ax.minorticks_off()
     ax.set_xlabel("steps trained")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     n_br = len({r.get("bracket", 0) for r in res.rungs})
-    ax.set_title(title or f"{metric} of {sum(bool(c) for c in res.curves)} trials"
+    ax.set_title(title or f"{metric} of {len(points)} trials"
                  + (f" in {n_br} brackets" if n_br > 1 else "") + " (faded: eliminated earlier)", fontsize=9)
     return _save(fig, path)
 
 
-def schedules(res, names=None, *, path=None, title: Optional[str] = None, logy: bool = True):
+def _log_hyper(res, name: str, values: np.ndarray) -> bool:
+    """Whether PBT's hyperparameter ``name`` gets a log axis: sampled log-uniformly (the search's ``meta``
+    records its distribution), or, with no record, positive values spanning more than two decades."""
+    dist = (res.meta or {}).get("params", {}).get(name)
+    if isinstance(dist, dict) and "dist" in dist:
+        return dist["dist"] == "loguniform"
+    v = values[np.isfinite(values)]
+    return bool(v.size) and bool((v > 0).all()) and float(v.max()) > 100 * float(v.min())
+
+
+def schedules(res, names=None, *, path=None, title: Optional[str] = None, logy: Optional[bool] = None):
     """Population-based training: each member's hyperparameters over the intervals (one panel per name,
     one step line per member, the best member in black) and the population's ranked metric per interval.
 
+    Every panel has its own y axis: a hyperparameter sampled log-uniformly a log one, the others and the
+    metric a linear one.  The x axes span the training, 0 to the last step.
+
     Args:
       res: an :class:`~jaxnn.sweeps.AdaptiveResult` of :func:`jaxnn.sweeps.pbt`.
-      names: hyperparameters to draw (default: every one).  path: write the figure there.  logy: log y axes.
+      names: hyperparameters to draw (default: every one).  path: write the figure there.
+      logy: log y axes for every hyperparameter panel (True), for none (False), or by distribution (None);
+        the metric's axis is always linear.
 
     Returns:
       The matplotlib Figure.
@@ -488,27 +553,29 @@ def schedules(res, names=None, *, path=None, title: Optional[str] = None, logy: 
     bad = [n for n in names if n not in res.schedules]
     if bad:
         raise ValueError(f"names: {bad} are not hyperparameters of this result; it has {sorted(res.schedules)}")
-    axes = _panels(len(names) + 1)
-    t = np.asarray([0] + [r["steps"] for r in res.rungs[:-1]], float)
+    axes = _panels(len(names) + 1, sharey=False)
+    rows = min(len(res.rungs), min(res.schedules[n].shape[0] for n in names))
+    edges = np.asarray([0] + [r["steps"] for r in res.rungs[:rows]], float)  # interval k: edges[k] to edges[k + 1]
     best = res.best()["trial"]
     for ax, name in zip(axes, names):
-        v = res.schedules[name]
+        v = res.schedules[name][:rows]
+        v = np.vstack([v, v[-1:]])  # the last interval's values held to its end
         for j in range(v.shape[1]):
-            ax.step(t, v[: len(t), j], where="post", color="k" if j == best else f"C{j % 10}",
-                    alpha=1.0 if j == best else 0.35, lw=1.5 if j == best else 0.8)
-        if logy:
+            ax.step(edges, v[:, j], where="post", color="k" if j == best else f"C{j % 10}",
+                    alpha=1.0 if j == best else 0.35, lw=1.5 if j == best else 0.8, zorder=3 if j == best else 2)
+        if _log_hyper(res, name, v) if logy is None else logy:
             ax.set_yscale("log")
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
     ax = axes[-1]
     steps = [r["steps"] for r in res.rungs]
     m = np.asarray([r["metric"] for r in res.rungs], float)
     ax.plot(steps, m, color="0.6", lw=0.6)
     ax.plot(steps, m[:, best], "k", lw=1.5)
-    ax.set_title(res.metric, fontsize=9)
-    ax.set_xlabel("step")
-    ax.grid(alpha=0.3)
+    ax.set_title(f"{res.metric} at the end of each interval", fontsize=9)
+    for ax in axes:
+        ax.set_xlim(0, steps[-1] if steps else 1)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
     axes[0].figure.suptitle(title or f"PBT: {m.shape[1]} members, {len(res.lineage)} copies (best member in black)",
                             fontsize=10)
     return _save(axes[0].figure, path)
