@@ -11,6 +11,10 @@ knows neither, so before mkdocstrings renders a docstring this extension rewrite
 * a line ending in ``::`` (followed by a blank line and an indented block, which Markdown shows as code) into
   one ending in ``:``, as Sphinx prints it.
 
+A class whose docstring is composed at run time (``__doc__ = "..." + shared_text``, as the estimators'
+searches share their parameters' text) has no docstring that Griffe can read from the source; its docstring is
+taken from the imported class.
+
 It also checks the "Args:" sections: the docstrings document related parameters in one entry
 (``lam, beta, rho: ...``), which Griffe's own check (``warn_unknown_params``, switched off in mkdocs.yml)
 reports as unknown; here each name of an entry must be a parameter of the function, or the build warns
@@ -22,6 +26,8 @@ source stay as they are, so ``help()`` shows them unchanged.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import re
 
@@ -72,6 +78,16 @@ def rewrite(text: str, collection, obj) -> str:
     return LITERAL_BLOCK.sub(":", ROLE.sub(role, text))
 
 
+def runtime_docstring(obj) -> str | None:
+    """The docstring of the imported ``obj`` when the source assigns ``__doc__`` (Griffe cannot evaluate it)."""
+    if obj.docstring is not None or not obj.is_class or "__doc__" not in obj.members:
+        return None
+    value = importlib.import_module(obj.module.path)
+    for part in obj.path[len(obj.module.path) + 1:].split("."):
+        value = getattr(value, part)
+    return inspect.cleandoc(value.__doc__) if value.__doc__ else None
+
+
 def _walk(obj):
     yield obj
     for member in obj.members.values():
@@ -112,6 +128,8 @@ class SphinxRoles(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs) -> None:
         collection = loader.modules_collection
         for obj in _walk(pkg):
+            if (doc := runtime_docstring(obj)) is not None:
+                obj.docstring = griffe.Docstring(doc, lineno=obj.members["__doc__"].lineno, parent=obj)
             if obj.docstring is not None:
                 obj.docstring.value = rewrite(obj.docstring.value, collection, obj)
             if obj.is_function or obj.is_class:
