@@ -274,7 +274,7 @@ class MLPHalvingGridSearchCV(BaseHalving):
     ``HalvingGridSearchCV(estimator, param_grid, ...)``'s over the same estimator and folds to
     numerical tolerance.
 
-    """ + BaseHalving.__doc__.split("\n\n", 1)[1] + """
+""" + BaseHalving.__doc__.split("\n\n", 1)[1] + """
 
     Args:
       estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
@@ -299,7 +299,7 @@ class MLPHalvingRandomSearchCV(BaseHalving):
     random_state=random_state)`` ('exhaust': ``max_resources_ // min_resources_``), so
     ``cv_results_`` equals ``HalvingRandomSearchCV``'s over the same estimator and folds.
 
-    """ + BaseHalving.__doc__.split("\n\n", 1)[1] + """
+""" + BaseHalving.__doc__.split("\n\n", 1)[1] + """
 
     Args:
       estimator: an unfitted jaxnn MLPClassifier or MLPRegressor.
