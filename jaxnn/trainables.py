@@ -236,8 +236,10 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
       at the kept params), the metrics, ``diverged_at`` and ``invalid`` (a non-positive ``lr`` or a
       non-finite initial parameter: every float metric NaN).  The state is :class:`RunState`.
 
-    A Python value in ``init`` (a width, a depth) must be a default (``defaults=`` or the signature), not a
-    swept hyperparameter: the adaptive searches train one structure.
+    A Python value in ``init`` (a width, a depth, an activation's name) is swept as a static axis,
+    ``width=sweeps.static([32, 64])``: the searches compile once per structure and rank the structures'
+    trials together (:mod:`jaxnn.sweeps.structures`); a traced value there fails to trace, with a message
+    that says so.
     """
     from jaxnn.sweeps.directions import check_directions  # at call time: jaxnn.sweeps imports this module
 

@@ -34,11 +34,12 @@ CHECKPOINT = "checkpoint.npz"
 
 
 class Trials:
-    """Host bookkeeping of N trials: steps trained, status, bank slot, current hyperparameters, and every
-    evaluation ``curve[i] = [(steps, {metric: value}), ...]``."""
+    """Host bookkeeping of N trials: steps trained, status, bank slot, structure (which pool holds it), current
+    (traced) hyperparameters, and every evaluation ``curve[i] = [(steps, {metric: value}), ...]``."""
 
-    def __init__(self, n, hp: dict):
+    def __init__(self, n, hp: dict, group=None):
         self.n = n
+        self.group = np.zeros(n, np.int64) if group is None else np.asarray(group, np.int64)  # structure (pool)
         self.steps = np.zeros(n, np.int64)
         self.status = np.zeros(n, np.int8)
         self.slot = np.full(n, -1, np.int64)
@@ -87,9 +88,8 @@ class Driver:
         if jax.process_count() > 1:  # process 0 read the checkpoint: every process gets it
             log = _broadcast_json(None if got is None else got[0])
             if log is not None:
-                shapes = [(self.pool.B,) + tuple(x.shape) for x in jax.tree_util.tree_leaves(self.pool.spec.state)]
-                dts = [x.dtype for x in jax.tree_util.tree_leaves(self.pool.spec.state)]
-                bank = got[1] if is_lead() else [np.zeros(sh, dt) for sh, dt in zip(shapes, dts)]
+                leaves = jax.tree_util.tree_leaves(self.pool.bank_struct())
+                bank = got[1] if is_lead() else [np.zeros(x.shape, x.dtype) for x in leaves]
                 got = (log, [np.asarray(b) for b in broadcast(bank)])
         if got is not None:
             self.log, self.bank_ckpt = got
@@ -120,7 +120,7 @@ class Driver:
             out = {k: np.asarray(v) for k, v in self.log[self.pos].items()}
             self.pos += 1
             if not self.replaying:
-                self.pool.load(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.pool.spec.state),
+                self.pool.load(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.pool.bank_struct()),
                                                             self.bank_ckpt))
                 self.bank_ckpt = None
             return out
@@ -160,13 +160,28 @@ class Driver:
             if self.propose is not None:
                 self.propose(ids)
             for i in ids:
-                tr.slot[i] = self.free.pop(0)
+                tr.slot[i] = self._take(i)
                 tr.started[i] = True
             out = self._device("start", tr.slot[ids], self.kd[ids], {k: v[ids] for k, v in tr.hp.items()})
             for j, i in enumerate(ids):
                 if self._record(i, out, j, 0) != st.OK:
                     failed.append(i)
         return failed
+
+    def _take(self, i):
+        """The first free bank slot of trial i's structure."""
+        g = self.trials.group[i]
+        j = next(j for j, s in enumerate(self.free) if self.pool.group_of(s) == g)
+        return self.free.pop(j)
+
+    def _next(self, queue, lanes) -> int:
+        """The queue position of the next item to run: the first, or with several structures the first of the
+        structure the lanes hold (a call then computes few structures' pools, each nearly full)."""
+        g = self.trials.group
+        if not lanes or not g.any():
+            return 0
+        want = g[lanes[-1][0]]
+        return next((j for j, it in enumerate(queue) if g[it[0]] == want), 0)
 
     def release(self, trials):
         """Free the bank slots of trials that will not be continued."""
@@ -187,7 +202,7 @@ class Driver:
                     raise ValueError(f"source: trial {source} had no state when the drive began")
                 src.append(int(slot0[source]))
                 moved.append(int(tr.slot[i]))
-                tr.slot[i] = self.free.pop(0)
+                tr.slot[i] = self._take(i)
                 tr.steps[i] = steps0[source]
                 it[2] = None
             else:
@@ -196,16 +211,16 @@ class Driver:
         return src, dst
 
     def _segment(self, lanes, src, dst, rule, release_done, fuse):
-        """One call of the busy lanes (only their blocks where that pays: :meth:`Pool.width_for`): one segment, or with
+        """One call of the busy lanes (only their blocks where that pays: :meth:`Pool.plan`): one segment, or with
         ``fuse`` (and no rule) as many as the nearest item end, where the next decision falls; returns the items
         done now."""
         tr, seg = self.trials, self.pool.segment
         ids = [it[0] for it in lanes]
         left = [-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes]
         k = min(left) if fuse and rule is None else 1
-        w = self.pool.width_for(len(lanes), max(left))
+        w = self.pool.plan(src, max(left))
         out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k)
-        self.paid += w * seg * k
+        self.paid += int(np.sum(w)) * seg * k
         self.useful += len(lanes) * seg * k
         keep, done_now = [], []
         for j, it in enumerate(lanes):
@@ -255,7 +270,7 @@ class Driver:
 
         def fill():
             while queue and len(lanes) < W:
-                it = queue.pop(0)
+                it = queue.pop(self._next(queue, lanes))
                 if tr.status[it[0]] != st.OK or tr.steps[it[0]] >= it[1]:
                     finished(it[0])
                     continue

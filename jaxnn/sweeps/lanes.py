@@ -241,6 +241,19 @@ class Pool:
         """The state in one slot as host arrays, every process."""
         return gather(jax.tree_util.tree_map(lambda b: b[slot], self.bank))
 
+    def group_of(self, slot: int) -> int:
+        """The structure that owns ``slot``: always 0 (one structure; :class:`jaxnn.sweeps.structures.Pools`)."""
+        return 0
+
+    def bank_struct(self):
+        """The bank's leaves as ``ShapeDtypeStruct`` s (``(B,) +`` a state leaf's shape): a checkpoint's layout."""
+        return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype),
+                                      self.spec.state)
+
+    def plan(self, src, remaining: int) -> int:
+        """The lanes the call of the busy lanes reading ``src`` computes (:meth:`width_for`)."""
+        return self.width_for(len(src), remaining)
+
     def width_for(self, n: int, remaining: int) -> int:
         """The lanes a call of ``n`` busy lanes computes, when they have up to ``remaining`` segments left: only
         the blocks of ``b`` lanes that hold them on every device (the busy lanes are dealt to the devices in

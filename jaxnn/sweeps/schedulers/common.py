@@ -8,6 +8,7 @@ A search's ``mode`` is the caller's ``mode=`` or the direction its trainable dec
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -31,6 +32,7 @@ from jaxnn.sweeps.provenance import code_hash, versions
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 from jaxnn.sweeps.spaces import as_space
+from jaxnn.sweeps.structures import Pools, bound
 from jaxnn.trainable import Trainable
 
 __all__ = ["Search", "check_trainable", "declared", "design_of", "open_search", "finish", "check_budgets",
@@ -60,36 +62,53 @@ def _dtype(col):
     return np.int32 if np.asarray(col).dtype.kind in "iub" else jnp.result_type(float)
 
 
+class _Structure(NamedTuple):
+    """The trials of one combination of static values: their trainable (those values fixed) and its state."""
+
+    static: dict
+    ids: np.ndarray
+    trainable: object
+    spec: Spec
+
+
 class _Setup(NamedTuple):
     design: object
-    hp: dict
+    hp: dict            # the traced hyperparameters' (n,) columns
     kd: np.ndarray
     impl: object
-    spec: Spec
+    spec: Spec          # the first structure's (every structure returns the same metrics)
     mesh: Mesh
     data: object
     directions: dict
+    structures: tuple   # of _Structure: one unless the space has static hyperparameters
 
 
 def design_of(space, key, distributed):
     """The space's trials (resolved once, from the checked key), after joining a multi-process run."""
     init_distributed(*distributed)
     validate.check_key("key", key)
-    design = as_space(space).resolve(key)
-    if design.static:
-        raise ValueError(f"space: static hyperparameters {list(design.static)} change the trainable's structure; "
-                         "an adaptive search trains one trainable: build one per structure")
-    return design
+    return as_space(space).resolve(key)
 
 
-def _trace(trainable, k0, h0, data):
+def _groups(design) -> list:
+    """``[(static values, trials)]``: the design's groups, or for a sampler's design (its structures are
+    proposed trial by trial) every combination of the static values, each open to every trial."""
+    if design.kind != "sampler" or not design.static:
+        return design.groups()
+    combos = itertools.product(*(design.dists[k].values for k in design.static))
+    return [(dict(zip(design.static, c)), np.arange(design.n)) for c in combos]
+
+
+def _trace(trainable, k0, h0, data, static=None):
     """(state, metrics) shapes of one trial's ``init`` and ``evaluate`` (traced abstractly, no compute)."""
     try:
         state = jax.eval_shape(lambda k, h: trainable.init(k, data, **h), k0, h0)
         out = jax.eval_shape(lambda s, h: trainable.evaluate(s, data, **h), state, h0)
     except TypeError as e:
+        fixed = f" and the static values {static}" if static else ""
         raise ValueError(f"trainable: init(key, data, **hp) / evaluate(state, data, **hp) could not be traced with "
-                         f"the space's hyperparameters {sorted(h0)}: {e}") from e
+                         f"the space's traced hyperparameters {sorted(h0)}{fixed} (a hyperparameter that sets a "
+                         f"shape or picks code, such as a width, must be sweeps.static([...])): {e}") from e
     if not isinstance(out, dict) or any(np.shape(v) != () for v in out.values()):
         raise ValueError(f"trainable: evaluate must return a dict of scalars, got {out!r:.200}")
     keys = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
@@ -123,17 +142,33 @@ def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _
     if names is not None and set(design.values) - set(names):
         raise ValueError(f"space: hyperparameters {sorted(set(design.values) - set(names))} are not the "
                          f"trainable's; it takes {sorted(names)}")
-    hp = {k: np.asarray(v).astype(_dtype(v)) for k, v in design.values.items()}
+    hp = {k: np.asarray(design.values[k]).astype(_dtype(design.values[k])) for k in design.traced}
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(design.n, dtype=jnp.uint32))
     kd = np.asarray(jax.random.key_data(keys) if impl is not None else keys)
-    k0 = jax.random.wrap_key_data(kd[0], impl=impl) if impl is not None else kd[0]
-    state, out = _trace(trainable, k0, {k: jnp.asarray(v[0]) for k, v in hp.items()}, data)
+    structures = _structures(trainable, design, hp, kd, impl, data)
+    out = structures[0].spec.metrics
     returned = [k for k in out if k not in STATUS_NAMES]
     _check_metric("metric", metric, returned, trainable, data)
     _check_metric("early_stopping", rule_metric, returned, trainable, data)
     devs = list(jax.devices() if devices is None else devices)
-    return _Setup(design, hp, kd, impl, Spec(state, tuple(out)), Mesh(np.array(devs), ("runs",)), data,
-                  declared(trainable))
+    return _Setup(design, hp, kd, impl, structures[0].spec, Mesh(np.array(devs), ("runs",)), data,
+                  declared(trainable), structures)
+
+
+def _structures(trainable, design, hp, kd, impl, data) -> tuple:
+    """One :class:`_Structure` per combination of the design's static values, each traced at its first trial."""
+    found = []
+    for static, ids in _groups(design):
+        tr = bound(trainable, static)
+        i = int(ids[0])
+        k0 = jax.random.wrap_key_data(kd[i], impl=impl) if impl is not None else kd[i]
+        state, out = _trace(tr, k0, {k: jnp.asarray(v[i]) for k, v in hp.items()}, data, static)
+        if found and tuple(out) != found[0].spec.metrics:
+            raise ValueError(f"trainable: evaluate returns {list(out)} with static values {static} but "
+                             f"{list(found[0].spec.metrics)} with {found[0].static}; every structure must return "
+                             "the same metrics")
+        found.append(_Structure(static, np.asarray(ids), tr, Spec(state, tuple(out))))
+    return tuple(found)
 
 
 def _fitted_width(w_max: int, n_dev: int, work, platform: str) -> int:
@@ -147,10 +182,11 @@ def _fitted_width(w_max: int, n_dev: int, work, platform: str) -> int:
     return min(range(lo, w_max + 1, n_dev), key=lambda w: (paid(w), -w))
 
 
-def _advance_jaxpr(s: _Setup, trainable, segment):
+def _advance_jaxpr(s: _Setup, structure: _Structure, segment):
     """The closed jaxpr of one trial's ``advance`` by ``segment`` steps (traced abstractly, no compute)."""
     h0 = {k: jax.ShapeDtypeStruct((), v.dtype) for k, v in s.hp.items()}
-    return jax.make_jaxpr(lambda st_, h: trainable.advance(st_, s.data, segment, **h))(s.spec.state, h0)
+    return jax.make_jaxpr(lambda st_, h: structure.trainable.advance(st_, s.data, segment, **h))(structure.spec.state,
+                                                                                                h0)
 
 
 def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
@@ -168,8 +204,10 @@ def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
 
 
 def _fingerprint(kind, args, s: _Setup, closed, segment, W) -> str:
+    code = [code_hash(c, s.data) for c in closed]
     ident = {"kind": kind, "args": args, "space": s.design.describe(), "key": np.asarray(s.kd[0]).tolist(),
-             "code": code_hash(closed, s.data), "lanes": W, "segment": segment, "jaxnn": versions()["jaxnn"]}
+             "code": code[0] if len(code) == 1 else code, "lanes": W, "segment": segment,
+             "jaxnn": versions()["jaxnn"]}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -199,18 +237,33 @@ def open_search(kind, args, trainable, design, key, data, metric, *, segment, sl
     s = _setup(trainable, design, key, data, metric, devices, rule_metric)
     mode = resolve(metric, mode, s.directions, declare=_declare_hint(metric))
     args = {**args, "metric": metric, "mode": mode}
-    closed = _advance_jaxpr(s, trainable, segment) if lanes is None or out_dir is not None else None
-    W = _width(s, closed, n_max, lanes, work)
+    traced = lanes is None or out_dir is not None
+    closed = [_advance_jaxpr(s, g, segment) if traced else None for g in s.structures]
+    W = min(_width(s, c, n_max, lanes, work) for c in closed)
     fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
-    pool = Pool(trainable, replicate(data, s.mesh), s.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
-                s.mesh, W, W if slots is None else slots, segment, s.impl, s.kd.shape[1:], closed)
-    trials = Trials(s.design.n, s.hp)
+    pool, group = _pools(s, closed, W, slots, segment)
+    trials = Trials(s.design.n, s.hp, group)
     if checkpoint_s is not None:
         validate.check_scalar("checkpoint_s", checkpoint_s, nonnegative=True)
     driver = Driver(pool, trials, s.kd, s.spec.metrics, out_dir=None if out_dir is None else os.fspath(out_dir),
                     fingerprint=fp, checkpoint_s=30.0 if checkpoint_s is None else float(checkpoint_s),
                     bar=_bar(progress, total, kind), ranked=(metric, mode))
     return Search(s, driver, trials, pool, time.perf_counter(), metric, mode)
+
+
+def _pools(s: _Setup, closed, W, slots, segment):
+    """``(pool, trial -> structure)``: one :class:`Pool`, or one per structure (:class:`Pools`, each banking as
+    many slots as its trials can need at once)."""
+    data = replicate(s.data, s.mesh)
+    group = np.zeros(s.design.n, np.int64)
+    made = []
+    for g, (st_, c) in enumerate(zip(s.structures, closed)):
+        n_slots = W if slots is None else slots
+        n_slots = n_slots if len(s.structures) == 1 else min(n_slots, len(st_.ids))
+        made.append(Pool(st_.trainable, data, st_.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
+                         s.mesh, W, n_slots, segment, s.impl, s.kd.shape[1:], c))
+        group[st_.ids] = g
+    return (made[0] if len(made) == 1 else Pools(made)), group
 
 
 def _meta(search: Search, extra) -> dict:
@@ -220,6 +273,7 @@ def _meta(search: Search, extra) -> dict:
             "lane_utilization": d.useful / d.paid if d.paid else None, "lanes": search.pool.W,
             "widths": sorted(int(w) for w in search.pool.used),
             "segment": search.pool.segment, "calls": d.calls, "compile_s": search.pool.compile_s,
+            "structures": [dict(g.static) for g in search.setup.structures],
             "run_s": time.perf_counter() - search.t0, "devices": len(devs), "processes": jax.process_count(),
             "platform": devs[0].platform, "n_trials": tr.n, "n_started": int(tr.started.sum()),
             "n_diverged": int((tr.status == st.DIVERGED).sum()), "n_invalid": int((tr.status == st.INVALID).sum()),

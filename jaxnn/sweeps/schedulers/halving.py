@@ -101,7 +101,9 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
 
     Args:
       trainable: a :class:`~jaxnn.sweeps.Trainable` (e.g. :func:`jaxnn.trainable`).
-      space: a search space (``sweeps.random``, ``sobol``, ``grid``, ``table``; traced hyperparameters only).
+      space: a search space (``sweeps.random``, ``sobol``, ``grid``, ``table``); a static axis
+        (``sweeps.static([...])``: a width, a depth) compiles once per structure, and the structures' trials
+        are ranked together.
       key: PRNG key: trial i's key is ``fold_in(key, i)``; sampled spaces are drawn from it.
       data: the pytree the trainable's functions take (replicated on every device; finite values).
       metric: what ranks the trials (a name ``evaluate`` returns).

@@ -89,6 +89,10 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
                                                    perturb)
     design, ps, sampler = prepare(space, sampler, None if sampler is None else population, key,
                                   (coordinator_address, num_processes, process_id), out_dir)
+    if design.static:
+        raise ValueError(f"space: static hyperparameters {list(design.static)} change the trainable's structure, and "
+                         "population-based training copies a member's state into another's: run one pbt per "
+                         "structure (successive_halving, hyperband, asha and run take static axes)")
     explore = _explore_names(design, population, explore)
     n_cut = max(1, int(math.floor(quantile * population)))
     args = dict(population=population, interval=interval, steps=steps, quantile=quantile, perturb=perturb,

@@ -34,7 +34,7 @@ from jaxnn.sweeps.samplers.base import (
 )
 from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import design_of
-from jaxnn.sweeps.spaces import Design, Distribution, key_words
+from jaxnn.sweeps.spaces import Design, Distribution, key_words, plain
 
 __all__ = ["Proposer", "placeholder_design", "sampled_space", "prepare", "attach", "done", "sampler_args"]
 
@@ -43,13 +43,9 @@ _SALT = 0x70726F70  # the proposals' host stream (never a JAX key)
 
 def sampled_space(space, sampler, out_dir=None):
     """``(ParamSpace, sampler)`` of a model-based search, checked before any compute: the distributions
-    (not a design), a sampler, no static hyperparameter for a trainable, out_dir only if replayable."""
+    (not a design), a sampler, out_dir only if replayable."""
     ps = param_space(space)
     sampler = check_sampler(sampler)
-    if ps.static:
-        raise ValueError(f"space: static hyperparameters {list(ps.static)} change the trainable's structure; an "
-                         "adaptive search trains one trainable: build one per structure, or search a function "
-                         "fn(key, **hp) with sweeps.search")
     if out_dir is not None and not getattr(sampler, "replayable", True):
         raise ValueError("out_dir: this sampler shares an Optuna storage, which resumes by itself (its trials are "
                          "in the storage); a jaxnn checkpoint cannot replay it: leave out_dir=None")
@@ -57,11 +53,12 @@ def sampled_space(space, sampler, out_dir=None):
 
 
 def placeholder_design(ps: ParamSpace, n: int) -> Design:
-    """A design of ``n`` not-yet-proposed trials (every coordinate at 0.5: shapes and dtypes only)."""
+    """A design of ``n`` not-yet-proposed trials (every coordinate at 0.5: shapes and dtypes only; a static
+    hyperparameter's structure is the sampler's to choose, trial by trial)."""
     dists = dict(zip(ps.names, ps.dists))
     dists.update({k: Distribution("constant", (v,)) for k, v in ps.constants.items()})
     values = ps.values(np.full((n, ps.d), 0.5))
-    return Design("sampler", {"trial": np.arange(n)}, values, (), dists)
+    return Design("sampler", {"trial": np.arange(n)}, values, tuple(ps.static), dists)
 
 
 class _Curves:
@@ -81,11 +78,16 @@ class Proposer:
     """Fills the hyperparameters of the search's trials from the sampler, as the driver starts them.
 
     Attributes: ``order`` (trial ids in proposal order), ``u`` ((n, d) unit points, by trial id),
-    ``propose_s`` (host seconds in the sampler), ``calls``.
+    ``propose_s`` (host seconds in the sampler), ``calls``.  With ``structures`` (the static values of each of
+    the search's pools, in order), a trial's proposed static values set its structure (``trials.group``);
+    static values that ``trials.hp`` does not hold are kept here.
     """
 
-    def __init__(self, sampler, ps: ParamSpace, key, trials, budgets, metric: str, mode: str, last_budget: int):
+    def __init__(self, sampler, ps: ParamSpace, key, trials, budgets, metric: str, mode: str, last_budget: int,
+                 structures=None):
         n = trials.n
+        self.structures = None if structures is None else [dict(s) for s in structures]
+        self.static = {k: [None] * n for k in ps.static if k not in trials.hp}
         self.sampler, self.ps, self.metric, self.mode, self.trials = sampler, ps, metric, mode, trials
         self.seed = tuple(int(w) for w in key_words(key)) + (_SALT,)
         self.budgets = np.asarray(sorted(set(int(b) for b in budgets)), np.int64)
@@ -110,7 +112,14 @@ class Proposer:
         self.calls += 1
         values = self.ps.values(u)
         for k, v in values.items():
-            self.trials.hp[k][new] = v
+            if k in self.trials.hp:
+                self.trials.hp[k][new] = v
+            else:
+                for j, i in enumerate(new):
+                    self.static[k][i] = plain(v[j])
+        if self.structures is not None:
+            for j, i in enumerate(new):
+                self.trials.group[i] = self.structures.index({k: plain(values[k][j]) for k in self.ps.static})
         self.u[new] = u
         self.row[new] = np.arange(len(self.order), len(self.order) + len(new))
         self.order.extend(new)
@@ -159,8 +168,9 @@ class Proposer:
             self.propose_s += time.perf_counter() - t0
 
     def values(self) -> dict:
-        """``{name: (n,) values}`` as proposed (constants included)."""
-        return {k: np.asarray(v).copy() for k, v in self.trials.hp.items()}
+        """``{name: (n,) values}`` as proposed (constants and static values included)."""
+        return {**{k: np.asarray(v).copy() for k, v in self.trials.hp.items()},
+                **{k: np.asarray(v) for k, v in self.static.items()}}
 
     def meta(self) -> dict:
         return {"propose_s": self.propose_s, "propose_calls": self.calls, "sampler": describe(self.sampler),
@@ -195,7 +205,8 @@ def attach(search, ps, sampler, key, budgets, last_budget):
     """A :class:`Proposer` for the open ``search`` (None without a sampler), wired into its driver."""
     if ps is None:
         return None
-    p = Proposer(sampler, ps, key, search.trials, budgets, search.metric, search.mode, last_budget)
+    structures = [g.static for g in search.setup.structures] if ps.static else None
+    p = Proposer(sampler, ps, key, search.trials, budgets, search.metric, search.mode, last_budget, structures)
     search.driver.propose = p
     return p
 
