@@ -52,6 +52,7 @@ benchmarks do; successive halving is also timed on one device (``--one-device al
     python benchmarks/bench_adaptive.py --no-model --no-hyperoptax --no-optuna     # issue 12's jaxnn rows
     python benchmarks/bench_adaptive.py --lane-tail --seeds 3       # issue 22: lanes narrow as runs stop
     python benchmarks/bench_adaptive.py --models --seeds 4          # issue 24: trainable_from, Equinox
+    python benchmarks/bench_adaptive.py --structures --seeds 3      # issue 24: the width as a static axis
 """
 
 from __future__ import annotations
@@ -533,6 +534,62 @@ def model_rows(P, mlp, a):
     return rows
 
 
+WIDTHS = (32, 64, 100)  # --structures: the hidden widths swept as a static axis
+
+
+def structure_rows(P, a):
+    """Issue 24: the hidden width as a static axis.  One successive halving over ``--candidates`` trials with
+    ``width=sweeps.static(WIDTHS)`` (each trial's width drawn with its other values; one pool and one compile
+    per width, all widths ranked together) against one search per width, each over a third of the trials
+    (the same total), interleaved over ``--seeds`` seeds."""
+    (Xtr, Ytr, _), (Xva, Yva, _) = P["train"], P["val"]
+    data = {"X": jnp.asarray(Xtr), "Y": jnp.asarray(Ytr), "X_val": jnp.asarray(Xva), "Y_val": jnp.asarray(Yva)}
+
+    def init(key, *, scale, width):
+        return jaxnn.init_mlp(key, [SIZES[0], width, SIZES[-1]], scale)
+
+    _, loss, metrics = from_functions("objective")
+    tr = sweeps.trainable_from(init, loss, metrics=metrics, directions={"val_accuracy": "max"}, optimizer="adam")
+    kw = dict(data=data, metric="val_accuracy", min_steps=a.min_steps, max_steps=a.max_steps, eta=a.eta,
+              progress=False)
+    per_width = [sweeps.trainable_from(init, loss, metrics=metrics, directions={"val_accuracy": "max"},
+                                       optimizer="adam", defaults={"width": w}) for w in WIDTHS]
+    runs = {"one search, width = sweeps.static(WIDTHS)": [], "one search per width": []}
+    for seed in range(a.seeds):
+        c0, t0 = sweeps.lanes.compile_count(), time.perf_counter()
+        res = sweeps.successive_halving(tr, sweeps.random(a.candidates, width=sweeps.static(list(WIDTHS)),
+                                                          **{k: sweeps.loguniform(*r) for k, r in RANGES.items()}),
+                                        key=jax.random.key(seed), **kw)
+        runs["one search, width = sweeps.static(WIDTHS)"].append(
+            (time.perf_counter() - t0, res.meta["lane_steps_paid"], res.meta["lane_steps_useful"],
+             res.best()["val_accuracy"], sweeps.lanes.compile_count() - c0))
+        c0, t0, paid, useful, best = sweeps.lanes.compile_count(), time.perf_counter(), 0, 0, -1.0
+        for j, fixed in enumerate(per_width):
+            r = sweeps.successive_halving(fixed, space(a.candidates // len(WIDTHS)),
+                                          key=jax.random.fold_in(jax.random.key(seed), j), **kw)
+            paid, useful = paid + r.meta["lane_steps_paid"], useful + r.meta["lane_steps_useful"]
+            best = max(best, r.best()["val_accuracy"])
+        runs["one search per width"].append((time.perf_counter() - t0, paid, useful, best,
+                                             sweeps.lanes.compile_count() - c0))
+    rows, base = [], None
+    for name, rs in runs.items():
+        warm = rs[1:] or rs
+        mean = float(np.mean([r[0] for r in warm]))
+        base = mean if base is None else base
+        rows.append({"search": name, "seed-1 s (compile)": f"{rs[0][0]:.2f}", "compiles (seed 1)": rs[0][4],
+                     "mean s": f"{mean:.2f}", "vs one search": f"{mean / base:.2f}",
+                     "lane-steps paid": rs[0][1], "lane util": f"{np.mean([r[2] / r[1] for r in rs]):.3f}",
+                     "best val acc (mean)": f"{np.mean([r[3] for r in rs]):.4f}",
+                     "min-max": f"{min(r[3] for r in rs):.4f}-{max(r[3] for r in rs):.4f}"})
+    print(f"\n### successive halving with the hidden width as a static axis {WIDTHS} ({a.seeds} seeds, "
+          f"{a.candidates} trials, budgets {a.min_steps}..{a.max_steps})\n")
+    print(table(rows, list(rows[0])))
+    print("'one search per width': a successive halving of a third of the trials for each width, one after "
+          "another (a width's best is not compared with another's until the end). 'compiles': lane programs "
+          "compiled by seed 1 (start, seg and, where it pays, part; one set per width).")
+    return rows
+
+
 def model_targets(rows, runs):
     """Issue 23's targets with the measured ratios; a time target out of reach here gets its ceiling: the
     search's lane-steps at the full sweep's rate per lane-step (the cost of that much training here)."""
@@ -610,6 +667,9 @@ def main(argv=None):
     p.add_argument("--models", action="store_true",
                    help="only issue 24's rows: successive halving of the network as jaxnn.trainable, as "
                         "sweeps.trainable_from of a dict of arrays and of an Equinox MLP (--seeds seeds)")
+    p.add_argument("--structures", action="store_true",
+                   help="only issue 24's static-axis rows: successive halving with the hidden width as "
+                        "sweeps.static, against one search per width (--seeds seeds)")
     a = p.parse_args(argv)
     if a.quick:
         a.candidates, a.max_steps, a.seeds, a.model_seeds, a.batch = 27, 81, 1, 1, 9
@@ -628,6 +688,8 @@ def main(argv=None):
         return lane_tail(P, mlp, a)
     if a.models:
         return model_rows(P, mlp, a)
+    if a.structures:
+        return structure_rows(P, a)
     full_fn = make_full_fn(a.max_steps)
     methods = [("sh", "jaxnn successive_halving", lambda s: jaxnn_adaptive("sh", mlp, P, a, s)),
                ("hb", "jaxnn hyperband", lambda s: jaxnn_adaptive("hb", mlp, P, a, s)),

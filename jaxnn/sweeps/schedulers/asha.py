@@ -88,7 +88,8 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
       trials: how many trials to start in all.
       sampler: where new trials come from: None (random), :func:`jaxnn.sweeps.tpe` (fitted on the largest
         rung with enough observations), :func:`~jaxnn.sweeps.optuna_sampler`, ...
-      Other arguments as :func:`jaxnn.sweeps.successive_halving`.
+
+    Other arguments as :func:`jaxnn.sweeps.successive_halving`.
 
     Returns:
       An :class:`AdaptiveResult`: ``rungs`` (each rung's finished trials in order), ``final`` (the trials that

@@ -64,7 +64,8 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
         (the paper's rho); any sampler works.
       lanes: default: the largest bracket's trials (so that later brackets learn from earlier ones), at most
         the working set's width.
-      Other arguments as :func:`jaxnn.sweeps.hyperband`.
+
+    Other arguments as :func:`jaxnn.sweeps.hyperband`.
 
     Returns:
       An :class:`AdaptiveResult` (each rung record has its ``"bracket"``; ``meta["propose_s"]``).

@@ -55,7 +55,8 @@ def search(fn_or_trainable, space, *, trials: int, key, metric: str, mode: Optio
         (default ``steps``).
       out_dir: resumable (after ``kill -9``: the same result): a trainable checkpoints as the adaptive
         searches do; a function writes each batch's sweep to ``out_dir/batch_NNNN``.
-      Other arguments as :func:`jaxnn.sweeps.sweep`.
+
+    Other arguments as :func:`jaxnn.sweeps.sweep`.
 
     ``meta["propose_s"]`` is the host time spent proposing; ``meta["lane_utilization"]`` the useful
     fraction of the lanes paid.
