@@ -81,7 +81,7 @@ def autoencoder_facts(out: str, _) -> str:
     return (f"{r['m']} patches, {r['steps']} L-BFGS iterations: objective {r['final_objective']:.4f} (from "
             f"{r['initial_objective']:.2f}); mean hidden activation {r['mean_activation']:.4f} for a target rho of "
             f"{r['rho']}; the best-fitting Gabor explains on average {r['edge_mean_r2']:.0%} of a learned filter's "
-            f"variance (R^2) and {r['edge_init_mean_r2']:.0%} of an untrained one's (`jaxnn.edges`).")
+            f"variance (R²) and {r['edge_init_mean_r2']:.0%} of an untrained one's (`jaxnn.edges`).")
 
 
 def conv_facts(out: str, meta: dict) -> str:
