@@ -430,6 +430,7 @@ def figure(all_runs, problems, methods, path):
                 ax.plot(grid[ok], y[:, ok].mean(0), color=colors[m], label=m)
                 ax.fill_between(grid[ok], y[:, ok].min(0), y[:, ok].max(0), color=colors[m], alpha=0.2)
             ax.set_xscale("log")
+            ax.minorticks_off()  # minor tick labels of a short log range run into each other
             ax.set_xlabel(label)
             ax.set_ylabel("best val accuracy so far")
             ax.set_ylim(bottom, 1.0)

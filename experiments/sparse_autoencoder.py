@@ -18,8 +18,6 @@ Writes ``runs/sparse_autoencoder/`` (or ``--out``):
                                            mean hidden activation vs rho, edge measure trained vs
                                            untrained, wall and compile times, provenance
 
-``--docs`` also copies the lecture model's filter grid to ``docs/sparse_autoencoder_filters.png``.
-
 Optional (``--models ufldl,lecture,zca``): UFLDL's *linear decoder* pipeline, which whitens with ZCA
 instead: raw 8 x 8 patches (pixels in [0, 1]), ZCA-whitened with each relative epsilon of
 ``--zca-epsilons`` (default 2, which is UFLDL's absolute 0.1 on these pixels, and 0.001), 25 hidden units,
@@ -39,7 +37,6 @@ import io
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 
@@ -73,8 +70,6 @@ def parse_args(argv=None):
     ap.add_argument("--zca-epsilons", default="2,0.001",
                     help="relative ZCA epsilons of the zca model (2 ~ UFLDL's 0.1 on these pixels)")
     ap.add_argument("--out", default="runs/sparse_autoencoder", help="output directory")
-    ap.add_argument("--docs", action="store_true",
-                    help="also copy the lecture model's filters to docs/sparse_autoencoder_filters.png")
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     for m in models:
@@ -214,9 +209,6 @@ def main(argv=None):
                        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
     atomic_write(os.path.join(args.out, "metrics.json"), lambda f: f.write(json.dumps(meta, indent=2).encode()))
-    if args.docs and "lecture" in args.models:
-        os.makedirs("docs", exist_ok=True)
-        shutil.copyfile(os.path.join(args.out, "filters_lecture.png"), "docs/sparse_autoencoder_filters.png")
     print(f"wrote {args.out}/ in {meta['wall_s']:.1f} s")
 
 
