@@ -169,7 +169,7 @@ def test_models_split_pytrees_equinox_and_nnx():
 
 
 def test_equinox_and_flax_nnx_models_train_in_segments(data):
-    """The two model libraries through trainable_from (docs/models.md runs successive halving with each)."""
+    """The two model libraries through trainable_from (docs/guides/models.md runs successive halving with each)."""
     eqx = pytest.importorskip("equinox")
     nnx = pytest.importorskip("flax.nnx")
 
