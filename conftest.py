@@ -1,6 +1,58 @@
-"""Run every Python block of README.md as a test (Sybil), as docs/conftest.py does for the documentation."""
+"""README.md and every page of docs/ run as tests: Sybil parses each Markdown file and evaluates its Python
+blocks in order in one namespace (a page's later blocks use its earlier ones).  A page is one test, so
+pytest-xdist never splits a page's blocks across workers; a failure names the block's line."""
 
+import os
+from pathlib import Path
+
+# The suite tests jaxnn's code, never programs compiled earlier on this machine: with jaxnn's persistent
+# compilation cache on, a test could load an entry written by another checkout or jax build, or one cut
+# short by an interrupted run, and would no longer measure what it compiles (tests counting compilations)
+# or what the code now says. Turn it off before jaxnn is imported: here (the root conftest, loaded first,
+# for the tests and the pages alike), and so in every pytest-xdist worker. tests/test_compilation_cache.py
+# tests the cache in subprocesses with an environment of their own.
+os.environ["JAXNN_COMPILATION_CACHE"] = "0"
+
+import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
-pytest_collect_file = Sybil(parsers=[SkipParser(), PythonCodeBlockParser()], patterns=["README.md"]).pytest()
+ROOT = Path(__file__).parent
+PAGES = Sybil(parsers=[SkipParser(), PythonCodeBlockParser()])
+
+
+class Page(pytest.Item):
+    """One Markdown file's Python blocks (Sybil's parse and evaluate), run in order."""
+
+    def runtest(self):
+        for example in PAGES.parse(self.path):
+            try:
+                example.evaluate()
+            except Exception as e:
+                raise BlockFailed(f"{self.path.relative_to(ROOT)}, the block at line {example.line}: "
+                                  f"{type(e).__name__}: {e}") from e
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, BlockFailed):
+            cause = pytest.ExceptionInfo.from_exception(excinfo.value.__cause__)
+            return f"{excinfo.value}\n\n{cause.getrepr(style='short')}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.path.relative_to(ROOT)}: its Python blocks"
+
+
+class BlockFailed(Exception):
+    """A block of a page raised (its message names the page and the line)."""
+
+
+class PageFile(pytest.File):
+    def collect(self):
+        if any(True for _ in PAGES.parse(self.path)):  # a page without Python blocks is no test
+            yield Page.from_parent(self, name="blocks")
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".md" and (file_path == ROOT / "README.md" or ROOT / "docs" in file_path.parents):
+        return PageFile.from_parent(parent, path=file_path)
+    return None

@@ -1,13 +1,5 @@
-import os
-
-# The suite tests jaxnn's code, never programs compiled earlier on this machine: with jaxnn's persistent
-# compilation cache on, a test could load an entry written by another checkout or jax build, or one cut
-# short by an interrupted run, and would no longer measure what it compiles (tests counting compilations)
-# or what the code now says. Turn it off before jaxnn is imported: here, and so in every pytest-xdist worker
-# (each loads this conftest, and its environment is inherited). tests/test_compilation_cache.py tests the
-# cache in subprocesses with an environment of their own.
-os.environ["JAXNN_COMPILATION_CACHE"] = "0"
-
+# The persistent compilation cache is off in every test (and in every pytest-xdist worker): see conftest.py at the
+# repository's root, which sets JAXNN_COMPILATION_CACHE=0 before jaxnn is imported.
 import gc
 
 import jax
