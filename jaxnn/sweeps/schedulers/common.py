@@ -239,7 +239,7 @@ def open_search(kind, args, trainable, design, key, data, metric, *, segment, sl
     args = {**args, "metric": metric, "mode": mode}
     traced = lanes is None or out_dir is not None
     closed = [_advance_jaxpr(s, g, segment) if traced else None for g in s.structures]
-    W = min(_width(s, c, n_max, lanes, work) for c in closed)
+    W = _shared_width([_width(s, c, n_max, lanes, work) for c in closed], s.mesh)
     fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
     pool, group = _pools(s, closed, W, slots, segment)
     trials = Trials(s.design.n, s.hp, group)
@@ -251,6 +251,13 @@ def open_search(kind, args, trainable, design, key, data, metric, *, segment, sl
     return Search(s, driver, trials, pool, time.perf_counter(), metric, mode)
 
 
+def _shared_width(widths, mesh) -> int:
+    """One lane count for every structure's pool: on a CPU the widest structure's (each pool computes its lanes
+    in blocks sized to the cache for its own structure, so a wider call loses no cache efficiency), elsewhere
+    the narrowest (there the width is what the largest structure's states fit in memory)."""
+    return max(widths) if mesh.devices.flat[0].platform == "cpu" else min(widths)
+
+
 def _pools(s: _Setup, closed, W, slots, segment):
     """``(pool, trial -> structure)``: one :class:`Pool`, or one per structure (:class:`Pools`, each banking as
     many slots as its trials can need at once)."""
@@ -259,7 +266,9 @@ def _pools(s: _Setup, closed, W, slots, segment):
     made = []
     for g, (st_, c) in enumerate(zip(s.structures, closed)):
         n_slots = W if slots is None else slots
-        n_slots = n_slots if len(s.structures) == 1 else min(n_slots, len(st_.ids))
+        if len(s.structures) > 1:  # room for the structure's trials, rounded up to a power of two so that the
+            # bank's shape (part of the compiled program) rarely changes with a new draw of the structures
+            n_slots = min(n_slots, 1 << (len(st_.ids) - 1).bit_length())
         made.append(Pool(st_.trainable, data, st_.spec, tuple(s.hp), {k: v.dtype for k, v in s.hp.items()},
                          s.mesh, W, n_slots, segment, s.impl, s.kd.shape[1:], c))
         group[st_.ids] = g
