@@ -1,7 +1,11 @@
 """Subprocess worker for tests/test_adaptive.py: runs one small adaptive search and writes a JSON summary.
 
-  python tests/_adaptive_worker.py OUT.json --scheduler sh|hb|pbt|run [--out-dir DIR] [--kill-after N]
-                                   [--lanes L] [--coordinator HOST:PORT --num-processes N --process-id I]
+  python tests/_adaptive_worker.py OUT.json --scheduler sh|hb|pbt|run|asha|bohb[,...] [--out-dir DIR]
+                                   [--kill-after N] [--lanes L] [--coordinator HOST:PORT --num-processes N
+                                   --process-id I]
+
+Several schedulers (comma-separated) run one after the other in one process; OUT then names each file with
+``{name}`` (``dir/{name}.json``).
 
 The device count comes from XLA_FLAGS (set by the test before this process imports jax).  ``--kill-after N``
 sends SIGKILL to this process inside its N-th live segment call (checkpoints are written after every segment).
@@ -113,9 +117,10 @@ def main():
 
         jaxnn.init_distributed(a.coordinator, a.num_processes, a.process_id)
         kw.update(coordinator_address=a.coordinator, num_processes=a.num_processes, process_id=a.process_id)
-    res = search(a.scheduler, **kw)
-    with open(a.out, "w") as f:
-        json.dump(summary(res), f)
+    for name in a.scheduler.split(","):  # several: one after the other in this process (one start, one join)
+        res = search(name, **kw)
+        with open(a.out.format(name=name), "w") as f:
+            json.dump(summary(res), f)
 
 
 if __name__ == "__main__":

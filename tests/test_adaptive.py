@@ -2,6 +2,7 @@
 references, early stopping with lane refill, PBT's exploit, bad input, and (subprocesses) SIGKILL + resume,
 4 devices and 2 processes."""
 
+import functools
 import importlib.util
 import json
 import os
@@ -430,6 +431,17 @@ def load(path):
         return json.load(f)
 
 
+@functools.lru_cache(maxsize=None)
+def _reference(name, lanes):
+    return json.dumps(worker.summary(worker.search(name, lanes=lanes)))
+
+
+def reference(name, lanes):
+    """The uninterrupted one-process search's summary, computed once per module run (several tests compare
+    with the same one: sh, pbt and asha at 4 lanes); a fresh copy each call."""
+    return json.loads(_reference(name, lanes))
+
+
 def same(a, b, rtol=0.0):
     assert a["status"] == b["status"] and a["lineage"] == b["lineage"]
     assert [(r["steps"], r["trials"]) for r in a["rungs"]] == [(r["steps"], r["trials"]) for r in b["rungs"]]
@@ -450,7 +462,7 @@ def test_sigkill_then_resume_is_identical(tmp_path):
     resumed = run_worker([str(tmp_path / "r.json"), *base, "--out-dir", d])
     assert resumed.returncode == 0, resumed.stderr
     assert "replaying" in resumed.stderr
-    same(load(tmp_path / "r.json"), worker.summary(worker.search("sh", lanes=4)))  # bit for bit
+    same(load(tmp_path / "r.json"), reference("sh", 4))  # bit for bit
     assert [f for f in os.listdir(d) if "tmp" in f] == []
 
 
@@ -462,7 +474,7 @@ class Crash(Exception):
 def test_crash_mid_search_then_resume_is_identical(tmp_path, monkeypatch, name, crash_at):
     """Every scheduler stopped inside a segment (as kill -9 would: the checkpoint on disk is all that is left)
     and rerun with the same call gives the uninterrupted result."""
-    whole = worker.summary(worker.search(name, lanes=4))
+    whole = reference(name, 4)
     calls = {"n": 0}
     advance = sweeps.lanes.Pool.advance
 
@@ -485,13 +497,14 @@ def test_crash_mid_search_then_resume_is_identical(tmp_path, monkeypatch, name, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sh", "asha"])
-def test_four_devices_equal_one_device(tmp_path, name):
-    four = run_worker([str(tmp_path / "4.json"), "--scheduler", name, "--lanes", "8"], devices=4)
+def test_four_devices_equal_one_device(tmp_path):
+    names = ("sh", "asha")  # one 4-device process runs both searches (one start, one set of shared programs)
+    four = run_worker([str(tmp_path / "4-{name}.json"), "--scheduler", ",".join(names), "--lanes", "8"], devices=4)
     assert four.returncode == 0, four.stderr
-    a, b = load(tmp_path / "4.json"), worker.summary(worker.search(name, lanes=8))
-    assert a["meta"]["devices"] == 4 and a["meta"]["lanes"] % 4 == 0 and b["meta"]["devices"] == 1
-    same(a, b, rtol=2e-5)
+    for name in names:
+        a, b = load(tmp_path / f"4-{name}.json"), reference(name, 8)
+        assert a["meta"]["devices"] == 4 and a["meta"]["lanes"] % 4 == 0 and b["meta"]["devices"] == 1, name
+        same(a, b, rtol=2e-5)
 
 
 def _free_port():
@@ -501,19 +514,20 @@ def _free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["pbt", "asha"])  # asha: the halving path's promotions and new trials too
-def test_two_processes_equal_one(tmp_path, name):
+def test_two_processes_equal_one(tmp_path):
+    names = ("pbt", "asha")  # asha: the halving path's promotions and new trials too; both in one joined pair
     port = _free_port()
-    procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / f"p{i}.json"), "--scheduler", name,
-                               "--lanes", "4", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-                               "--process-id", str(i)], env=env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, WORKER, str(tmp_path / f"p{i}-{{name}}.json"), "--scheduler",
+                               ",".join(names), "--lanes", "4", "--coordinator", f"127.0.0.1:{port}",
+                               "--num-processes", "2", "--process-id", str(i)], env=env(2), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    a = load(tmp_path / "p0.json")
-    assert a["meta"]["processes"] == 2 and a["meta"]["devices"] == 4
-    same(a, load(tmp_path / "p1.json"))
-    same(a, worker.summary(worker.search(name, lanes=4)), rtol=2e-5)
+    for name in names:
+        a = load(tmp_path / f"p0-{name}.json")
+        assert a["meta"]["processes"] == 2 and a["meta"]["devices"] == 4, name
+        same(a, load(tmp_path / f"p1-{name}.json"))
+        same(a, reference(name, 4), rtol=2e-5)
 
 
 def test_wrong_data_is_refused_in_the_users_words(prob):
