@@ -239,7 +239,7 @@ def test_narrow_width_for_a_long_tail_and_best_state(prob, sh4):
 def test_progress_bar_and_figures(prob, tmp_path, capsys):
     mlp, space, data = prob
     res = sweeps.successive_halving(mlp, space, key=jax.random.key(0), data=data, metric="val_accuracy",
-                                    mode="max", min_steps=3, max_steps=27, eta=3, lanes=9, progress=True)
+                                    mode="max", min_steps=3, max_steps=27, eta=3, lanes=4, progress=True)
     err = capsys.readouterr().err
     assert "successive_halving" in err and "lane-step" in err and "best val_accuracy" in err
     assert err.count("189/189") >= 1  # one bar over the whole budget, 27*3 + 9*6 + 3*18 lane-steps
