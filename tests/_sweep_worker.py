@@ -1,7 +1,11 @@
 """Subprocess worker for tests/test_sweep.py: runs one small sweep and saves its result.
 
-  python tests/_sweep_worker.py OUT [--out-dir DIR] [--chunk-size K] [--sleep S] [--space grid|random]
+  python tests/_sweep_worker.py OUT [--out-dir DIR] [--chunk-size K[,K...]] [--sleep S] [--space grid|random[,...]]
                                     [--coordinator HOST:PORT --num-processes N --process-id I]
+
+Several spaces (comma-separated) run one after the other in this process, each with its chunk size (one
+``--chunk-size`` for all, or one per space, ``none`` for the default); OUT then names each result with
+``{space}`` (``dir/r-{space}``).
 
 The device count comes from XLA_FLAGS (set by the test before this process imports jax).
 ``--sleep`` waits S seconds after each finished chunk (so a test can kill the run mid-way).
@@ -66,13 +70,18 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
     p.add_argument("--out-dir", default=None)
-    p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--chunk-size", default=None)
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--coordinator", default=None)
     p.add_argument("--num-processes", type=int, default=None)
     p.add_argument("--process-id", type=int, default=None)
-    p.add_argument("--space", choices=["grid", "random"], default="grid")
+    p.add_argument("--space", default="grid")
     a = p.parse_args()
+    spaces = a.space.split(",")
+    if any(s not in ("grid", "random") for s in spaces):
+        p.error(f"--space: expected grid or random (comma-separated), got {a.space!r}")
+    chunks = [None if c in ("", "none") else int(c) for c in (a.chunk_size or "none").split(",")]
+    chunks = chunks * len(spaces) if len(chunks) == 1 else chunks
 
     from jaxnn.sweeps import init_distributed, sweep
 
@@ -83,12 +92,13 @@ def main():
         print(f"chunk {done}/{total}", flush=True)
         time.sleep(a.sleep)
 
-    fn, space = (make_fn(), GRID) if a.space == "grid" else (make_static_fn(), make_space())
-    res = sweep(fn, space, key=jax.random.key(0), seeds=SEEDS, chunk_size=a.chunk_size,
-                out_dir=a.out_dir, progress=progress if a.sleep else False)
-    if jax.process_index() == 0:
-        res.save(a.out)
-    print("done", jax.process_index(), res.meta["devices"], res.meta["processes"], flush=True)
+    for name, chunk_size in zip(spaces, chunks, strict=True):
+        fn, space = (make_fn(), GRID) if name == "grid" else (make_static_fn(), make_space())
+        res = sweep(fn, space, key=jax.random.key(0), seeds=SEEDS, chunk_size=chunk_size,
+                    out_dir=a.out_dir, progress=progress if a.sleep else False)
+        if jax.process_index() == 0:
+            res.save(a.out.format(space=name))
+        print("done", jax.process_index(), res.meta["devices"], res.meta["processes"], flush=True)
 
 
 if __name__ == "__main__":

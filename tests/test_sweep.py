@@ -1,6 +1,7 @@
 """Tests for jaxnn.sweep: grid layout, common random numbers, caching, chunking, divergence, files,
 resume (also after SIGKILL), several devices and two processes (subprocesses)."""
 
+import functools
 import importlib.util
 import json
 import os
@@ -349,30 +350,29 @@ def test_sigkill_mid_way_then_resume_is_identical(tmp_path):
 
 
 def test_four_devices_equal_one_device(tmp_path):
-    out = run_worker([str(tmp_path / "r4"), "--chunk-size", "5"],
+    """One 4-device process runs the grid (chunks of 5, padded to 8) and the random space with a static axis
+    (chunks of 3): each equals its one-device sweep."""
+    out = run_worker([str(tmp_path / "r4-{space}"), "--space", "grid,random", "--chunk-size", "5,3"],
                      {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert out.returncode == 0, out.stderr
-    res4 = SweepResult.load(tmp_path / "r4")
+    res4 = SweepResult.load(tmp_path / "r4-grid")
     assert res4.meta["devices"] == 4 and res4.meta["chunk_size"] == 5 and res4.meta["chunk_size_padded"] == 8
     assert_same(res4, reference(), rtol=1e-5, atol=1e-6)
+    ref = static_reference()
+    res4 = SweepResult.load(tmp_path / "r4-random")
+    assert res4.meta["devices"] == 4
+    assert_same(res4, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(res4.coords["hidden"], ref.coords["hidden"])
 
 
-def test_four_devices_and_two_processes_equal_one_for_a_random_space_with_a_static_axis(tmp_path):
+@functools.lru_cache(maxsize=None)
+def static_reference():
+    """The random space with a static axis (two compiled groups), on one device (once per process)."""
     ref = sweep(worker.make_static_fn(), worker.make_space(), key=jax.random.key(0), seeds=worker.SEEDS,
                 progress=False)
     assert ref.meta["compiles"] == 2 and [g["static"] for g in ref.meta["groups"]] in (
         [{"hidden": 2}, {"hidden": 3}], [{"hidden": 3}, {"hidden": 2}])
-    out = run_worker([str(tmp_path / "r4"), "--chunk-size", "3", "--space", "random"],
-                     {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    assert out.returncode == 0, out.stderr
-    res4 = SweepResult.load(tmp_path / "r4")
-    assert res4.meta["devices"] == 4
-    assert_same(res4, ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(res4.coords["hidden"], ref.coords["hidden"])
-    run_two_processes([str(tmp_path / "r2"), "--space", "random"])
-    res2 = SweepResult.load(tmp_path / "r2")
-    assert res2.meta["processes"] == 2
-    assert_same(res2, ref, rtol=1e-5, atol=1e-6)
+    return ref
 
 
 def _free_port():
@@ -399,11 +399,16 @@ def run_two_processes(args):
 
 
 def test_two_processes_equal_one_process(tmp_path):
-    outs = run_two_processes([str(tmp_path / "r2"), "--chunk-size", "3"])
-    res2 = SweepResult.load(tmp_path / "r2")
+    """One pair of processes (one device each) runs the grid (chunks of 3) and the random space with a static
+    axis: each equals its one-process sweep."""
+    outs = run_two_processes([str(tmp_path / "r2-{space}"), "--space", "grid,random", "--chunk-size", "3,none"])
+    res2 = SweepResult.load(tmp_path / "r2-grid")
     assert res2.meta["processes"] == 2 and res2.meta["devices"] == 2
-    assert "done 1 2 2" in outs[1][0]
+    assert outs[1][0].count("done 1 2 2") == 2
     assert_same(res2, reference(), rtol=1e-5, atol=1e-6)
+    res2 = SweepResult.load(tmp_path / "r2-random")
+    assert res2.meta["processes"] == 2
+    assert_same(res2, static_reference(), rtol=1e-5, atol=1e-6)
 
 
 def test_use_cpu_cores_before_and_after_backend_start():
