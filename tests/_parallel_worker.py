@@ -65,8 +65,7 @@ def main(out, only=None):
             if mode == "dp":  # the returned params work with one-device arrays, in and out of jit
                 res[f"{name}/dp/forward"] = np.asarray(jaxnn.forward(p, X[:3], kw.get("activation", "sigmoid"),
                                                                      kw.get("output_activation")))
-                # the one-device program of this case (the "one" run below reuses it: no extra compilation)
-                jaxnn.train(p, X, Y, data_parallel=False, **kw)
+                jaxnn.train(p, X, Y, lr=0.1, steps=2, data_parallel=False)
 
     # The default rule, on this process's devices.
     n = jax.local_device_count()
