@@ -95,19 +95,24 @@ def main(out, only=None):
     os.environ[parallel.POLICY_ENV] = "on"
 
     # Under an outer trace train stays on one device, as inside jaxnn.sweep.
-    params, X, Y = problem(64, [5, 7, 3])
-    lanes = jax.jit(jax.vmap(lambda lr: jaxnn.train(params, X, Y, lr=lr, steps=10)[1]))(jnp.array([0.1, 0.5]))
+    # (full_padded's problem and settings: the plain run is that case's one-device program, already compiled)
+    m, sizes, kw = CASES["full_padded"]
+    params, X, Y = problem(m, sizes)
+    steps, lam = kw["steps"], kw["lam"]
+    lanes = jax.jit(jax.vmap(lambda lr: jaxnn.train(params, X, Y, lr=lr, steps=steps, lam=lam)[1]))(
+        jnp.array([0.1, 0.5]))
     res["checks/vmap_one_device"] = np.bool_("devices" not in lanes)
     res["checks/vmap_loss"] = np.asarray(lanes["loss"][1])
-    res["checks/plain_loss"] = np.asarray(jaxnn.train(params, X, Y, lr=0.5, steps=10, data_parallel=False)[1]["loss"])
+    res["checks/plain_loss"] = np.asarray(
+        jaxnn.train(params, X, Y, lr=0.5, steps=steps, lam=lam, data_parallel=False)[1]["loss"])
     try:
         jax.vmap(lambda lr: jaxnn.train(params, X, Y, lr=lr, steps=3, data_parallel=True)[1])(jnp.array([0.1]))
         res["checks/traced_true_raises"] = np.bool_(False)
     except ValueError as e:
         res["checks/traced_true_raises"] = np.bool_("data_parallel: True needs concrete inputs" in str(e))
-    grid = jaxnn.sweep(lambda key, lr: {"loss": jaxnn.train(params, X, Y, lr=lr, steps=10)[1]["loss"]},
+    grid = jaxnn.sweep(lambda key, lr: {"loss": jaxnn.train(params, X, Y, lr=lr, steps=steps, lam=lam)[1]["loss"]},
                        {"lr": [0.1, 0.5]}, key=jax.random.key(0), progress=False)
-    res["checks/sweep_loss"] = np.asarray(grid["loss"]).reshape(-1, 10)[-1]
+    res["checks/sweep_loss"] = np.asarray(grid["loss"]).reshape(-1, steps)[-1]
     np.savez(out, **res)
 
 
