@@ -16,6 +16,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import sys
@@ -169,9 +170,12 @@ class Driver:
         return failed
 
     def _take(self, i):
-        """The first free bank slot of trial i's structure."""
-        g = self.trials.group[i]
-        j = next(j for j, s in enumerate(self.free) if self.pool.group_of(s) == g)
+        """The first free bank slot of trial i's structure (the pool's slots ``offsets[g] .. offsets[g + 1] - 1``;
+        the free list is kept sorted)."""
+        g, offsets = self.trials.group[i], self.pool.offsets
+        j = bisect.bisect_left(self.free, offsets[g])
+        if j == len(self.free) or self.free[j] >= offsets[g + 1]:
+            raise RuntimeError(f"no free bank slot for trial {i} (structure {g}): the pool's slots were sized too few")
         return self.free.pop(j)
 
     def _next(self, queue, lanes) -> int:

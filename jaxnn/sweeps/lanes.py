@@ -152,6 +152,7 @@ class Pool:
         self.n_dev = n_dev
         self.n_slots = -(-slots // n_dev) * n_dev
         self.B = self.n_slots + width            # the last W slots are the lanes' scratch
+        self.offsets = np.array([0, self.n_slots])  # structure g's slots: offsets[g] .. offsets[g + 1] - 1 (one)
         self.scratch = np.arange(self.n_slots, self.B, dtype=np.int32)
         self.segment, self.impl, self.spec, self.kshape = segment, impl, spec, tuple(kshape)
         self.hp_names, self.hp_dtypes = tuple(hp_names), dict(hp_dtypes)
@@ -240,10 +241,6 @@ class Pool:
     def host_state(self, slot: int):
         """The state in one slot as host arrays, every process."""
         return gather(jax.tree_util.tree_map(lambda b: b[slot], self.bank))
-
-    def group_of(self, slot: int) -> int:
-        """The structure that owns ``slot``: always 0 (one structure; :class:`jaxnn.sweeps.structures.Pools`)."""
-        return 0
 
     def bank_struct(self):
         """The bank's leaves as ``ShapeDtypeStruct`` s (``(B,) +`` a state leaf's shape): a checkpoint's layout."""

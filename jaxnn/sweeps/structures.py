@@ -65,13 +65,9 @@ class Pools:
     def compile_s(self) -> float:
         return sum(p.compile_s for p in self.pools)
 
-    def group_of(self, slot: int) -> int:
-        """The structure (pool index) that owns global ``slot``."""
-        return int(np.searchsorted(self.offsets, slot, side="right") - 1)
-
     def _split(self, slots):
         """``[(g, positions, local slots)]`` for the structures holding some of ``slots``."""
-        slots = np.asarray(slots, np.int64)
+        slots = np.asarray(slots, np.int64).reshape(-1)
         g = np.searchsorted(self.offsets, slots, side="right") - 1
         return [(j, np.flatnonzero(g == j), slots[g == j] - self.offsets[j]) for j in np.unique(g)]
 
@@ -99,8 +95,8 @@ class Pools:
         return [p.host_bank() for p in self.pools]
 
     def host_state(self, slot: int):
-        g = self.group_of(slot)
-        return self.pools[g].host_state(int(slot - self.offsets[g]))
+        (g, _, loc), = self._split(slot)
+        return self.pools[g].host_state(int(loc[0]))
 
     def plan(self, src, remaining: int) -> tuple:
         """The lanes each structure's call computes (0: no call), :meth:`Pool.width_for` of its busy lanes."""
@@ -111,15 +107,16 @@ class Pools:
 
     def start(self, slots, kd, hp):
         kd = np.asarray(kd)
-        return self._join(len(slots), [(pos, self.pools[g].start(loc, kd[pos], {k: np.asarray(v)[pos]
-                                                                              for k, v in hp.items()}))
+        return self._join(len(slots), [(pos, self.pools[g].start(loc, kd[pos], _rows(hp, pos)))
                                        for g, pos, loc in self._split(slots)])
 
     def advance(self, src, dst, hp, w, segments=1):
         dst = np.asarray(dst)
-        parts = []
-        for g, pos, loc in self._split(src):
-            d = dst[pos] - self.offsets[g]
-            parts.append((pos, self.pools[g].advance(loc, d, {k: np.asarray(v)[pos] for k, v in hp.items()}, w[g],
-                                                     segments)))
-        return self._join(len(src), parts)
+        return self._join(len(src), [(pos, self.pools[g].advance(loc, dst[pos] - self.offsets[g], _rows(hp, pos), w[g],
+                                                                 segments))
+                                     for g, pos, loc in self._split(src)])
+
+
+def _rows(hp: dict, pos) -> dict:
+    """The hyperparameter columns ``hp`` at the lanes ``pos`` (one structure's part of a call)."""
+    return {k: np.asarray(v)[pos] for k, v in hp.items()}

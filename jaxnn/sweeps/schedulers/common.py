@@ -76,11 +76,15 @@ class _Setup(NamedTuple):
     hp: dict            # the traced hyperparameters' (n,) columns
     kd: np.ndarray
     impl: object
-    spec: Spec          # the first structure's (every structure returns the same metrics)
     mesh: Mesh
     data: object
     directions: dict
     structures: tuple   # of _Structure: one unless the space has static hyperparameters
+
+    @property
+    def spec(self) -> Spec:
+        """The first structure's (every structure returns the same metrics)."""
+        return self.structures[0].spec
 
 
 def design_of(space, key, distributed):
@@ -151,8 +155,7 @@ def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _
     _check_metric("metric", metric, returned, trainable, data)
     _check_metric("early_stopping", rule_metric, returned, trainable, data)
     devs = list(jax.devices() if devices is None else devices)
-    return _Setup(design, hp, kd, impl, structures[0].spec, Mesh(np.array(devs), ("runs",)), data,
-                  declared(trainable), structures)
+    return _Setup(design, hp, kd, impl, Mesh(np.array(devs), ("runs",)), data, declared(trainable), structures)
 
 
 def _structures(trainable, design, hp, kd, impl, data) -> tuple:

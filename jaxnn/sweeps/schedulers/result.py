@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxnn.sweeps.directions import check_mode, resolve
 from jaxnn.sweeps.ranking import rank
+from jaxnn.sweeps.spaces import plain
 
 __all__ = ["AdaptiveResult"]
 
@@ -82,7 +83,7 @@ class AdaptiveResult(NamedTuple):
         i = int(final[order[0]])
         kd = jnp.asarray(self.keys[i])
         key = kd if self.key_impl is None else jax.random.wrap_key_data(kd, impl=self.key_impl)
-        hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else _plain(self.trials[k][i])
+        hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else plain(self.trials[k][i])
               for k in self.trials}
         return {"trial": i, "key": key, **hp, metric: self.value(i, metric), "steps": self.curves[i][-1][0]}
 
@@ -94,8 +95,3 @@ class AdaptiveResult(NamedTuple):
 
         return to_optuna(self, storage, study_name, metric=metric, mode=mode)
 
-
-def _plain(v):
-    """A trial's hyperparameter as a Python value: a float, or a static value (an int, a string, a bool) as is."""
-    v = np.asarray(v)
-    return float(v) if v.dtype.kind == "f" else v.item()
