@@ -24,8 +24,12 @@ PAGES = Sybil(parsers=[SkipParser(), PythonCodeBlockParser()])
 class Page(pytest.Item):
     """One Markdown file's Python blocks (Sybil's parse and evaluate), run in order."""
 
+    def __init__(self, *, document, **kw):
+        super().__init__(**kw)
+        self.document = document  # Sybil's parse of the page: its examples and their namespace
+
     def runtest(self):
-        for example in PAGES.parse(self.path):
+        for example in self.document:
             try:
                 example.evaluate()
             except Exception as e:
@@ -48,8 +52,9 @@ class BlockFailed(Exception):
 
 class PageFile(pytest.File):
     def collect(self):
-        if any(True for _ in PAGES.parse(self.path)):  # a page without Python blocks is no test
-            yield Page.from_parent(self, name="blocks")
+        document = PAGES.parse(self.path)
+        if any(True for _ in document):  # a page without Python blocks is no test
+            yield Page.from_parent(self, name="blocks", document=document)
 
 
 def pytest_collect_file(file_path, parent):
