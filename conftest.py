@@ -5,6 +5,10 @@ pytest-xdist never splits a page's blocks across workers; a failure names the bl
 import os
 from pathlib import Path
 
+import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+
 # The suite tests jaxnn's code, never programs compiled earlier on this machine: with jaxnn's persistent
 # compilation cache on, a test could load an entry written by another checkout or jax build, or one cut
 # short by an interrupted run, and would no longer measure what it compiles (tests counting compilations)
@@ -13,9 +17,17 @@ from pathlib import Path
 # tests the cache in subprocesses with an environment of their own.
 os.environ["JAXNN_COMPILATION_CACHE"] = "0"
 
-import pytest
-from sybil import Sybil
-from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+# The suite compiles about a thousand small programs and runs most of them for milliseconds, so XLA:CPU's
+# LLVM optimization of the machine code is most of its time. The tests check what the programs compute
+# (XLA's HLO passes, which decide the arithmetic, run as always; float reassociation stays off as by
+# default), not how fast their machine code runs, so the suite asks LLVM for its quickest level: on the 2-core
+# CI machine `pytest -n 2` took 554 s instead of 846 s (tests/test_static_axes.py 14 s instead of 26 s). Benchmarks,
+# experiments and users' programs keep XLA's default. An XLA_FLAGS that names a level keeps it (run the
+# suite at XLA's default with XLA_FLAGS=--xla_backend_optimization_level=2); tests that start processes
+# pass these flags on (tests/_helpers.py: xla_flags).
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), TEST_XLA_FLAGS]))
 
 ROOT = Path(__file__).parent
 PAGES = Sybil(parsers=[SkipParser(), PythonCodeBlockParser()])

@@ -1,12 +1,22 @@
 """Helpers shared by several test modules (imported as ``from _helpers import ...``, as ``_experiments``)."""
 
 import contextlib
+import os
 
 import jax
 
 import jaxnn
 
 BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+
+
+def xla_flags(devices=None):
+    """XLA_FLAGS for a process a test starts: this process's flags (the suite's optimization level, see the
+    root conftest.py) without a device count, plus ``devices`` host CPU devices when given."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+    if devices is not None:
+        flags.append(f"--xla_force_host_platform_device_count={devices}")
+    return " ".join(flags)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import xla_flags
 
 import jaxnn
 from jaxnn import sweeps
@@ -415,7 +416,7 @@ def test_bad_input_is_refused_before_compute(prob):
 
 def env(devices=1):
     e = dict(os.environ)
-    e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    e["XLA_FLAGS"] = xla_flags(devices)
     e.pop("JAX_NUM_CPU_DEVICES", None)
     e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
     return e

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import xla_flags
 
 pytest.importorskip("sklearn")
 from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
@@ -137,7 +138,7 @@ def test_grid_search_sharded_over_two_cpu_devices_matches_one(digits):
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = dict(os.environ, XLA_FLAGS=xla_flags())
     out = subprocess.run([sys.executable, "-c", _TWO_DEVICES], cwd=root, env=env, capture_output=True, text=True,
                          timeout=600, check=True)
     got = json.loads(out.stdout)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import xla_flags
 
 import jaxnn
 from jaxnn import parallel
@@ -123,7 +124,7 @@ def test_probe_steps_descend_on_one_device():
 def _env(devices, policy="on"):
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
-    e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    e["XLA_FLAGS"] = xla_flags(devices)
     e["JAX_PLATFORMS"] = "cpu"
     e[parallel.POLICY_ENV] = policy  # "on": the region's rule, deterministic (the worker also checks auto and off)
     return e

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import xla_flags
 
 import jaxnn
 from jaxnn.sweeps import SweepResult, grid_configs, sweep
@@ -48,7 +49,7 @@ def init_draw(key, scale, lr, fold):
 def env():
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
-    e.pop("XLA_FLAGS", None)
+    e["XLA_FLAGS"] = xla_flags()
     e["JAX_PLATFORMS"] = "cpu"
     return e
 
@@ -353,7 +354,7 @@ def test_four_devices_equal_one_device(tmp_path):
     """One 4-device process runs the grid (chunks of 5, padded to 8) and the random space with a static axis
     (chunks of 3): each equals its one-device sweep."""
     out = run_worker([str(tmp_path / "r4-{space}"), "--space", "grid,random", "--chunk-size", "5,3"],
-                     {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                     {"XLA_FLAGS": xla_flags(4)})
     assert out.returncode == 0, out.stderr
     res4 = SweepResult.load(tmp_path / "r4-grid")
     assert res4.meta["devices"] == 4 and res4.meta["chunk_size"] == 5 and res4.meta["chunk_size_padded"] == 8

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import xla_flags
 
 import jaxnn
 from jaxnn import sweeps
@@ -309,7 +310,7 @@ def test_static_groups_on_four_devices_equal_one_device(tmp_path):
             "sp = sweeps.random(9, lr=sweeps.uniform(0, 1), h=sweeps.static([1, 2, 3, 4]))\n"
             "r = jaxnn.sweep(f, sp, key=jax.random.key(0), seeds=3, progress=False)\n"
             "print(len(jax.devices()), r.meta['chunk_size_padded'])\nnp.save(sys.argv[1], r['y'])\n")
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(4))
     env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "y4.npy")], env=env, capture_output=True,
                          text=True, timeout=120)
