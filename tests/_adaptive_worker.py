@@ -1,8 +1,8 @@
 """Subprocess worker for tests/test_adaptive.py: runs one small adaptive search and writes a JSON summary.
 
   python tests/_adaptive_worker.py OUT.json --scheduler sh|hb|pbt|run|asha|bohb[,...] [--out-dir DIR]
-                                   [--kill-after N] [--lanes L] [--coordinator HOST:PORT --num-processes N
-                                   --process-id I]
+                                   [--kill-after N] [--lanes L] [--narrow-saves S]
+                                   [--coordinator HOST:PORT --num-processes N --process-id I]
 
 Several schedulers (comma-separated) run one after the other in one process; OUT then names each file with
 ``{name}`` (``dir/{name}.json``).
@@ -81,7 +81,7 @@ def summary(res) -> dict:
     best = res.best()
     out = {"curves": res.curves, "rungs": res.rungs, "lineage": res.lineage, "status": res.status.tolist(),
            "best": {k: v for k, v in best.items() if k != "key"},
-           "meta": {k: res.meta[k] for k in ("lanes", "devices", "processes")}}
+           "meta": {k: res.meta[k] for k in ("lanes", "devices", "processes", "widths")}}
     return json.loads(json.dumps(out))
 
 
@@ -95,7 +95,12 @@ def main():
     ap.add_argument("--coordinator")
     ap.add_argument("--num-processes", type=int)
     ap.add_argument("--process-id", type=int)
+    ap.add_argument("--narrow-saves", type=int, help="sweeps.lanes.NARROW_SAVES (0: every partial call narrows)")
     a = ap.parse_args()
+    if a.narrow_saves is not None:
+        from jaxnn.sweeps import lanes
+
+        lanes.NARROW_SAVES = a.narrow_saves
     if a.kill_after is not None:
         from jaxnn.sweeps import lanes
 

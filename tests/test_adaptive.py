@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -195,6 +196,34 @@ def test_first_blocks_computes_only_the_busy_blocks(active):
     m = -(-active // 4) * 4  # whole blocks of 4: the rest are zeros
     np.testing.assert_array_equal(got[:m], 2.0 * np.arange(1.0, m + 1) + 1.0)
     assert not got[m:].any()
+
+
+def test_busy_lanes_fill_blocks_dealt_to_the_devices():
+    """A call of n busy lanes computes ceil(n / b) blocks of b lanes (only the last one partial), dealt to the
+    devices in turn, where dealing the lanes one by one left a partial block on every device; each device's
+    busy lanes come first (the part program computes its first blocks), and the fullest device computes as
+    many blocks as before, so no call takes longer."""
+    lanes = sweeps.lanes
+    assert lanes.busy_per_device(10, 2, 4).tolist() == [6, 4]  # blocks 0 and 2 on device 0, block 1 on device 1
+    assert lanes.busy_per_device(9, 4, 4).tolist() == [4, 4, 1, 0]
+    assert lanes.busy_per_device(0, 2, 4).tolist() == [0, 0]
+    assert lanes.blocks_paid(10, 32, 2, 4) == 12  # lanes dealt 5 / 5 computed 8 + 8
+    assert lanes.blocks_paid(28, 32, 2, 4) == 28  # device 0 computes its 4 blocks, device 1 three
+    assert lanes.blocks_paid(29, 32, 2, 4) == 32
+    assert lanes.blocks_paid(5, 10, 2, 4) == 8 and lanes.blocks_paid(9, 10, 2, 4) == 10  # 5 lanes: one whole block
+    for n_dev, L, b in ((2, 16, 4), (4, 8, 4), (3, 5, 4), (4, 2, 2)):
+        pool = types.SimpleNamespace(W=n_dev * L, L=L, n_dev=n_dev, b=b)
+        for n in range(n_dev * L + 1):
+            per = lanes.busy_per_device(n, n_dev, b)
+            blocks = -(-per // b)
+            assert per.sum() == n and blocks.max() - blocks.min() <= 1 and blocks.sum() == -(-n // b)
+            for w in (n_dev * L, lanes.blocks_paid(n, n_dev * L, n_dev, b)):
+                pos = lanes.Pool._layout(pool, n, w)
+                assert len(set(pos.tolist())) == n and (pos < n_dev * L).all()
+                if w < n_dev * L:  # the part program: device d's busy lanes are its first per[d] lanes
+                    for d in range(n_dev):
+                        mine = np.sort(pos[pos // L == d]) - d * L
+                        np.testing.assert_array_equal(mine, np.arange(per[d]))
 
 
 def test_diverged_and_invalid_rank_last():
@@ -499,12 +528,16 @@ def test_crash_mid_search_then_resume_is_identical(tmp_path, monkeypatch, name, 
 
 @pytest.mark.slow
 def test_four_devices_equal_one_device(tmp_path):
+    """Both searches on 4 devices equal their 1-device runs; with every partial call narrowed (NARROW_SAVES 0),
+    so the busy lanes' blocks are dealt over the devices (busy_per_device) in their tails."""
     names = ("sh", "asha")  # one 4-device process runs both searches (one start, one set of shared programs)
-    four = run_worker([str(tmp_path / "4-{name}.json"), "--scheduler", ",".join(names), "--lanes", "8"], devices=4)
+    four = run_worker([str(tmp_path / "4-{name}.json"), "--scheduler", ",".join(names), "--lanes", "8",
+                       "--narrow-saves", "0"], devices=4)
     assert four.returncode == 0, four.stderr
     for name in names:
         a, b = load(tmp_path / f"4-{name}.json"), reference(name, 8)
         assert a["meta"]["devices"] == 4 and a["meta"]["lanes"] % 4 == 0 and b["meta"]["devices"] == 1, name
+        assert min(a["meta"]["widths"]) < a["meta"]["lanes"], (name, a["meta"]["widths"])
         same(a, b, rtol=2e-5)
 
 

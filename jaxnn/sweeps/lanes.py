@@ -13,9 +13,9 @@ compiled functions of W lanes (one compilation each, whatever the schedule):
 
 Each device computes its lanes a block at a time (:func:`blocked`; on a CPU a block's working set stays in
 the cache).  When fewer trials are busy than lanes (the tail of an early-stopping run, an asynchronous
-search waiting for its last trials, a bracket's last rung), the busy lanes are dealt to the devices in turn
-and a third compiled function, ``part``, computes only the blocks of ``MIN_BLOCK`` lanes that hold them (a
-loop whose trip count is traced: one compilation serves every number of busy lanes).  A search compiles it
+search waiting for its last trials, a bracket's last rung), the busy lanes fill blocks of ``MIN_BLOCK`` lanes,
+the blocks are dealt to the devices in turn, and a third compiled function, ``part``, computes only those
+blocks (a loop whose trip count is traced: one compilation serves every number of busy lanes).  A search compiles it
 once, when it first saves at least ``NARROW_SAVES`` lane-segments (:meth:`Pool.width_for`; the rule reads
 the schedule alone, so the same search always makes the same calls, and a resumed one replays them).  No
 narrower width is compiled, and a lane's numbers do not depend on how many others are busy.
@@ -108,17 +108,24 @@ def first_blocks(f, xs, active, b):
     return jax.lax.fori_loop(0, jnp.minimum((active + b - 1) // b, L // b), body, zeros)
 
 
-def busy_per_device(n: int, n_dev: int) -> np.ndarray:
-    """(n_dev,) int32: how many of ``n`` busy lanes each device holds (they are dealt to the devices in turn)."""
-    return (n // n_dev + (np.arange(n_dev) < n % n_dev)).astype(np.int32)
+def busy_per_device(n: int, n_dev: int, b: int) -> np.ndarray:
+    """(n_dev,) int32: how many of ``n`` busy lanes each device holds.  The busy lanes fill blocks of ``b``
+    (only the last one partial) and the blocks are dealt to the devices in turn: every device computes at most
+    one block more than another, and the call no more than ``ceil(n / b)`` blocks in all (dealing single lanes
+    would leave a partial block on every device)."""
+    blocks = -(-n // b)
+    per = (blocks // n_dev + (np.arange(n_dev) < blocks % n_dev)) * b
+    if blocks:
+        per[(blocks - 1) % n_dev] -= blocks * b - n  # the device of the last block holds its busy lanes only
+    return per.astype(np.int32)
 
 
 def blocks_paid(n: int, W: int, n_dev: int, b: int) -> int:
     """The lanes a call of ``n`` busy lanes out of ``W`` computes when each of the ``n_dev`` devices runs only
-    the blocks of ``b`` lanes that hold its busy lanes (a device without any computes none), or all W once a
-    device needs its last block."""
-    blocks = -(-busy_per_device(n, n_dev) // b)
-    return W if blocks.max() * b >= W // n_dev else int(blocks.sum()) * b
+    the blocks of ``b`` lanes that hold its busy lanes (:func:`busy_per_device`; a device without any computes
+    none), or all W when that is no fewer or a device would need more whole blocks than it has."""
+    blocks = -(-busy_per_device(n, n_dev, b) // b)
+    return W if blocks.max() > (W // n_dev) // b else min(W, int(blocks.sum()) * b)
 
 
 def tail_block(L: int, platform: str) -> int:
@@ -219,9 +226,9 @@ class Pool:
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
 
-    def _hp(self, hp: dict, n: int):
+    def _hp(self, hp: dict, n: int, w: int):
         """The n busy lanes' hyperparameters as (W,) lane arrays (:meth:`_padded`)."""
-        return {k: self._put(self._padded(np.asarray(hp[k], self.hp_dtypes[k]), n), self.lane_sh)
+        return {k: self._put(self._padded(np.asarray(hp[k], self.hp_dtypes[k]), n, w), self.lane_sh)
                 for k in self.hp_names}
 
     def empty(self):
@@ -253,21 +260,26 @@ class Pool:
 
     def width_for(self, n: int, remaining: int) -> int:
         """The lanes a call of ``n`` busy lanes computes, when they have up to ``remaining`` segments left: only
-        the blocks of ``b`` lanes that hold them on every device (the busy lanes are dealt to the devices in
-        turn), once this search has found that worth compiling the blocks' program, i.e. when it saves at least
-        ``NARROW_SAVES`` lane-segments over the calls' remaining segments (``remaining * (W - blocks)``);
-        else all W.  The rule reads the schedule alone: the same search makes the same calls."""
+        the blocks of ``b`` lanes that hold them on every device (:func:`busy_per_device`), once this search
+        has found that worth compiling the blocks' program, i.e. when it saves at least ``NARROW_SAVES``
+        lane-segments over the calls' remaining segments (``remaining * (W - blocks)``); else all W.
+        The rule reads the schedule alone: the same search makes the same calls."""
         fit = blocks_paid(n, self.W, self.n_dev, self.b)
         if fit >= self.W or not (self.narrowing or remaining * (self.W - fit) >= NARROW_SAVES):
             return self.W
         self.narrowing = True  # the blocks' program, once compiled, serves every later call of this search
         return fit
 
-    def _layout(self, n):
-        """Positions of ``n`` busy lanes among the W: lane i on device i % n_dev, at its (i // n_dev)-th lane, so
-        every device's busy lanes come first."""
+    def _layout(self, n, w):
+        """Positions of ``n`` busy lanes among the W in a call computing ``w`` lanes, so that every device's busy
+        lanes come first: for the busy lanes' blocks (w < W) lane i is in block j = i // b, block j on device
+        j % n_dev as its (j // n_dev)-th block (:func:`busy_per_device`); for all W lanes, lane i on device
+        i % n_dev as its (i // n_dev)-th lane (a lane's numbers do not depend on its position)."""
         i = np.arange(n)
-        return (i % self.n_dev) * self.L + i // self.n_dev
+        if w >= self.W:
+            return (i % self.n_dev) * self.L + i // self.n_dev
+        j = i // self.b
+        return (j % self.n_dev) * self.L + (j // self.n_dev) * self.b + i % self.b
 
     def _abstract(self, name):
         """Abstract arguments of ``start`` / ``seg`` (for compiling before the first call)."""
@@ -308,37 +320,38 @@ class Pool:
             self.prepare(("start", "seg") if name != "part" else ("part",))
         _compiled.move_to_end(ck)
         self.used.add(w)
-        active = self._put(busy_per_device(n, self.n_dev), self.lane_sh)
+        active = self._put(busy_per_device(n, self.n_dev, self.b), self.lane_sh)
         self.bank, out = _compiled[ck](self.bank, *args, active, self.data)
-        pos = self._layout(n)
+        pos = self._layout(n, w)
         return {k: v[pos] for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(
             [out[k] for k in self.spec.metrics])))}
 
-    def _lanes(self, x, fill, n):
-        """The (W, ...) lane array: the n rows of ``x`` at their positions, ``fill`` (row per lane) elsewhere."""
+    def _lanes(self, x, fill, n, w):
+        """The (W, ...) lane array of a call computing ``w`` lanes: the n rows of ``x`` at their positions
+        (:meth:`_layout`), ``fill`` (row per lane) elsewhere."""
         out = np.array(fill, copy=True)
-        out[self._layout(n)] = np.asarray(x)[:n]
+        out[self._layout(n, w)] = np.asarray(x)[:n]
         return out
 
-    def _padded(self, x, n):
+    def _padded(self, x, n, w):
         """:meth:`_lanes` with the first row of ``x`` in the idle lanes (a valid input they compute on)."""
         x = np.asarray(x)
-        return self._lanes(x, np.repeat(x[:1], self.W, axis=0), n)
+        return self._lanes(x, np.repeat(x[:1], self.W, axis=0), n, w)
 
     # --- the compiled operations -----------------------------------------------------------------------
     def start(self, slots, kd, hp):
         """Start trials in the given slots (len <= W; the rest of the lanes idle): their step-0 metrics."""
-        n = len(slots)
-        sl = self._lanes(np.asarray(slots, np.int32), self.scratch, n)
-        return self._call("start", n, self.W, self._put(sl, self.rep), self._put(self._padded(kd, n), self.lane_sh),
-                          self._hp(hp, n))
+        n, w = len(slots), self.W
+        sl = self._lanes(np.asarray(slots, np.int32), self.scratch, n, w)
+        return self._call("start", n, w, self._put(sl, self.rep), self._put(self._padded(kd, n, w), self.lane_sh),
+                          self._hp(hp, n, w))
 
     def advance(self, src, dst, hp, w=None, segments=1):
         """``segments`` segments for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, in one call
         computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last."""
         n = len(src)
         w = self.W if w is None else w
-        s = self._lanes(np.asarray(src, np.int32), self.scratch, n)
-        d = self._lanes(np.asarray(dst, np.int32), self.scratch, n)
+        s = self._lanes(np.asarray(src, np.int32), self.scratch, n, w)
+        d = self._lanes(np.asarray(dst, np.int32), self.scratch, n, w)
         return self._call("seg" if w >= self.W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
-                          self._hp(hp, n), self._put(np.int32(segments), self.rep))
+                          self._hp(hp, n, w), self._put(np.int32(segments), self.rep))
