@@ -23,7 +23,7 @@ os.environ["JAXNN_COMPILATION_CACHE"] = "0"
 # default), not how fast their machine code runs, so the suite asks LLVM for its quickest level: on the 2-core
 # CI machine `pytest -n 2` took 554 s instead of 846 s (tests/test_static_axes.py 14 s instead of 26 s). Benchmarks,
 # experiments and users' programs keep XLA's default. An XLA_FLAGS that names a level keeps it (run the
-# suite at XLA's default with XLA_FLAGS=--xla_backend_optimization_level=2); tests that start processes
+# suite at XLA's default with XLA_FLAGS=--xla_backend_optimization_level=3); tests that start processes
 # pass these flags on (tests/_helpers.py: xla_flags).
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
