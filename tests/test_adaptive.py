@@ -207,6 +207,7 @@ def test_busy_lanes_fill_blocks_dealt_to_the_devices():
     assert lanes.busy_per_device(10, 2, 4).tolist() == [6, 4]  # blocks 0 and 2 on device 0, block 1 on device 1
     assert lanes.busy_per_device(9, 4, 4).tolist() == [4, 4, 1, 0]
     assert lanes.busy_per_device(0, 2, 4).tolist() == [0, 0]
+    assert lanes.busy_per_device(5, 2).tolist() == [3, 2]  # b 1: single lanes dealt in turn
     assert lanes.blocks_paid(10, 32, 2, 4) == 12  # lanes dealt 5 / 5 computed 8 + 8
     assert lanes.blocks_paid(28, 32, 2, 4) == 28  # device 0 computes its 4 blocks, device 1 three
     assert lanes.blocks_paid(29, 32, 2, 4) == 32

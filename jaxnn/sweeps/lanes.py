@@ -108,11 +108,11 @@ def first_blocks(f, xs, active, b):
     return jax.lax.fori_loop(0, jnp.minimum((active + b - 1) // b, L // b), body, zeros)
 
 
-def busy_per_device(n: int, n_dev: int, b: int) -> np.ndarray:
+def busy_per_device(n: int, n_dev: int, b: int = 1) -> np.ndarray:
     """(n_dev,) int32: how many of ``n`` busy lanes each device holds.  The busy lanes fill blocks of ``b``
     (only the last one partial) and the blocks are dealt to the devices in turn: every device computes at most
-    one block more than another, and the call no more than ``ceil(n / b)`` blocks in all (dealing single lanes
-    would leave a partial block on every device)."""
+    one block more than another, and the call no more than ``ceil(n / b)`` blocks in all (dealing single lanes,
+    ``b`` 1, would leave a partial block of the pool's ``b`` on every device)."""
     blocks = -(-n // b)
     per = (blocks // n_dev + (np.arange(n_dev) < blocks % n_dev)) * b
     if blocks:
