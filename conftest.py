@@ -1,5 +1,6 @@
-"""README.md and every page of docs/ run as tests: Sybil parses each Markdown file and evaluates its Python
-blocks in order in one namespace (a page's later blocks use its earlier ones).  A page is one test, so
+"""The suite's environment (no persistent compilation cache; XLA's quickest backend level), set before jaxnn is
+imported, and README.md and every page of docs/ run as tests: Sybil parses each Markdown file and evaluates its
+Python blocks in order in one namespace (a page's later blocks use its earlier ones).  A page is one test, so
 pytest-xdist never splits a page's blocks across workers; a failure names the block's line."""
 
 import os

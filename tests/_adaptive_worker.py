@@ -97,13 +97,11 @@ def main():
     ap.add_argument("--process-id", type=int)
     ap.add_argument("--narrow-saves", type=int, help="sweeps.lanes.NARROW_SAVES (0: every partial call narrows)")
     a = ap.parse_args()
-    if a.narrow_saves is not None:
-        from jaxnn.sweeps import lanes
+    from jaxnn.sweeps import lanes
 
+    if a.narrow_saves is not None:
         lanes.NARROW_SAVES = a.narrow_saves
     if a.kill_after is not None:
-        from jaxnn.sweeps import lanes
-
         calls = {"n": 0}
         advance = lanes.Pool.advance
 

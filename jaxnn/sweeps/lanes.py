@@ -123,9 +123,9 @@ def busy_per_device(n: int, n_dev: int, b: int = 1) -> np.ndarray:
 def blocks_paid(n: int, W: int, n_dev: int, b: int) -> int:
     """The lanes a call of ``n`` busy lanes out of ``W`` computes when each of the ``n_dev`` devices runs only
     the blocks of ``b`` lanes that hold its busy lanes (:func:`busy_per_device`; a device without any computes
-    none), or all W when that is no fewer or a device would need more whole blocks than it has."""
+    none; at most W in all), or all W when a device would need more whole blocks than it has."""
     blocks = -(-busy_per_device(n, n_dev, b) // b)
-    return W if blocks.max() > (W // n_dev) // b else min(W, int(blocks.sum()) * b)
+    return W if blocks.max() > (W // n_dev) // b else int(blocks.sum()) * b
 
 
 def tail_block(L: int, platform: str) -> int:
