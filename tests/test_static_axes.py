@@ -56,18 +56,18 @@ def curves(res, i):
 
 
 def test_run_over_a_static_axis_equals_one_run_per_structure(data, tr):
-    """Trials of width 4 and 12 in one search: each width-12 trial's curve equals the same trial (same index: same
-    key, same traced values) in a search whose trainable has that width fixed; one compile per structure."""
+    """Trials of width 4 and 12 in one search: each trial's curve equals the same trial (same index: same key,
+    same traced values) in a search whose trainable has that width fixed; one compile per structure."""
     before = lanes.compile_count()
     mixed = sweeps.run(tr, sweeps.table(scale=SCALE, lr=LR, width=sweeps.static(WIDTH)), key=jax.random.key(3),
                        data=data, steps=12, segment=4, metric="val_accuracy")
     assert lanes.compile_count() - before == 4  # start and seg, for each of the two widths
     assert mixed.meta["structures"] == [{"width": 4}, {"width": 12}]
-    w = 12  # the second structure: its pool's slots are offset in the driver's numbering
-    alone = sweeps.run(trainable(width=w), sweeps.table(scale=SCALE, lr=LR), key=jax.random.key(3), data=data,
-                       steps=12, segment=4, metric="val_accuracy")
-    for i in np.flatnonzero(np.asarray(WIDTH) == w):
-        np.testing.assert_allclose(curves(mixed, i), curves(alone, i), rtol=1e-6, atol=0)
+    for w in (4, 12):  # 12: the second structure, whose pool's slots are offset in the driver's numbering
+        alone = sweeps.run(trainable(width=w), sweeps.table(scale=SCALE, lr=LR), key=jax.random.key(3), data=data,
+                           steps=12, segment=4, metric="val_accuracy")
+        for i in np.flatnonzero(np.asarray(WIDTH) == w):
+            np.testing.assert_allclose(curves(mixed, i), curves(alone, i), rtol=1e-6, atol=0)
     assert mixed.trials["width"].tolist() == WIDTH
     best = mixed.best()
     assert isinstance(best["width"], int) and best["width"] == WIDTH[best["trial"]]
