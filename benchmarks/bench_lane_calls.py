@@ -3,10 +3,10 @@
 On the adaptive benchmark's problem and network (``benchmarks/bench_adaptive.py``: digits 600/600, 64-64-10
 tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per core:
 
-* ``--calls``: successive halving and ASHA + TPE timed call by call (the lane pool's ``start`` and ``advance``
-  wrapped with a timer; seeds 1.. after a compiling seed 0): how many calls of each kind, their seconds and
-  lane-steps per second by segment length, ASHA's host time proposing; then the fixed cost of one call (a
-  zero-segment ``advance`` of the last search's lanes, best of 20).
+* ``--calls``: successive halving and ASHA + TPE timed call by call (the lane pool's ``advance`` wrapped with
+  a timer; seeds 1.. after a compiling seed 0): how many calls of each kind (those that also start new trials,
+  and the others), their seconds and lane-steps per second by segment length, ASHA's host time proposing;
+  then the fixed cost of one call (a zero-segment ``advance`` of the last search's lanes, best of 20).
 * ``--blocks``: one lane's numbers computed in a vmap of 1, 2 and 4 lanes against 8 (init, 27 adam steps,
   evaluate): why no block of the lane pool is narrower than ``sweeps.lanes.MIN_BLOCK`` lanes.
 * ``--eqx``: the bare JAX loop (``bench_adaptive.bare_rate``) of eqx.nn.MLP, of two hand-composed
@@ -50,24 +50,20 @@ def setup():
 
 
 def timed_calls(log, seen):
-    """Wrap the pool's start and advance: each call appends (kind, busy lanes, steps, seconds) to ``log``."""
-    start, advance = lanes.Pool.start, lanes.Pool.advance
+    """Wrap the pool's advance: each call appends (kind, busy lanes, steps, seconds) to ``log``, the kind
+    "advance + start" for a call that starts new trials (their init and step-0 evaluation) besides."""
+    advance = lanes.Pool.advance
 
-    def timed_start(self, slots, kd, hp):
-        t = time.perf_counter()
-        out = start(self, slots, kd, hp)
-        log.append(("start", len(slots), 0, time.perf_counter() - t))
-        return out
-
-    def timed_advance(self, src, dst, hp, w=None, segments=1):
+    def timed_advance(self, src, dst, hp, w=None, segments=1, kd=None, new=None):
         seen["call"] = (self, list(src), list(dst), {k: np.asarray(v) for k, v in hp.items()})
         t = time.perf_counter()
-        out = advance(self, src, dst, hp, w, segments)
-        log.append(("advance", len(src), segments * self.segment, time.perf_counter() - t))
+        out = advance(self, src, dst, hp, w, segments, kd, new)
+        kind = "advance" if new is None else "advance + start"
+        log.append((kind, len(src), segments * self.segment, time.perf_counter() - t))
         return out
 
-    lanes.Pool.start, lanes.Pool.advance = timed_start, timed_advance
-    return start, advance
+    lanes.Pool.advance = timed_advance
+    return advance
 
 
 def search(kind, mlp, data, seed):
@@ -80,7 +76,7 @@ def search(kind, mlp, data, seed):
 
 def calls(mlp, data, seeds):
     log, seen = [], {}
-    _, advance = timed_calls(log, seen)
+    advance = timed_calls(log, seen)
     for kind in ("successive_halving", "asha + tpe"):
         search(kind, mlp, data, 0)  # compiles
         for seed in range(1, seeds + 1):
@@ -97,7 +93,7 @@ def calls(mlp, data, seeds):
                   f"({sum(r[2] for r in by.values()):.2f} s)")
             for (name, steps), (c, ls, s) in sorted(by.items()):
                 rate = f", {ls / s:,.0f} busy lane-steps/s" if ls else ""
-                print(f"  {name:8s} {steps:4d} steps: {c:3d} calls, {s:.3f} s ({1e3 * s / c:.1f} ms each){rate}")
+                print(f"  {name:15s} {steps:4d} steps: {c:3d} calls, {s:.3f} s ({1e3 * s / c:.1f} ms each){rate}")
     pool, src, dst, hp = seen["call"]  # the last search's last call
     print()
     for segments in (0, 1):

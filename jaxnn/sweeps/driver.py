@@ -3,7 +3,9 @@
 :class:`Driver` runs *work items* ``(trial, until[, source])`` through a :class:`~jaxnn.sweeps.lanes.Pool`:
 each segment, every busy lane advances its trial by ``segment`` steps; a lane whose trial reached ``until``,
 stopped (an early-stopping rule), diverged or is invalid takes the next pending item at the next segment
-boundary (continuous batching), new trials started in one ``start`` call.  A trial keeps its bank slot
+boundary (continuous batching); a new trial starts in its lane's next call (``init`` from its key, then the
+segment: no call of its own), and one that is invalid or non-finite at its start is stopped there, its
+step-0 metrics its only evaluation.  A trial keeps its bank slot
 between items (a survivor continues from its state); ``source`` starts an item from another trial's state
 (population-based training's exploit: the copy and the next segment are one call).
 
@@ -28,6 +30,7 @@ import numpy as np
 from jaxnn.io import atomic_write
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.distributed import broadcast, is_lead
+from jaxnn.sweeps.lanes import at_start
 
 __all__ = ["Driver", "Trials", "CHECKPOINT"]
 
@@ -64,6 +67,7 @@ class Driver:
         self.out_dir, self.fingerprint, self.checkpoint_s = out_dir, fingerprint, checkpoint_s
         self.bar, self.ranked = bar, ranked
         self.log, self.pos, self.bank_ckpt = [], 0, None
+        self.fresh = set()  # admitted trials that the lanes' next call starts
         self.last_write = time.perf_counter()
         self.calls = 0
         if out_dir is not None:
@@ -150,24 +154,19 @@ class Driver:
         tr.status[trial] = code
         return code
 
-    def _start(self, items):
-        """Start the never-started trials of ``items`` (lists of [trial, until, source]) in free slots; returns
-        those that failed at the start (invalid / non-finite)."""
-        tr, failed = self.trials, []
-        new = [it for it in items if not tr.started[it[0]]]
+    def _admit(self, items):
+        """Give the never-started trials of ``items`` (lists of [trial, until, source]) their proposed
+        hyperparameters (a batch of up to W at a time) and free slots; the lanes' next call starts them."""
+        tr = self.trials
+        new = [it[0] for it in items if not tr.started[it[0]]]
         for a in range(0, len(new), self.pool.W):
-            batch = new[a:a + self.pool.W]
-            ids = [it[0] for it in batch]
+            ids = new[a:a + self.pool.W]
             if self.propose is not None:
                 self.propose(ids)
             for i in ids:
                 tr.slot[i] = self._take(i)
                 tr.started[i] = True
-            out = self._device("start", tr.slot[ids], self.kd[ids], {k: v[ids] for k, v in tr.hp.items()})
-            for j, i in enumerate(ids):
-                if self._record(i, out, j, 0) != st.OK:
-                    failed.append(i)
-        return failed
+                self.fresh.add(i)
 
     def _take(self, i):
         """The first free bank slot of trial i's structure (the pool's slots ``offsets[g] .. offsets[g + 1] - 1``;
@@ -202,6 +201,8 @@ class Driver:
         for it in lanes:
             i, _, source = it
             if source is not None:
+                if i in self.fresh:
+                    raise ValueError(f"source: trial {i} has not started; a new trial starts from its own key")
                 if slot0[source] < 0:
                     raise ValueError(f"source: trial {source} had no state when the drive began")
                 src.append(int(slot0[source]))
@@ -223,13 +224,23 @@ class Driver:
         left = [-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes]
         k = min(left) if fuse and rule is None else 1
         w = self.pool.plan(src, max(left))
-        out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k)
+        new = np.array([i in self.fresh for i in ids])
+        starts = (self.kd[ids], new) if new.any() else (None, None)
+        out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k,
+                           *starts)
+        at0 = {m: out[at_start(m)] for m in self.metrics} if new.any() else None
         self.paid += int(np.sum(w)) * seg * k
-        self.useful += len(lanes) * seg * k
         keep, done_now = [], []
         for j, it in enumerate(lanes):
             i = it[0]
+            if new[j]:
+                self.fresh.discard(i)
+                if self._record(i, at0, j, 0) != st.OK:  # invalid or non-finite at its start: stopped there
+                    self.release([i])
+                    done_now.append(it)
+                    continue
             tr.steps[i] += seg * k
+            self.useful += seg * k
             code = self._record(i, out, j, tr.steps[i])
             done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
             if done and (release_done or code != st.OK):
@@ -279,11 +290,7 @@ class Driver:
                     finished(it[0])
                     continue
                 if not tr.started[it[0]]:
-                    failed = self._start([it] + [q for q in queue[:W - len(lanes) - 1] if not tr.started[q[0]]])
-                    self.release(failed)
-                    if it[0] in failed:
-                        finished(it[0])
-                        continue
+                    self._admit([it] + [q for q in queue[:W - len(lanes) - 1] if not tr.started[q[0]]])
                 lanes.append(it)
 
         take()

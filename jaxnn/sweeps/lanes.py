@@ -1,27 +1,28 @@
 """The lane pool: trial states in a bank on the devices, W lanes of them advanced per compiled segment.
 
 A :class:`Pool` holds the states of up to ``slots`` live trials of one :class:`jaxnn.sweeps.Trainable` in a
-*bank* (every leaf with a leading slot axis, sharded over a 1-D device mesh), plus W scratch slots.  Two
-compiled functions of W lanes (one compilation each, whatever the schedule):
-
-* ``start``: ``init`` + ``evaluate`` of up to W new trials, written into their slots;
-* ``seg``: for every lane, the state of slot ``src`` is advanced ``k`` times ``segment`` steps (``k``
-  traced: one compilation for every k; a scheduler runs several segments in one call when no decision
-  falls between them), evaluated and written to slot ``dst`` (``src == dst`` continues a trial; ``src !=
-  dst`` copies one into another, as population-based training exploits; an idle lane reads and writes its
-  own scratch slot).
+*bank* (every leaf with a leading slot axis, sharded over a 1-D device mesh), plus W scratch slots.  One
+compiled function of W lanes, ``seg`` (one compilation, whatever the schedule): for every lane, the state of
+slot ``src`` is advanced ``k`` times ``segment`` steps (``k`` traced: one compilation for every k; a scheduler
+runs several segments in one call when no decision falls between them), evaluated and written to slot ``dst``
+(``src == dst`` continues a trial; ``src != dst`` copies one into another, as population-based training
+exploits; an idle lane reads and writes its own scratch slot).  A lane flagged *new* starts a trial instead
+of reading ``src``: ``init`` from its key and ``evaluate`` (its step-0 metrics, returned besides), then the
+same ``k`` segments; only the new lanes compute that part (``lax.cond``), so starting trials costs no call of
+its own.
 
 Each device computes its lanes a block at a time (:func:`blocked`; on a CPU a block's working set stays in
 the cache).  When fewer trials are busy than lanes (the tail of an early-stopping run, an asynchronous
 search waiting for its last trials, a bracket's last rung), the busy lanes fill blocks of ``MIN_BLOCK`` lanes,
-the blocks are dealt to the devices in turn, and a third compiled function, ``part``, computes only those
+the blocks are dealt to the devices in turn, and a second compiled function, ``part``, computes only those
 blocks (a loop whose trip count is traced: one compilation serves every number of busy lanes).  A search compiles it
 once, when it first saves at least ``NARROW_SAVES`` lane-segments (:meth:`Pool.width_for`; the rule reads
 the schedule alone, so the same search always makes the same calls, and a resumed one replays them).  No
 narrower width is compiled, and a lane's numbers do not depend on how many others are busy.
 
-So refilling lanes with new trials, compacting survivors into full lanes and copying states are all the
-host choosing slot indices: states never leave the devices; the host sees only the (W,) metric arrays.
+So starting trials, refilling lanes, compacting survivors into full lanes and copying states are all the
+host choosing slot indices and flags: states never leave the devices; the host sees only the (W,) metric
+arrays.
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "tail_block", "lane_block", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
+           "busy_per_device", "tail_block", "lane_block", "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
-_compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled start / segment of a pool
+_compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled segment programs of a pool
 _COMPILES = {"n": 0}
 
 
 def compile_count() -> int:
-    """How many lane functions (start, segment) have been compiled in this process (cache misses)."""
+    """How many lane functions (``seg``, ``part``) have been compiled in this process (cache misses)."""
     return _COMPILES["n"]
 
 
@@ -71,39 +72,50 @@ MIN_BLOCK = 4  # XLA:CPU computes a vmap of 1-3 runs with other numerics than a 
 # lane computed alone rounds differently from a wide vmap, which can flip an early-stopping decision.
 TAIL_BLOCK = MIN_BLOCK
 NARROW_SAVES = 32  # lane-segments the blocks' program must save before a search compiles it (width_for)
+START = "start/"  # a call's step-0 metrics of its new lanes are returned under these names (at_start)
 
 
-def blocked(f, xs, block):
+def at_start(name: str) -> str:
+    """The key of metric ``name``'s step-0 value (a new lane's, before its first step) in a call's output."""
+    return START + name
+
+
+def blocked(f, xs, block, batched=False):
     """``jax.vmap(f)(*xs)`` over the leading axis of the pytrees ``xs``, ``block`` rows at a time: a loop over
     blocks (``lax.map``), so that one block's working set stays in the cache through all of its steps.  The
     last block takes the remainder, and has at least ``MIN_BLOCK`` rows, so a row's numbers do not depend on
-    where it falls.  ``block`` None, or at least the rows: one vmap of all of them."""
+    where it falls.  ``block`` None, or at least the rows: one vmap of all of them.  ``batched``: ``f`` takes
+    and returns a block of rows itself (it is not vmapped)."""
+    if not batched:
+        f = jax.vmap(f)
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     full = 0 if block is None else n // block
     if full and 0 < n - full * block < MIN_BLOCK:
         full -= 1
     if full == 0 or n == block:
-        return jax.vmap(f)(*xs)
+        return f(*xs)
     m = full * block
     head = jax.tree_util.tree_map(lambda x: x[:m].reshape((full, block) + x.shape[1:]), xs)
     out = jax.tree_util.tree_map(lambda y: y.reshape((m,) + y.shape[2:]),
-                                 jax.lax.map(lambda x: jax.vmap(f)(*x), head))
+                                 jax.lax.map(lambda x: f(*x), head))
     if m == n:
         return out
-    tail = jax.vmap(f)(*jax.tree_util.tree_map(lambda x: x[m:], xs))
+    tail = f(*jax.tree_util.tree_map(lambda x: x[m:], xs))
     return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
 
 
-def first_blocks(f, xs, active, b):
+def first_blocks(f, xs, active, b, batched=False):
     """``jax.vmap(f)(*xs)`` for the first ``active`` rows (traced) of ``xs`` only, ``ceil(active / b)`` blocks of
     ``b`` rows (a loop with a traced trip count: one compilation serves every number of busy rows); the
-    other rows' outputs are zeros."""
+    other rows' outputs are zeros.  ``batched``: as :func:`blocked`'s."""
+    if not batched:
+        f = jax.vmap(f)
     L = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    shapes = jax.eval_shape(jax.vmap(f), *jax.tree_util.tree_map(lambda x: x[:b], xs))
+    shapes = jax.eval_shape(f, *jax.tree_util.tree_map(lambda x: x[:b], xs))
     zeros = jax.tree_util.tree_map(lambda s: jnp.zeros((L,) + s.shape[1:], s.dtype), shapes)
 
     def body(j, out):
-        y = jax.vmap(f)(*jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, j * b, b), xs))
+        y = f(*jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, j * b, b), xs))
         return jax.tree_util.tree_map(lambda o, v: jax.lax.dynamic_update_slice_in_dim(o, v, j * b, 0), out, y)
     return jax.lax.fori_loop(0, jnp.minimum((active + b - 1) // b, L // b), body, zeros)
 
@@ -179,7 +191,7 @@ class Pool:
                      tuple(d.id for d in mesh.devices.flat), self.B, self.W, segment, str(impl), self.block, self.b)
 
     def _programs(self, tr):
-        """The jitted ``start``, ``seg`` (every lane) and ``part`` (the busy lanes' blocks) of trainable ``tr``."""
+        """The jitted ``seg`` (every lane) and ``part`` (the busy lanes' blocks) of trainable ``tr``."""
         mesh, spec, segment, impl = self.mesh, self.spec, self.segment, self.impl
 
         def wrap(kd):
@@ -189,37 +201,50 @@ class Pool:
             out = tr.evaluate(s, data, **h)
             return s, {k: jnp.asarray(out[k]) for k in spec.metrics}
 
-        def on_devices(f, n_shared, part=False):  # each device computes its own lanes as a local program
+        def fresh(kd, h, data):  # a new trial's state and its step-0 metrics
+            return measured(tr.init(wrap(kd), data, **h), h, data)
+
+        def block(s, kd, new, h, k, data):
+            """A block of lanes (leading axis): each new one started from its key, alone (a loop over the block's
+            lanes, a ``lax.cond`` each: a lane that is not new costs nothing, and a lane's step-0 numbers do not
+            depend on its block), then every lane k segments (k traced: one compilation for every k), evaluated."""
+            m1 = jax.eval_shape(fresh, kd[0], jax.tree_util.tree_map(lambda x: x[0], h), data)[1]  # one lane's
+
+            def zeros(lead=()):  # step-0 metrics of lanes that start nothing
+                return jax.tree_util.tree_map(lambda m: jnp.zeros(lead + m.shape, m.dtype), m1)
+
+            def one(x):
+                s1, kd1, new1, h1 = x
+                return jax.lax.cond(new1, lambda: fresh(kd1, h1, data), lambda: (s1, zeros()))
+            s, m0 = jax.lax.cond(jnp.any(new), lambda: jax.lax.map(one, (s, kd, new, h)),
+                                 lambda: (s, zeros(new.shape)))
+
+            def trained(s, h):
+                return measured(jax.lax.fori_loop(0, k, lambda _, x: tr.advance(x, data, segment, **h), s), h, data)
+            s, m = jax.vmap(trained)(s, h)
+            return s, (m, m0)
+
+        def on_devices(part):  # each device computes its own lanes as a local program
             def local(xs, active, *c):
-                g = lambda *x: f(*x, *c)  # noqa: E731
-                return first_blocks(g, xs, active[0], self.b) if part else blocked(g, xs, self.block)
-            return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"), P("runs")) + (P(),) * n_shared,
+                g = lambda *x: block(*x, *c)  # noqa: E731
+                return (first_blocks(g, xs, active[0], self.b, batched=True) if part
+                        else blocked(g, xs, self.block, batched=True))
+            return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"), P("runs"), P(), P()),
                                  out_specs=P("runs"), check_vma=False)  # the trainable's code: no collectives
 
-        def trained(s, h, k, data):  # k segments (k traced: one compilation for every k)
-            return measured(jax.lax.fori_loop(0, k, lambda _, x: tr.advance(x, data, segment, **h), s), h, data)
-
-        new = on_devices(lambda k, h, data: measured(tr.init(wrap(k), data, **h), h, data), 1)
-
-        def start(bank, slots, kd, hp, active, data):
-            states, out = new((kd, hp), active, data)
-            return jax.tree_util.tree_map(lambda b, s: b.at[slots].set(s), bank, states), out
-
-        def seg_of(more):
-            def seg(bank, src, dst, hp, k, active, data):
+        def seg_of(lanes_fn):
+            def seg(bank, src, dst, kd, new, hp, k, active, data):
                 states = jax.tree_util.tree_map(lambda b: b[src], bank)
-                states, out = more((jax.lax.with_sharding_constraint(states, self.lane_sh), hp), active, k, data)
+                states = jax.lax.with_sharding_constraint(states, self.lane_sh)
+                states, out = lanes_fn((states, kd, new, hp), active, k, data)
                 return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
             return seg
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
-        shard = dict(out_shardings=(bank_sh, self.lane_sh), donate_argnums=0)
         lane, rep = self.lane_sh, self.rep
-        fns = {"start": jax.jit(start, in_shardings=(bank_sh, rep, lane, lane, lane, rep), **shard)}
-        for name, part in (("seg", False), ("part", True)):  # every lane; the busy lanes' blocks only
-            fns[name] = jax.jit(seg_of(on_devices(trained, 2, part)),
-                                in_shardings=(bank_sh, rep, rep, lane, rep, lane, rep), **shard)
-        return fns
+        return {name: jax.jit(seg_of(on_devices(part)), in_shardings=(bank_sh, rep, rep, lane, lane, lane, rep, lane, rep),
+                              out_shardings=(bank_sh, lane), donate_argnums=0)
+                for name, part in (("seg", False), ("part", True))}  # every lane; the busy lanes' blocks only
 
     # --- placing host arrays --------------------------------------------------------------------------------
     def _put(self, x, sharding):
@@ -281,21 +306,21 @@ class Pool:
         j = i // self.b
         return (j % self.n_dev) * self.L + (j // self.n_dev) * self.b + i % self.b
 
-    def _abstract(self, name):
-        """Abstract arguments of ``start`` / ``seg`` (for compiling before the first call)."""
+    def _abstract(self):
+        """Abstract arguments of ``seg`` / ``part`` (for compiling before the first call)."""
         w = self.W
         bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
                                                                      sharding=self.bank_sh),
                                       self.spec.state)
         idx = jax.ShapeDtypeStruct((w,), np.int32, sharding=self.rep)
+        kd = jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh)
+        new = jax.ShapeDtypeStruct((w,), np.bool_, sharding=self.lane_sh)
         hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
         one = jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
         per_dev = jax.ShapeDtypeStruct((self.n_dev,), np.int32, sharding=self.lane_sh)
-        if name == "start":
-            return bank, idx, jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh), hp, per_dev
-        return bank, idx, idx, hp, one, per_dev
+        return bank, idx, idx, kd, new, hp, one, per_dev
 
-    def prepare(self, names=("start", "seg")):
+    def prepare(self, names=("seg",)):
         """Compile the named programs (concurrently: XLA compiles outside Python's lock), unless cached."""
         todo = [n for n in names if self._key + (n,) not in _compiled]
         if not todo:
@@ -303,7 +328,7 @@ class Pool:
         t0 = time.perf_counter()
 
         def compile_one(n):
-            return self._fns[n].lower(*self._abstract(n), self.data).compile()
+            return self._fns[n].lower(*self._abstract(), self.data).compile()
 
         with ThreadPoolExecutor(len(todo)) as ex:
             done = list(ex.map(compile_one, todo))
@@ -315,16 +340,16 @@ class Pool:
         self.compile_s += time.perf_counter() - t0
 
     def _call(self, name, n, w, *args):
+        """One call of program ``name`` computing ``w`` lanes, ``n`` of them busy: its (W,) lane outputs (metrics
+        after the segments, step-0 metrics of the new lanes), on the devices."""
         ck = self._key + (name,)
         if ck not in _compiled:
-            self.prepare(("start", "seg") if name != "part" else ("part",))
+            self.prepare((name,))
         _compiled.move_to_end(ck)
         self.used.add(w)
         active = self._put(busy_per_device(n, self.n_dev, self.b), self.lane_sh)
         self.bank, out = _compiled[ck](self.bank, *args, active, self.data)
-        pos = self._layout(n, w)
-        return {k: v[pos] for k, v in zip(self.spec.metrics, (np.asarray(x) for x in gather(
-            [out[k] for k in self.spec.metrics])))}
+        return out
 
     def _lanes(self, x, fill, n, w):
         """The (W, ...) lane array of a call computing ``w`` lanes: the n rows of ``x`` at their positions
@@ -339,19 +364,24 @@ class Pool:
         return self._lanes(x, np.repeat(x[:1], self.W, axis=0), n, w)
 
     # --- the compiled operations -----------------------------------------------------------------------
-    def start(self, slots, kd, hp):
-        """Start trials in the given slots (len <= W; the rest of the lanes idle): their step-0 metrics."""
-        n, w = len(slots), self.W
-        sl = self._lanes(np.asarray(slots, np.int32), self.scratch, n, w)
-        return self._call("start", n, w, self._put(sl, self.rep), self._put(self._padded(kd, n, w), self.lane_sh),
-                          self._hp(hp, n, w))
-
-    def advance(self, src, dst, hp, w=None, segments=1):
+    def advance(self, src, dst, hp, w=None, segments=1, kd=None, new=None):
         """``segments`` segments for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, in one call
-        computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last."""
+        computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last.  ``new`` (bool per
+        lane): lanes that start a trial from its key data ``kd`` (one row per lane) instead of reading ``src``;
+        with ``new`` given, the lanes' step-0 metrics too, under :func:`at_start` names (zeros where not new)."""
         n = len(src)
         w = self.W if w is None else w
+        started = new is not None
+        new = np.zeros(n, bool) if new is None else np.asarray(new, bool)
+        kd = np.zeros((n,) + self.kshape, np.uint32) if kd is None else np.asarray(kd, np.uint32)
         s = self._lanes(np.asarray(src, np.int32), self.scratch, n, w)
         d = self._lanes(np.asarray(dst, np.int32), self.scratch, n, w)
-        return self._call("seg" if w >= self.W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
-                          self._hp(hp, n, w), self._put(np.int32(segments), self.rep))
+        out, out0 = self._call("seg" if w >= self.W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
+                               self._put(self._padded(kd, n, w), self.lane_sh),
+                               self._put(self._lanes(new, np.zeros(self.W, bool), n, w), self.lane_sh),
+                               self._hp(hp, n, w), self._put(np.int32(segments), self.rep))
+        names = list(self.spec.metrics)
+        got = [out[k] for k in names] + ([out0[k] for k in names] if started else [])
+        pos = self._layout(n, w)
+        vals = [np.asarray(x)[pos] for x in gather(got)]
+        return dict(zip(names + [at_start(k) for k in names if started], vals))

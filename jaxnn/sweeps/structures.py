@@ -105,15 +105,13 @@ class Pools:
             w[g] = self.pools[g].width_for(len(pos), remaining)
         return tuple(w)
 
-    def start(self, slots, kd, hp):
-        kd = np.asarray(kd)
-        return self._join(len(slots), [(pos, self.pools[g].start(loc, kd[pos], _rows(hp, pos)))
-                                       for g, pos, loc in self._split(slots)])
-
-    def advance(self, src, dst, hp, w, segments=1):
+    def advance(self, src, dst, hp, w, segments=1, kd=None, new=None):
         dst = np.asarray(dst)
+        kd = None if kd is None else np.asarray(kd)
+        new = None if new is None else np.asarray(new, bool)
         return self._join(len(src), [(pos, self.pools[g].advance(loc, dst[pos] - self.offsets[g], _rows(hp, pos), w[g],
-                                                                 segments))
+                                                                 segments, None if kd is None else kd[pos],
+                                                                 None if new is None else new[pos]))
                                      for g, pos, loc in self._split(src)])
 
 
