@@ -198,6 +198,25 @@ def test_first_blocks_computes_only_the_busy_blocks(active):
     assert not got[m:].any()
 
 
+def test_fitted_width_keeps_a_whole_block_per_device():
+    """The default width of an adaptive search pays the fewest lane-steps for its schedule among widths of at
+    least a block of MIN_BLOCK lanes per device on a CPU: successive halving's 243 / 81 / 27 / 9 trials on two
+    devices get 10 lanes for any cache-fitted width from 10 to 32 (6 lanes, 3 per device, pay fewer lane-steps
+    but run narrower, slower vmaps in more calls); on a GPU no block bounds it."""
+    from jaxnn.sweeps.schedulers.common import _fitted_width
+    from jaxnn.sweeps.schedulers.halving import rung_plan, work_of
+    work = work_of(rung_plan(243, 9, 3, 243))
+    b = sweeps.lanes.MIN_BLOCK
+    for w_max in range(10, 34, 2):
+        assert _fitted_width(w_max, 2, work, "cpu") == 10
+    assert _fitted_width(20, 2, work, "gpu") == 18 and _fitted_width(16, 2, work, "gpu") == 6
+    assert _fitted_width(6, 2, work, "cpu") == 6  # a cache-fitted width below two blocks stays what it is
+    for n_dev in (1, 2, 4):
+        for w_max in range(n_dev * b, 64, n_dev):
+            w = _fitted_width(w_max, n_dev, work, "cpu")
+            assert w % n_dev == 0 and n_dev * b <= w <= w_max
+
+
 def test_busy_lanes_fill_blocks_dealt_to_the_devices():
     """A call of n busy lanes computes ceil(n / b) blocks of b lanes (only the last one partial), dealt to the
     devices in turn, where dealing the lanes one by one left a partial block on every device; each device's

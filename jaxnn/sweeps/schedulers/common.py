@@ -27,7 +27,7 @@ from jaxnn.sweeps.directions import check_directions, check_mode, resolve
 from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Driver, Trials
 from jaxnn.sweeps.executor import check_data, replicate
-from jaxnn.sweeps.lanes import Pool, Spec, blocks_paid, tail_block
+from jaxnn.sweeps.lanes import MIN_BLOCK, Pool, Spec, blocks_paid, tail_block
 from jaxnn.sweeps.provenance import code_hash, versions
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
@@ -175,13 +175,16 @@ def _structures(trainable, design, hp, kd, impl, data) -> tuple:
 
 
 def _fitted_width(w_max: int, n_dev: int, work, platform: str) -> int:
-    """The width (a multiple of n_dev in [w_max / 3, w_max]: no more than three times the calls) that pays the
-    fewest lane-steps for ``work``, a list of (trials, steps each) phases run in waves of that width (a last,
-    partial wave computes only its lanes' blocks: :func:`jaxnn.sweeps.lanes.blocks_paid`); ties to the wider."""
+    """The width (a multiple of n_dev in [w_max / 3, w_max]: no more than three times the calls; on a CPU at
+    least ``MIN_BLOCK`` lanes per device, a whole block) that pays the fewest lane-steps for ``work``, a list of
+    (trials, steps each) phases run in waves of that width (a last, partial wave computes only its lanes'
+    blocks: :func:`jaxnn.sweeps.lanes.blocks_paid`); ties to the wider.  (Fewer lanes per device than a block
+    would pay no fewer lane-steps for nothing: their vmaps run slower per lane, in more calls.)"""
     def paid(w):
         b = tail_block(w // n_dev, platform)
         return sum(((n // w) * w + (blocks_paid(n % w, w, n_dev, b) if n % w else 0)) * steps for n, steps in work)
-    lo = -(-max(n_dev, w_max // 3) // n_dev) * n_dev
+    least = max(n_dev, w_max // 3, n_dev * MIN_BLOCK if platform == "cpu" else 0)
+    lo = min(w_max, -(-least // n_dev) * n_dev)
     return min(range(lo, w_max + 1, n_dev), key=lambda w: (paid(w), -w))
 
 

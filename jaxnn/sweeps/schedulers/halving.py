@@ -110,8 +110,10 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
       mode: "max" or "min"; default: the direction the trainable declares for ``metric``
         (``Trainable.directions``), an error if it declares none.
       min_steps, max_steps, eta: the rung budgets ``min_steps * eta**k <= max_steps`` and the cut.
-      lanes: trials advanced per compiled call (default: from the working set, as ``sweep``'s chunk size;
-        a multiple of the device count).  Results do not depend on it beyond rounding.
+      lanes: trials advanced per compiled call (default: from the working set, as ``sweep``'s chunk size,
+        narrowed to the width that pays the fewest lane-steps for the rungs, at least a block of
+        ``sweeps.lanes.MIN_BLOCK`` lanes per CPU device; a multiple of the device count).  Results do not
+        depend on it beyond rounding.
       out_dir: checkpoint there at segment boundaries (every ``checkpoint_s`` seconds, default 30, and at
         the end); the same call resumes (after ``kill -9`` too) to the same result.
       progress: a tqdm bar over the lane-steps (None: when stderr is a terminal).
