@@ -88,6 +88,9 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
       trials: how many trials to start in all.
       sampler: where new trials come from: None (random), :func:`jaxnn.sweeps.tpe` (fitted on the largest
         rung with enough observations), :func:`~jaxnn.sweeps.optuna_sampler`, ...
+      lanes: trials advanced per compiled call, ASHA's workers (default: from the working set, as
+        :func:`jaxnn.sweeps.sweep`'s chunk size; not narrowed to the rungs as successive halving's, since
+        ASHA runs no waves: fewer lanes would only make more, shorter calls).
 
     Other arguments as :func:`jaxnn.sweeps.successive_halving`.
 
@@ -104,7 +107,7 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
     work = work_of(plan)
     args = dict(trials=n, min_steps=min_steps, max_steps=max_steps, eta=eta, **sampler_args(sampler))
     search = open_search("asha", args, trainable, design, key, data, metric, segment=segment_of(work), slots=n,
-                         n_max=n, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, work=work,
+                         n_max=n, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,  # no waves to fit
                          progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
     proposer = attach(search, ps, sampler, key, budgets, budgets[-1])
     sched = _Asha(search, budgets, eta, n)
