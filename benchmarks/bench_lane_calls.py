@@ -9,10 +9,13 @@ tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per c
   then the fixed cost of one call (a zero-segment ``advance`` of the last search's lanes, best of 20).
 * ``--blocks``: one lane's numbers computed in a vmap of 1, 2 and 4 lanes against 8 (init, 27 adam steps,
   evaluate): why no block of the lane pool is narrower than ``sweeps.lanes.MIN_BLOCK`` lanes.
+* ``--widths``: ASHA + TPE with 10 lanes (successive halving's width, fitted to its rung waves) and with its
+  default (the working set's width), interleaved seed by seed (seeds 1-5, twice, after a compiling seed 0):
+  wall time, calls, lane utilization, best val accuracy, proposing time.
 * ``--eqx``: the bare JAX loop (``bench_adaptive.bare_rate``) of eqx.nn.MLP, of two hand-composed
   ``eqx.nn.Linear`` layers and of ``jaxnn.objective``, alternated, lane-steps per second.
 
-    python benchmarks/bench_lane_calls.py            # all three (--calls --blocks --eqx)
+    python benchmarks/bench_lane_calls.py            # all four (--calls --blocks --widths --eqx)
     python benchmarks/bench_lane_calls.py --quick    # --calls with one timed seed, --blocks
 """
 
@@ -106,6 +109,29 @@ def calls(mlp, data, seeds):
               f"{pool.segment} steps: {1e3 * best:.2f} ms (best of 20)")
 
 
+def widths(mlp, data, seeds=5, repeats=2):
+    lanes = {"10 (successive halving's)": 10, "default": None}
+    kw = dict(sampler=sweeps.tpe(), data=data, metric="val_accuracy", min_steps=9, max_steps=243, eta=3,
+              progress=False)
+    for w in lanes.values():  # compiles
+        sweeps.asha(mlp, B.dists(), trials=243, key=jax.random.key(0), lanes=w, **kw)
+    runs = {k: [] for k in lanes}
+    for _ in range(repeats):
+        for seed in range(1, seeds + 1):
+            for name, w in lanes.items():
+                t = time.perf_counter()
+                res = sweeps.asha(mlp, B.dists(), trials=243, key=jax.random.key(seed), lanes=w, **kw)
+                m = res.meta
+                runs[name].append((time.perf_counter() - t, m["lanes"], m["calls"], m["lane_utilization"],
+                                   res.best()["val_accuracy"], m["propose_s"]))
+    print(f"\nASHA + TPE by lane count, seeds 1-{seeds} interleaved, {repeats} times (means):")
+    for name, r in runs.items():
+        a = np.array(r)
+        print(f"  lanes {name}: {int(a[0, 1])} lanes, {a[:, 0].mean():.3f} s (fastest {a[:, 0].min():.3f}), "
+              f"{a[:, 2].mean():.1f} calls, utilization {a[:, 3].mean():.3f}, best val {a[:seeds, 4].mean():.4f}, "
+              f"propose_s {a[:, 5].mean():.3f}")
+
+
 def blocks(mlp, data):
     n = 8
     values = B.space(n).resolve(jax.random.key(0)).values
@@ -175,6 +201,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--calls", action="store_true")
     p.add_argument("--blocks", action="store_true")
+    p.add_argument("--widths", action="store_true")
     p.add_argument("--eqx", action="store_true")
     p.add_argument("--seeds", type=int, default=2, help="--calls: timed seeds after the compiling one")
     p.add_argument("--quick", action="store_true", help="a smoke test: --calls with one timed seed, --blocks")
@@ -182,14 +209,16 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.quick:
         a.calls, a.blocks, a.seeds = True, True, 1
-    if not (a.calls or a.blocks or a.eqx):  # no section named: all of them
-        a.calls = a.blocks = a.eqx = True
+    if not (a.calls or a.blocks or a.widths or a.eqx):  # no section named: all of them
+        a.calls = a.blocks = a.widths = a.eqx = True
     print(machine())
     mlp, data = setup()
     if a.calls:
         calls(mlp, data, a.seeds)
     if a.blocks:
         blocks(mlp, data)
+    if a.widths:
+        widths(mlp, data)
     if a.eqx:
         eqx_rates(data)
 
