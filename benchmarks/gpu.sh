@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Run jaxnn's benchmarks on a GPU machine, in about 9 minutes, and print their Markdown tables.
+# Run jaxnn's benchmarks on a GPU machine, in about 10 minutes, and print their Markdown tables.
 #
 #   bash benchmarks/gpu.sh            # from the repository root
 #
 # Each section's flags can be overridden by an environment variable (see each script's --help):
 #   TRAIN_ARGS (bench_train.py), SWEEP_ARGS (bench_sweep.py), CONV_ARGS (bench_conv.py),
 #   AE_ARGS (bench_autoencoder.py), EST_ARGS / EST_SEARCH_ARGS / EST_SPARSE_ARGS (bench_estimators.py),
-#   ADAPT_ARGS (bench_adaptive.py), COLD_ARGS (bench_cold_start.py).
+#   ADAPT_ARGS / MODELS_ARGS (bench_adaptive.py), CALLS_ARGS (bench_lane_calls.py), COLD_ARGS (bench_cold_start.py).
 #
 # Needs only Python with jax (CUDA build), optax and chex; nothing is installed and nothing is
 # downloaded.  scikit-learn, PyTorch and NumPy baselines run on the CPU when importable and are
@@ -84,6 +84,16 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
   # (sequential trials; see the CPU run).
   section "Adaptive searches (benchmarks/bench_adaptive.py)" 60 \
     "$PY" benchmarks/bench_adaptive.py ${ADAPT_ARGS:---seeds 2 --no-optuna --no-sklearn}
+
+  # Issue 24: successive halving of the same network built by jaxnn.trainable, by sweeps.trainable_from and
+  # (when equinox is importable) as an Equinox MLP: lane-steps per second against jaxnn.trainable's.
+  section "Adaptive searches: any model in (benchmarks/bench_adaptive.py --models)" 60 \
+    "$PY" benchmarks/bench_adaptive.py ${MODELS_ARGS:---models --seeds 2}
+
+  # Where an adaptive search's time goes on this device: successive halving and ASHA + TPE call by call (the
+  # calls that start trials and the others), and a call's fixed cost.
+  section "Adaptive searches call by call (benchmarks/bench_lane_calls.py)" 45 \
+    "$PY" benchmarks/bench_lane_calls.py ${CALLS_ARGS:---calls --seeds 1}
 
   # Cold start: a scikit-learn user's script in fresh processes (MLPClassifier on breast_cancer; scikit-learn on
   # the CPU): import, first fit without the cache, with a cold and with a warm persistent compilation cache
