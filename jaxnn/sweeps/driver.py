@@ -67,7 +67,6 @@ class Driver:
         self.out_dir, self.fingerprint, self.checkpoint_s = out_dir, fingerprint, checkpoint_s
         self.bar, self.ranked = bar, ranked
         self.log, self.pos, self.bank_ckpt = [], 0, None
-        self.fresh = set()  # admitted trials that the lanes' next call starts
         self.last_write = time.perf_counter()
         self.calls = 0
         if out_dir is not None:
@@ -166,7 +165,6 @@ class Driver:
             for i in ids:
                 tr.slot[i] = self._take(i)
                 tr.started[i] = True
-                self.fresh.add(i)
 
     def _take(self, i):
         """The first free bank slot of trial i's structure (the pool's slots ``offsets[g] .. offsets[g + 1] - 1``;
@@ -201,7 +199,7 @@ class Driver:
         for it in lanes:
             i, _, source = it
             if source is not None:
-                if i in self.fresh:
+                if not tr.curve[i]:
                     raise ValueError(f"source: trial {i} has not started; a new trial starts from its own key")
                 if slot0[source] < 0:
                     raise ValueError(f"source: trial {source} had no state when the drive began")
@@ -224,7 +222,7 @@ class Driver:
         left = [-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes]
         k = min(left) if fuse and rule is None else 1
         w = self.pool.plan(src, max(left))
-        new = np.array([i in self.fresh for i in ids])
+        new = np.array([not tr.curve[i] for i in ids])  # admitted, not evaluated yet: this call starts them
         starts = (self.kd[ids], new) if new.any() else (None, None)
         out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k,
                            *starts)
@@ -234,7 +232,6 @@ class Driver:
         for j, it in enumerate(lanes):
             i = it[0]
             if new[j]:
-                self.fresh.discard(i)
                 if self._record(i, at0, j, 0) != st.OK:  # invalid or non-finite at its start: stopped there
                     self.release([i])
                     done_now.append(it)

@@ -242,8 +242,9 @@ class Pool:
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         lane, rep = self.lane_sh, self.rep
-        return {name: jax.jit(seg_of(on_devices(part)), in_shardings=(bank_sh, rep, rep, lane, lane, lane, rep, lane, rep),
-                              out_shardings=(bank_sh, lane), donate_argnums=0)
+        ins = (bank_sh, rep, rep, lane, lane, lane, rep, lane, rep)  # bank, src, dst, kd, new, hp, k, active, data
+        return {name: jax.jit(seg_of(on_devices(part)), in_shardings=ins, out_shardings=(bank_sh, lane),
+                              donate_argnums=0)
                 for name, part in (("seg", False), ("part", True))}  # every lane; the busy lanes' blocks only
 
     # --- placing host arrays --------------------------------------------------------------------------------
