@@ -7,6 +7,7 @@ A search's ``mode`` is the caller's ``mode=`` or the direction its trainable dec
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -103,11 +104,30 @@ def _groups(design) -> list:
     return [(dict(zip(design.static, c)), np.arange(design.n)) for c in combos]
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _started(fns, k, h, data):
+    """One trial's state after ``init`` and its metrics (``fns``: the trainable's init and evaluate).  Only
+    traced (``eval_shape``): a jitted function, so that JAX keeps the trace of a trainable, data shapes and
+    hyperparameter dtypes a search has traced before (a search over several seeds traces once)."""
+    state = fns[0](k, data, **h)
+    return state, fns[1](state, data, **h)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _advanced(advance, state, h, data, segment):
+    """One trial's ``advance`` by ``segment`` steps; only traced (as :func:`_started`)."""
+    return advance(state, data, segment, **h)
+
+
 def _trace(trainable, k0, h0, data, static=None):
     """(state, metrics) shapes of one trial's ``init`` and ``evaluate`` (traced abstractly, no compute)."""
     try:
-        state = jax.eval_shape(lambda k, h: trainable.init(k, data, **h), k0, h0)
-        out = jax.eval_shape(lambda s, h: trainable.evaluate(s, data, **h), state, h0)
+        hash((trainable.init, trainable.advance, trainable.evaluate))
+    except TypeError as e:
+        raise ValueError(f"trainable: init, advance and evaluate must be hashable (functions, bound methods, "
+                         f"partials of hashable values: a search finds its compiled programs by them): {e}") from e
+    try:
+        state, out = _started.eval_shape((trainable.init, trainable.evaluate), k0, h0, data)
     except TypeError as e:
         fixed = f" and the static values {static}" if static else ""
         raise ValueError(f"trainable: init(key, data, **hp) / evaluate(state, data, **hp) could not be traced with "
@@ -138,6 +158,13 @@ def _check_metric(arg, name, returned, trainable, data):
                      f"it returns {returned}")
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _trial_keys(key, n):
+    """(n, ...) raw key data: trial i's key is ``fold_in(key, i)``."""
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(n, dtype=jnp.uint32))
+    return jax.random.key_data(keys) if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) else keys
+
+
 def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _Setup:
     check_trainable(trainable)
     check_data(data)
@@ -147,8 +174,7 @@ def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _
         raise ValueError(f"space: hyperparameters {sorted(set(design.values) - set(names))} are not the "
                          f"trainable's; it takes {sorted(names)}")
     hp = {k: np.asarray(design.values[k]).astype(_dtype(design.values[k])) for k in design.traced}
-    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(design.n, dtype=jnp.uint32))
-    kd = np.asarray(jax.random.key_data(keys) if impl is not None else keys)
+    kd = np.asarray(_trial_keys(key, design.n))
     structures = _structures(trainable, design, hp, kd, impl, data)
     out = structures[0].spec.metrics
     returned = [k for k in out if k not in STATUS_NAMES]
@@ -189,10 +215,10 @@ def _fitted_width(w_max: int, n_dev: int, work, platform: str) -> int:
 
 
 def _advance_jaxpr(s: _Setup, structure: _Structure, segment):
-    """The closed jaxpr of one trial's ``advance`` by ``segment`` steps (traced abstractly, no compute)."""
+    """The closed jaxpr of one trial's ``advance`` by ``segment`` steps, the data an argument (traced
+    abstractly, no compute; cached by JAX for the same trainable, shapes and segment)."""
     h0 = {k: jax.ShapeDtypeStruct((), v.dtype) for k, v in s.hp.items()}
-    return jax.make_jaxpr(lambda st_, h: structure.trainable.advance(st_, s.data, segment, **h))(structure.spec.state,
-                                                                                                h0)
+    return _advanced.trace(structure.trainable.advance, structure.spec.state, h0, s.data, segment).jaxpr
 
 
 def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
