@@ -145,12 +145,17 @@ class Driver:
         return f"steps {max(tr.curve[i][-1][0] for i in ok)}, best {name} {best:.4g}"
 
     # --- the loop ---------------------------------------------------------------------------------------------
-    def _record(self, trial, out, j, steps):
-        tr = self.trials
-        vals = {k: out[k][j].item() for k in self.metrics}
-        tr.curve[trial].append((int(steps), vals))
-        code = st.run_status({k: np.asarray([v]) for k, v in vals.items()})[0]
-        tr.status[trial] = code
+    def _rows(self, out):
+        """The lanes' ``({metric: value}, status code)`` pairs of a call's metrics ``out`` ({name: (lanes,)})."""
+        got = {k: out[k] for k in self.metrics}
+        vals = [dict(zip(self.metrics, r)) for r in zip(*(got[k].tolist() for k in self.metrics))]
+        return list(zip(vals, st.run_status(got).tolist()))
+
+    def _record(self, trial, row, steps):
+        """Append the evaluation ``row = (values, status code)`` at ``steps`` to the trial's curve; its code."""
+        vals, code = row
+        self.trials.curve[trial].append((int(steps), vals))
+        self.trials.status[trial] = code
         return code
 
     def _admit(self, items):
@@ -226,19 +231,20 @@ class Driver:
         starts = (self.kd[ids], new) if new.any() else (None, None)
         out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k,
                            *starts)
-        at0 = {m: out[at_start(m)] for m in self.metrics} if new.any() else None
+        rows = self._rows(out)
+        rows0 = self._rows({m: out[at_start(m)] for m in self.metrics}) if new.any() else None
         self.paid += int(np.sum(w)) * seg * k
         keep, done_now = [], []
         for j, it in enumerate(lanes):
             i = it[0]
             if new[j]:
-                if self._record(i, at0, j, 0) != st.OK:  # invalid or non-finite at its start: stopped there
+                if self._record(i, rows0[j], 0) != st.OK:  # invalid or non-finite at its start: stopped there
                     self.release([i])
                     done_now.append(it)
                     continue
             tr.steps[i] += seg * k
             self.useful += seg * k
-            code = self._record(i, out, j, tr.steps[i])
+            code = self._record(i, rows[j], tr.steps[i])
             done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
             if done and (release_done or code != st.OK):
                 self.release([i])
