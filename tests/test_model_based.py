@@ -95,10 +95,16 @@ def test_asha_promotes_the_top_of_each_rung_without_barriers(prob):
     res = sweeps.asha(mlp, dists, trials=27, min_steps=2, max_steps=18, eta=3, lanes=4,
                       sampler=sweeps.tpe(n_startup_trials=4), key=jax.random.key(2), data=data, **KW)
     rungs = {r["steps"]: r["trials"] for r in res.rungs}
+    values = {r["steps"]: r["metric"] for r in res.rungs}
     assert sorted(rungs) == [2, 6, 18] and len(rungs[2]) == 27
     for lo, hi in ((2, 6), (6, 18)):
         assert set(rungs[hi]) <= set(rungs[lo])
-        assert len(rungs[hi]) <= len(rungs[lo]) // 3
+        assert values[lo] == [res.curves[i][[s for s, _ in res.curves[i]].index(lo)][1]["val_accuracy"]
+                              for i in rungs[lo]]  # each trial's value at the rung's end
+        for i in rungs[hi]:  # promoted while in the top floor(m / eta) of the m trials that had finished rung lo
+            p = rungs[lo].index(i)
+            assert any(i in [rungs[lo][j] for j in np.argsort(-np.asarray(values[lo][:m]), kind="stable")[:m // 3]]
+                       for m in range(p + 1, len(rungs[lo]) + 1))
     assert res.final == rungs[18] and all(res.curves[i][-1][0] == 18 for i in res.final)
     assert res.meta["n_proposed"] == 27 and res.meta["propose_calls"] >= 6  # proposed as lanes freed, not at once
     # asynchronous: some trial reached rung 6 before the last new trial started rung 2
@@ -109,6 +115,30 @@ def test_asha_promotes_the_top_of_each_rung_without_barriers(prob):
     again = sweeps.asha(mlp, dists, trials=27, min_steps=2, max_steps=18, eta=3, lanes=4,
                         sampler=sweeps.tpe(n_startup_trials=4), key=jax.random.key(2), data=data, **KW)
     assert again.curves == res.curves and again.rungs == res.rungs  # same key, same result
+
+
+def test_asha_ranks_a_rung_by_the_values_its_trials_finished_it_with():
+    """A promoted trial keeps its place in the rung below: its later values (at higher budgets) do not move it
+    (ASHA's rungs, as Li et al.'s and Optuna's SuccessiveHalvingPruner, compare values at the rung's budget)."""
+    from types import SimpleNamespace
+
+    from jaxnn.sweeps.driver import Trials
+    from jaxnn.sweeps.schedulers.asha import _Asha
+    tr = Trials(6, {})
+    search = SimpleNamespace(trials=tr, metric="m", mode="max")
+    sched = _Asha(search, [1, 3], 3, 6)
+    assert [i for i, _ in sched.jobs(3)] == [0, 1, 2]
+    for i, v in zip((0, 1, 2), (0.5, 0.9, 0.1)):
+        tr.curve[i].append((1, {"m": v}))
+        sched.finished(i)
+    assert sched.jobs(1) == [(1, 3)]  # the top 1 of 3
+    tr.curve[1].append((2, {"m": 0.0}))  # trial 1 at a higher budget, worse than every other value
+    assert [i for i, _ in sched.jobs(3)] == [3, 4, 5]
+    for i, v in zip((3, 4, 5), (0.2, 0.3, 0.4)):
+        tr.curve[i].append((1, {"m": v}))
+        sched.finished(i)
+    assert sched.jobs(3) == [(0, 3)]  # the top 2 of 6 are trials 1 (promoted) and 0 by their values at budget 1
+    assert sched.records()[0]["metric"] == [0.5, 0.9, 0.1, 0.2, 0.3, 0.4]
 
 
 def test_asha_lanes_default_to_the_working_sets_width(prob):

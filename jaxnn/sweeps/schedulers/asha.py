@@ -25,45 +25,42 @@ __all__ = ["asha"]
 
 
 class _Asha:
-    """ASHA's rungs on the host: which trials finished which rung, which were promoted."""
+    """ASHA's rungs on the host: which trials finished which rung (with the metric and status they finished it
+    with: a promoted trial's later values do not move it within the rungs below), which were promoted."""
 
     def __init__(self, search, budgets, eta, n):
         self.search, self.budgets, self.eta, self.n = search, list(budgets), eta, n
         self.done = [[] for _ in budgets]          # trials that finished rung k, in order
+        self.values = [[] for _ in budgets]        # their metric at rung k's end
+        self.status = [[] for _ in budgets]        # and their status then
         self.promoted = [set() for _ in budgets]
         self.rung = {}                             # trial -> the rung it is training towards
         self.next_new = 0
 
     def finished(self, i):
-        k = self.rung[i]
+        k, tr = self.rung[i], self.search.trials
         self.done[k].append(i)
+        self.values[k].append(tr.last(i, self.search.metric))
+        self.status[k].append(tr.status[i])
         return []
 
     def _promotable(self, k):
-        """The best trial of rung k in its top floor(n_k / eta), not promoted yet (None if none)."""
-        tr, ids = self.search.trials, self.done[k]
-        top = len(ids) // self.eta
+        """The trials of rung k's top floor(n_k / eta) not promoted yet, best first."""
+        ids, top = self.done[k], len(self.done[k]) // self.eta
         if not top:
-            return None
-        vals = [tr.last(i, self.search.metric) for i in ids]
-        for j in rank(vals, tr.status[ids], self.search.mode)[:top]:
-            i = ids[j]
-            if i not in self.promoted[k] and tr.status[i] == st.OK:
-                return i
-        return None
+            return []
+        order = rank(self.values[k], self.status[k], self.search.mode)[:top]
+        return [ids[j] for j in order if self.status[k][j] == st.OK and ids[j] not in self.promoted[k]]
 
     def jobs(self, free):
-        """Up to ``free`` work items: promotions first (highest rung first), then new trials."""
+        """Up to ``free`` work items: promotions first (highest rung first, the best of a rung first), then new
+        trials."""
         out = []
-        while len(out) < free:
-            i = next((i for k in range(len(self.budgets) - 2, -1, -1)
-                      for i in [self._promotable(k)] if i is not None), None)
-            if i is None:
-                break
-            k = self.rung[i]
-            self.promoted[k].add(i)
-            self.rung[i] = k + 1
-            out.append((i, self.budgets[k + 1]))
+        for k in range(len(self.budgets) - 2, -1, -1):
+            for i in self._promotable(k)[:free - len(out)]:
+                self.promoted[k].add(i)
+                self.rung[i] = k + 1
+                out.append((i, self.budgets[k + 1]))
         while len(out) < free and self.next_new < self.n:
             self.rung[self.next_new] = 0
             out.append((self.next_new, self.budgets[0]))
@@ -71,9 +68,8 @@ class _Asha:
         return out
 
     def records(self):
-        tr = self.search.trials
-        return [{"steps": b, "trials": list(ids), "metric": [tr.last(i, self.search.metric) for i in ids]}
-                for b, ids in zip(self.budgets, self.done) if ids]
+        return [{"steps": b, "trials": list(ids), "metric": list(v)}
+                for b, ids, v in zip(self.budgets, self.done, self.values) if ids]
 
 
 def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optional[str] = None, min_steps: int,
