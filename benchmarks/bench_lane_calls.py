@@ -4,8 +4,10 @@ On the adaptive benchmark's problem and network (``benchmarks/bench_adaptive.py`
 tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per core:
 
 * ``--calls``: successive halving and ASHA + TPE timed call by call (the lane pool's ``advance`` wrapped with
-  a timer; seeds 1.. after a compiling seed 0): how many calls of each kind (those that also start new trials,
-  and the others), their seconds and lane-steps per second by segment length, ASHA's host time proposing;
+  a timer; seeds 1.. after a compiling seed 0): the search's setup (its wall time less ``meta["run_s"]``: the
+  checks, tracing and lane sizing before the first call), how many calls of each kind (those that also start
+  new trials, and the others), their seconds and lane-steps per second by segment length, ASHA's host time
+  proposing;
   then the fixed cost of one call (a zero-segment ``advance`` of the last search's lanes, best of 20).
 * ``--blocks``: one lane's numbers computed in a vmap of 1, 2 and 4 lanes against 8 (init, 27 adam steps,
   evaluate): why no block of the lane pool is narrower than ``sweeps.lanes.MIN_BLOCK`` lanes.
@@ -91,9 +93,9 @@ def calls(mlp, data, seeds):
             for name, n, steps, s in log:
                 row = by[(name, steps)]
                 row[0], row[1], row[2] = row[0] + 1, row[1] + n * steps, row[2] + s
-            print(f"\n{kind}, seed {seed}: {wall:.2f} s, {res.meta['lanes']} lanes, propose_s "
-                  f"{res.meta.get('propose_s', 0.0):.3f}, calls {sum(r[0] for r in by.values())} "
-                  f"({sum(r[2] for r in by.values()):.2f} s)")
+            print(f"\n{kind}, seed {seed}: {wall:.2f} s (setup {wall - res.meta['run_s']:.3f} s), "
+                  f"{res.meta['lanes']} lanes, propose_s {res.meta.get('propose_s', 0.0):.3f}, calls "
+                  f"{sum(r[0] for r in by.values())} ({sum(r[2] for r in by.values()):.2f} s)")
             for (name, steps), (c, ls, s) in sorted(by.items()):
                 rate = f", {ls / s:,.0f} busy lane-steps/s" if ls else ""
                 print(f"  {name:15s} {steps:4d} steps: {c:3d} calls, {s:.3f} s ({1e3 * s / c:.1f} ms each){rate}")

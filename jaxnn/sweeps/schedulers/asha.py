@@ -3,10 +3,13 @@ MLSys 2020), with lanes in place of workers.
 
 Rungs k = 0, 1, ... train to ``min_steps * eta**k`` steps (as :func:`successive_halving`).  Whenever lanes
 are free at a segment boundary, each takes the next job of ASHA's ``get_job``: from the highest rung down,
-a trial that stands in the top ``floor(n_k / eta)`` of the ``n_k`` trials finished at rung k and was not
-promoted yet continues (from its state) to rung k + 1; else a new trial starts at rung 0, proposed by the
-sampler from every observation so far.  No rung waits for its last trial, so lanes never wait; a search
-ends when its ``trials`` have started and nothing more can be promoted.
+a trial that stands in the top ``floor(n_k / eta)`` of the ``n_k`` trials finished at rung k (ranked by the
+values they finished rung k with, as the paper's and Optuna's ``SuccessiveHalvingPruner``: a promoted trial's
+later values do not move it there) and was not promoted yet continues (from its state) to rung k + 1; else a
+new trial starts at rung 0, proposed by the sampler from every observation so far.  As the top of a rung moves
+with its later trials, a rung can promote more than ``n_k / eta`` of them over a search.  No rung waits for
+its last trial, so lanes never wait; a search ends when its ``trials`` have started and nothing more can be
+promoted.
 """
 
 from __future__ import annotations
@@ -91,8 +94,9 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
     Other arguments as :func:`jaxnn.sweeps.successive_halving`.
 
     Returns:
-      An :class:`AdaptiveResult`: ``rungs`` (each rung's finished trials in order), ``final`` (the trials that
-      reached the top rung, else the highest rung reached), ``meta["propose_s"]``, ``meta["lane_utilization"]``.
+      An :class:`AdaptiveResult`: ``rungs`` (each rung's finished trials in order, ``metric`` their values at the
+      rung's budget), ``final`` (the trials that reached the top rung, else the highest rung reached),
+      ``meta["propose_s"]``, ``meta["lane_utilization"]``.
     """
     min_steps, max_steps = check_budgets(metric, mode, eta, min_steps, max_steps)
     design, ps, sampler = prepare(space, check_sampler(sampler), trials, key,
