@@ -3,6 +3,9 @@ against XLA's memory analysis, within a memory budget and (on a CPU) a cache-siz
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 __all__ = ["working_set_bytes", "runs_per_device", "balanced", "default_budget", "analysed_bytes",
@@ -24,21 +27,27 @@ def _sub_jaxprs(params):
                 yield x.jaxpr
 
 
+@functools.lru_cache(maxsize=64)
 def working_set_bytes(jaxpr) -> int:
     """Bytes of all intermediate values of one run, counted per nesting level (a scan body counts once:
     its values live for one step): the larger of a level's own values and its biggest sub-computation.
-    A compile-free proxy of a run's working set, used to pick the chunk size before compiling."""
+    A compile-free proxy of a run's working set, used to pick the chunk size before compiling (kept for the
+    jaxprs JAX keeps: a search traced before does not walk its jaxpr again)."""
+    return _level_bytes(jaxpr)
+
+
+def _level_bytes(jaxpr) -> int:
     own, nested = 0, 0
     for e in jaxpr.eqns:
         for v in e.outvars:
             aval = getattr(v, "aval", None)
             if hasattr(aval, "shape") and hasattr(aval, "dtype"):
                 try:
-                    own += int(np.prod(aval.shape, dtype=np.int64)) * np.dtype(aval.dtype).itemsize
+                    own += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
                 except TypeError:  # extended dtypes (PRNG keys)
-                    own += int(np.prod(aval.shape, dtype=np.int64)) * 8
+                    own += math.prod(aval.shape) * 8
         for sub in _sub_jaxprs(e.params):
-            nested = max(nested, working_set_bytes(sub))
+            nested = max(nested, _level_bytes(sub))
     return max(own, nested)
 
 

@@ -28,6 +28,7 @@ arrays.
 from __future__ import annotations
 
 import collections
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -159,6 +160,15 @@ def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None
     return max(MIN_BLOCK, chunking.cache_runs(chunking.working_set_bytes(closed.jaxpr)))
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _zeros(key, sharding):
+    """A jitted function of no arguments: the pytree of zeros ``key`` (:func:`~jaxnn.sweeps.executor.spec_key`
+    of its ShapeDtypeStructs) placed by ``sharding`` (every leaf), made on the devices (no host transfer)."""
+    treedef, leaves = key
+    return jax.jit(lambda: jax.tree_util.tree_unflatten(treedef, [jnp.zeros(shape, d) for shape, d in leaves]),
+                   out_shardings=jax.tree_util.tree_unflatten(treedef, [sharding] * len(leaves)))
+
+
 class Pool:
     """Bank + lanes of one trainable on one mesh (see the module docstring)."""
 
@@ -258,10 +268,8 @@ class Pool:
                 for k in self.hp_names}
 
     def empty(self):
-        """A bank of zeros (the scratch and free slots are never read for results)."""
-        bank_sh = self.bank_sh
-        self.bank = jax.tree_util.tree_map(lambda s: self._put(np.zeros((self.B,) + tuple(s.shape), s.dtype), bank_sh),
-                                           self.spec.state)
+        """A bank of zeros (the scratch and free slots are never read for results), made on the devices."""
+        self.bank = _zeros(spec_key(self.bank_struct()), self.bank_sh)()
 
     def load(self, host_bank):
         """The bank from host arrays (a checkpoint)."""
