@@ -27,12 +27,18 @@ def _sub_jaxprs(params):
                 yield x.jaxpr
 
 
-@functools.lru_cache(maxsize=64)
 def working_set_bytes(jaxpr) -> int:
     """Bytes of all intermediate values of one run, counted per nesting level (a scan body counts once:
     its values live for one step): the larger of a level's own values and its biggest sub-computation.
-    A compile-free proxy of a run's working set, used to pick the chunk size before compiling (kept for the
-    jaxprs JAX keeps: a search traced before does not walk its jaxpr again)."""
+    A compile-free proxy of a run's working set, used to pick the chunk size before compiling."""
+    return _level_bytes(jaxpr)
+
+
+@functools.lru_cache(maxsize=64)
+def kept_working_set_bytes(jaxpr) -> int:
+    """:func:`working_set_bytes` of a jaxpr that JAX's trace cache keeps (the adaptive searches' ``advance``),
+    kept per jaxpr: a search traced before does not walk it again.  (Not for fresh jaxprs: the cache would keep
+    them, and what they close over, alive.)"""
     return _level_bytes(jaxpr)
 
 

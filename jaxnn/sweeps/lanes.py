@@ -151,13 +151,16 @@ def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None
     """Lanes per block on one device: on a CPU, as many as keep the working-set estimate of one segment near
     :data:`jaxnn.sweeps.chunking.CPU_CHUNK_BYTES` (the rule of :func:`jaxnn.sweep`'s chunks: throughput falls
     once a block leaves the cache), at least ``MIN_BLOCK``; elsewhere None (all lanes at once).  ``closed``:
-    the segment's jaxpr when the caller traced it already."""
+    the segment's jaxpr when the caller traced it already (one JAX's trace cache keeps: its estimate is kept)."""
     if platform != "cpu":
         return None
     if closed is None:
         hp = {k: jax.ShapeDtypeStruct((), v) for k, v in hp_dtypes.items()}
-        closed = jax.make_jaxpr(lambda s, h: trainable.advance(s, data, segment, **h))(state, hp)
-    return max(MIN_BLOCK, chunking.cache_runs(chunking.working_set_bytes(closed.jaxpr)))
+        ws = chunking.working_set_bytes(jax.make_jaxpr(lambda s, h: trainable.advance(s, data, segment, **h))(state,
+                                                                                                         hp).jaxpr)
+    else:
+        ws = chunking.kept_working_set_bytes(closed.jaxpr)
+    return max(MIN_BLOCK, chunking.cache_runs(ws))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

@@ -228,7 +228,7 @@ def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
     if lanes is not None:
         lanes = validate.check_int("lanes", lanes, minimum=1)
         return -(-lanes // n_dev) * n_dev
-    ws = chunking.working_set_bytes(closed.jaxpr)
+    ws = chunking.kept_working_set_bytes(closed.jaxpr)  # a jaxpr JAX keeps (_advance_jaxpr)
     dev = s.mesh.devices.flat[0]
     r = chunking.runs_per_device(ws, ws, n_max, n_dev, chunking.default_budget(dev), dev.platform)
     w = chunking.balanced(r, n_max, n_dev)
@@ -269,8 +269,7 @@ def open_search(kind, args, trainable, design, key, data, metric, *, segment, sl
     s = _setup(trainable, design, key, data, metric, devices, rule_metric)
     mode = resolve(metric, mode, s.directions, declare=_declare_hint(metric))
     args = {**args, "metric": metric, "mode": mode}
-    traced = lanes is None or out_dir is not None
-    closed = [_advance_jaxpr(s, g, segment) if traced else None for g in s.structures]
+    closed = [_advance_jaxpr(s, g, segment) for g in s.structures]  # kept by JAX: a search seen before is not traced
     W = _shared_width([_width(s, c, n_max, lanes, work) for c in closed], s.mesh)
     fp = None if out_dir is None else _fingerprint(kind, args, s, closed, segment, W)
     pool, group = _pools(s, closed, W, slots, segment)
