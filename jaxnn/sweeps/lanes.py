@@ -156,8 +156,8 @@ def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None
         return None
     if closed is None:
         hp = {k: jax.ShapeDtypeStruct((), v) for k, v in hp_dtypes.items()}
-        ws = chunking.working_set_bytes(jax.make_jaxpr(lambda s, h: trainable.advance(s, data, segment, **h))(state,
-                                                                                                         hp).jaxpr)
+        fresh = jax.make_jaxpr(lambda s, h: trainable.advance(s, data, segment, **h))(state, hp)
+        ws = chunking.working_set_bytes(fresh.jaxpr)
     else:
         ws = chunking.kept_working_set_bytes(closed.jaxpr)
     return max(MIN_BLOCK, chunking.cache_runs(ws))
