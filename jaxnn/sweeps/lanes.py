@@ -44,7 +44,8 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "tail_block", "lane_block", "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
+           "busy_per_device", "tail_block", "lane_block", "advance_jaxpr", "at_start", "MIN_BLOCK", "TAIL_BLOCK",
+           "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled segment programs of a pool
@@ -147,20 +148,30 @@ def tail_block(L: int, platform: str) -> int:
     return min(L, TAIL_BLOCK) if platform == "cpu" else L
 
 
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _advanced(advance, state, h, data, segment):
+    """One trial's ``advance`` by ``segment`` steps; only traced (:func:`advance_jaxpr`)."""
+    return advance(state, data, segment, **h)
+
+
+def advance_jaxpr(advance, state, hp_dtypes, data, segment):
+    """The closed jaxpr of one trial's ``advance(state, data, segment, **hp)`` (``hp``: scalars of
+    ``hp_dtypes``), the data an argument: traced abstractly, no compute, through a jitted function whose trace
+    JAX keeps, so the same trainable, shapes and segment are traced once."""
+    h0 = {k: jax.ShapeDtypeStruct((), v) for k, v in hp_dtypes.items()}
+    return _advanced.trace(advance, state, h0, data, segment).jaxpr
+
+
 def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None) -> int | None:
     """Lanes per block on one device: on a CPU, as many as keep the working-set estimate of one segment near
     :data:`jaxnn.sweeps.chunking.CPU_CHUNK_BYTES` (the rule of :func:`jaxnn.sweep`'s chunks: throughput falls
     once a block leaves the cache), at least ``MIN_BLOCK``; elsewhere None (all lanes at once).  ``closed``:
-    the segment's jaxpr when the caller traced it already (one JAX's trace cache keeps: its estimate is kept)."""
+    the segment's jaxpr from :func:`advance_jaxpr` when the caller traced it already."""
     if platform != "cpu":
         return None
     if closed is None:
-        hp = {k: jax.ShapeDtypeStruct((), v) for k, v in hp_dtypes.items()}
-        fresh = jax.make_jaxpr(lambda s, h: trainable.advance(s, data, segment, **h))(state, hp)
-        ws = chunking.working_set_bytes(fresh.jaxpr)
-    else:
-        ws = chunking.kept_working_set_bytes(closed.jaxpr)
-    return max(MIN_BLOCK, chunking.cache_runs(ws))
+        closed = advance_jaxpr(trainable.advance, state, hp_dtypes, data, segment)
+    return max(MIN_BLOCK, chunking.cache_runs(chunking.kept_working_set_bytes(closed.jaxpr)))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

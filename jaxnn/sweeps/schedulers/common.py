@@ -28,7 +28,7 @@ from jaxnn.sweeps.directions import check_directions, check_mode, resolve
 from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Driver, Trials
 from jaxnn.sweeps.executor import check_data, replicate
-from jaxnn.sweeps.lanes import MIN_BLOCK, Pool, Spec, blocks_paid, tail_block
+from jaxnn.sweeps.lanes import MIN_BLOCK, Pool, Spec, advance_jaxpr, blocks_paid, tail_block
 from jaxnn.sweeps.provenance import code_hash, versions
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
@@ -111,12 +111,6 @@ def _started(fns, k, h, data):
     hyperparameter dtypes a search has traced before (a search over several seeds traces once)."""
     state = fns[0](k, data, **h)
     return state, fns[1](state, data, **h)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _advanced(advance, state, h, data, segment):
-    """One trial's ``advance`` by ``segment`` steps; only traced (as :func:`_started`)."""
-    return advance(state, data, segment, **h)
 
 
 def _trace(trainable, k0, h0, data, static=None):
@@ -215,10 +209,10 @@ def _fitted_width(w_max: int, n_dev: int, work, platform: str) -> int:
 
 
 def _advance_jaxpr(s: _Setup, structure: _Structure, segment):
-    """The closed jaxpr of one trial's ``advance`` by ``segment`` steps, the data an argument (traced
-    abstractly, no compute; cached by JAX for the same trainable, shapes and segment)."""
-    h0 = {k: jax.ShapeDtypeStruct((), v.dtype) for k, v in s.hp.items()}
-    return _advanced.trace(structure.trainable.advance, structure.spec.state, h0, s.data, segment).jaxpr
+    """The closed jaxpr of one trial's ``advance`` by ``segment`` steps (:func:`jaxnn.sweeps.lanes.advance_jaxpr`:
+    traced abstractly, kept by JAX)."""
+    return advance_jaxpr(structure.trainable.advance, structure.spec.state, {k: v.dtype for k, v in s.hp.items()},
+                         s.data, segment)
 
 
 def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
@@ -228,7 +222,7 @@ def _width(s: _Setup, closed, n_max, lanes, work=None) -> int:
     if lanes is not None:
         lanes = validate.check_int("lanes", lanes, minimum=1)
         return -(-lanes // n_dev) * n_dev
-    ws = chunking.kept_working_set_bytes(closed.jaxpr)  # a jaxpr JAX keeps (_advance_jaxpr)
+    ws = chunking.kept_working_set_bytes(closed.jaxpr)  # a jaxpr JAX keeps (advance_jaxpr)
     dev = s.mesh.devices.flat[0]
     r = chunking.runs_per_device(ws, ws, n_max, n_dev, chunking.default_budget(dev), dev.platform)
     w = chunking.balanced(r, n_max, n_dev)
