@@ -198,6 +198,23 @@ def test_first_blocks_computes_only_the_busy_blocks(active):
     assert not got[m:].any()
 
 
+def test_replicated_moves_a_state_one_buffer_per_dtype_unchanged():
+    """The lanes' new states reach every device's bank by one collective per dtype: the values, dtypes and
+    shapes of every leaf come back as they were."""
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+    mesh = Mesh(np.array(jax.devices()), ("runs",))
+    n = len(jax.devices()) * 2
+    tree = {"W": jnp.arange(n * 12.0).reshape(n, 3, 4), "b": -jnp.arange(n * 3.0).reshape(n, 3),
+            "t": jnp.arange(n, dtype=jnp.int32), "ok": jnp.arange(n) % 2 == 0,
+            "key": jnp.arange(n * 2, dtype=jnp.uint32).reshape(n, 2)}
+    lanes = jax.device_put(tree, NamedSharding(mesh, P("runs")))
+    got = jax.jit(lambda t: sweeps.lanes.replicated(t, NamedSharding(mesh, P())))(lanes)
+    for k, x in tree.items():
+        assert got[k].dtype == x.dtype and got[k].shape == x.shape and np.array_equal(got[k], x), k
+        assert got[k].sharding.is_fully_replicated
+
+
 def test_fitted_width_keeps_a_whole_block_per_device():
     """The default width of an adaptive search pays the fewest lane-steps for its schedule among widths of at
     least a block of MIN_BLOCK lanes per device on a CPU: successive halving's 243 / 81 / 27 / 9 trials on two

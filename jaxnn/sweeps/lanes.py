@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -44,8 +45,8 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "tail_block", "lane_block", "advance_jaxpr", "at_start", "MIN_BLOCK", "TAIL_BLOCK",
-           "NARROW_SAVES"]
+           "busy_per_device", "replicated", "tail_block", "lane_block", "advance_jaxpr", "at_start", "MIN_BLOCK",
+           "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled segment programs of a pool
@@ -104,6 +105,26 @@ def blocked(f, xs, block, batched=False):
         return out
     tail = f(*jax.tree_util.tree_map(lambda x: x[m:], xs))
     return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
+
+
+def replicated(tree, sharding):
+    """``tree`` (leaves with a leading lane axis) constrained to the replicated ``sharding`` by one collective
+    per dtype: the leaves of each dtype are concatenated, moved, and split again.  A trial's state has tens of
+    leaves, and each collective between CPU devices has a fixed cost that one per leaf paid every call
+    (``benchmarks/bench_lane_calls.py --calls`` times the call)."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    groups = collections.defaultdict(list)
+    for i, x in enumerate(leaves):
+        groups[x.dtype].append(i)
+    out = list(leaves)
+    for idx in groups.values():
+        n = leaves[idx[0]].shape[0]
+        flat = jax.lax.with_sharding_constraint(jnp.concatenate([leaves[i].reshape(n, -1) for i in idx], axis=1),
+                                                sharding)
+        at = np.cumsum([0] + [math.prod(leaves[i].shape[1:]) for i in idx])
+        for j, i in enumerate(idx):
+            out[i] = flat[:, at[j]:at[j + 1]].reshape(leaves[i].shape)
+    return jax.tree_util.tree_unflatten(treedef, out)
 
 
 def first_blocks(f, xs, active, b, batched=False):
@@ -181,6 +202,12 @@ def _zeros(key, sharding):
     treedef, leaves = key
     return jax.jit(lambda: jax.tree_util.tree_unflatten(treedef, [jnp.zeros(shape, d) for shape, d in leaves]),
                    out_shardings=jax.tree_util.tree_unflatten(treedef, [sharding] * len(leaves)))
+
+
+@jax.jit
+def _state_at(bank, slot):
+    """The state in bank slot ``slot`` (traced): one call, not one indexing op per leaf."""
+    return jax.tree_util.tree_map(lambda b: b[slot], bank)
 
 
 class Pool:
@@ -261,6 +288,7 @@ class Pool:
                 states = jax.tree_util.tree_map(lambda b: b[src], bank)
                 states = jax.lax.with_sharding_constraint(states, self.lane_sh)
                 states, out = lanes_fn((states, kd, new, hp), active, k, data)
+                states = replicated(states, self.rep)  # every device's bank gets every lane's new state
                 return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
             return seg
 
@@ -295,7 +323,7 @@ class Pool:
 
     def host_state(self, slot: int):
         """The state in one slot as host arrays, every process."""
-        return gather(jax.tree_util.tree_map(lambda b: b[slot], self.bank))
+        return gather(_state_at(self.bank, np.int32(slot)))
 
     def bank_struct(self):
         """The bank's leaves as ``ShapeDtypeStruct`` s (``(B,) +`` a state leaf's shape): a checkpoint's layout."""
