@@ -59,10 +59,10 @@ def timed_calls(log, seen):
     "advance + start" for a call that starts new trials (their init and step-0 evaluation) besides."""
     advance = lanes.Pool.advance
 
-    def timed_advance(self, src, dst, hp, w=None, segments=1, kd=None, new=None):
+    def timed_advance(self, src, dst, hp, w=None, segments=1, kd=None, new=None, look=None):
         seen["call"] = (self, list(src), list(dst), {k: np.asarray(v) for k, v in hp.items()})
         t = time.perf_counter()
-        out = advance(self, src, dst, hp, w, segments, kd, new)
+        out = advance(self, src, dst, hp, w, segments, kd, new, look)
         kind = "advance" if new is None else "advance + start"
         log.append((kind, len(src), segments * self.segment, time.perf_counter() - t))
         return out

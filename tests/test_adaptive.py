@@ -157,6 +157,9 @@ def test_hyperband_matches_host_reference(prob):
         a += n
     assert res.best()["steps"] == 27
     assert res.best()["trial"] in {i for x in res.rungs if x["steps"] == 27 for i in x["trials"]}
+    for i in range(34):  # each trial evaluated at its start and at every budget it passed, whatever its bracket
+        steps = [s for s, _ in res.curves[i]]
+        assert steps == [0, 3, 9, 27][:len(steps)], (i, steps)
     with pytest.raises(ValueError, match="needs 17 trials per iteration .* 51 for 3; the space has 35"):
         sweeps.hyperband(mlp, big, key=key, data=data, metric="val_loss", min_steps=3, max_steps=27, iterations=3)
 

@@ -110,11 +110,35 @@ def test_asha_promotes_the_top_of_each_rung_without_barriers(prob):
     # asynchronous: some trial reached rung 6 before the last new trial started rung 2
     first_new = {i: next(k for k, (s, _) in enumerate(res.curves[i]) if s == 2) for i in range(27)}
     assert max(first_new.values()) > 0 or res.meta["calls"] > 0
-    starts = [res.curves[i][0][0] for i in range(27)]
-    assert starts == [0] * 27
+    for i in range(27):  # evaluated at its start and where its rungs end, whatever the lanes beside it did
+        steps = [s for s, _ in res.curves[i]]
+        assert steps == [0, 2, 6, 18][:len(steps)], (i, steps)
+    i = rungs[18][-1]  # its value at the top rung: the trial trained alone
+    want = alone(mlp, data, jax.random.key(2), i, {k: res.trials[k][i] for k in dists}, 18)
+    np.testing.assert_allclose(res.curves[i][-1][1]["val_loss"], want["val_loss"], rtol=1e-5)
     again = sweeps.asha(mlp, dists, trials=27, min_steps=2, max_steps=18, eta=3, lanes=4,
                         sampler=sweeps.tpe(n_startup_trials=4), key=jax.random.key(2), data=data, **KW)
     assert again.curves == res.curves and again.rungs == res.rungs  # same key, same result
+
+
+def test_an_accelerators_batched_evaluation_shows_what_the_lanes_alone_do(prob, monkeypatch):
+    """On an accelerator the pool evaluates a block's lanes in one vmap (a loop of single lanes would serialize
+    small kernels), on a CPU each lane alone: forced here on the CPU, the same schedule and the same curves (to
+    rounding: a vmap rounds otherwise), the lanes not asked for never recorded."""
+    mlp, dists, data = prob
+    kw = dict(trials=9, min_steps=2, max_steps=6, eta=3, lanes=4, key=jax.random.key(5), data=data, **KW)
+    alone = sweeps.asha(mlp, dists, **kw)
+    sweeps.lanes.clear_compiled()
+    monkeypatch.setattr(sweeps.lanes, "evaluates_alone", lambda platform: False)
+    try:
+        batched = sweeps.asha(mlp, dists, **kw)
+    finally:
+        sweeps.lanes.clear_compiled()
+    assert [(r["steps"], r["trials"]) for r in batched.rungs] == [(r["steps"], r["trials"]) for r in alone.rungs]
+    for a, b in zip(alone.curves, batched.curves):
+        assert [s for s, _ in a] == [s for s, _ in b] and [s for s, _ in a] == [0, 2, 6][:len(a)]
+        for (_, x), (_, y) in zip(a, b):
+            np.testing.assert_allclose([x[k] for k in sorted(x)], [y[k] for k in sorted(x)], rtol=1e-5, atol=1e-6)
 
 
 def test_asha_ranks_a_rung_by_the_values_its_trials_finished_it_with():
@@ -169,6 +193,9 @@ def test_bohb_runs_hyperbands_brackets_with_tpe(prob):
             for i in nxt["trials"]:
                 steps = [s for s, _ in res.curves[i]]
                 assert steps == sorted(steps) and nxt["steps"] in steps and steps.count(0) == 1
+    for i in range(res.meta["n_proposed"]):  # evaluated at its start and at every budget it passed, any bracket:
+        steps = [s for s, _ in res.curves[i]]  # the model of each budget learns from every trial that passed it
+        assert steps == [0, 2, 6, 18][:len(steps)], (i, steps)
     assert res.best()["steps"] == 18
 
 

@@ -218,19 +218,25 @@ class Driver:
             dst.append(int(tr.slot[i]))
         return src, dst
 
-    def _segment(self, lanes, src, dst, rule, release_done, fuse):
+    def _segment(self, lanes, src, dst, rule, release_done, fuse, marks=()):
         """One call of the busy lanes (only their blocks where that pays: :meth:`Pool.plan`): one segment, or with
-        ``fuse`` (and no rule) as many as the nearest item end, where the next decision falls; returns the items
-        done now."""
+        ``fuse`` (and no rule) as many as the nearest item end or mark, where the next decision or evaluation
+        falls; returns the items done now."""
         tr, seg = self.trials, self.pool.segment
         ids = [it[0] for it in lanes]
         left = [-(-(it[1] - tr.steps[it[0]]) // seg) for it in lanes]
-        k = min(left) if fuse and rule is None else 1
+        fused = fuse and rule is None
+        if fused:  # a trial is evaluated where its item ends or it passes a mark, whatever its lane's neighbours do
+            stop = [min([it[1]] + [b for b in marks if b > tr.steps[i]]) for i, it in zip(ids, lanes)]
+            k = min(-(-(b - tr.steps[i]) // seg) for i, b in zip(ids, stop))
+            look = np.array([tr.steps[i] + seg * k >= b for i, b in zip(ids, stop)])
+        else:  # a rule, run, PBT, search: every lane after every segment
+            k, look = 1, None
         w = self.pool.plan(src, max(left))
         new = np.array([not tr.curve[i] for i in ids])  # admitted, not evaluated yet: this call starts them
         starts = (self.kd[ids], new) if new.any() else (None, None)
         out = self._device("advance", np.asarray(src), np.asarray(dst), {h: v[ids] for h, v in tr.hp.items()}, w, k,
-                           *starts)
+                           *starts, look)
         rows = self._rows(out)
         rows0 = self._rows({m: out[at_start(m)] for m in self.metrics}) if new.any() else None
         self.paid += int(np.sum(w)) * seg * k
@@ -244,6 +250,9 @@ class Driver:
                     continue
             tr.steps[i] += seg * k
             self.useful += seg * k
+            if look is not None and not look[j]:  # mid-item: not evaluated
+                keep.append(it)
+                continue
             code = self._record(i, rows[j], tr.steps[i])
             done = code != st.OK or tr.steps[i] >= it[1] or (rule is not None and rule(tr, i))
             if done and (release_done or code != st.OK):
@@ -255,7 +264,7 @@ class Driver:
         lanes[:] = keep
         return done_now
 
-    def drive(self, items, *, rule=None, release_done=False, on_done=None, on_idle=None, fuse=False):
+    def drive(self, items, *, rule=None, release_done=False, on_done=None, on_idle=None, fuse=False, marks=()):
         """Run the work items ``[(trial, until[, source]), ...]`` in order through the lanes.
 
         A trial stops short of ``until`` when it diverges, is invalid, or ``rule(trials, i)`` says so.  With
@@ -264,8 +273,11 @@ class Driver:
         (a bracket's next rung, once its last trial finished the current one).  ``on_idle(free lanes) -> more
         items`` is called when lanes are free and the queue is empty (asynchronous searches: a promotion or
         new trials); the drive ends when the lanes are empty and it returns nothing.  ``fuse``: run the
-        segments up to the nearest item end in one compiled call (no rule: no decision falls between them;
-        the trials are evaluated at the call's end only).
+        segments up to the nearest item end in one compiled call (no rule: no decision falls between them),
+        and evaluate a trial only where its item ends and at the step counts ``marks`` it passes (a search's
+        budgets: its curve holds its start, its items' ends and those budgets, whatever the lanes beside it
+        do; a call ends at the nearest of them); without ``fuse`` (or with a rule) every lane is evaluated
+        after every segment.
         """
         tr, W = self.trials, self.pool.W
         queue = [list(it) + [None] * (3 - len(it)) for it in items]
@@ -299,7 +311,7 @@ class Driver:
         take()
         while lanes:
             src, dst = self._place(lanes, slot0, steps0, moved)
-            for it in self._segment(lanes, src, dst, rule, release_done, fuse):
+            for it in self._segment(lanes, src, dst, rule, release_done, fuse, marks):
                 finished(it[0])
             take()
             self.checkpoint()

@@ -4,7 +4,9 @@ A :class:`Pool` holds the states of up to ``slots`` live trials of one :class:`j
 *bank* (every leaf with a leading slot axis, sharded over a 1-D device mesh), plus W scratch slots.  One
 compiled function of W lanes, ``seg`` (one compilation, whatever the schedule): for every lane, the state of
 slot ``src`` is advanced ``k`` times ``segment`` steps (``k`` traced: one compilation for every k; a scheduler
-runs several segments in one call when no decision falls between them), evaluated and written to slot ``dst``
+runs several segments in one call when no decision falls between them), evaluated where the host asks
+(``look``: a scheduler asks where a trial's work ends; on a CPU a lane's evaluation is computed alone, so it
+costs nothing where not asked for and its numbers do not depend on the block it ran in), and written to slot ``dst``
 (``src == dst`` continues a trial; ``src != dst`` copies one into another, as population-based training
 exploits; an idle lane reads and writes its own scratch slot).  A lane flagged *new* starts a trial instead
 of reading ``src``: ``init`` from its key and ``evaluate`` (its step-0 metrics, returned besides), then the
@@ -45,8 +47,8 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "replicated", "tail_block", "lane_block", "advance_jaxpr", "at_start", "MIN_BLOCK",
-           "TAIL_BLOCK", "NARROW_SAVES"]
+           "busy_per_device", "replicated", "evaluates_alone", "tail_block", "lane_block", "advance_jaxpr",
+           "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled segment programs of a pool
@@ -183,6 +185,12 @@ def advance_jaxpr(advance, state, hp_dtypes, data, segment):
     return _advanced.trace(advance, state, h0, data, segment).jaxpr
 
 
+def evaluates_alone(platform: str) -> bool:
+    """Whether the pool evaluates each lane by itself (a CPU: what a lane's evaluation costs is its own, and its
+    numbers do not depend on its block) or a block's lanes in one vmap (an accelerator)."""
+    return platform == "cpu"
+
+
 def lane_block(trainable, state, hp_dtypes, data, segment, platform, closed=None) -> int | None:
     """Lanes per block on one device: on a CPU, as many as keep the working-set estimate of one segment near
     :data:`jaxnn.sweeps.chunking.CPU_CHUNK_BYTES` (the rule of :func:`jaxnn.sweep`'s chunks: throughput falls
@@ -244,6 +252,7 @@ class Pool:
     def _programs(self, tr):
         """The jitted ``seg`` (every lane) and ``part`` (the busy lanes' blocks) of trainable ``tr``."""
         mesh, spec, segment, impl = self.mesh, self.spec, self.segment, self.impl
+        alone = evaluates_alone(mesh.devices.flat[0].platform)
 
         def wrap(kd):
             return kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
@@ -255,13 +264,16 @@ class Pool:
         def fresh(kd, h, data):  # a new trial's state and its step-0 metrics
             return measured(tr.init(wrap(kd), data, **h), h, data)
 
-        def block(s, kd, new, h, k, data):
-            """A block of lanes (leading axis): each new one started from its key, alone (a loop over the block's
-            lanes, a ``lax.cond`` each: a lane that is not new costs nothing, and a lane's step-0 numbers do not
-            depend on its block), then every lane k segments (k traced: one compilation for every k), evaluated."""
+        def block(s, kd, new, look, h, k, data):
+            """A block of lanes (leading axis): each new one started from its key, then every lane k segments (k
+            traced: one compilation for every k), then the lanes flagged ``look`` evaluated.  Starts and (on a
+            CPU) evaluations are a loop over the block's lanes, a ``lax.cond`` each, so a lane that needs neither
+            costs nothing there, and a lane's metrics do not depend on its block (nor on the device count); on an
+            accelerator, where a loop of single lanes would serialize small kernels, the block is evaluated in
+            one vmap."""
             m1 = jax.eval_shape(fresh, kd[0], jax.tree_util.tree_map(lambda x: x[0], h), data)[1]  # one lane's
 
-            def zeros(lead=()):  # step-0 metrics of lanes that start nothing
+            def zeros(lead=()):  # the metrics of lanes that start or show nothing
                 return jax.tree_util.tree_map(lambda m: jnp.zeros(lead + m.shape, m.dtype), m1)
 
             def one(x):
@@ -269,10 +281,16 @@ class Pool:
                 return jax.lax.cond(new1, lambda: fresh(kd1, h1, data), lambda: (s1, zeros()))
             s, m0 = jax.lax.cond(jnp.any(new), lambda: jax.lax.map(one, (s, kd, new, h)),
                                  lambda: (s, zeros(new.shape)))
+            s = jax.vmap(lambda s, h: jax.lax.fori_loop(0, k, lambda _, x: tr.advance(x, data, segment, **h), s))(s, h)
 
-            def trained(s, h):
-                return measured(jax.lax.fori_loop(0, k, lambda _, x: tr.advance(x, data, segment, **h), s), h, data)
-            s, m = jax.vmap(trained)(s, h)
+            if not alone:  # an accelerator: the block's lanes evaluated together, the others' metrics zeroed
+                m = jax.vmap(lambda s1, h1: measured(s1, h1, data)[1])(s, h)
+                return s, (jax.tree_util.tree_map(lambda x: jnp.where(look, x.T, 0).T, m), m0)
+
+            def shown(x):
+                s1, look1, h1 = x
+                return jax.lax.cond(look1, lambda: measured(s1, h1, data)[1], zeros)
+            m = jax.lax.cond(jnp.any(look), lambda: jax.lax.map(shown, (s, look, h)), lambda: zeros(look.shape))
             return s, (m, m0)
 
         def on_devices(part):  # each device computes its own lanes as a local program
@@ -284,17 +302,18 @@ class Pool:
                                  out_specs=P("runs"), check_vma=False)  # the trainable's code: no collectives
 
         def seg_of(lanes_fn):
-            def seg(bank, src, dst, kd, new, hp, k, active, data):
+            def seg(bank, src, dst, kd, new, look, hp, k, active, data):
                 states = jax.tree_util.tree_map(lambda b: b[src], bank)
                 states = jax.lax.with_sharding_constraint(states, self.lane_sh)
-                states, out = lanes_fn((states, kd, new, hp), active, k, data)
+                states, out = lanes_fn((states, kd, new, look, hp), active, k, data)
                 states = replicated(states, self.rep)  # every device's bank gets every lane's new state
                 return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
             return seg
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         lane, rep = self.lane_sh, self.rep
-        ins = (bank_sh, rep, rep, lane, lane, lane, rep, lane, rep)  # bank, src, dst, kd, new, hp, k, active, data
+        ins = (bank_sh, rep, rep, lane, lane, lane, lane, rep, lane, rep)  # bank, src, dst, kd, new, look, hp, k,
+        # active, data
         return {name: jax.jit(seg_of(on_devices(part)), in_shardings=ins, out_shardings=(bank_sh, lane),
                               donate_argnums=0)
                 for name, part in (("seg", False), ("part", True))}  # every lane; the busy lanes' blocks only
@@ -369,7 +388,7 @@ class Pool:
         hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
         one = jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
         per_dev = jax.ShapeDtypeStruct((self.n_dev,), np.int32, sharding=self.lane_sh)
-        return bank, idx, idx, kd, new, hp, one, per_dev
+        return bank, idx, idx, kd, new, new, hp, one, per_dev
 
     def prepare(self, names=("seg",)):
         """Compile the named programs (concurrently: XLA compiles outside Python's lock), unless cached."""
@@ -415,21 +434,25 @@ class Pool:
         return self._lanes(x, np.repeat(x[:1], self.W, axis=0), n, w)
 
     # --- the compiled operations -----------------------------------------------------------------------
-    def advance(self, src, dst, hp, w=None, segments=1, kd=None, new=None):
+    def advance(self, src, dst, hp, w=None, segments=1, kd=None, new=None, look=None):
         """``segments`` segments for ``len(src) <= W`` lanes reading slots ``src`` and writing ``dst``, in one call
-        computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last.  ``new`` (bool per
-        lane): lanes that start a trial from its key data ``kd`` (one row per lane) instead of reading ``src``;
-        with ``new`` given, the lanes' step-0 metrics too, under :func:`at_start` names (zeros where not new)."""
+        computing ``w`` lanes (default W; :meth:`width_for`): their metrics after the last, for the lanes flagged
+        ``look`` (bool per lane; default every lane; zeros elsewhere).  ``new`` (bool per lane): lanes that start a
+        trial from its key data ``kd`` (one row per lane) instead of reading ``src``; with ``new`` given, the
+        lanes' step-0 metrics too, under :func:`at_start` names (zeros where not new)."""
         n = len(src)
         w = self.W if w is None else w
         started = new is not None
         new = np.zeros(n, bool) if new is None else np.asarray(new, bool)
+        look = np.ones(n, bool) if look is None else np.asarray(look, bool)
         kd = np.zeros((n,) + self.kshape, np.uint32) if kd is None else np.asarray(kd, np.uint32)
         s = self._lanes(np.asarray(src, np.int32), self.scratch, n, w)
         d = self._lanes(np.asarray(dst, np.int32), self.scratch, n, w)
+        off = np.zeros(self.W, bool)
         out, out0 = self._call("seg" if w >= self.W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
                                self._put(self._padded(kd, n, w), self.lane_sh),
-                               self._put(self._lanes(new, np.zeros(self.W, bool), n, w), self.lane_sh),
+                               self._put(self._lanes(new, off, n, w), self.lane_sh),
+                               self._put(self._lanes(look, off, n, w), self.lane_sh),
                                self._hp(hp, n, w), self._put(np.int32(segments), self.rep))
         names = list(self.spec.metrics)
         got = [out[k] for k in names] + ([out0[k] for k in names] if started else [])

@@ -105,13 +105,12 @@ class Pools:
             w[g] = self.pools[g].width_for(len(pos), remaining)
         return tuple(w)
 
-    def advance(self, src, dst, hp, w, segments=1, kd=None, new=None):
+    def advance(self, src, dst, hp, w, segments=1, kd=None, new=None, look=None):
         dst = np.asarray(dst)
-        kd = None if kd is None else np.asarray(kd)
-        new = None if new is None else np.asarray(new, bool)
+        kd, new, look = (None if x is None else np.asarray(x) for x in (kd, new, look))
         return self._join(len(src), [(pos, self.pools[g].advance(loc, dst[pos] - self.offsets[g], _rows(hp, pos), w[g],
-                                                                 segments, None if kd is None else kd[pos],
-                                                                 None if new is None else new[pos]))
+                                                                 segments, *(None if x is None else x[pos]
+                                                                             for x in (kd, new, look))))
                                      for g, pos, loc in self._split(src)])
 
 

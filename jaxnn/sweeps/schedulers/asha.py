@@ -111,7 +111,7 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
                          progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
     proposer = attach(search, ps, sampler, key, budgets, budgets[-1])
     sched = _Asha(search, budgets, eta, n)
-    search.driver.drive([], on_done=sched.finished, on_idle=sched.jobs, fuse=True)
+    search.driver.drive([], on_done=sched.finished, on_idle=sched.jobs, fuse=True, marks=budgets)
     rungs = sched.records()
     final = rungs[-1]["trials"] if rungs else []
     values, pmeta = done(proposer)

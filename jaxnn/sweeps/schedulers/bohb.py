@@ -85,7 +85,7 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
     budgets = sorted({s for n_s, r_s in brackets for _, s in rung_plan(n_s, r_s, eta, max_steps)})
     proposer = attach(search, ps, sampler, key, budgets, max_steps)
     seq = _Sequence(search, brackets * iterations, eta, max_steps)
-    search.driver.drive(seq.start(), on_done=seq.done, on_idle=seq.start, fuse=True)
+    search.driver.drive(seq.start(), on_done=seq.done, on_idle=seq.start, fuse=True, marks=budgets)
     rungs, final = bracket_results(seq.opened)
     values, pmeta = done(proposer)
     return finish(search, rungs=rungs, final=final, values=values,

@@ -69,8 +69,9 @@ class Bracket:
 def run_brackets(search, brackets):
     """Run the brackets concurrently through the lanes (their rungs share lanes); returns (rungs, final)."""
     owner = {i: b for b in brackets for i in b.alive}
+    marks = sorted({s for b in brackets for _, s in b.plan})  # every budget: each trial evaluated at those it passes
     search.driver.drive([it for b in brackets for it in b.items()], on_done=lambda i: owner[i].done(i),
-                        fuse=True)
+                        fuse=True, marks=marks)
     return bracket_results(brackets)
 
 
