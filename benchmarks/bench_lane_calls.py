@@ -14,10 +14,15 @@ tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per c
 * ``--widths``: ASHA + TPE with 10 lanes (successive halving's width, fitted to its rung waves) and with its
   default (the working set's width), interleaved seed by seed (seeds 1-5, twice, after a compiling seed 0):
   wall time, calls, lane utilization, best val accuracy, proposing time.
+* ``--times``: successive halving and ASHA + TPE timed whole (seeds 1.. after a compiling seed 0), nothing
+  wrapped, so that this file compares two checkouts of jaxnn: copy it into the older one (it imports the jaxnn
+  of the checkout it sits in) and alternate the runs, e.g. ``for r in 1 2 3 4; do for d in ../old .; do (cd $d
+  && python benchmarks/bench_lane_calls.py --times --seeds 3); done; done``.
 * ``--eqx``: the bare JAX loop (``bench_adaptive.bare_rate``) of eqx.nn.MLP, of two hand-composed
   ``eqx.nn.Linear`` layers and of ``jaxnn.objective``, alternated, lane-steps per second.
 
     python benchmarks/bench_lane_calls.py            # all four (--calls --blocks --widths --eqx)
+    python benchmarks/bench_lane_calls.py --times --seeds 3   # two searches timed whole
     python benchmarks/bench_lane_calls.py --quick    # --calls with one timed seed, --blocks
 """
 
@@ -200,22 +205,39 @@ def eqx_rates(data, repeats=2):
         print(f"bare loop, {name}: {', '.join(f'{x:,.0f}' for x in r)} lane-steps/s")
 
 
+def times(mlp, data, seeds):
+    """Successive halving and ASHA + TPE, seeds 1..seeds after a compiling seed 0, wall time each (no wrapper:
+    the same code times any commit of jaxnn; alternate two checkouts' runs to compare them)."""
+    out = {"successive_halving": [], "asha + tpe": []}
+    for kind in out:
+        search(kind, mlp, data, 0)
+    for seed in range(1, seeds + 1):
+        for kind in out:
+            t = time.perf_counter()
+            search(kind, mlp, data, seed)
+            out[kind].append(time.perf_counter() - t)
+    print("times: " + " | ".join(f"{kind} {' '.join(f'{x:.3f}' for x in v)} s" for kind, v in out.items()))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--calls", action="store_true")
     p.add_argument("--blocks", action="store_true")
     p.add_argument("--widths", action="store_true")
     p.add_argument("--eqx", action="store_true")
-    p.add_argument("--seeds", type=int, default=2, help="--calls: timed seeds after the compiling one")
+    p.add_argument("--times", action="store_true")
+    p.add_argument("--seeds", type=int, default=2, help="--calls, --times: timed seeds after the compiling one")
     p.add_argument("--quick", action="store_true", help="a smoke test: --calls with one timed seed, --blocks")
     p.add_argument("--cpu-devices", type=int, default=os.cpu_count())
     a = p.parse_args(argv)
     if a.quick:
         a.calls, a.blocks, a.seeds = True, True, 1
-    if not (a.calls or a.blocks or a.widths or a.eqx):  # no section named: all of them
+    if not (a.calls or a.blocks or a.widths or a.eqx or a.times):  # no section named: all but --times
         a.calls = a.blocks = a.widths = a.eqx = True
     print(machine())
     mlp, data = setup()
+    if a.times:
+        times(mlp, data, a.seeds)
     if a.calls:
         calls(mlp, data, a.seeds)
     if a.blocks:
