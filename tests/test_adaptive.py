@@ -201,6 +201,17 @@ def test_first_blocks_computes_only_the_busy_blocks(active):
     assert not got[m:].any()
 
 
+@pytest.mark.parametrize("flags", [[True, False, True, False], [False] * 4, [True] * 4])
+def test_flagged_rows_computes_the_flagged_rows_only(flags):
+    xs = (jnp.arange(4.0), jnp.arange(8.0).reshape(4, 2))
+    f = lambda a, b: {"s": a + b.sum(), "v": b * 2.0}  # noqa: E731
+    other = lambda a, b: {"s": -a, "v": jnp.zeros(2)}  # noqa: E731
+    got = jax.jit(lambda fl, *x: sweeps.lanes.flagged_rows(fl, f, other, x))(jnp.array(flags), *xs)
+    for i, flag in enumerate(flags):
+        want = (f if flag else other)(xs[0][i], xs[1][i])
+        assert np.array_equal(got["s"][i], want["s"]) and np.array_equal(got["v"][i], want["v"]), i
+
+
 def test_replicated_moves_a_state_one_buffer_per_dtype_unchanged():
     """The lanes' new states reach every device's bank by one collective per dtype: the values, dtypes and
     shapes of every leaf come back as they were."""

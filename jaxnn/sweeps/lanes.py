@@ -47,8 +47,8 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "replicated", "evaluates_alone", "tail_block", "lane_block", "advance_jaxpr",
-           "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
+           "busy_per_device", "replicated", "flagged_rows", "evaluates_alone", "tail_block", "lane_block",
+           "advance_jaxpr", "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled segment programs of a pool
@@ -127,6 +127,17 @@ def replicated(tree, sharding):
         for j, i in enumerate(idx):
             out[i] = flat[:, at[j]:at[j + 1]].reshape(leaves[i].shape)
     return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def flagged_rows(flags, f, other, xs):
+    """Row by row over the leading axis of the pytrees ``xs`` (a ``lax.map``, a ``lax.cond`` per row):
+    ``f(*row)`` where ``flags`` (bool per row), ``other(*row)`` elsewhere; without any flag set, ``other`` on
+    every row at once and no loop.  A flagged row is computed alone: its numbers do not depend on the rows
+    beside it, and an unflagged one costs nothing."""
+    def row(x):
+        flag, *args = x
+        return jax.lax.cond(flag, lambda: f(*args), lambda: other(*args))
+    return jax.lax.cond(jnp.any(flags), lambda: jax.lax.map(row, (flags, *xs)), lambda: jax.vmap(other)(*xs))
 
 
 def first_blocks(f, xs, active, b, batched=False):
@@ -273,24 +284,17 @@ class Pool:
             one vmap."""
             m1 = jax.eval_shape(fresh, kd[0], jax.tree_util.tree_map(lambda x: x[0], h), data)[1]  # one lane's
 
-            def zeros(lead=()):  # the metrics of lanes that start or show nothing
-                return jax.tree_util.tree_map(lambda m: jnp.zeros(lead + m.shape, m.dtype), m1)
+            def zeros():  # the metrics of a lane that starts or shows nothing
+                return jax.tree_util.tree_map(lambda m: jnp.zeros(m.shape, m.dtype), m1)
 
-            def one(x):
-                s1, kd1, new1, h1 = x
-                return jax.lax.cond(new1, lambda: fresh(kd1, h1, data), lambda: (s1, zeros()))
-            s, m0 = jax.lax.cond(jnp.any(new), lambda: jax.lax.map(one, (s, kd, new, h)),
-                                 lambda: (s, zeros(new.shape)))
+            s, m0 = flagged_rows(new, lambda s1, kd1, h1: fresh(kd1, h1, data), lambda s1, kd1, h1: (s1, zeros()),
+                                 (s, kd, h))
             s = jax.vmap(lambda s, h: jax.lax.fori_loop(0, k, lambda _, x: tr.advance(x, data, segment, **h), s))(s, h)
-
-            if not alone:  # an accelerator: the block's lanes evaluated together, the others' metrics zeroed
+            if alone:
+                m = flagged_rows(look, lambda s1, h1: measured(s1, h1, data)[1], lambda s1, h1: zeros(), (s, h))
+            else:  # an accelerator: the block's lanes evaluated together, the others' metrics zeroed
                 m = jax.vmap(lambda s1, h1: measured(s1, h1, data)[1])(s, h)
-                return s, (jax.tree_util.tree_map(lambda x: jnp.where(look, x.T, 0).T, m), m0)
-
-            def shown(x):
-                s1, look1, h1 = x
-                return jax.lax.cond(look1, lambda: measured(s1, h1, data)[1], zeros)
-            m = jax.lax.cond(jnp.any(look), lambda: jax.lax.map(shown, (s, look, h)), lambda: zeros(look.shape))
+                m = jax.tree_util.tree_map(lambda x: jnp.where(look.reshape((-1,) + (1,) * (x.ndim - 1)), x, 0), m)
             return s, (m, m0)
 
         def on_devices(part):  # each device computes its own lanes as a local program
@@ -312,8 +316,8 @@ class Pool:
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         lane, rep = self.lane_sh, self.rep
-        ins = (bank_sh, rep, rep, lane, lane, lane, lane, rep, lane, rep)  # bank, src, dst, kd, new, look, hp, k,
-        # active, data
+        # bank, src, dst, kd, new, look, hp, k, active, data
+        ins = (bank_sh, rep, rep, lane, lane, lane, lane, rep, lane, rep)
         return {name: jax.jit(seg_of(on_devices(part)), in_shardings=ins, out_shardings=(bank_sh, lane),
                               donate_argnums=0)
                 for name, part in (("seg", False), ("part", True))}  # every lane; the busy lanes' blocks only
