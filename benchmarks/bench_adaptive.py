@@ -199,7 +199,8 @@ def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
     return {"seconds": seconds, "lane_steps": m["lane_steps_paid"], "best_val": b["val_accuracy"], "test": te,
             "util": m["lane_utilization"], "compile_s": m["compile_s"], "val_check": abs(va - b["val_accuracy"]),
             "devices": m["devices"], "lanes": m["lanes"], "trials": m.get("n_trials_used", m["n_started"]),
-            "stopped_early": m.get("n_stopped_early"), "propose_s": m.get("propose_s")}
+            "stopped_early": m.get("n_stopped_early"), "propose_s": m.get("propose_s"),
+            "full": sum(1 for c in res.curves if c and c[-1][0] >= a.max_steps)}
 
 
 def make_full_fn(steps):
@@ -224,7 +225,7 @@ def jaxnn_full(fn, P, a, seed, devices=None):
     i = res.best("val_accuracy")["trial"]
     return {"seconds": seconds, "lane_steps": a.candidates * a.max_steps, "best_val": float(va[i]),
             "test": float(te[i]), "compile_s": res.meta["compile_s"], "devices": res.meta["devices"],
-            "trials": a.candidates}
+            "trials": a.candidates, "full": a.candidates}
 
 
 class OptunaTrainer:
@@ -247,7 +248,7 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed_key = jax.random.key(seed)
-    paid = {"steps": 0}
+    paid = {"steps": 0, "full": 0}
     rungs = tr.rungs if prune else [a.max_steps]
 
     def objective(trial):
@@ -257,6 +258,7 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
         for r in rungs:
             state = tr.advance(state, tr.data, r - done, **hp)
             paid["steps"] += r - done
+            paid["full"] += r == a.max_steps
             done = r
             acc = float(tr.evaluate(state, tr.data, **hp)["val_accuracy"])
             acc = acc if np.isfinite(acc) else 0.0
@@ -281,7 +283,7 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
     _, te = test_of(P, jax.random.fold_in(seed_key, b.number), b.params, a.max_steps)
     n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     return {"seconds": seconds, "lane_steps": paid["steps"], "best_val": float(b.value), "test": te,
-            "trials": a.candidates, "complete": n_complete}
+            "trials": a.candidates, "complete": n_complete, "full": paid["full"]}
 
 
 def hyperoptax_search(P, a, seed):
