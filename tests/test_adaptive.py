@@ -404,6 +404,39 @@ def test_a_user_written_trainable():
     assert int(res.state["t"]) == 45
 
 
+
+def test_hyperparameters_of_two_dtypes_reach_their_lanes():
+    """A call sends its hyperparameters as one lane array per dtype: an int and a float hyperparameter reach every
+    trial's lane unchanged, and each trial's curve is what training it alone gives."""
+    X = np.random.default_rng(2).normal(size=(40, 3)).astype(np.float32)
+    y = X @ np.array([1.0, -2.0, 0.5], np.float32)
+
+    def init(key, data, lr, k):
+        return {"w": jnp.zeros(3, jnp.float32)}
+
+    def mse(w, data, k):
+        return jnp.mean((data["X"] @ w - k * data["y"]) ** 2)
+
+    def advance(state, data, steps, lr, k):
+        w, _ = jax.lax.scan(lambda w, _: (w - lr * jax.grad(mse)(w, data, k), None), state["w"], None, length=steps)
+        return {"w": w}
+
+    def evaluate(state, data, lr, k):
+        return {"mse": mse(state["w"], data, k), "k": k, "lr": lr}
+
+    lrs, ks = [0.01, 0.05, 0.1, 0.02, 0.2, 0.03, 0.07, 0.15, 0.005], [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    data = {"X": X, "y": y}
+    res = sweeps.successive_halving(sweeps.Trainable(init, advance, evaluate), sweeps.table(lr=lrs, k=ks),
+                                    key=jax.random.key(0), data=data, metric="mse", mode="min", min_steps=5,
+                                    max_steps=45, eta=3, progress=False)
+    assert np.asarray(res.trials["k"]).dtype.kind == "i"
+    alone = jax.jit(advance, static_argnums=2)
+    for i, (lr, k) in enumerate(zip(lrs, ks)):
+        for steps, m in res.curves[i]:
+            assert int(m["k"]) == k and float(m["lr"]) == np.float32(lr)
+            want = mse(alone(init(None, data, lr, k), data, steps, np.float32(lr), np.int32(k))["w"], data, k)
+            np.testing.assert_allclose(m["mse"], want, rtol=1e-5)
+
 # --- early stopping with lane refill ---------------------------------------------------------------------------
 
 def test_run_early_stopping_refills_lanes(prob):

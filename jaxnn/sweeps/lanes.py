@@ -253,6 +253,11 @@ class Pool:
         platform = mesh.devices.flat[0].platform
         self.block = lane_block(trainable, spec.state, self.hp_dtypes, data, segment, platform, closed)
         self.b = tail_block(self.L, platform)
+        self.nk = math.prod(self.kshape)  # key words per lane
+        groups = collections.defaultdict(list)
+        for k in self.hp_names:
+            groups[np.dtype(self.hp_dtypes[k])].append(k)
+        self.hp_groups = tuple((d, tuple(names)) for d, names in groups.items())  # one lane array per dtype
         self._fns = self._programs(trainable)
         self.bank = None
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
@@ -305,19 +310,25 @@ class Pool:
             return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"), P("runs"), P(), P()),
                                  out_specs=P("runs"), check_vma=False)  # the trainable's code: no collectives
 
+        W, nk, kshape, groups = self.W, self.nk, self.kshape, self.hp_groups
+
         def seg_of(lanes_fn):
-            def seg(bank, src, dst, kd, new, look, hp, k, active, data):
+            def seg(bank, idx, flags, hps, data):
+                """idx (2W + 1,): src, dst, segments; flags (W, nk + 3) uint32: key words, new, look, busy lanes of
+                the lane's device; hps: (W, n) per hyperparameter dtype (:meth:`_args`)."""
+                src, dst, k = idx[:W], idx[W:2 * W], idx[2 * W]
+                kd, new, look = flags[:, :nk].reshape((W,) + kshape), flags[:, nk] != 0, flags[:, nk + 1] != 0
+                hp = {name: g[:, j] for (_, names), g in zip(groups, hps) for j, name in enumerate(names)}
                 states = jax.tree_util.tree_map(lambda b: b[src], bank)
                 states = jax.lax.with_sharding_constraint(states, self.lane_sh)
-                states, out = lanes_fn((states, kd, new, look, hp), active, k, data)
+                states, out = lanes_fn((states, kd, new, look, hp), flags[:, nk + 2].astype(jnp.int32), k, data)
                 states = replicated(states, self.rep)  # every device's bank gets every lane's new state
                 return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
             return seg
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         lane, rep = self.lane_sh, self.rep
-        # bank, src, dst, kd, new, look, hp, k, active, data
-        ins = (bank_sh, rep, rep, lane, lane, lane, lane, rep, lane, rep)
+        ins = (bank_sh, rep, lane, tuple(lane for _ in groups), rep)  # bank, idx, flags, hps, data
         return {name: jax.jit(seg_of(on_devices(part)), in_shardings=ins, out_shardings=(bank_sh, lane),
                               donate_argnums=0)
                 for name, part in (("seg", False), ("part", True))}  # every lane; the busy lanes' blocks only
@@ -327,10 +338,22 @@ class Pool:
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
 
-    def _hp(self, hp: dict, n: int, w: int):
-        """The n busy lanes' hyperparameters as (W,) lane arrays (:meth:`_padded`)."""
-        return {k: self._put(self._padded(np.asarray(hp[k], self.hp_dtypes[k]), n, w), self.lane_sh)
-                for k in self.hp_names}
+    def _args(self, src, dst, kd, new, look, hp, segments, n, w):
+        """A call's arguments on the devices in three or so transfers (each has a fixed cost): ``idx`` (replicated
+        int32: the lanes' src, their dst, the segment count), ``flags`` (W, nk + 3) uint32 lane rows (key words,
+        new, look, the busy lanes of the row's device: :func:`busy_per_device`) and per hyperparameter dtype
+        one (W, n) lane array, columns in ``hp_groups`` order; lanes at their positions (:meth:`_layout`)."""
+        idx = np.concatenate([self._lanes(np.asarray(src, np.int32), self.scratch, n, w),
+                              self._lanes(np.asarray(dst, np.int32), self.scratch, n, w), [segments]]).astype(np.int32)
+        off = np.zeros(self.W, bool)
+        flags = np.empty((self.W, self.nk + 3), np.uint32)
+        flags[:, :self.nk] = self._padded(kd, n, w).reshape(self.W, self.nk)
+        flags[:, self.nk] = self._lanes(new, off, n, w)
+        flags[:, self.nk + 1] = self._lanes(look, off, n, w)
+        flags[:, self.nk + 2] = np.repeat(busy_per_device(n, self.n_dev, self.b), self.L)
+        hps = tuple(self._put(np.stack([self._padded(np.asarray(hp[k], d), n, w) for k in names], axis=1),
+                              self.lane_sh) for d, names in self.hp_groups)
+        return self._put(idx, self.rep), self._put(flags, self.lane_sh), hps
 
     def empty(self):
         """A bank of zeros (the scratch and free slots are never read for results), made on the devices."""
@@ -386,13 +409,10 @@ class Pool:
         bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
                                                                      sharding=self.bank_sh),
                                       self.spec.state)
-        idx = jax.ShapeDtypeStruct((w,), np.int32, sharding=self.rep)
-        kd = jax.ShapeDtypeStruct((w,) + self.kshape, np.uint32, sharding=self.lane_sh)
-        new = jax.ShapeDtypeStruct((w,), np.bool_, sharding=self.lane_sh)
-        hp = {k: jax.ShapeDtypeStruct((w,), self.hp_dtypes[k], sharding=self.lane_sh) for k in self.hp_names}
-        one = jax.ShapeDtypeStruct((), np.int32, sharding=self.rep)
-        per_dev = jax.ShapeDtypeStruct((self.n_dev,), np.int32, sharding=self.lane_sh)
-        return bank, idx, idx, kd, new, new, hp, one, per_dev
+        idx = jax.ShapeDtypeStruct((2 * w + 1,), np.int32, sharding=self.rep)
+        flags = jax.ShapeDtypeStruct((w, self.nk + 3), np.uint32, sharding=self.lane_sh)
+        hps = tuple(jax.ShapeDtypeStruct((w, len(names)), d, sharding=self.lane_sh) for d, names in self.hp_groups)
+        return bank, idx, flags, hps
 
     def prepare(self, names=("seg",)):
         """Compile the named programs (concurrently: XLA compiles outside Python's lock), unless cached."""
@@ -421,8 +441,7 @@ class Pool:
             self.prepare((name,))
         _compiled.move_to_end(ck)
         self.used.add(w)
-        active = self._put(busy_per_device(n, self.n_dev, self.b), self.lane_sh)
-        self.bank, out = _compiled[ck](self.bank, *args, active, self.data)
+        self.bank, out = _compiled[ck](self.bank, *args, self.data)
         return out
 
     def _lanes(self, x, fill, n, w):
@@ -450,14 +469,8 @@ class Pool:
         new = np.zeros(n, bool) if new is None else np.asarray(new, bool)
         look = np.ones(n, bool) if look is None else np.asarray(look, bool)
         kd = np.zeros((n,) + self.kshape, np.uint32) if kd is None else np.asarray(kd, np.uint32)
-        s = self._lanes(np.asarray(src, np.int32), self.scratch, n, w)
-        d = self._lanes(np.asarray(dst, np.int32), self.scratch, n, w)
-        off = np.zeros(self.W, bool)
-        out, out0 = self._call("seg" if w >= self.W else "part", n, w, self._put(s, self.rep), self._put(d, self.rep),
-                               self._put(self._padded(kd, n, w), self.lane_sh),
-                               self._put(self._lanes(new, off, n, w), self.lane_sh),
-                               self._put(self._lanes(look, off, n, w), self.lane_sh),
-                               self._hp(hp, n, w), self._put(np.int32(segments), self.rep))
+        out, out0 = self._call("seg" if w >= self.W else "part", n, w,
+                               *self._args(src, dst, kd, new, look, hp, segments, n, w))
         names = list(self.spec.metrics)
         got = [out[k] for k in names] + ([out0[k] for k in names] if started else [])
         pos = self._layout(n, w)
