@@ -68,7 +68,7 @@ def test_log_pdf_matches_scipy_truncnorm_mixture(multivariate, clip):
     assert (p.sigma.min() < 1e-3) == (not clip)
     xc, xq = rng.random((50, 2)), rng.integers(0, [3, 2], (50, 2))
     xc[:5] = u[0, :2] + rng.normal(0, 1e-9, (5, 2))  # near the narrow kernels
-    got = T._log_pdf(p, xc, xq, lay, opt)
+    got = T._log_pdf(p, T._cands(xc, xq), lay, opt)
     want = direct_log_pdf(p, np.hstack([xc, xq]), [3, 2], multivariate)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
@@ -82,7 +82,7 @@ def test_samples_follow_the_density(multivariate):
     lay, opt = layout(sp), tpe(multivariate=multivariate)
     p = T._parzen(np.array([[0.05], [0.3], [0.32], [0.9]]), lay, opt)
     x = np.linspace(0, 1, 4001)[:, None]
-    dens = np.exp(T._log_pdf(p, x, np.zeros((len(x), 0), np.int64), lay, opt))
+    dens = np.exp(T._log_pdf(p, T._cands(x, np.zeros((len(x), 0), np.int64)), lay, opt))
     cdf = np.concatenate([[0], np.cumsum((dens[1:] + dens[:-1]) / 2) / 4000])
     assert abs(cdf[-1] - 1) < 1e-4  # normalized
     draws = np.sort(T._sample(p, lay, rng, 20000, multivariate)[0][:, 0])
@@ -91,7 +91,7 @@ def test_samples_follow_the_density(multivariate):
     sq = param_space({"c": sweeps.choice([1, 2, 3, 4])})
     lq = layout(sq)
     pq = T._parzen(np.array([[0.1], [0.1], [0.6]]), lq, opt)
-    probs = np.exp(T._log_pdf(pq, np.zeros((4, 0)), np.arange(4)[:, None], lq, opt))
+    probs = np.exp(T._log_pdf(pq, T._cands(np.zeros((4, 0)), np.arange(4)[:, None]), lq, opt))
     assert abs(probs.sum() - 1) < 1e-6
     freq = np.bincount(T._sample(pq, lq, rng, 20000, multivariate)[1][:, 0], minlength=4) / 20000
     np.testing.assert_allclose(freq, probs, atol=0.015)
@@ -115,17 +115,17 @@ def test_batch_liar_matches_refitting_step_by_step():
     sp = param_space(MIXED)
     lay, rng = layout(sp), np.random.default_rng(3)
     u_above = rng.random((60, sp.d))
-    xc, xq = T._encode(rng.random((6 * 24, sp.d)), lay)
-    xc, xq = xc.reshape(6, 24, -1), xq.reshape(6, 24, -1)
+    flat = T._encode(rng.random((6 * 24, sp.d)), lay)
+    xc, xq = flat[0].reshape(6, 24, -1), flat[1].reshape(6, 24, -1)
     score = rng.normal(size=(6, 24))
     forced = np.full((6, sp.d), np.nan)
     forced[2] = rng.random(sp.d)
     for opt in (tpe(), tpe(multivariate=False)):
-        got = T._batch_liar(u_above, xc, xq, score, forced, lay, opt)
+        got = T._batch_liar(u_above, T._cands(*flat), score.reshape(-1), forced, lay, opt)
         want = []
         for t in range(6):
             g = T._parzen(np.vstack([u_above] + want), lay, opt)
-            i = np.argmax(score[t] - T._log_pdf(g, xc[t], xq[t], lay, opt))
+            i = np.argmax(score[t] - T._log_pdf(g, T._cands(xc[t], xq[t]), lay, opt))
             want.append(forced[t] if t == 2 else T._decode(xc[t, i], xq[t, i], lay))
         np.testing.assert_array_equal(got, np.array(want))
 

@@ -49,6 +49,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Callable, NamedTuple, Optional
@@ -81,6 +82,16 @@ def default_weights(m: int) -> np.ndarray:
     return np.concatenate([np.linspace(1.0 / m, 1.0, m - 25), np.ones(25)])
 
 
+@functools.lru_cache(maxsize=4096)
+def _log_weights(m: int, prior_weight: float) -> np.ndarray:
+    """(m + 1,) log of the normalized :func:`default_weights` of m members and the prior's weight (read-only:
+    the constant liar refits an estimator per proposed point, and m repeats across a search's calls)."""
+    w = np.append(default_weights(m), prior_weight)
+    out = np.log(w / w.sum())
+    out.flags.writeable = False
+    return out
+
+
 class TPESampler(NamedTuple):
     """The TPE sampler's options (see the module docstring); make one with :func:`tpe`."""
 
@@ -104,15 +115,15 @@ class TPESampler(NamedTuple):
         below, above = _split(history, j, self.gamma or default_gamma, self.constant_liar)
         l = _parzen(history.u[below], lay, self)
         rand = rng.random(n) < self.random_fraction if self.random_fraction > 0 else np.zeros(n, bool)
-        xc, xq = _sample(l, lay, rng, n * self.n_ei_candidates, self.multivariate)
-        xc, xq = xc.reshape(n, self.n_ei_candidates, -1), xq.reshape(n, self.n_ei_candidates, -1)
+        c = _cands(*_sample(l, lay, rng, n * self.n_ei_candidates, self.multivariate))
         uniform = rng.random((n, space.d))
-        score = _log_pdf(l, xc, xq, lay, self)
+        score = _log_pdf(l, c, lay, self)
         if not self.constant_liar:
-            score -= _log_pdf(_parzen(history.u[above], lay, self), xc, xq, lay, self)
-            best = _decode(*_pick(xc, xq, score), lay)
+            score -= _log_pdf(_parzen(history.u[above], lay, self), c, lay, self)
+            E = self.n_ei_candidates
+            best = _decode(*_pick(c.xc.reshape(n, E, -1), c.xq.reshape(n, E, -1), score.reshape(n, E)), lay)
             return np.where(rand[:, None], uniform, best)
-        return _batch_liar(history.u[above], xc, xq, score, np.where(rand[:, None], uniform, np.nan), lay, self)
+        return _batch_liar(history.u[above], c, score, np.where(rand[:, None], uniform, np.nan), lay, self)
 
     def describe(self) -> dict:
         """JSON of the options: ``{"sampler": "tpe", "n_startup_trials": 10, ...}`` (gamma by name)."""
@@ -160,13 +171,16 @@ def tpe(*, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: Optiona
 # ------------------------------------------------------------------------------------ the observations
 class _Layout(NamedTuple):
     """Where each kind of coordinate is: ``cont`` (dc,) float and int columns, ``bins`` (dc,) k of the
-    int ones (0 for float), ``cat`` (dq,) categorical columns, ``k`` (dq,) their sizes; ``d`` columns."""
+    int ones (0 for float), ``cat`` (dq,) categorical columns, ``k`` (dq,) their sizes; ``d`` columns;
+    ``offsets`` (dq,) where each categorical coordinate's block starts among the ``hot = sum k`` one-hot columns."""
 
     cont: np.ndarray
     bins: np.ndarray
     cat: np.ndarray
     k: np.ndarray
     d: int
+    offsets: np.ndarray
+    hot: int
 
 
 def _check_call(n, space, history):
@@ -179,7 +193,9 @@ def _check_call(n, space, history):
         raise ValueError(f"history: expected points u of shape (m, {space.d}), got shape {u.shape}")
     kinds, sizes = np.asarray(space.kinds), np.asarray(space.sizes, np.int64)
     cont, cat = np.flatnonzero(kinds != "categorical"), np.flatnonzero(kinds == "categorical")
-    return int(n), _Layout(cont, np.where(kinds[cont] == "int", sizes[cont], 0), cat, sizes[cat], space.d)
+    k = sizes[cat]
+    offsets = np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
+    return int(n), _Layout(cont, np.where(kinds[cont] == "int", sizes[cont], 0), cat, k, space.d, offsets, int(k.sum()))
 
 
 def _modelled_budget(history, n_min: int):
@@ -272,13 +288,15 @@ def _log_norm(mu, s):
     return np.log(s) + _LOG_SQRT_2PI + np.log(ndtr((1.0 - mu) / s) - ndtr(-mu / s))
 
 
+_PRIOR_NORM = _log_norm(0.5, 1.0)  # the prior kernel's, every coordinate
+
+
 def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None, prev=None) -> _Parzen:
     """The Parzen estimator of the members ``u`` (m, d) in trial order (or their encoding ``xcq``); ``prev``:
     the estimator of the first members, whose sort, normalizers and kernel rows are reused where bandwidths
     agree."""
     xc, xq = _encode(u, lay) if xcq is None else xcq
     m = len(xc)
-    w = np.append(default_weights(m), opt.prior_weight)
     sigma, order = _neighbour_sigmas(xc, opt, None if prev is None else prev.order)
     rows = None
     if prev is None:
@@ -293,7 +311,7 @@ def _parzen(u, lay: _Layout, opt: TPESampler, xcq=None, prev=None) -> _Parzen:
             new = np.concatenate([np.unique(i), np.arange(m0, m)])
             rows = np.concatenate([prev.rows, np.empty((m - m0, prev.rows.shape[1]))])
             rows[new] = _kernel_rows(xc[new], xq[new], sigma[new], norm[new], lay)
-    return _Parzen(xc, xq, sigma, np.log(w / w.sum()), m + 1, opt.prior_weight, norm, order, rows)
+    return _Parzen(xc, xq, sigma, _log_weights(m, opt.prior_weight), m + 1, opt.prior_weight, norm, order, rows)
 
 
 def _kernel_rows(xc, xq, sigma, norm, lay: _Layout):
@@ -303,8 +321,7 @@ def _kernel_rows(xc, xq, sigma, norm, lay: _Layout):
     square, expanded, would lose every digit: :func:`_joint_log_pdf` computes it directly)."""
     h = 0.5 / sigma ** 2
     h[(sigma < _TINY).any(1)] = 0.0
-    hot = np.zeros((len(xc), int(lay.k.sum())))
-    np.put_along_axis(hot, xq + _offsets(lay.k), 1.0, axis=1)
+    hot = _one_hot(xq, lay, 1.0)
     return np.concatenate([-h, 2.0 * h * xc, -(h * xc ** 2 + norm).sum(1, keepdims=True), hot], axis=1)
 
 
@@ -327,20 +344,40 @@ def _sample(p: _Parzen, lay: _Layout, rng, size: int, joint: bool):
 
 
 # ------------------------------------------------------------------------------------------ the scores
-def _log_pdf(p: _Parzen, xc, xq, lay: _Layout, opt: TPESampler):
-    """(...) log densities of the mixture ``p`` at the candidates xc (..., dc), xq (..., dq), scored in
-    chunks of at most ``_CHUNK`` candidate-kernel pairs."""
-    shape = xc.shape[:-1]
-    count = int(np.prod(shape))
-    xc, xq = xc.reshape(count, xc.shape[-1]), xq.reshape(count, xq.shape[-1])
+class _Cands(NamedTuple):
+    """E candidates ``xc`` (E, dc), ``xq`` (E, dq), and what scoring them against any joint kernels reuses:
+    ``F`` (E, 2 dc + 1) = ``[x^2, x, 1]`` and ``q`` (E,) = ``0.5 |x - 0.5|^2`` (the prior's exponent).  The
+    constant liar scores each point's candidates against a new estimator per point."""
+
+    xc: np.ndarray
+    xq: np.ndarray
+    F: np.ndarray
+    q: np.ndarray
+
+    def rows(self, i: int, j: int) -> "_Cands":
+        return _Cands(self.xc[i:j], self.xq[i:j], self.F[i:j], self.q[i:j])
+
+
+def _cands(xc, xq) -> _Cands:
+    """:class:`_Cands` of xc (E, dc), xq (E, dq)."""
+    return _Cands(xc, xq, np.concatenate([xc ** 2, xc, np.ones((len(xc), 1))], axis=1),
+                  0.5 * ((xc - 0.5) ** 2).sum(-1))
+
+
+def _log_pdf(p: _Parzen, c: _Cands, lay: _Layout, opt: TPESampler):
+    """(E,) log densities of the mixture ``p`` at the candidates ``c``, scored in chunks of at most ``_CHUNK``
+    candidate-kernel pairs."""
+    count = len(c.xc)
     if opt.multivariate:
         kernels = _joint_kernels(p, lay)
         r = max(1, _CHUNK // p.nk)
-        out = [_joint_log_pdf(kernels, xc[i:i + r], xq[i:i + r], lay) for i in range(0, count, r)]
+        if r >= count:
+            return _joint_log_pdf(kernels, c, lay)
+        out = [_joint_log_pdf(kernels, c.rows(i, i + r), lay) for i in range(0, count, r)]
     else:
         r = max(1, _CHUNK // (p.nk * max(lay.d, 1)))
-        out = [_independent_log_pdf(p, xc[i:i + r], xq[i:i + r], lay) for i in range(0, count, r)]
-    return np.concatenate(out).reshape(shape) if out else np.zeros(shape)
+        out = [_independent_log_pdf(p, c.xc[i:i + r], c.xq[i:i + r], lay) for i in range(0, count, r)]
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _joint_kernels(p: _Parzen, lay: _Layout):
@@ -355,28 +392,34 @@ def _joint_kernels(p: _Parzen, lay: _Layout):
       bandwidth < ``_TINY``, their centres (t, dc) and h (t, dc)).
     """
     dc, k = len(lay.cont), lay.k
-    bias = p.log_w[:-1] + len(k) * math.log(p.pw / p.nk) - np.log1p(k * p.pw / p.nk).sum()
-    prior = p.log_w[-1] - dc * _log_norm(0.5, 1.0) - np.log(k).sum()  # the prior: uniform categories
+    if len(k):
+        bias = p.log_w[:-1] + len(k) * math.log(p.pw / p.nk) - np.log1p(k * p.pw / p.nk).sum()
+        prior = p.log_w[-1] - dc * _PRIOR_NORM - np.log(k).sum()  # the prior: uniform categories
+    else:
+        bias, prior = p.log_w[:-1], p.log_w[-1] - dc * _PRIOR_NORM
     tiny = np.flatnonzero((p.sigma < _TINY).any(1))
     return p.rows, bias, prior, math.log1p(p.nk / p.pw), tiny, p.xc[tiny], 0.5 / p.sigma[tiny] ** 2
 
 
-def _offsets(k):
-    return np.concatenate([[0], np.cumsum(k)[:-1]]).astype(np.int64)
+def _one_hot(xq, lay: _Layout, value) -> np.ndarray:
+    """(E, sum k): ``value`` at each row's categories xq (E, dq), each coordinate in its block of k columns."""
+    hot = np.zeros((len(xq), lay.hot))
+    if lay.hot:
+        hot[np.arange(len(xq))[:, None], xq + lay.offsets] = value
+    return hot
 
 
-def _joint_log_pdf(kernels, xc, xq, lay: _Layout):
-    """(E,) log sum_i w_i K_i(x) of joint kernels (:func:`_joint_kernels`) at xc (E, dc), xq (E, dq): one
+def _joint_log_pdf(kernels, c: _Cands, lay: _Layout):
+    """(E,) log sum_i w_i K_i(x) of joint kernels (:func:`_joint_kernels`) at the candidates ``c``: one
     matrix product, the squares of the tiny-bandwidth members, the prior."""
     rows, bias, prior, a, tiny, mu, h = kernels
-    hot = np.zeros((len(xc), int(lay.k.sum())))
-    np.put_along_axis(hot, xq + _offsets(lay.k), a, axis=1)
-    e = _serial_matmul(np.concatenate([xc ** 2, xc, np.ones((len(xc), 1)), hot], axis=1), rows.T)
+    F = np.concatenate([c.F, _one_hot(c.xq, lay, a)], axis=1) if lay.hot else c.F
+    e = _serial_matmul(F, rows.T)
     e += bias
     if tiny.size:
-        e[:, tiny] -= (h * (xc[:, None, :] - mu) ** 2).sum(-1)
-    members = _logsumexp(e, axis=-1) if e.shape[1] else np.full(len(xc), -np.inf)
-    return np.logaddexp(members, prior - 0.5 * ((xc - 0.5) ** 2).sum(-1))
+        e[:, tiny] -= (h * (c.xc[:, None, :] - mu) ** 2).sum(-1)
+    members = _logsumexp(e, axis=-1) if e.shape[1] else np.full(len(c.xc), -np.inf)
+    return np.logaddexp(members, prior - c.q)
 
 
 def _serial_matmul(X, W):
@@ -409,7 +452,7 @@ def _independent_log_pdf(p: _Parzen, xc, xq, lay: _Layout):
     xq (E, dq): the sum over coordinates of log sum_i w_i K_ij(x_j), the prior's kernel included."""
     mu = np.concatenate([p.xc, np.full((1, len(lay.cont)), 0.5)])
     s = np.concatenate([p.sigma, np.ones((1, len(lay.cont)))])
-    norm = np.concatenate([p.norm, np.full((1, len(lay.cont)), _log_norm(0.5, 1.0))])
+    norm = np.concatenate([p.norm, np.full((1, len(lay.cont)), _PRIOR_NORM)])
     z = (xc[..., None, :] - mu) / s  # (E, m + 1, dc)
     out = _logsumexp(-0.5 * z ** 2 - norm + p.log_w[:, None], axis=-2).sum(-1)
     if len(lay.cat):
@@ -427,17 +470,18 @@ def _pick(xc, xq, score):
     return xc[rows, i], xq[rows, i]
 
 
-def _batch_liar(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
+def _batch_liar(u_above, c: _Cands, score, forced, lay: _Layout, opt: TPESampler):
     """Constant liar: point t maximizes ``log l - log g_t`` over its candidates, g_t the Parzen estimator
     of the bad group plus the points 0..t-1 (each refitted: bandwidths and weights change).
 
     Args:
-      u_above: (m0, d) the bad group; xc (n, E, dc), xq (n, E, dq): candidates; score: (n, E) log l;
+      u_above: (m0, d) the bad group; c: the n points' candidates, E each, point by point; score: (n E,) log l;
       forced: (n, d) a uniform point where a point is random, else NaN.
     Returns:
       (n, d) points in [0, 1).
     """
-    n, m0 = len(xc), len(u_above)
+    n, m0 = len(forced), len(u_above)
+    E = len(score) // max(n, 1)
     fxc, fxq = _encode(u_above, lay)
     allc = np.concatenate([fxc, np.empty((n, fxc.shape[1]))])
     allq = np.concatenate([fxq, np.empty((n, fxq.shape[1]), np.int64)])
@@ -445,8 +489,8 @@ def _batch_liar(u_above, xc, xq, score, forced, lay: _Layout, opt: TPESampler):
     for t in range(n):
         if np.isnan(forced[t, 0]):
             g = _parzen(None, lay, opt, (allc[:m0 + t], allq[:m0 + t]), g)
-            i = int(np.argmax(score[t] - _log_pdf(g, xc[t], xq[t], lay, opt)))
-            out[t], allc[m0 + t], allq[m0 + t] = _decode(xc[t, i], xq[t, i], lay), xc[t, i], xq[t, i]
+            i = t * E + int(np.argmax(score[t * E:(t + 1) * E] - _log_pdf(g, c.rows(t * E, (t + 1) * E), lay, opt)))
+            out[t], allc[m0 + t], allq[m0 + t] = _decode(c.xc[i], c.xq[i], lay), c.xc[i], c.xq[i]
         else:
             out[t] = forced[t]
             (allc[m0 + t],), (allq[m0 + t],) = _encode(out[t:t + 1], lay)
