@@ -314,9 +314,9 @@ class Pool:
 
         def seg_of(lanes_fn):
             def seg(bank, idx, flags, hps, data):
-                """idx (2W + 1,): src, dst, segments; flags (W, nk + 3) uint32: key words, new, look, busy lanes of
-                the lane's device; hps: (W, n) per hyperparameter dtype (:meth:`_args`)."""
-                src, dst, k = idx[:W], idx[W:2 * W], idx[2 * W]
+                """idx (3, W): src, dst, the segment count (every column); flags (W, nk + 3) uint32: key words, new,
+                look, busy lanes of the lane's device; hps: (W, n) per hyperparameter dtype (:meth:`_args`)."""
+                src, dst, k = idx[0], idx[1], idx[2, 0]
                 kd, new, look = flags[:, :nk].reshape((W,) + kshape), flags[:, nk] != 0, flags[:, nk + 1] != 0
                 hp = {name: g[:, j] for (_, names), g in zip(groups, hps) for j, name in enumerate(names)}
                 states = jax.tree_util.tree_map(lambda b: b[src], bank)
@@ -339,12 +339,14 @@ class Pool:
         return jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
 
     def _args(self, src, dst, kd, new, look, hp, segments, n, w):
-        """A call's arguments on the devices in three or so transfers (each has a fixed cost): ``idx`` (replicated
-        int32: the lanes' src, their dst, the segment count), ``flags`` (W, nk + 3) uint32 lane rows (key words,
-        new, look, the busy lanes of the row's device: :func:`busy_per_device`) and per hyperparameter dtype
-        one (W, n) lane array, columns in ``hp_groups`` order; lanes at their positions (:meth:`_layout`)."""
-        idx = np.concatenate([self._lanes(np.asarray(src, np.int32), self.scratch, n, w),
-                              self._lanes(np.asarray(dst, np.int32), self.scratch, n, w), [segments]]).astype(np.int32)
+        """A call's arguments on the devices in three or so transfers (each has a fixed cost): ``idx`` (3, W)
+        replicated int32 rows (the lanes' src, their dst, the segment count), ``flags`` (W, nk + 3) uint32 lane
+        rows (key words, new, look, the busy lanes of the row's device: :func:`busy_per_device`) and per
+        hyperparameter dtype one (W, n) lane array, columns in ``hp_groups`` order; lanes at their positions
+        (:meth:`_layout`)."""
+        idx = np.stack([self._lanes(np.asarray(src, np.int32), self.scratch, n, w),
+                        self._lanes(np.asarray(dst, np.int32), self.scratch, n, w),
+                        np.full(self.W, segments)]).astype(np.int32)
         off = np.zeros(self.W, bool)
         flags = np.empty((self.W, self.nk + 3), np.uint32)
         flags[:, :self.nk] = self._padded(kd, n, w).reshape(self.W, self.nk)
@@ -409,7 +411,7 @@ class Pool:
         bank = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((self.B,) + tuple(x.shape), x.dtype,
                                                                      sharding=self.bank_sh),
                                       self.spec.state)
-        idx = jax.ShapeDtypeStruct((2 * w + 1,), np.int32, sharding=self.rep)
+        idx = jax.ShapeDtypeStruct((3, w), np.int32, sharding=self.rep)
         flags = jax.ShapeDtypeStruct((w, self.nk + 3), np.uint32, sharding=self.lane_sh)
         hps = tuple(jax.ShapeDtypeStruct((w, len(names)), d, sharding=self.lane_sh) for d, names in self.hp_groups)
         return bank, idx, flags, hps
