@@ -8,7 +8,8 @@ tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per c
   checks, tracing and lane sizing before the first call), how many calls of each kind (those that also start
   new trials, and the others), their seconds and lane-steps per second by segment length, ASHA's host time
   proposing;
-  then the fixed cost of one call (a zero-segment ``advance`` of the last search's lanes, best of 20).
+  then the fixed cost of one call (a zero-segment ``advance`` of the last search's lanes with no lane evaluated,
+  and with every lane evaluated), and one segment, best of 20 each.
 * ``--blocks``: one lane's numbers computed in a vmap of 1, 2 and 4 lanes against 8 (init, 27 adam steps,
   evaluate): why no block of the lane pool is narrower than ``sweeps.lanes.MIN_BLOCK`` lanes.
 * ``--widths``: ASHA + TPE with 10 lanes (successive halving's width, fitted to its rung waves) and with its
@@ -106,14 +107,16 @@ def calls(mlp, data, seeds):
                 print(f"  {name:15s} {steps:4d} steps: {c:3d} calls, {s:.3f} s ({1e3 * s / c:.1f} ms each){rate}")
     pool, src, dst, hp = seen["call"]  # the last search's last call
     print()
-    for segments in (0, 1):
+    n = len(src)
+    for segments, look, what in ((0, np.zeros(n, bool), "none evaluated"), (0, None, "every lane evaluated"),
+                                 (1, None, "every lane evaluated")):
         best = float("inf")
         for _ in range(20):
             t = time.perf_counter()
-            advance(pool, src, dst, hp, None, segments)
+            advance(pool, src, dst, hp, None, segments, look=look)
             best = min(best, time.perf_counter() - t)
-        print(f"one call of all {pool.W} lanes ({len(src)} busy), bank of {pool.B} slots, {segments} segment(s) of "
-              f"{pool.segment} steps: {1e3 * best:.2f} ms (best of 20)")
+        print(f"one call of all {pool.W} lanes ({n} busy), bank of {pool.B} slots, {segments} segment(s) of "
+              f"{pool.segment} steps, {what}: {1e3 * best:.2f} ms (best of 20)")
     lanes.Pool.advance = advance  # later sections run untimed
 
 

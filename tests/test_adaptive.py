@@ -405,9 +405,10 @@ def test_a_user_written_trainable():
 
 
 
-def test_hyperparameters_of_two_dtypes_reach_their_lanes():
-    """A call sends its hyperparameters as one lane array per dtype: an int and a float hyperparameter reach every
-    trial's lane unchanged, and each trial's curve is what training it alone gives."""
+def test_hyperparameters_and_metrics_of_several_dtypes_travel_whole():
+    """A call sends its hyperparameters and returns its metrics as one lane array per dtype: an int and a float
+    hyperparameter reach every trial's lane unchanged, and each trial's curve, metrics of three dtypes, is what
+    training it alone gives."""
     X = np.random.default_rng(2).normal(size=(40, 3)).astype(np.float32)
     y = X @ np.array([1.0, -2.0, 0.5], np.float32)
 
@@ -422,7 +423,8 @@ def test_hyperparameters_of_two_dtypes_reach_their_lanes():
         return {"w": w}
 
     def evaluate(state, data, lr, k):
-        return {"mse": mse(state["w"], data, k), "k": k, "lr": lr}
+        e = mse(state["w"], data, k)
+        return {"mse": e, "k": k, "lr": lr, "big": e > 1.0}
 
     lrs, ks = [0.01, 0.05, 0.1, 0.02, 0.2, 0.03, 0.07, 0.15, 0.005], [1, 2, 3, 4, 5, 6, 7, 8, 9]
     data = {"X": X, "y": y}
@@ -434,8 +436,9 @@ def test_hyperparameters_of_two_dtypes_reach_their_lanes():
     for i, (lr, k) in enumerate(zip(lrs, ks)):
         for steps, m in res.curves[i]:
             assert int(m["k"]) == k and float(m["lr"]) == np.float32(lr)
-            want = mse(alone(init(None, data, lr, k), data, steps, np.float32(lr), np.int32(k))["w"], data, k)
-            np.testing.assert_allclose(m["mse"], want, rtol=1e-5)
+            w = alone(init(None, data, lr, k), data, steps, np.float32(lr), np.int32(k))["w"]
+            np.testing.assert_allclose(m["mse"], mse(w, data, k), rtol=1e-5)
+            assert np.asarray(m["big"]).dtype == np.bool_ and bool(m["big"]) == bool(m["mse"] > 1.0)
 
 # --- early stopping with lane refill ---------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "replicated", "flagged_rows", "evaluates_alone", "tail_block", "lane_block",
+           "busy_per_device", "replicated", "packed", "flagged_rows", "evaluates_alone", "tail_block", "lane_block",
            "advance_jaxpr", "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
@@ -70,6 +70,7 @@ class Spec(NamedTuple):
 
     state: object       # pytree of ShapeDtypeStruct: one trial's state
     metrics: tuple      # names of evaluate's outputs, in order
+    dtypes: tuple = ()  # their dtypes (empty: found by tracing evaluate when a pool is made)
 
 
 MIN_BLOCK = 4  # XLA:CPU computes a vmap of 1-3 runs with other numerics than a wider one: no block is narrower
@@ -127,6 +128,17 @@ def replicated(tree, sharding):
         for j, i in enumerate(idx):
             out[i] = flat[:, at[j]:at[j + 1]].reshape(leaves[i].shape)
     return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def packed(outs, names):
+    """The scalar metrics ``outs`` (dicts of (W,) lane arrays) as one (W, columns) array per dtype, the dtypes in
+    the order they first come (over ``outs``, then ``names``): a call's outputs leave the devices in a transfer or
+    two instead of one per metric (:meth:`Pool.advance` reads them by :meth:`Pool._output_columns`)."""
+    cols = collections.defaultdict(list)
+    for m in outs:
+        for name in names:
+            cols[jnp.dtype(m[name].dtype)].append(m[name])
+    return tuple(jnp.stack(c, axis=1) for c in cols.values())
 
 
 def flagged_rows(flags, f, other, xs):
@@ -258,12 +270,29 @@ class Pool:
         for k in self.hp_names:
             groups[np.dtype(self.hp_dtypes[k])].append(k)
         self.hp_groups = tuple((d, tuple(names)) for d, names in groups.items())  # one lane array per dtype
+        self.out_cols = self._output_columns(trainable, data)
         self._fns = self._programs(trainable)
         self.bank = None
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
         self._key = (trainable.init, trainable.advance, trainable.evaluate, spec_key(spec.state), spec.metrics,
                      tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
                      tuple(d.id for d in mesh.devices.flat), self.B, self.W, segment, str(impl), self.block, self.b)
+
+    def _output_columns(self, tr, data):
+        """Where each (scalar) metric travels back: ``{(0 or 1, name): (array, column)}`` (0: after the segments,
+        1: at the start), the metrics of one dtype in one (W, columns) array (:func:`packed`)."""
+        dtypes = self.spec.dtypes
+        if not dtypes:
+            h0 = {k: jax.ShapeDtypeStruct((), v) for k, v in self.hp_dtypes.items()}
+            m1 = jax.eval_shape(lambda s, h, d: tr.evaluate(s, d, **h), self.spec.state, h0, data)
+            dtypes = tuple(m1[k].dtype for k in self.spec.metrics)
+        groups, out = {}, {}
+        for which in (0, 1):
+            for name, d in zip(self.spec.metrics, dtypes):
+                g = groups.setdefault(np.dtype(d), [len(groups), 0])
+                out[(which, name)] = (g[0], g[1])
+                g[1] += 1
+        return out
 
     def _programs(self, tr):
         """The jitted ``seg`` (every lane) and ``part`` (the busy lanes' blocks) of trainable ``tr``."""
@@ -299,7 +328,8 @@ class Pool:
                 m = flagged_rows(look, lambda s1, h1: measured(s1, h1, data)[1], lambda s1, h1: zeros(), (s, h))
             else:  # an accelerator: the block's lanes evaluated together, the others' metrics zeroed
                 m = jax.vmap(lambda s1, h1: measured(s1, h1, data)[1])(s, h)
-                m = jax.tree_util.tree_map(lambda x: jnp.where(look.reshape((-1,) + (1,) * (x.ndim - 1)), x, 0), m)
+                m = jax.tree_util.tree_map(lambda x: jnp.where(look.reshape((-1,) + (1,) * (x.ndim - 1)), x,
+                                                               jnp.zeros_like(x)), m)
             return s, (m, m0)
 
         def on_devices(part):  # each device computes its own lanes as a local program
@@ -323,7 +353,7 @@ class Pool:
                 states = jax.lax.with_sharding_constraint(states, self.lane_sh)
                 states, out = lanes_fn((states, kd, new, look, hp), flags[:, nk + 2].astype(jnp.int32), k, data)
                 states = replicated(states, self.rep)  # every device's bank gets every lane's new state
-                return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), out
+                return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), packed(out, spec.metrics)
             return seg
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
@@ -436,8 +466,9 @@ class Pool:
         self.compile_s += time.perf_counter() - t0
 
     def _call(self, name, n, w, *args):
-        """One call of program ``name`` computing ``w`` lanes, ``n`` of them busy: its (W,) lane outputs (metrics
-        after the segments, step-0 metrics of the new lanes), on the devices."""
+        """One call of program ``name`` computing ``w`` lanes, ``n`` of them busy: its lane outputs (metrics after
+        the segments and step-0 metrics of the new lanes, one (W, columns) array per dtype: :meth:`_output_columns`),
+        on the devices."""
         ck = self._key + (name,)
         if ck not in _compiled:
             self.prepare((name,))
@@ -471,10 +502,10 @@ class Pool:
         new = np.zeros(n, bool) if new is None else np.asarray(new, bool)
         look = np.ones(n, bool) if look is None else np.asarray(look, bool)
         kd = np.zeros((n,) + self.kshape, np.uint32) if kd is None else np.asarray(kd, np.uint32)
-        out, out0 = self._call("seg" if w >= self.W else "part", n, w,
-                               *self._args(src, dst, kd, new, look, hp, segments, n, w))
-        names = list(self.spec.metrics)
-        got = [out[k] for k in names] + ([out0[k] for k in names] if started else [])
-        pos = self._layout(n, w)
-        vals = [np.asarray(x)[pos] for x in gather(got)]
-        return dict(zip(names + [at_start(k) for k in names if started], vals))
+        arrays = gather(self._call("seg" if w >= self.W else "part", n, w,
+                                   *self._args(src, dst, kd, new, look, hp, segments, n, w)))
+        pos, out = self._layout(n, w), {}
+        for (which, name), (g, c) in self.out_cols.items():
+            if which == 0 or started:
+                out[at_start(name) if which else name] = arrays[g][pos, c]
+        return out

@@ -190,7 +190,8 @@ def _structures(trainable, design, hp, kd, impl, data) -> tuple:
             raise ValueError(f"trainable: evaluate returns {list(out)} with static values {static} but "
                              f"{list(found[0].spec.metrics)} with {found[0].static}; every structure must return "
                              "the same metrics")
-        found.append(_Structure(static, np.asarray(ids), tr, Spec(state, tuple(out))))
+        spec = Spec(state, tuple(out), tuple(np.dtype(v.dtype) for v in out.values()))
+        found.append(_Structure(static, np.asarray(ids), tr, spec))
     return tuple(found)
 
 
