@@ -229,6 +229,21 @@ def test_replicated_moves_a_state_one_buffer_per_dtype_unchanged():
         assert got[k].sharding.is_fully_replicated
 
 
+
+def test_packed_metrics_come_back_by_their_columns():
+    """A call's metrics (after the segments and at the start) leave in one array per dtype; each is read back,
+    value and dtype, from the column ``metric_columns`` gives it."""
+    names = ("loss", "step", "ok", "acc")
+    dtypes = (jnp.float32, jnp.int32, jnp.bool_, jnp.float32)
+    cols = sweeps.lanes.metric_columns(names, dtypes)
+    rng = np.random.default_rng(0)
+    outs = [{n: jnp.asarray(rng.normal(size=5) * 10).astype(d) for n, d in zip(names, dtypes)} for _ in (0, 1)]
+    arrays = jax.jit(lambda o: sweeps.lanes.packed(o, cols))(outs)
+    assert [a.dtype for a in arrays] == [jnp.float32, jnp.int32, jnp.bool_] and arrays[0].shape == (5, 4)
+    for (which, name), (g, c) in cols.items():
+        got = np.asarray(arrays[g])[:, c]
+        assert got.dtype == outs[which][name].dtype and np.array_equal(got, outs[which][name]), (which, name)
+
 def test_fitted_width_keeps_a_whole_block_per_device():
     """The default width of an adaptive search pays the fewest lane-steps for its schedule among widths of at
     least a block of MIN_BLOCK lanes per device on a CPU: successive halving's 243 / 81 / 27 / 9 trials on two

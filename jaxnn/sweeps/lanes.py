@@ -47,8 +47,8 @@ from jaxnn.sweeps.distributed import gather
 from jaxnn.sweeps.executor import spec_key
 
 __all__ = ["Pool", "Spec", "compile_count", "clear_compiled", "blocked", "first_blocks", "blocks_paid",
-           "busy_per_device", "replicated", "packed", "flagged_rows", "evaluates_alone", "tail_block", "lane_block",
-           "advance_jaxpr", "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
+           "busy_per_device", "replicated", "metric_columns", "packed", "flagged_rows", "evaluates_alone",
+           "tail_block", "lane_block", "advance_jaxpr", "at_start", "MIN_BLOCK", "TAIL_BLOCK", "NARROW_SAVES"]
 
 _CACHE_SIZE = 64  # compiled (pool, width) pairs kept: a search over several seeds reuses its widths
 _compiled: "collections.OrderedDict" = collections.OrderedDict()  # the compiled segment programs of a pool
@@ -130,15 +130,33 @@ def replicated(tree, sharding):
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def packed(outs, names):
-    """The scalar metrics ``outs`` (dicts of (W,) lane arrays) as one (W, columns) array per dtype, the dtypes in
-    the order they first come (over ``outs``, then ``names``): a call's outputs leave the devices in a transfer or
-    two instead of one per metric (:meth:`Pool.advance` reads them by :meth:`Pool._output_columns`)."""
-    cols = collections.defaultdict(list)
-    for m in outs:
-        for name in names:
-            cols[jnp.dtype(m[name].dtype)].append(m[name])
-    return tuple(jnp.stack(c, axis=1) for c in cols.values())
+def metric_columns(names, dtypes) -> dict:
+    """Where each scalar metric travels back from a call: ``{(which, name): (array, column)}``, ``which`` 0 for
+    the metrics after the segments and 1 for the step-0 ones, the metrics of one dtype in one (W, columns) array
+    (the arrays in the order their dtypes first come, the columns in ``(which, name)`` order)."""
+    groups, out = {}, {}
+    for which in (0, 1):
+        for name, d in zip(names, dtypes):
+            g = groups.setdefault(np.dtype(d), [len(groups), 0])
+            out[(which, name)] = (g[0], g[1])
+            g[1] += 1
+    return out
+
+
+def packed(outs, columns):
+    """The metrics ``outs`` (after the segments, at the start: dicts of (W,) lane arrays) placed by ``columns``
+    (:func:`metric_columns`): one (W, columns) array per dtype, so that a call's outputs leave the devices in a
+    transfer or two instead of one per metric."""
+    arrays = [[] for _ in range(1 + max((g for g, _ in columns.values()), default=-1))]
+    for (which, name), (g, _) in columns.items():  # each array's columns come in this order
+        arrays[g].append(outs[which][name])
+    return tuple(jnp.stack(a, axis=1) for a in arrays)
+
+
+def masked(flags, tree):
+    """``tree`` (leaves with a leading row axis) with the rows not flagged zeroed, each leaf keeping its dtype."""
+    return jax.tree_util.tree_map(lambda x: jnp.where(flags.reshape((-1,) + (1,) * (x.ndim - 1)), x,
+                                                      jnp.zeros_like(x)), tree)
 
 
 def flagged_rows(flags, f, other, xs):
@@ -270,7 +288,7 @@ class Pool:
         for k in self.hp_names:
             groups[np.dtype(self.hp_dtypes[k])].append(k)
         self.hp_groups = tuple((d, tuple(names)) for d, names in groups.items())  # one lane array per dtype
-        self.out_cols = self._output_columns(trainable, data)
+        self.out_cols = metric_columns(spec.metrics, self._metric_dtypes(trainable, data))
         self._fns = self._programs(trainable)
         self.bank = None
         data_spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), data)
@@ -278,36 +296,26 @@ class Pool:
                      tuple(sorted((k, str(np.dtype(v))) for k, v in self.hp_dtypes.items())), spec_key(data_spec),
                      tuple(d.id for d in mesh.devices.flat), self.B, self.W, segment, str(impl), self.block, self.b)
 
-    def _output_columns(self, tr, data):
-        """Where each (scalar) metric travels back: ``{(0 or 1, name): (array, column)}`` (0: after the segments,
-        1: at the start), the metrics of one dtype in one (W, columns) array (:func:`packed`)."""
-        dtypes = self.spec.dtypes
-        if not dtypes:
-            h0 = {k: jax.ShapeDtypeStruct((), v) for k, v in self.hp_dtypes.items()}
-            m1 = jax.eval_shape(lambda s, h, d: tr.evaluate(s, d, **h), self.spec.state, h0, data)
-            dtypes = tuple(m1[k].dtype for k in self.spec.metrics)
-        groups, out = {}, {}
-        for which in (0, 1):
-            for name, d in zip(self.spec.metrics, dtypes):
-                g = groups.setdefault(np.dtype(d), [len(groups), 0])
-                out[(which, name)] = (g[0], g[1])
-                g[1] += 1
-        return out
+    def _metric_dtypes(self, tr, data) -> tuple:
+        """The dtypes of ``spec.metrics``: the spec's, else found by tracing ``evaluate`` (no compute)."""
+        if self.spec.dtypes:
+            return self.spec.dtypes
+        h0 = {k: jax.ShapeDtypeStruct((), v) for k, v in self.hp_dtypes.items()}
+        m1 = jax.eval_shape(lambda s, h, d: tr.evaluate(s, d, **h), self.spec.state, h0, data)
+        return tuple(m1[k].dtype for k in self.spec.metrics)
 
     def _programs(self, tr):
         """The jitted ``seg`` (every lane) and ``part`` (the busy lanes' blocks) of trainable ``tr``."""
         mesh, spec, segment, impl = self.mesh, self.spec, self.segment, self.impl
         alone = evaluates_alone(mesh.devices.flat[0].platform)
 
-        def wrap(kd):
-            return kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
-
         def measured(s, h, data):  # a lane's state and its metrics
             out = tr.evaluate(s, data, **h)
             return s, {k: jnp.asarray(out[k]) for k in spec.metrics}
 
         def fresh(kd, h, data):  # a new trial's state and its step-0 metrics
-            return measured(tr.init(wrap(kd), data, **h), h, data)
+            key = kd if impl is None else jax.random.wrap_key_data(kd, impl=impl)
+            return measured(tr.init(key, data, **h), h, data)
 
         def block(s, kd, new, look, h, k, data):
             """A block of lanes (leading axis): each new one started from its key, then every lane k segments (k
@@ -327,9 +335,7 @@ class Pool:
             if alone:
                 m = flagged_rows(look, lambda s1, h1: measured(s1, h1, data)[1], lambda s1, h1: zeros(), (s, h))
             else:  # an accelerator: the block's lanes evaluated together, the others' metrics zeroed
-                m = jax.vmap(lambda s1, h1: measured(s1, h1, data)[1])(s, h)
-                m = jax.tree_util.tree_map(lambda x: jnp.where(look.reshape((-1,) + (1,) * (x.ndim - 1)), x,
-                                                               jnp.zeros_like(x)), m)
+                m = masked(look, jax.vmap(lambda s1, h1: measured(s1, h1, data)[1])(s, h))
             return s, (m, m0)
 
         def on_devices(part):  # each device computes its own lanes as a local program
@@ -340,25 +346,19 @@ class Pool:
             return jax.shard_map(local, mesh=mesh, in_specs=(P("runs"), P("runs"), P(), P()),
                                  out_specs=P("runs"), check_vma=False)  # the trainable's code: no collectives
 
-        W, nk, kshape, groups = self.W, self.nk, self.kshape, self.hp_groups
-
         def seg_of(lanes_fn):
-            def seg(bank, idx, flags, hps, data):
-                """idx (3, W): src, dst, the segment count (every column); flags (W, nk + 3) uint32: key words, new,
-                look, busy lanes of the lane's device; hps: (W, n) per hyperparameter dtype (:meth:`_args`)."""
-                src, dst, k = idx[0], idx[1], idx[2, 0]
-                kd, new, look = flags[:, :nk].reshape((W,) + kshape), flags[:, nk] != 0, flags[:, nk + 1] != 0
-                hp = {name: g[:, j] for (_, names), g in zip(groups, hps) for j, name in enumerate(names)}
+            def seg(bank, idx, flags, hps, data):  # the arguments as :meth:`_args` packs them
+                src, dst, k, kd, new, look, hp, active = self._unpacked(idx, flags, hps)
                 states = jax.tree_util.tree_map(lambda b: b[src], bank)
                 states = jax.lax.with_sharding_constraint(states, self.lane_sh)
-                states, out = lanes_fn((states, kd, new, look, hp), flags[:, nk + 2].astype(jnp.int32), k, data)
+                states, out = lanes_fn((states, kd, new, look, hp), active, k, data)
                 states = replicated(states, self.rep)  # every device's bank gets every lane's new state
-                return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), packed(out, spec.metrics)
+                return jax.tree_util.tree_map(lambda b, s: b.at[dst].set(s), bank, states), packed(out, self.out_cols)
             return seg
 
         bank_sh = jax.tree_util.tree_map(lambda _: self.bank_sh, spec.state)
         lane, rep = self.lane_sh, self.rep
-        ins = (bank_sh, rep, lane, tuple(lane for _ in groups), rep)  # bank, idx, flags, hps, data
+        ins = (bank_sh, rep, lane, tuple(lane for _ in self.hp_groups), rep)  # bank, idx, flags, hps, data
         return {name: jax.jit(seg_of(on_devices(part)), in_shardings=ins, out_shardings=(bank_sh, lane),
                               donate_argnums=0)
                 for name, part in (("seg", False), ("part", True))}  # every lane; the busy lanes' blocks only
@@ -386,6 +386,14 @@ class Pool:
         hps = tuple(self._put(np.stack([self._padded(np.asarray(hp[k], d), n, w) for k in names], axis=1),
                               self.lane_sh) for d, names in self.hp_groups)
         return self._put(idx, self.rep), self._put(flags, self.lane_sh), hps
+
+    def _unpacked(self, idx, flags, hps):
+        """The inverse of :meth:`_args`, on the devices (traced): src, dst, the segment count, the key data, new,
+        look, ``{name: (W,) hyperparameter}`` and the busy lanes of each lane's device."""
+        W, nk = self.W, self.nk
+        hp = {name: g[:, j] for (_, names), g in zip(self.hp_groups, hps) for j, name in enumerate(names)}
+        return (idx[0], idx[1], idx[2, 0], flags[:, :nk].reshape((W,) + self.kshape), flags[:, nk] != 0,
+                flags[:, nk + 1] != 0, hp, flags[:, nk + 2].astype(jnp.int32))
 
     def empty(self):
         """A bank of zeros (the scratch and free slots are never read for results), made on the devices."""
@@ -467,7 +475,7 @@ class Pool:
 
     def _call(self, name, n, w, *args):
         """One call of program ``name`` computing ``w`` lanes, ``n`` of them busy: its lane outputs (metrics after
-        the segments and step-0 metrics of the new lanes, one (W, columns) array per dtype: :meth:`_output_columns`),
+        the segments and step-0 metrics of the new lanes, one (W, columns) array per dtype: :func:`metric_columns`),
         on the devices."""
         ck = self._key + (name,)
         if ck not in _compiled:
