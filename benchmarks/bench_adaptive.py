@@ -180,9 +180,10 @@ def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
     elif kind == "asha":
         res = sweeps.asha(mlp, dists(), trials=a.candidates, metric="val_accuracy", min_steps=a.min_steps,
                           max_steps=a.max_steps, eta=a.eta, sampler=sweeps.tpe(), **kw)
-    elif kind == "tpe1":
+    elif kind in ("tpe1", "tpe1_optuna"):  # tpe1_optuna: Optuna's own TPESampler asked a batch at a time
+        sampler = sweeps.tpe() if kind == "tpe1" else sweeps.optuna_sampler(_optuna_tpe(seed))
         res = sweeps.search(mlp, dists(), trials=a.candidates, batch=a.batch, steps=a.max_steps,
-                            sampler=sweeps.tpe(), metric="val_accuracy", **kw)
+                            sampler=sampler, metric="val_accuracy", **kw)
     else:
         fn = sweeps.successive_halving if kind == "sh" else sweeps.hyperband
         res = fn(mlp, space(a.candidates), metric="val_accuracy", min_steps=a.min_steps,
@@ -201,6 +202,13 @@ def jaxnn_adaptive(kind, mlp, P, a, seed, devices=None):
             "devices": m["devices"], "lanes": m["lanes"], "trials": m.get("n_trials_used", m["n_started"]),
             "stopped_early": m.get("n_stopped_early"), "propose_s": m.get("propose_s"),
             "full": sum(1 for c in res.curves if c and c[-1][0] >= a.max_steps)}
+
+
+def _optuna_tpe(seed):
+    """Optuna's TPESampler with its defaults, seeded (quiet)."""
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def make_full_fn(steps):

@@ -17,7 +17,9 @@ with ``--seeds`` seeds each, and reports per search:
   with the standard error of the paired differences.
 
 Peers as in ``bench_adaptive.py``: ASHA + TPE and BOHB against Optuna TPE + HyperbandPruner(9, 243, 3); TPE at
-one budget (243 x 243 steps, batches of 27) against Optuna TPE without pruning.
+one budget (243 x 243 steps, batches of 27) against Optuna TPE without pruning.  One more row asks Optuna's own
+TPESampler through ``sweeps.optuna_sampler`` in the same batches of 27 (``tpe1_optuna``): what a batch costs
+Optuna's TPE itself, against asking it one trial at a time.
 
     python benchmarks/bench_search_quality.py --seeds 30                  # all five searches
     python benchmarks/bench_search_quality.py --seeds 30 --only asha optuna
@@ -47,6 +49,7 @@ SEARCHES = {  # key: (row name, Optuna peer or None)
     "asha": ("jaxnn asha + tpe", "optuna"),
     "bohb": ("jaxnn bohb (TPE, default iterations)", "optuna"),
     "tpe1": ("jaxnn search + tpe, 243 steps, batches of 27", "optuna_nop"),
+    "tpe1_optuna": ("jaxnn search + Optuna's TPESampler, batches of 27", "optuna_nop"),
     "optuna": ("Optuna 5.0 TPE + HyperbandPruner", None),
     "optuna_nop": ("Optuna 5.0 TPE, no pruning", None),
 }

@@ -14,6 +14,8 @@ import pytest
 from jaxnn import sweeps
 from jaxnn.sweeps import executor
 from jaxnn.sweeps.samplers import FAIL, RandomSampler
+from jaxnn.sweeps.schedulers.common import _fitted_width
+from jaxnn.sweeps.schedulers.halving import rung_plan, work_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _spec = importlib.util.spec_from_file_location("_adaptive_worker", os.path.join(ROOT, "tests", "_adaptive_worker.py"))
@@ -167,8 +169,6 @@ def test_asha_ranks_a_rung_by_the_values_its_trials_finished_it_with():
 def test_asha_lanes_default_to_the_working_sets_width(prob):
     """ASHA runs no waves: its default lanes (its workers) are the working set's width, as a sweep's chunk, not
     successive halving's width fitted to the rung waves (all 27 trials' lanes here against 9)."""
-    from jaxnn.sweeps.schedulers.common import _fitted_width
-    from jaxnn.sweeps.schedulers.halving import rung_plan, work_of
     mlp, dists, data = prob
     a = sweeps.asha(mlp, dists, trials=27, min_steps=2, max_steps=6, eta=3, key=jax.random.key(2), data=data, **KW)
     n_dev = len(jax.devices())
@@ -196,6 +196,10 @@ def test_bohb_runs_hyperbands_brackets_with_tpe(prob):
         steps = [s for s, _ in res.curves[i]]  # the model of each budget learns from every trial that passed it
         assert steps == [0, 2, 6, 18][:len(steps)], (i, steps)
     assert res.best()["steps"] == 18
+    n_dev = len(jax.devices())  # default lanes: the largest bracket's trials, not narrowed to the rung waves
+    work = [(n_k, d) for n_s, r_s in brackets for n_k, d in work_of(rung_plan(n_s, r_s, 3, 18))]
+    w = -(-brackets[0][0] // n_dev) * n_dev
+    assert res.meta["lanes"] == w and _fitted_width(w, n_dev, work, jax.devices()[0].platform) < w
 
 
 @pytest.mark.parametrize("name", ["successive_halving", "hyperband", "run", "pbt"])

@@ -62,8 +62,10 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
       sampler: default ``sweeps.tpe(n_startup_trials=0, random_fraction=1/3)``: the model of the largest
         budget with at least d + 1 observations, as in the paper, and a third of the proposals at random
         (the paper's rho); any sampler works.
-      lanes: default: the largest bracket's trials (so that later brackets learn from earlier ones), at most
-        the working set's width.
+      lanes: default: the largest bracket's trials (so that later brackets learn from earlier ones), rounded
+        up to the device count; not narrowed to the working set or the rungs as Hyperband's are (a bracket
+        starts as soon as lanes idle, so a narrower pool idles no fewer lanes and pays more calls; on a CPU
+        the pool computes its lanes in blocks that stay in the cache, however wide).
 
     Other arguments as :func:`jaxnn.sweeps.hyperband`.
 
@@ -79,8 +81,9 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
     work = [(n_k * iterations, d) for n_s, r_s in brackets
             for n_k, d in work_of(rung_plan(n_s, r_s, eta, max_steps))]
     args = dict(min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations, **sampler_args(sampler))
+    lanes = brackets[0][0] if lanes is None else lanes
     search = open_search("bohb", args, trainable, design, key, data, metric, segment=segment_of(work), slots=n,
-                         n_max=brackets[0][0], lanes=lanes, out_dir=out_dir, work=work, checkpoint_s=checkpoint_s,
+                         n_max=brackets[0][0], lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,
                          progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
     budgets = sorted({s for n_s, r_s in brackets for _, s in rung_plan(n_s, r_s, eta, max_steps)})
     proposer = attach(search, ps, sampler, key, budgets, max_steps)
