@@ -289,9 +289,9 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
     seconds = time.perf_counter() - t0
     b = study.best_trial
     _, te = test_of(P, jax.random.fold_in(seed_key, b.number), b.params, a.max_steps)
-    n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    full_vals = [float(t.value) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return {"seconds": seconds, "lane_steps": paid["steps"], "best_val": float(b.value), "test": te,
-            "trials": a.candidates, "complete": n_complete, "full": paid["full"]}
+            "trials": a.candidates, "complete": len(full_vals), "full": paid["full"], "full_vals": full_vals}
 
 
 def hyperoptax_search(P, a, seed):
