@@ -15,7 +15,7 @@ tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per c
 * ``--widths``: ASHA + TPE with 10 lanes (successive halving's width, fitted to its rung waves) and with its
   default (the working set's width), interleaved seed by seed (seeds 1-5, twice, after a compiling seed 0):
   wall time, calls, lane utilization, best val accuracy, proposing time.
-* ``--times``: successive halving and ASHA + TPE timed whole (seeds 1.. after a compiling seed 0), nothing
+* ``--times``: successive halving, ASHA + TPE and BOHB timed whole (seeds 1.. after a compiling seed 0), nothing
   wrapped, so that this file compares two checkouts of jaxnn: copy it into the older one (it imports the jaxnn
   of the checkout it sits in) and alternate the runs, e.g. ``for r in 1 2 3 4; do for d in ../old .; do (cd $d
   && python benchmarks/bench_lane_calls.py --times --seeds 3); done; done``.
@@ -23,7 +23,7 @@ tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per c
   ``eqx.nn.Linear`` layers and of ``jaxnn.objective``, alternated, lane-steps per second.
 
     python benchmarks/bench_lane_calls.py            # all four (--calls --blocks --widths --eqx)
-    python benchmarks/bench_lane_calls.py --times --seeds 3   # two searches timed whole
+    python benchmarks/bench_lane_calls.py --times --seeds 3   # three searches timed whole
     python benchmarks/bench_lane_calls.py --quick    # --calls with one timed seed, --blocks
 """
 
@@ -82,6 +82,8 @@ def search(kind, mlp, data, seed):
               progress=False)
     if kind == "successive_halving":
         return sweeps.successive_halving(mlp, B.space(243), **kw)
+    if kind == "bohb":
+        return sweeps.bohb(mlp, B.dists(), **kw)
     return sweeps.asha(mlp, B.dists(), trials=243, sampler=sweeps.tpe(), **kw)
 
 
@@ -209,9 +211,9 @@ def eqx_rates(data, repeats=2):
 
 
 def times(mlp, data, seeds):
-    """Successive halving and ASHA + TPE, seeds 1..seeds after a compiling seed 0, wall time each (no wrapper:
+    """Successive halving, ASHA + TPE and BOHB, seeds 1..seeds after a compiling seed 0, wall time each (no wrapper:
     the same code times any commit of jaxnn; alternate two checkouts' runs to compare them)."""
-    out = {"successive_halving": [], "asha + tpe": []}
+    out = {"successive_halving": [], "asha + tpe": [], "bohb": []}
     for kind in out:
         search(kind, mlp, data, 0)
     for seed in range(1, seeds + 1):
