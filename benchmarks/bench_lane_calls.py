@@ -13,8 +13,9 @@ tanh/softmax, adam, 243 candidates, budgets 9..243, eta 3), one JAX device per c
 * ``--blocks``: one lane's numbers computed in a vmap of 1, 2 and 4 lanes against 8 (init, 27 adam steps,
   evaluate): why no block of the lane pool is narrower than ``sweeps.lanes.MIN_BLOCK`` lanes.
 * ``--widths``: ASHA + TPE with 10 lanes (successive halving's width, fitted to its rung waves) and with its
-  default (the working set's width), interleaved seed by seed (seeds 1-5, twice, after a compiling seed 0):
-  wall time, calls, lane utilization, best val accuracy, proposing time.
+  default (the working set's width); BOHB with 12 lanes (its default until a8735c9, fitted the same way) and
+  with its default (the largest bracket's trials); interleaved seed by seed (seeds 1-5, twice, after a
+  compiling seed 0): wall time, calls, lane utilization, best val accuracy, proposing time.
 * ``--times``: successive halving, ASHA + TPE and BOHB timed whole (seeds 1.. after a compiling seed 0), nothing
   wrapped, so that this file compares two checkouts of jaxnn: copy it into the older one (it imports the jaxnn
   of the checkout it sits in) and alternate the runs, e.g. ``for r in 1 2 3 4; do for d in ../old .; do (cd $d
@@ -77,9 +78,9 @@ def timed_calls(log, seen):
     return advance
 
 
-def search(kind, mlp, data, seed):
+def search(kind, mlp, data, seed, lanes=None):
     kw = dict(key=jax.random.key(seed), data=data, metric="val_accuracy", min_steps=9, max_steps=243, eta=3,
-              progress=False)
+              progress=False, lanes=lanes)
     if kind == "successive_halving":
         return sweeps.successive_halving(mlp, B.space(243), **kw)
     if kind == "bohb":
@@ -122,27 +123,33 @@ def calls(mlp, data, seeds):
     lanes.Pool.advance = advance  # later sections run untimed
 
 
+WIDTHS = {  # search: {label: lanes} (None: the search's default)
+    "asha + tpe": {"10 (successive halving's)": 10, "default": None},
+    "bohb": {"12 (its default before a8735c9: fitted to rung waves)": 12, "default": None},
+}
+
+
 def widths(mlp, data, seeds=5, repeats=2):
-    counts = {"10 (successive halving's)": 10, "default": None}
-    kw = dict(sampler=sweeps.tpe(), data=data, metric="val_accuracy", min_steps=9, max_steps=243, eta=3,
-              progress=False)
-    for w in counts.values():  # compiles
-        sweeps.asha(mlp, B.dists(), trials=243, key=jax.random.key(0), lanes=w, **kw)
-    runs = {k: [] for k in counts}
-    for _ in range(repeats):
-        for seed in range(1, seeds + 1):
-            for name, w in counts.items():
-                t = time.perf_counter()
-                res = sweeps.asha(mlp, B.dists(), trials=243, key=jax.random.key(seed), lanes=w, **kw)
-                m = res.meta
-                runs[name].append((time.perf_counter() - t, m["lanes"], m["calls"], m["lane_utilization"],
-                                   res.best()["val_accuracy"], m["propose_s"]))
-    print(f"\nASHA + TPE by lane count, seeds 1-{seeds} interleaved, {repeats} times (means):")
-    for name, r in runs.items():
-        a = np.array(r)
-        print(f"  lanes {name}: {int(a[0, 1])} lanes, {a[:, 0].mean():.3f} s (fastest {a[:, 0].min():.3f}), "
-              f"{a[:, 2].mean():.1f} calls, utilization {a[:, 3].mean():.3f}, best val {a[:seeds, 4].mean():.4f}, "
-              f"propose_s {a[:, 5].mean():.3f}")
+    """ASHA + TPE and BOHB, each with the lane counts of ``WIDTHS`` interleaved seed by seed (seeds 1..seeds,
+    ``repeats`` times, after compiling seed 0)."""
+    for kind, counts in WIDTHS.items():
+        for w in counts.values():  # compiles
+            search(kind, mlp, data, 0, lanes=w)
+        runs = {k: [] for k in counts}
+        for _ in range(repeats):
+            for seed in range(1, seeds + 1):
+                for name, w in counts.items():
+                    t = time.perf_counter()
+                    res = search(kind, mlp, data, seed, lanes=w)
+                    m = res.meta
+                    runs[name].append((time.perf_counter() - t, m["lanes"], m["calls"], m["lane_utilization"],
+                                       res.best()["val_accuracy"], m["propose_s"]))
+        print(f"\n{kind} by lane count, seeds 1-{seeds} interleaved, {repeats} times (means):")
+        for name, r in runs.items():
+            a = np.array(r)
+            print(f"  lanes {name}: {int(a[0, 1])} lanes, {a[:, 0].mean():.3f} s (fastest {a[:, 0].min():.3f}), "
+                  f"{a[:, 2].mean():.1f} calls, utilization {a[:, 3].mean():.3f}, best val "
+                  f"{a[:seeds, 4].mean():.4f}, propose_s {a[:, 5].mean():.3f}")
 
 
 def blocks(mlp, data):
