@@ -58,6 +58,7 @@ benchmarks do; successive halving is also timed on one device (``--one-device al
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -85,6 +86,15 @@ RANGES = {"scale": (1e-3, 1.0), "lr": (1e-4, 1.0), "lam": (1e-6, 1e-1)}
 
 
 # --- the problem ----------------------------------------------------------------------------------------------
+
+def importable(name: str) -> bool:
+    """Whether the optional peer ``name`` is installed; if not, say that its rows are left out (a bare GPU
+    machine has jax alone)."""
+    if importlib.util.find_spec(name) is not None:
+        return True
+    print(f"({name} not installed: its rows are left out; pip install -e \".[bench]\" installs the peers)")
+    return False
+
 
 def problem():
     """digits: 600 train / 600 validation / the rest test (one fixed shuffle), X / 16 float32, one-hot Y.
@@ -726,19 +736,19 @@ def main(argv=None):
                   ("asha", "jaxnn asha + tpe", lambda s: jaxnn_adaptive("asha", mlp, P, a, s)),
                   ("tpe1", f"jaxnn search + tpe, {a.max_steps} steps, batches of {a.batch}",
                    lambda s: jaxnn_adaptive("tpe1", mlp, P, a, s))]
-    if not a.no_optuna:
+    if not a.no_optuna and importable("optuna"):
         import optuna
         trainer = OptunaTrainer(mlp, P, a)
         model += [("optuna", f"Optuna {optuna.__version__} TPE + HyperbandPruner",
                    lambda s: optuna_search(trainer, P, a, s)),
                   ("optuna_nop", f"Optuna {optuna.__version__} TPE, no pruning ({a.max_steps} steps each)",
                    lambda s: optuna_search(trainer, P, a, s, prune=False))]
-    if not a.no_hyperoptax:
+    if not a.no_hyperoptax and importable("hyperoptax"):
         from importlib.metadata import version
         model.append(("hyperoptax", f"hyperoptax {version('hyperoptax')} BayesianSearch (GP, "
                       f"{a.candidates // a.batch} x {a.batch} vmapped, {a.max_steps} steps)",
                       lambda s: hyperoptax_search(P, a, s)))
-    if not a.no_sklearn:
+    if not a.no_sklearn and importable("sklearn") and importable("scipy"):
         import sklearn
         methods.append(("sklearn", f"scikit-learn {sklearn.__version__} HalvingRandomSearchCV(MLPClassifier)",
                         lambda s: sklearn_search(P, a, s)))

@@ -80,10 +80,11 @@ section() {  # section TITLE LIMIT_SECONDS COMMAND...: run one benchmark, print 
     "$PY" benchmarks/bench_estimators.py ${EST_SPARSE_ARGS:---skip-single --skip-grid --skip-search}
 
   # Adaptive searches: successive halving, Hyperband, the early-stopping sweeps.run and the full jaxnn.sweep of
-  # 243 digits candidates (budgets 9..243), two seeds (the second compiled); Optuna and scikit-learn are left out
-  # (sequential trials; see the CPU run).
-  section "Adaptive searches (benchmarks/bench_adaptive.py)" 60 \
-    "$PY" benchmarks/bench_adaptive.py ${ADAPT_ARGS:---seeds 2 --no-optuna --no-sklearn}
+  # 243 digits candidates (budgets 9..243), and issue 23's model-based rows (BOHB, ASHA + TPE, TPE at one
+  # budget), two seeds each (the second compiled); Optuna, scikit-learn and hyperoptax are left out (sequential
+  # trials or a CPU baseline; see the CPU run; a peer not installed is left out with a note anyway).
+  section "Adaptive searches (benchmarks/bench_adaptive.py)" 120 \
+    "$PY" benchmarks/bench_adaptive.py ${ADAPT_ARGS:---seeds 2 --model-seeds 2 --no-optuna --no-sklearn --no-hyperoptax}
 
   # Issue 24: successive halving of the same network built by jaxnn.trainable, by sweeps.trainable_from and
   # (when equinox is importable) as an Equinox MLP: lane-steps per second against jaxnn.trainable's.
