@@ -9,12 +9,11 @@ validation / 597 test, one fixed shuffle; the 64-64-10 softmax network, cross-en
 * **7 hyperparameters** (harder): the same three, adam's ``b1`` uniform in [0, 0.99] (a traced hyperparameter of
   ``jaxnn.trainable(..., optimizer_kwargs={"b1": 0.9})``), two irrelevant ones (``noise_u`` uniform in [0, 1],
   ``noise_log`` log-uniform in [1e-3, 1e3]: the wrapped trainable takes and ignores them) and the hidden
-  ``activation`` in {tanh, relu}, a static (structure) hyperparameter.  The lane schedulers take traced
-  hyperparameters only, so Hyperband, BOHB and ASHA + TPE run **one search per activation, the budget split
-  in half** (trials, or BOHB's iterations), and report the better of the two; random and TPE at one budget
-  run one ``sweeps.search(fn, ...)`` of a plain function with ``activation=sweeps.static(...)`` (one
-  compilation per value; the sampler sees the static axis as a categorical coordinate); Optuna suggests it
-  as a categorical.
+  ``activation`` in {tanh, relu}, a static (structure) hyperparameter: ``activation=sweeps.static(...)`` in
+  every jaxnn search's space (one compilation per value; a lane scheduler keeps one lane pool per activation
+  and ranks the trials of both together; a sampler sees the static axis as a categorical coordinate); the
+  lane schedulers train one trainable that picks its network by the activation, random and TPE at one budget
+  a plain function through ``sweeps.search(fn, ...)``; Optuna suggests it as a categorical.
 
 The methods (per problem and seed; key ``jax.random.key(seed)``, Optuna ``TPESampler(seed=seed)``):
 random (``sweeps.search`` of a plain function: the trainable's ``init``, ``advance`` 243 steps and ``evaluate``
@@ -35,8 +34,7 @@ significant digits; the validation accuracies are multiples of 1/600).  The reco
 curve's last best equals the maximum over every evaluation in ``res.curves`` (printed).  A search of a plain
 function (``sweeps.search(fn, ...)``) calls ``progress(chunks_done, chunks_total)`` after each chunk: a
 batch's trials are placed at the batch's end (lane-steps = trials so far x 243), their best from the result's
-``val_accuracy`` in trial order.  The two half searches of a lane scheduler on the 7-hyperparameter problem are
-joined end to end (the second's time and lane-steps after the first's).  Optuna: each reported value, at the
+``val_accuracy`` in trial order.  Optuna: each reported value, at the
 steps trained so far.  Curves are stepwise; the bands are the min-max over seeds at each x, the line their mean
 (drawn where every seed has a value).  Wall-time curves use seeds 2..N (seed 1 compiles; lane-step curves use
 all seeds).
@@ -141,9 +139,26 @@ class Problem:
         self.mlp = {f: ignoring(jaxnn.trainable([64, a.hidden, 10], activation=f, **kw), self.hard)
                     for f in self.activations}
         self.dists = {k: sweeps.loguniform(*r) for k, r in RANGES.items()}
+        self.lanes, self.space = self.mlp[self.activations[0]], dict(self.dists)  # the lane schedulers'
         if self.hard:
             self.dists.update(b1=sweeps.uniform(*EXTRA["b1"]), noise_u=sweeps.uniform(*EXTRA["noise_u"]),
                               noise_log=sweeps.loguniform(*EXTRA["noise_log"]))
+            self.lanes = by_activation(self.mlp)
+            self.space = {**self.dists, "activation": sweeps.static(list(self.activations))}
+
+
+def by_activation(mlps):
+    """One trainable over ``mlps`` ({activation: trainable}): the static hyperparameter ``activation`` picks the
+    network (a lane scheduler keeps one pool, one compilation, per value)."""
+    from jaxnn.sweeps import Trainable
+
+    first = mlps[ACTIVATIONS[0]]
+    return Trainable(init=lambda key, data, activation, **hp: mlps[activation].init(key, data, **hp),
+                     advance=lambda state, data, steps, activation, **hp: mlps[activation].advance(state, data,
+                                                                                                   steps, **hp),
+                     evaluate=lambda state, data, activation, **hp: mlps[activation].evaluate(state, data, **hp),
+                     hyperparameters={**first.hyperparameters, "activation": ACTIVATIONS[0]},
+                     directions=first.directions, needs=first.needs)
 
 
 def ignoring(mlp, extra):
@@ -211,37 +226,40 @@ def running_best(points):
 
 # --- the searches: each returns {wall, lane_steps, best_val, test, curve, propose_s, check} -------------------------
 
-def lane_search(method, prob, f, a, seed, share=1):
-    """One jaxnn lane scheduler (Hyperband, BOHB, ASHA) of activation ``f``'s trainable, recorded; ``1 / share``
-    of the budget (trials, BOHB's iterations)."""
+def lane_search(method, prob, a, seed):
+    """One jaxnn lane scheduler (Hyperband, BOHB, ASHA), recorded; on the 7-hyperparameter problem the activation
+    is a ``sweeps.static`` axis of its space (one pool per activation, trials of both ranked together)."""
     import jax
     import jax.numpy as jnp
 
     from jaxnn import sweeps
 
-    mlp = prob.mlp[f]
     kw = dict(key=jax.random.key(seed), data=prob.data, metric="val_accuracy", progress=True)
     rung = dict(min_steps=a.min_steps, max_steps=a.max_steps, eta=a.eta)
-    trials = a.trials // share
     with recording() as events:
         t0 = time.perf_counter()
         if method == "hyperband":
-            res = sweeps.hyperband(mlp, sweeps.random(trials, **prob.dists), **rung, **kw)  # a random design
-        elif method == "bohb":  # default iterations (4), halved per activation on the 7-hyperparameter problem
-            res = sweeps.bohb(mlp, prob.dists, iterations=max(1, 4 // share), **rung, **kw)
+            res = sweeps.hyperband(prob.lanes, sweeps.random(a.trials, **prob.space), **rung, **kw)  # random design
+        elif method == "bohb":  # default iterations (4) and sampler
+            res = sweeps.bohb(prob.lanes, prob.space, **rung, **kw)
         else:
-            res = sweeps.asha(mlp, prob.dists, trials=trials, sampler=sweeps.tpe(), **rung, **kw)
+            res = sweeps.asha(prob.lanes, prob.space, trials=a.trials, sampler=sweeps.tpe(), **rung, **kw)
         wall = time.perf_counter() - t0
     b = res.best()
-    hp = {k: jnp.asarray(res.trials[k][b["trial"]]) for k in res.trials}
-    test = float(mlp.evaluate(jax.tree_util.tree_map(jnp.asarray, res.state), prob.test, **hp)["val_accuracy"])
+    i = b["trial"]
+    static = {"activation": str(res.trials["activation"][i])} if prob.hard else {}
+    hp = {k: jnp.asarray(v[i]) for k, v in res.trials.items() if k not in static}
+    state = jax.tree_util.tree_map(jnp.asarray, res.state)
+    test = float(prob.lanes.evaluate(state, prob.test, **static, **hp)["val_accuracy"])
     every = max((m["val_accuracy"] for c in res.curves for _, m in c if np.isfinite(m["val_accuracy"])),
                 default=np.nan)
     curve = running_best([(t - t0, x, v) for t, x, v in events])
     return {"wall": wall, "lane_steps": res.meta["lane_steps_useful"], "best_val": float(b["val_accuracy"]),
             "test": test, "curve": curve, "propose_s": res.meta.get("propose_s", 0.0),
-            "check": abs(curve[-1][2] - every) if curve else np.nan, "winner": {"activation": f, **{
-                k: float(v) for k, v in hp.items()}}}
+            "check": abs(curve[-1][2] - every) if curve else np.nan,
+            "structures": [s_.get("activation", prob.activations[0]) for s_ in res.meta["structures"]],
+            "winner": {"activation": static.get("activation", prob.activations[0]),
+                       **{k: float(v) for k, v in hp.items()}}}
 
 
 def fn_search(method, prob, a, seed):
@@ -281,19 +299,6 @@ def fn_search(method, prob, a, seed):
             "curve": running_best(pts), "propose_s": res.meta.get("propose_s", 0.0), "check": 0.0,
             "winner": {"activation": prob.activations[0],
                        **{k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in res.coords.items()}}}
-
-
-def split_search(method, prob, a, seed):
-    """A lane search per activation, the budget split between them; the better one wins, curves end to end."""
-    n = len(prob.activations)
-    parts = [lane_search(method, prob, f, a, seed, n) for f in prob.activations]
-    curve, t_off, x_off = [], 0.0, 0
-    for p in parts:
-        curve += [(t + t_off, x + x_off, v) for t, x, v in p["curve"]]
-        t_off, x_off = t_off + p["wall"], x_off + p["lane_steps"]
-    win = max(parts, key=lambda p: p["best_val"])
-    return {**win, "wall": t_off, "lane_steps": x_off, "curve": running_best(curve),
-            "propose_s": sum(p["propose_s"] for p in parts), "check": max(p["check"] for p in parts)}
 
 
 class OptunaTrainer:
@@ -363,9 +368,7 @@ def run_one(method, prob, a, seed, trainer):
         return optuna_search(trainer, prob, a, seed)
     if method in ("random", "tpe one budget"):
         return fn_search(method, prob, a, seed)
-    if prob.hard:
-        return split_search(method, prob, a, seed)
-    return lane_search(method, prob, prob.activations[0], a, seed)
+    return lane_search(method, prob, a, seed)
 
 
 # --- summary: table, figure -------------------------------------------------------------------------------------
