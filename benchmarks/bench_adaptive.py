@@ -266,7 +266,7 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed_key = jax.random.key(seed)
-    paid = {"steps": 0, "full": 0}
+    paid = {"steps": 0, "full": 0, "vals": []}  # vals: every trial's val accuracy at max_steps (pruned there too)
     rungs = tr.rungs if prune else [a.max_steps]
 
     def objective(trial):
@@ -280,6 +280,8 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
             done = r
             acc = float(tr.evaluate(state, tr.data, **hp)["val_accuracy"])
             acc = acc if np.isfinite(acc) else 0.0
+            if r == a.max_steps:
+                paid["vals"].append(acc)
             if prune:
                 trial.report(acc, r)
                 if trial.should_prune():
@@ -299,9 +301,9 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
     seconds = time.perf_counter() - t0
     b = study.best_trial
     _, te = test_of(P, jax.random.fold_in(seed_key, b.number), b.params, a.max_steps)
-    full_vals = [float(t.value) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     return {"seconds": seconds, "lane_steps": paid["steps"], "best_val": float(b.value), "test": te,
-            "trials": a.candidates, "complete": len(full_vals), "full": paid["full"], "full_vals": full_vals}
+            "trials": a.candidates, "complete": n_complete, "full": paid["full"], "full_vals": paid["vals"]}
 
 
 def hyperoptax_search(P, a, seed):

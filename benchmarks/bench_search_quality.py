@@ -15,8 +15,9 @@ with ``--seeds`` seeds each, and reports per search:
 * lane-steps: training steps paid (mean), and the mean wall time (seed 0 included: it compiles);
 * paired against its Optuna peer (same seed): the mean difference of best val and of test accuracy in points,
   with the standard error of the paired differences; and of best val against the peer's best over as many of its
-  full-budget trials as this search trained to the full budget (the expected maximum of that many of them drawn
-  at random): what the peer's best would be with the same count of full-budget trials.
+  trials that trained 243 steps (their values there, whether Optuna's pruner then completed or pruned them) as
+  this search trained to the full budget (the expected maximum of that many of them drawn at random): what the
+  peer's best would be with the same count of full-budget trials.
 
 Peers as in ``bench_adaptive.py``: ASHA + TPE and BOHB against Optuna TPE + HyperbandPruner(9, 243, 3); TPE at
 one budget (243 x 243 steps, batches of 27) against Optuna TPE without pruning.  One more row asks Optuna's own
@@ -112,8 +113,9 @@ def report(runs, seeds):
     print(table(rows, list(rows[0])))
     print("'vs peer': paired by seed against Optuna TPE + HyperbandPruner (asha, bohb) or Optuna TPE without "
           "pruning (one budget), in points (1 validation digit = 0.17 points, 1 test digit = 0.17). 'best of as "
-          "many full trials': against the expected best validation accuracy of as many of the peer's full-budget "
-          "trials (those that reached 243 steps) as this search trained to 243 steps that seed, drawn at random.")
+          "many full trials': against the expected best validation accuracy at 243 steps of as many of the peer's "
+          "trials that trained 243 steps (Optuna's pruner stops some of them there: their values count too) as this "
+          "search trained to 243 steps that seed, drawn at random.")
 
 
 def main(argv=None):
