@@ -794,8 +794,10 @@ def main(argv=None):
           f"{runs['hb'][0]['trials']} of the {a.candidates} candidates. scikit-learn's MLPClassifier has no init "
           f"scale (Glorot init): it searches learning_rate_init and alpha only. Optuna trials train with the "
           f"trainable's jitted init/advance/evaluate (jaxnn.train cannot continue an adam run: it takes no optimizer "
-          f"state)" + (f"; {np.mean([r['complete'] for r in runs['optuna']]):.1f} of its {a.candidates} trials ran "
-                        f"to {a.max_steps} steps (mean)." if "optuna" in runs else "."))
+          f"state)" + (f"; of its {a.candidates} trials {np.mean([r['full'] for r in runs['optuna']]):.1f} trained "
+                        f"{a.max_steps} steps and {np.mean([r['complete'] for r in runs['optuna']]):.1f} completed "
+                        f"(mean; its pruner stops some at {a.max_steps} steps, and its best is over the completed)."
+                        if "optuna" in runs else "."))
     vc = max(r["val_check"] for k in ("sh", "hb", "es") for r in runs[k])
     print(f"jaxnn winners' test accuracy: AdaptiveResult.state (the winner's final state) evaluated on the test split; "
           f"retrained with jaxnn.train from best()'s key and hyperparameters they reproduce best()'s val accuracy "
