@@ -44,7 +44,7 @@ outside its lanes, one reached 0.69 validation accuracy instead of 0.977): the w
 (``AdaptiveResult.state``) evaluated on the test split; a function search evaluates it inside fn; Optuna
 evaluates each finished trial on the test split and keeps it as a user attribute.
 
-    nice python experiments/model_based_search.py      # ~15 min on 2 CPU cores
+    nice python experiments/model_based_search.py      # 5-10 min on 2 CPU cores
     python experiments/model_based_search.py --quick   # a smoke test (seconds)
 
 Writes OUT (default runs/model_based_search/): anytime.png (2 x 2 panels: problem x axis), summary.json
