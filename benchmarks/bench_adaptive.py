@@ -264,9 +264,8 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
     trials reported rung by rung; without, every trial trained to ``max_steps`` in one jitted advance."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed_key = jax.random.key(seed)
-    paid = {"steps": 0, "full": 0, "vals": []}  # vals: every trial's val accuracy at max_steps (pruned there too)
+    paid = {"steps": 0, "vals": []}  # vals: every trial's val accuracy at max_steps (pruned there too)
     rungs = tr.rungs if prune else [a.max_steps]
 
     def objective(trial):
@@ -276,7 +275,6 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
         for r in rungs:
             state = tr.advance(state, tr.data, r - done, **hp)
             paid["steps"] += r - done
-            paid["full"] += r == a.max_steps
             done = r
             acc = float(tr.evaluate(state, tr.data, **hp)["val_accuracy"])
             acc = acc if np.isfinite(acc) else 0.0
@@ -293,7 +291,7 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
     pruner = (optuna.pruners.HyperbandPruner(min_resource=a.min_steps, max_resource=a.max_steps,
                                              reduction_factor=a.eta) if prune else optuna.pruners.NopPruner())
     study = optuna.create_study(study_name=f"bench_adaptive_seed{seed}", direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+                                sampler=_optuna_tpe(seed), pruner=pruner)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -303,7 +301,7 @@ def optuna_search(tr: OptunaTrainer, P, a, seed, prune=True):
     _, te = test_of(P, jax.random.fold_in(seed_key, b.number), b.params, a.max_steps)
     n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     return {"seconds": seconds, "lane_steps": paid["steps"], "best_val": float(b.value), "test": te,
-            "trials": a.candidates, "complete": n_complete, "full": paid["full"], "full_vals": paid["vals"]}
+            "trials": a.candidates, "complete": n_complete, "full": len(paid["vals"]), "full_vals": paid["vals"]}
 
 
 def hyperoptax_search(P, a, seed):

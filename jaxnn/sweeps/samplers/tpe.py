@@ -392,11 +392,9 @@ def _joint_kernels(p: _Parzen, lay: _Layout):
       bandwidth < ``_TINY``, their centres (t, dc) and h (t, dc)).
     """
     dc, k = len(lay.cont), lay.k
-    if len(k):
-        bias = p.log_w[:-1] + len(k) * math.log(p.pw / p.nk) - np.log1p(k * p.pw / p.nk).sum()
-        prior = p.log_w[-1] - dc * _PRIOR_NORM - np.log(k).sum()  # the prior: uniform categories
-    else:
-        bias, prior = p.log_w[:-1], p.log_w[-1] - dc * _PRIOR_NORM
+    cat = len(k) * math.log(p.pw / p.nk) - np.log1p(k * p.pw / p.nk).sum() if len(k) else 0.0  # no numpy on ()
+    bias = p.log_w[:-1] + cat
+    prior = p.log_w[-1] - dc * _PRIOR_NORM - (np.log(k).sum() if len(k) else 0.0)  # the prior: uniform categories
     tiny = np.flatnonzero((p.sigma < _TINY).any(1))
     return p.rows, bias, prior, math.log1p(p.nk / p.pw), tiny, p.xc[tiny], 0.5 / p.sigma[tiny] ** 2
 
@@ -480,8 +478,7 @@ def _batch_liar(u_above, c: _Cands, score, forced, lay: _Layout, opt: TPESampler
     Returns:
       (n, d) points in [0, 1).
     """
-    n, m0 = len(forced), len(u_above)
-    E = len(score) // max(n, 1)
+    n, m0, E = len(forced), len(u_above), opt.n_ei_candidates
     fxc, fxq = _encode(u_above, lay)
     allc = np.concatenate([fxc, np.empty((n, fxc.shape[1]))])
     allq = np.concatenate([fxq, np.empty((n, fxq.shape[1]), np.int64)])
