@@ -14,6 +14,7 @@ import pytest
 from jaxnn import sweeps
 from jaxnn.sweeps import executor
 from jaxnn.sweeps.samplers import FAIL, RandomSampler
+from jaxnn.sweeps.samplers.base import describe, stable_repr
 from jaxnn.sweeps.schedulers.common import _fitted_width
 from jaxnn.sweeps.schedulers.halving import rung_plan, work_of
 
@@ -58,7 +59,7 @@ def test_search_proposes_each_batch_from_all_before_it(prob):
     assert [(m, obs, n) for m, obs, n, _ in rec.seen] == [(0, {6: 0}, 4), (4, {6: 4}, 4), (8, {6: 8}, 4)]
     assert all(s == 1 for _, _, _, states in rec.seen[1:] for s in states)  # COMPLETE
     assert res.meta["propose_calls"] == 3 and res.meta["n_proposed"] == 12 and res.meta["lane_utilization"] == 1.0
-    assert res.meta["propose_s"] > 0 and res.meta["sampler"] == {"sampler": repr(rec)}
+    assert res.meta["propose_s"] > 0 and res.meta["sampler"] == {"sampler": "test_model_based.Recording"}
     for i in (0, 7, 11):  # the proposals are what was trained
         hp = {k: res.trials[k][i] for k in dists}
         want = alone(mlp, data, jax.random.key(1), i, hp, 6)
@@ -306,3 +307,52 @@ def test_search_of_a_function_resumes_from_out_dir(tmp_path, capsys):
     np.testing.assert_array_equal(again["final_loss"], whole["final_loss"])
     np.testing.assert_array_equal(again.coords["x"], whole.coords["x"])
     assert sweeps.SweepResult.load(tmp_path).best() == again.best()
+
+
+class Shifted:
+    """Random points shifted by ``shift`` (mod 1), described by its class alone (no describe() nor repr: two of
+    them with different shifts have the same checkpoint identity)."""
+
+    def __init__(self, shift):
+        self.shift = shift
+
+    def propose(self, n, space, history, seed):
+        return (RandomSampler().propose(n, space, history, seed) + self.shift) % 1.0
+
+
+def rule():
+    """A fresh function object (another address) each call, with the same qualified name."""
+    def stop(trials, i):
+        return False
+    return stop
+
+
+def test_a_resumed_search_replays_only_its_own_calls(prob, tmp_path):
+    """A sampler or rule without a repr of its own is identified by its qualified name (the same in every process,
+    so such a search resumes after kill -9); one that proposes other points, described alike, is refused at the
+    first replayed call whose inputs differ, never mixed with the logged results."""
+    mlp, dists, data = prob
+    assert describe(Shifted(0.0)) == {"sampler": "test_model_based.Shifted"}
+    assert stable_repr(rule()) == stable_repr(rule()) == "test_model_based.rule.<locals>.stop"
+    assert stable_repr(RandomSampler()) == "RandomSampler()"
+    kw = dict(trials=9, min_steps=1, max_steps=9, eta=3, lanes=4, key=jax.random.key(2), data=data, checkpoint_s=0.0,
+              **KW)
+    first = sweeps.asha(mlp, dists, sampler=Shifted(0.0), out_dir=tmp_path / "a", **kw)
+    again = sweeps.asha(mlp, dists, sampler=Shifted(0.0), out_dir=tmp_path / "a", **kw)
+    assert again.curves == first.curves and again.best()["trial"] == first.best()["trial"]
+    with pytest.raises(ValueError, match="holds a different search: its call 1 had other inputs"):
+        sweeps.asha(mlp, dists, sampler=Shifted(0.5), out_dir=tmp_path / "a", **kw)
+    run = dict(steps=4, segment=2, key=jax.random.key(2), data=data, out_dir=tmp_path / "r", **KW)
+    first = sweeps.run(mlp, sweeps.random(4, **dists), early_stopping=rule(), **run)
+    assert sweeps.run(mlp, sweeps.random(4, **dists), early_stopping=rule(), **run).curves == first.curves
+
+
+def test_random_proposals_do_not_depend_on_the_lanes(prob):
+    """Trial r's random point comes from its own stream: 4 or 8 lanes (hence 1 or 4 devices by default) propose
+    the same trials."""
+    mlp, dists, data = prob
+    kw = dict(trials=9, min_steps=1, max_steps=9, eta=3, key=jax.random.key(3), data=data, **KW)
+    a, b = (sweeps.asha(mlp, dists, lanes=w, **kw) for w in (4, 8))
+    assert a.meta["propose_calls"] > b.meta["propose_calls"] >= 1
+    for k in dists:
+        np.testing.assert_array_equal(a.trials[k], b.trials[k])

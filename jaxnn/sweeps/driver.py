@@ -19,6 +19,7 @@ uninterrupted run.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import os
 import sys
@@ -35,6 +36,18 @@ from jaxnn.sweeps.lanes import at_start
 __all__ = ["Driver", "Trials", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.npz"
+_CALL = "__call__"  # a logged call's digest of its inputs (:func:`_digest`)
+
+
+def _digest(args) -> str:
+    """A short hash of a pool call's arguments (slot indices, hyperparameters, widths, flags, key data)."""
+    h = hashlib.sha256()
+    for a in args:
+        for name, x in sorted(a.items()) if isinstance(a, dict) else [("", a)]:
+            x = np.ascontiguousarray(np.asarray(x)) if x is not None else np.zeros(0, np.int8)
+            h.update(f"{name}|{x.dtype}|{x.shape}|".encode())
+            h.update(x.tobytes())
+    return h.hexdigest()[:16]
 
 
 class Trials:
@@ -118,10 +131,18 @@ class Driver:
         return self.pos < len(self.log)
 
     def _device(self, kind, *args):
-        """One pool call, or its logged result while replaying (then the checkpoint's bank is restored)."""
+        """One pool call, or its logged result while replaying (then the checkpoint's bank is restored).  Each
+        logged call keeps a digest of its inputs: a replayed call must be the logged one, else the checkpoint
+        belongs to another search (a sampler or a rule that the fingerprint describes too coarsely changed)."""
         self.calls += 1
+        digest = _digest(args)
         if self.replaying:
-            out = {k: np.asarray(v) for k, v in self.log[self.pos].items()}
+            logged = self.log[self.pos]
+            if logged.get(_CALL) != digest:
+                raise ValueError(f"out_dir: {self.out_dir} holds a different search: its call {self.pos + 1} had other "
+                                 "inputs than this search's (a sampler's seed or options, or an early-stopping "
+                                 "rule, changed?); use another out_dir or delete it")
+            out = {k: np.asarray(v) for k, v in logged.items() if k != _CALL}
             self.pos += 1
             if not self.replaying:
                 self.pool.load(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(self.pool.bank_struct()),
@@ -129,7 +150,7 @@ class Driver:
                 self.bank_ckpt = None
             return out
         out = getattr(self.pool, kind)(*args)
-        self.log.append({k: v.tolist() for k, v in out.items()})
+        self.log.append({**{k: v.tolist() for k, v in out.items()}, _CALL: digest})
         self.pos += 1
         return out
 

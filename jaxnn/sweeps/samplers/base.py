@@ -30,7 +30,8 @@ import numpy as np
 from jaxnn.sweeps.spaces import Design, Space, as_dist, check_params, plain
 
 __all__ = ["Sampler", "ParamSpace", "History", "RandomSampler", "SobolSampler", "param_space",
-           "empty_history", "describe", "checked_proposals", "RUNNING", "COMPLETE", "PRUNED", "FAIL", "STATES"]
+           "empty_history", "describe", "stable_repr", "checked_proposals", "RUNNING", "COMPLETE", "PRUNED", "FAIL",
+           "STATES"]
 
 RUNNING, COMPLETE, PRUNED, FAIL = 0, 1, 2, 3
 STATES = ("running", "complete", "pruned", "fail")  # Optuna's TrialState names, in the same sense
@@ -165,10 +166,14 @@ def empty_history(d: int, budgets=(), mode: str = "min", metric: str = "loss") -
 
 
 class RandomSampler:
-    """Independent uniform points: trials drawn from the distributions, as :func:`jaxnn.sweeps.random`."""
+    """Independent uniform points: trials drawn from the distributions, as :func:`jaxnn.sweeps.random`.  The
+    r-th proposed trial's point comes from its own stream (the search's seed and r), so a search's trials do not
+    depend on how they were batched into calls (its lanes, hence its device count)."""
 
     def propose(self, n, space, history, seed):
-        return np.random.default_rng(list(seed)).random((n, space.d))
+        base = list(seed[:-1])  # the search's stream, without the call's number
+        return np.array([np.random.default_rng(base + [history.m + r]).random(space.d) for r in range(n)]
+                        ).reshape(n, space.d)
 
     def describe(self):
         return {"sampler": "random"}
@@ -200,9 +205,22 @@ class SobolSampler:
 
 
 def describe(sampler) -> dict:
-    """The sampler's JSON description (its identity in a checkpoint)."""
+    """The sampler's JSON description (its identity in a checkpoint): its ``describe()``, else its
+    :func:`stable_repr`."""
     d = getattr(sampler, "describe", None)
-    return d() if callable(d) else {"sampler": repr(sampler)}
+    return d() if callable(d) else {"sampler": stable_repr(sampler)}
+
+
+def stable_repr(obj) -> str:
+    """``repr(obj)``, or where that holds a memory address (an object or function without a repr of its own,
+    different in every process) its type's or its own qualified name: a checkpoint's identity must be the same
+    when the same script runs again.  Two objects of one class then look alike; the driver's log tells them
+    apart by what they did (each call's inputs)."""
+    r = repr(obj)
+    if " at 0x" not in r:
+        return r
+    named = obj if hasattr(obj, "__qualname__") else type(obj)
+    return f"{getattr(named, '__module__', '')}.{named.__qualname__}"
 
 
 def checked_proposals(u, n: int, d: int, sampler) -> np.ndarray:

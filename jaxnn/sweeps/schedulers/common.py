@@ -234,7 +234,8 @@ def _fingerprint(kind, args, s: _Setup, closed, segment, W) -> str:
     code = [code_hash(c, s.data) for c in closed]
     ident = {"kind": kind, "args": args, "space": s.design.describe(), "key": np.asarray(s.kd[0]).tolist(),
              "code": code[0] if len(code) == 1 else code, "lanes": W, "segment": segment,
-             "jaxnn": versions()["jaxnn"], "log": 3}  # 2: trials start inside segment calls; 3: calls end at budgets
+             "jaxnn": versions()["jaxnn"], "log": 4}  # 2: trials start inside segment calls; 3: calls end at
+    # budgets; 4: each logged call has a digest of its inputs, random proposals are drawn per trial
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -10,6 +10,7 @@ from jaxnn import validate
 from jaxnn.sweeps import status as st
 from jaxnn.sweeps.directions import check_mode, resolve
 from jaxnn.sweeps.driver import Trials
+from jaxnn.sweeps.samplers.base import stable_repr
 from jaxnn.sweeps.schedulers.common import check_budgets, check_trainable, declared, finish, open_search
 from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
@@ -102,11 +103,10 @@ def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping
     design, ps, sampler = prepare(space, sampler, trials, key, (coordinator_address, num_processes, process_id),
                                   out_dir)
     n = design.n
-    search = open_search("run", dict(steps=steps, early_stopping=repr(rule), **sampler_args(sampler)), trainable,
-                         design, key,
-                         data, metric, segment=segment, slots=None, n_max=n, lanes=lanes, out_dir=out_dir,
-                         checkpoint_s=checkpoint_s, progress=progress, total=n * steps, devices=devices, mode=mode,
-                         rule_metric=getattr(rule, "metric", None))
+    args = dict(steps=steps, early_stopping=stable_repr(rule), **sampler_args(sampler))
+    search = open_search("run", args, trainable, design, key, data, metric, segment=segment, slots=None, n_max=n,
+                         lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress, total=n * steps,
+                         devices=devices, mode=mode, rule_metric=getattr(rule, "metric", None))
     proposer = attach(search, ps, sampler, key, range(segment, steps + 1, segment), steps)
     search.driver.drive([(i, steps) for i in range(n)], rule=_rule(rule, trainable), release_done=True)
     stopped = [i for i in range(n) if search.trials.steps[i] < steps and search.trials.status[i] == st.OK]
