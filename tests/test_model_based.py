@@ -178,6 +178,25 @@ def test_asha_lanes_default_to_the_working_sets_width(prob):
     assert _fitted_width(w, n_dev, work_of(rung_plan(27, 2, 3, 6)), jax.devices()[0].platform) < w
 
 
+def test_a_sampler_proposes_most_trials_from_results_by_default(prob):
+    """With a sampler, ASHA's default lanes are at most ceil(trials / eta) and search's batch ceil(trials / 4):
+    the first lanes' or batch's proposals are all that come before any result.  As many lanes (or a batch) as
+    trials would propose every trial at once, a random search: a warning says so."""
+    mlp, dists, data = prob
+    kw = dict(key=jax.random.key(2), data=data, **KW)
+    rung = dict(min_steps=2, max_steps=6, eta=3)
+    n_dev = len(jax.devices())
+    a = sweeps.asha(mlp, dists, trials=27, sampler=sweeps.tpe(n_startup_trials=3), **rung, **kw)
+    assert a.meta["lanes"] == -(-9 // n_dev) * n_dev and a.meta["propose_calls"] > 3
+    one = sweeps.search(mlp, dists, trials=12, steps=2, sampler=sweeps.tpe(n_startup_trials=3), **kw)
+    assert one.meta["batch"] == 3 and one.meta["propose_calls"] == 4
+    assert sweeps.search(mlp, dists, trials=12, steps=2, **kw).meta["batch"] == 12  # random: one batch
+    with pytest.warns(UserWarning, match="lanes=28 and trials=27, every trial is proposed before any result"):
+        sweeps.asha(mlp, dists, trials=27, sampler=sweeps.tpe(), lanes=28, **rung, **kw)
+    with pytest.warns(UserWarning, match="batch=12 and trials=12, every trial"):
+        sweeps.search(mlp, dists, trials=12, batch=12, steps=2, sampler=sweeps.tpe(), **kw)
+
+
 def test_bohb_runs_hyperbands_brackets_with_tpe(prob):
     mlp, dists, data = prob
     res = sweeps.bohb(mlp, dists, min_steps=2, max_steps=18, eta=3, iterations=1, key=jax.random.key(3), data=data,

@@ -21,7 +21,7 @@ from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
 from jaxnn.sweeps.schedulers.halving import rung_plan, segment_of, work_of
-from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
+from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args, together, warn_blind
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
 __all__ = ["asha"]
@@ -89,7 +89,9 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
         rung with enough observations), :func:`~jaxnn.sweeps.optuna_sampler`, ...
       lanes: trials advanced per compiled call, ASHA's workers (default: from the working set, as
         :func:`jaxnn.sweeps.sweep`'s chunk size; not narrowed to the rungs as successive halving's, since
-        ASHA runs no waves: fewer lanes would only make more, shorter calls).
+        ASHA runs no waves: fewer lanes would only make more, shorter calls; with a sampler at most
+        ``ceil(trials / eta)``, rounded up to the device count, so that it proposes most trials from results: as
+        many lanes as trials would propose every trial at once, a random search, and warn).
 
     Other arguments as :func:`jaxnn.sweeps.successive_halving`.
 
@@ -106,9 +108,12 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
     budgets = [s for _, s in plan]
     work = work_of(plan)
     args = dict(trials=n, min_steps=min_steps, max_steps=max_steps, eta=eta, **sampler_args(sampler))
+    if lanes is not None:
+        warn_blind(n, lanes, sampler, "lanes")
     search = open_search("asha", args, trainable, design, key, data, metric, segment=segment_of(work), slots=n,
-                         n_max=n, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,  # no waves to fit
-                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
+                         n_max=together(n, sampler, eta), lanes=lanes, out_dir=out_dir,  # no waves to fit
+                         checkpoint_s=checkpoint_s, progress=progress, total=sum(n_k * d for n_k, d in work),
+                         devices=devices, mode=mode)
     proposer = attach(search, ps, sampler, key, budgets, budgets[-1])
     sched = _Asha(search, budgets, eta, n)
     search.driver.drive([], on_done=sched.finished, on_idle=sched.jobs, fuse=True, marks=budgets)

@@ -14,6 +14,7 @@ Proposals are a deterministic function of the key, the sampler and the history, 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Mapping
 
 import numpy as np
@@ -28,6 +29,8 @@ from jaxnn.sweeps.samplers.base import (
     RUNNING,
     History,
     ParamSpace,
+    RandomSampler,
+    SobolSampler,
     checked_proposals,
     describe,
     param_space,
@@ -36,7 +39,8 @@ from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import design_of
 from jaxnn.sweeps.spaces import Design, Distribution, key_words, plain
 
-__all__ = ["Proposer", "placeholder_design", "sampled_space", "prepare", "attach", "done", "sampler_args"]
+__all__ = ["Proposer", "placeholder_design", "sampled_space", "prepare", "attach", "done", "sampler_args",
+           "learns", "together", "warn_blind"]
 
 _SALT = 0x70726F70  # the proposals' host stream (never a JAX key)
 
@@ -194,6 +198,26 @@ def prepare(space, sampler, trials, key, distributed, out_dir):
         raise ValueError("trials: a search with a sampler needs the number of trials to propose, e.g. trials=243")
     trials = validate.check_int("trials", trials, minimum=1)
     return placeholder_design(ps, trials), ps, sampler
+
+
+def learns(sampler) -> bool:
+    """Whether ``sampler`` proposes from results (not None, random or Sobol points)."""
+    return sampler is not None and not isinstance(sampler, (RandomSampler, SobolSampler))
+
+
+def together(n: int, sampler, rounds: int) -> int:
+    """The most of ``n`` trials a search proposes at once by default: all for random or Sobol points (they need
+    no results), else ``ceil(n / rounds)``, so that the sampler sees results before it proposes most trials."""
+    return max(1, -(-n // rounds)) if learns(sampler) else n
+
+
+def warn_blind(n: int, at_once: int, sampler, what: str) -> None:
+    """Warn when a sampler would propose all ``n`` trials before any result (``at_once``: the lanes or the batch,
+    named ``what``): it could not learn, the search would be a random one."""
+    if learns(sampler) and at_once >= n:
+        warnings.warn(f"{what}: with {what}={at_once} and trials={n}, every trial is proposed before any result, so "
+                      f"the sampler cannot learn; give fewer {what} (default: about trials / rounds)", UserWarning,
+                      stacklevel=3)
 
 
 def sampler_args(sampler) -> dict:

@@ -23,11 +23,22 @@ from jaxnn.sweeps.results import SweepResult
 from jaxnn.sweeps.samplers.base import param_space
 from jaxnn.sweeps.samplers.checks import check_sampler
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
-from jaxnn.sweeps.schedulers.proposals import Proposer, attach, done, placeholder_design, prepare, sampler_args
+from jaxnn.sweeps.schedulers.proposals import (
+    Proposer,
+    attach,
+    done,
+    placeholder_design,
+    prepare,
+    sampler_args,
+    together,
+    warn_blind,
+)
 from jaxnn.sweeps.spaces import static, table
 from jaxnn.trainable import Trainable
 
 __all__ = ["search"]
+
+ROUNDS = 4  # a sampler's default batches per search, at least (batch=None)
 
 
 def _is_trainable(obj) -> bool:
@@ -47,7 +58,9 @@ def search(fn_or_trainable, space, *, trials: int, key, metric: str, mode: Optio
         :func:`jaxnn.sweeps.sweep` takes (every trial gets ``key``, as there; static hyperparameters
         compile once per value; returns a :class:`~jaxnn.sweeps.SweepResult` over all trials).
       space: ``{name: distribution}``; a pre-sampled design (``sweeps.random(n, ...)``) is an error.
-      trials: how many trials in all; batch: per proposal (default: min(trials, 32)).
+      trials: how many trials in all; batch: per proposal (default: min(trials, 32); with a sampler
+        min(ceil(trials / 4), 32), so that it proposes in at least 4 rounds: a batch of every trial would be a
+        random search, and warns).
       metric, mode: what the sampler's model learns from (mode: given, else declared: the trainable's
         ``directions`` or ``directions=`` for a function).
       sampler: None (random), :func:`jaxnn.sweeps.tpe`, :func:`~jaxnn.sweeps.optuna_sampler`, ...
@@ -62,7 +75,11 @@ def search(fn_or_trainable, space, *, trials: int, key, metric: str, mode: Optio
     fraction of the lanes paid.
     """
     trials = validate.check_int("trials", trials, minimum=1)
-    batch = min(trials, 32) if batch is None else validate.check_int("batch", batch, minimum=1)
+    if batch is None:
+        batch = min(together(trials, sampler, ROUNDS), 32)
+    else:
+        batch = validate.check_int("batch", batch, minimum=1)
+        warn_blind(trials, batch, sampler, "batch")
     if _is_trainable(fn_or_trainable):
         return _search_trainable(fn_or_trainable, space, trials, batch, steps, segment, key, data, metric, mode,
                                  sampler, out_dir, checkpoint_s, progress, devices,
