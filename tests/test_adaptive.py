@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import types
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -308,6 +309,45 @@ def test_diverged_and_invalid_rank_last():
     assert np.isfinite(res.best()["val_loss"])
 
 
+def _blowing_up():
+    """A trainable of no compute: its loss is the hyperparameter ``q``, and it diverges once ``blow`` steps are
+    trained (its step count is its state)."""
+    def init(key, data, q, blow):
+        return {"t": jnp.int32(0)}
+
+    def advance(state, data, steps, q, blow):
+        return {"t": state["t"] + steps}
+
+    def evaluate(state, data, q, blow):
+        t = state["t"]
+        return {"loss": q + 0.0 * t, "diverged_at": jnp.where(t >= blow, t, -1)}
+    return sweeps.Trainable(init, advance, evaluate, directions={"loss": "min"})
+
+
+def test_best_is_an_ok_trial_while_one_exists():
+    """Every top-rung trial diverged after its promotion: best() is the best ok trial of those that reached the
+    most steps, never a diverged one (and res.state, which no ok final trial kept, is None); no ok trial at all:
+    the ranked top of final, with a RuntimeWarning."""
+    q = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    kw = dict(key=jax.random.key(0), data={"x": np.zeros(1, np.float32)}, metric="loss", min_steps=1, max_steps=9,
+              eta=3, progress=False)
+    sh = functools.partial(sweeps.successive_halving, _blowing_up(), **kw)
+    res = sh(sweeps.table(q=q, blow=[5] * 3 + [100] * 6))  # rungs 1, 3, 9 steps: 0-8, 0-2, then 0 diverges
+    assert res.final == [0] and res.status[0] == sweeps.status.DIVERGED and res.state is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = res.best()
+    assert (b["trial"], b["steps"], b["loss"]) == (1, 3, pytest.approx(0.2))
+    assert res.best(mode="max")["trial"] == 2  # the same candidates, ranked the other way
+    res = sh(sweeps.table(q=q, blow=[2] * 9))  # 0-2 diverge at rung 1: the ok ones reached 1 step only
+    assert res.best()["trial"] == 3 and res.best(mode="max")["trial"] == 8
+    res = sh(sweeps.table(q=q, blow=[0] * 9))  # every trial diverged at its start
+    with pytest.warns(RuntimeWarning, match="every trial diverged or was invalid"):
+        assert res.best()["trial"] == 0
+    res = sh(sweeps.table(q=q, blow=[100] * 9))  # an ok final trial: ranked as ever, its state kept
+    assert res.best()["trial"] == 0 and int(res.state["t"]) == 9
+
+
 def test_narrow_width_for_a_long_tail_and_best_state(prob, sh4):
     mlp, space, data = prob
     key = jax.random.key(0)
@@ -559,6 +599,22 @@ def test_bad_input_is_refused_before_compute(prob):
         sweeps.successive_halving(lambda k: k, space, metric="val_loss", **sh, **kw)
     with pytest.raises(ValueError, match="needs 17 trials"):
         sweeps.hyperband(mlp, sweeps.random(5, lr=sweeps.loguniform(1e-3, 1)), metric="val_loss", **sh, **kw)
+
+
+def test_hyperband_with_a_sampler_counts_its_trials(prob):
+    """With a sampler, too few trials is an error naming trials; trials beyond whole iterations are not
+    reserved, so the result lists only the trials the brackets proposed and started (no placeholder values)."""
+    mlp, space, data = prob
+    kw = dict(key=jax.random.key(0), data=data, metric="val_loss", min_steps=3, max_steps=9, eta=3, progress=False)
+    with pytest.raises(ValueError, match=r"trials: Hyperband .* needs 5 trials per iteration .*; got trials=1$"):
+        sweeps.hyperband(mlp, worker.dists(), sampler=sweeps.tpe(), trials=1, **kw)
+    with pytest.raises(ValueError, match=r"space: Hyperband .* needs 5 trials per iteration .*; the space has 2$"):
+        sweeps.hyperband(mlp, sweeps.random(2, lr=sweeps.loguniform(1e-3, 1.0)), **kw)
+    res = sweeps.hyperband(mlp, worker.dists(), sampler=sweeps.tpe(n_startup_trials=3), trials=12, **kw)
+    m = res.meta
+    assert (m["iterations"], m["n_trials_used"], m["n_proposed"], m["n_started"], m["n_trials"]) == (2, 10, 10, 10, 10)
+    assert [len(v) for v in res.trials.values()] == [10] * 3 and len(res.curves) == len(res.status) == 10
+    assert all(res.curves) and len(set(res.trials["lr"].tolist())) == 10  # all proposed: no midpoint placeholders
 
 
 # --- subprocesses: SIGKILL + resume, 4 devices, 2 processes ---------------------------------------------------

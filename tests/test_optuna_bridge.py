@@ -379,6 +379,22 @@ def test_adaptive_result_to_optuna(halving, tmp_path):
             assert t.value == pytest.approx(res.value(i, "val_loss"), rel=1e-12)
 
 
+def test_run_prunes_nothing_its_early_stopped_trials_complete(tiny):
+    """sweeps.run's early-stopped trials are COMPLETE at the step they stopped (their last value is their result,
+    ranked by best() with the others), not PRUNED: no rung eliminated them."""
+    mlp, data = tiny
+    space = sweeps.random(6, lr=sweeps.loguniform(1e-2, 1.0), scale=sweeps.uniform(0.1, 1.0), lam=1e-4)
+    res = sweeps.run(mlp, space, key=jax.random.key(0), data=data, steps=24, segment=2, metric="val_loss",
+                     early_stopping=sweeps.patience("val_loss", 1), progress=False)
+    stops = [c[-1][0] for c in res.curves]
+    assert all(res.status == st.OK) and min(stops) < 24 and res.meta["n_stopped_early"] >= 1
+    study = res.to_optuna(None, "run")
+    for i, t in enumerate(study.trials):
+        assert t.state == TS.COMPLETE and t.user_attrs["jaxnn_steps"] == stops[i]
+        assert t.value == pytest.approx(res.value(i), rel=1e-12)
+    assert study.best_trial.user_attrs["jaxnn_trial"] == res.best()["trial"]
+
+
 def test_to_optuna_bad_input(sweep_random, halving):
     with pytest.raises(ValueError, match="study_name: expected a non-empty string"):
         to_optuna(sweep_random, None, "")
@@ -390,8 +406,10 @@ def test_to_optuna_bad_input(sweep_random, halving):
         sweep_random.to_optuna(None, "x", curve="final_loss")
     with pytest.raises(ValueError, match="curve: only for a SweepResult"):
         to_optuna(halving, None, "x", curve="loss")
-    with pytest.raises(ValueError, match="metric: expected a metric of this result"):
-        halving.to_optuna(None, "x", metric="nope", mode="max")
+    for mode in ("max", None):  # not "no direction is declared for 'nope'": it is no metric at all
+        with pytest.raises(ValueError, match=r"metric: 'nope' is not one of this result's metrics; expected one of "
+                                             r"\[.*'val_accuracy', 'val_loss'\]"):
+            halving.to_optuna(None, "x", metric="nope", mode=mode)
     with pytest.raises(ValueError, match="metric: expected a scalar metric"):
         sweep_random.to_optuna(None, "x", metric="loss", mode="min")
     with pytest.raises(ValueError, match="storage: cannot open 'notadialect://x'"):

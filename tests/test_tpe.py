@@ -270,8 +270,8 @@ def test_deterministic_and_edge_cases():
     assert tpe().propose(0, sp, h, (0,)).shape == (0, sp.d)
     p = tpe(gamma=lambda m: m).propose(3, sp, h, (0,))  # everything good: g is the prior alone
     assert p.shape == (3, sp.d) and np.all((p >= 0) & (p < 1))
-    with pytest.raises(ValueError, match="gamma"):
-        tpe(gamma=lambda m: -1).propose(3, sp, h, (0,))
+    with pytest.raises(ValueError, match=r"gamma: expected gamma\(m\) to return an integer >= 0, got -1 for m=50"):
+        tpe(gamma=lambda m: -1 if m == 50 else 0).propose(3, sp, h, (0,))  # passes tpe()'s probe, fails here
     with pytest.raises(ValueError, match="n: expected an integer >= 0"):
         tpe().propose(-1, sp, h, (0,))
     with pytest.raises(ValueError, match=r"history: expected points u of shape \(m, 5\)"):
@@ -284,6 +284,12 @@ def test_deterministic_and_edge_cases():
     (dict(n_ei_candidates=0), "n_ei_candidates: expected an integer >= 1"),
     (dict(n_ei_candidates=True), "n_ei_candidates: expected an integer >= 1"),
     (dict(gamma=0.1), "gamma: expected None or a callable"),
+    (dict(gamma=lambda m: -1), r"gamma: expected gamma\(m\) to return an integer >= 0, got -1 for m=0"),
+    (dict(gamma=lambda m: 2.5), r"gamma: expected gamma\(m\) to return an integer >= 0, got 2.5 for m=0"),
+    (dict(gamma=lambda m: "x"), r"gamma: expected gamma\(m\) to return an integer >= 0, got 'x' for m=0"),
+    (dict(gamma=lambda m: float("nan")), r"gamma: expected gamma\(m\) to return an integer >= 0, got nan"),
+    (dict(gamma=lambda m: 5 - m // 10), "gamma: expected .* got -5 for m=100"),  # bad only for a larger m
+    (dict(gamma=lambda m: 10 // m), r"gamma: expected .* but gamma\(0\) raised ZeroDivisionError"),
     (dict(prior_weight=0.0), r"prior_weight: expected a value > 0"),
     (dict(prior_weight=float("nan")), r"prior_weight: expected a finite value"),
     (dict(random_fraction=1.5), r"random_fraction: expected a value in \[0, 1\]"),

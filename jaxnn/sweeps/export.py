@@ -11,8 +11,12 @@ One Optuna trial per jaxnn trial, written in one batch (``study.add_trials``):
   ``CategoricalDistribution(values)``; constants are not searched: they go into the user attribute
   ``jaxnn_constants`` ``{name: value}``;
 * intermediate values: the learning curve (``{step: value}``, non-finite values left out);
-* the value and the state: COMPLETE (the final value), PRUNED (stopped early by the search; its value is
-  the last intermediate value, as ``study.tell`` records a pruned trial), FAIL (diverged or invalid, no value);
+* the value and the state: FAIL (diverged or invalid, no value); else COMPLETE (the final value) or PRUNED
+  (its value the last intermediate value, as ``study.tell`` records a pruned trial).  PRUNED are the ok trials
+  that successive halving, Hyperband, ASHA or BOHB eliminated at a rung (not in the result's ``final``, the
+  top-rung trials ``best()`` ranks).  ``sweeps.run``, ``search`` and ``pbt`` prune none: every ok trial is
+  COMPLETE, and an early-stopped trial of ``run`` is COMPLETE at the step it stopped (the rule ended its
+  training, no ranking against the others did: its last value is its result, which ``best()`` ranks);
 * user attributes ``jaxnn_trial`` (the trial's index in the result), ``jaxnn_status`` and more (below).
 
 Writing into a study that exists adds the trials to it (a study holding another search's trials, say);
@@ -142,9 +146,6 @@ def _adaptive_trials(optuna, res, metric):
         raise ValueError("result: its meta has no 'params' (the distributions searched); results of jaxnn's "
                          "adaptive searches record them since issue 23: run the search again")
     dists, constants = _split_params(res.meta["params"])
-    names = sorted({k for c in res.curves for _, m in c for k in m})
-    if metric not in names:
-        raise ValueError(f"metric: expected a metric of this result {names}, got {metric!r}")
     final, out = {int(i) for i in res.final}, []
     for i, curve in enumerate(res.curves):
         if not curve:
@@ -163,7 +164,12 @@ def _adaptive_trials(optuna, res, metric):
 
 
 def _adaptive_mode(res, metric, mode):
+    """``(metric, mode)`` of an :class:`~jaxnn.sweeps.AdaptiveResult`: ``metric`` one of its curves' metrics
+    (checked first, so that a misspelt name is not reported as a missing direction)."""
     metric = res.metric if metric is None else metric
+    names = sorted({k for c in res.curves for _, m in c for k in m})
+    if metric not in names:
+        raise ValueError(f"metric: {metric!r} is not one of this result's metrics; expected one of {names}")
     if metric == res.metric and mode is None:
         return metric, res.mode
     return metric, resolve(metric, mode, res.directions or {},
@@ -247,8 +253,10 @@ def to_optuna(result, storage, study_name: str, *, metric=None, mode=None, curve
         seed-mean gives the intermediate values, step j = index j; None: no intermediate values.
 
     Returns:
-      The ``optuna.Study``.  AdaptiveResult: trials in ``result.final`` that are ok are COMPLETE, other ok
-      ones PRUNED, diverged or invalid ones FAIL, never started ones not written; user attributes
+      The ``optuna.Study``.  AdaptiveResult: trials in ``result.final`` that are ok are COMPLETE (every ok
+      trial of ``run``, an early-stopped one at the step it stopped, ``search`` and ``pbt``), other ok ones
+      PRUNED (eliminated at a rung by successive halving, Hyperband, ASHA or BOHB), diverged or invalid ones
+      FAIL, never started ones not written; user attributes
       ``jaxnn_trial``, ``jaxnn_status``, ``jaxnn_steps`` (the last evaluation's step), ``jaxnn_metrics`` (its
       metrics), ``jaxnn_key`` (the trial's raw key data, to retrain it).  SweepResult: COMPLETE, or FAIL if any
       seed diverged or was invalid; ``jaxnn_trial`` (flat index), ``jaxnn_index`` (a grid's index),

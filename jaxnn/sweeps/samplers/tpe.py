@@ -69,6 +69,9 @@ _TINY = 1e-3  # a bandwidth below which a kernel's square is computed directly, 
 _SERIAL = 4 * 65536  # OpenBLAS's GEMM_MULTITHREAD_THRESHOLD x SMP_THRESHOLD_MIN: smaller products run on one thread
 
 
+_GAMMA_PROBES = (0, 1, 10, 100, 1000)  # the m values tpe(gamma=...) tries before any compute
+
+
 def default_gamma(m: int) -> int:
     """Optuna's ``default_gamma``: the good group's size ``min(ceil(0.1 m), 25)`` of m observations."""
     return min(math.ceil(0.1 * m), 25)
@@ -142,7 +145,8 @@ def tpe(*, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: Optiona
       n_startup_trials: uniform random points until a budget holds ``max(n_startup_trials, d + 1)``
         finite observations (int >= 0).
       n_ei_candidates: candidates drawn from l(x) per proposed point (int >= 1).
-      gamma: ``gamma(m) -> n_below`` for m observations (None: :func:`default_gamma`).
+      gamma: ``gamma(m) -> n_below``, an integer >= 0, for m observations (None: :func:`default_gamma`);
+        tried here at m = 0, 1, 10, 100 and 1000, so that a bad one is refused before any compute.
       prior_weight: the prior kernel's weight (> 0).
       multivariate: one joint kernel per observation (True) or an independent mixture per coordinate.
       consider_endpoints, consider_magic_clip: Optuna's bandwidth options.
@@ -154,8 +158,7 @@ def tpe(*, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: Optiona
     """
     check_int("n_startup_trials", n_startup_trials, minimum=0)
     check_int("n_ei_candidates", n_ei_candidates, minimum=1)
-    if gamma is not None and not callable(gamma):
-        raise ValueError(f"gamma: expected None or a callable gamma(m) -> n_below, got {gamma!r:.80}")
+    _check_gamma(gamma)
     check_rule("prior_weight", prior_weight, "positive")
     check_rule("random_fraction", random_fraction, "unit")
     flags = dict(multivariate=multivariate, consider_endpoints=consider_endpoints,
@@ -166,6 +169,28 @@ def tpe(*, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: Optiona
     return TPESampler(int(n_startup_trials), int(n_ei_candidates), gamma, float(prior_weight),
                       bool(multivariate), bool(consider_endpoints), bool(consider_magic_clip),
                       float(random_fraction), bool(constant_liar))
+
+
+def _is_count(n) -> bool:
+    """Whether ``n`` is an integer >= 0 (a good group's size)."""
+    return isinstance(n, (numbers.Integral, np.integer)) and n >= 0
+
+
+def _check_gamma(gamma) -> None:
+    """A ValueError naming ``gamma`` unless it is None or a callable returning an integer >= 0 for each m of
+    ``_GAMMA_PROBES``: probed here, so that a bad one is refused before any compute, not when TPE first fits."""
+    if gamma is None:
+        return
+    if not callable(gamma):
+        raise ValueError(f"gamma: expected None or a callable gamma(m) -> n_below, got {gamma!r:.80}")
+    for m in _GAMMA_PROBES:
+        try:
+            n = gamma(m)
+        except Exception as e:
+            raise ValueError(f"gamma: expected a callable gamma(m) -> an integer >= 0, but gamma({m}) raised "
+                             f"{type(e).__name__}: {e}") from e
+        if not _is_count(n):
+            raise ValueError(f"gamma: expected gamma(m) to return an integer >= 0, got {n!r:.80} for m={m}")
 
 
 # ------------------------------------------------------------------------------------ the observations
@@ -210,7 +235,7 @@ def _split(history, j: int, gamma, liar: bool):
     loss = history.loss[:, j]
     seen = np.flatnonzero(~np.isnan(loss))
     n_below = gamma(len(seen))
-    if not isinstance(n_below, (numbers.Integral, np.integer)) or n_below < 0:
+    if not _is_count(n_below):
         raise ValueError(f"gamma: expected gamma(m) to return an integer >= 0, got {n_below!r:.80} for m={len(seen)}")
     key = np.where(np.isfinite(loss[seen]), loss[seen], np.inf)  # failed (+-inf) trials: the worst
     n_below = min(int(n_below), int(np.isfinite(key).sum()))

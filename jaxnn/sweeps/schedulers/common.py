@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -30,7 +31,6 @@ from jaxnn.sweeps.driver import Driver, Trials
 from jaxnn.sweeps.executor import check_data, replicate
 from jaxnn.sweeps.lanes import MIN_BLOCK, Pool, Spec, advance_jaxpr, blocks_paid, tail_block
 from jaxnn.sweeps.provenance import code_hash, versions
-from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 from jaxnn.sweeps.spaces import as_space
 from jaxnn.sweeps.structures import Pools, bound
@@ -319,22 +319,24 @@ def _meta(search: Search, extra) -> dict:
 
 
 def finish(search: Search, *, rungs, final, lineage=(), schedules=None, extra=None, values=None) -> AdaptiveResult:
-    """Checkpoint, read the best final trial's state while its slot holds it, and build the result
-    (``values``: the trials' hyperparameters when a sampler proposed them, else the design's)."""
+    """Checkpoint, build the result and read ``best()``'s trial's state while its slot holds it (else the state
+    is None: never another trial's) (``values``: the trials' hyperparameters when a sampler proposed them, else
+    the design's)."""
     d, tr, metric, mode = search.driver, search.trials, search.metric, search.mode
     d.checkpoint(force=True)
-    state = None
-    final_ok = [i for i in final if tr.slot[i] >= 0]
-    if final_ok:  # the best trial's state, while its slot still holds it
-        order = rank([tr.last(i, metric) for i in final_ok], tr.status[final_ok], mode)
-        state = search.pool.host_state(int(tr.slot[final_ok[order[0]]]))
     if d.bar is not None:
         d.bar.close()
     values = search.setup.design.values if values is None else values
-    return AdaptiveResult({k: np.asarray(v) for k, v in values.items()}, search.setup.kd,
-                          search.setup.impl, tr.status.copy(), tr.curve, list(rungs), list(lineage),
-                          dict(schedules or {}), [int(i) for i in final], metric, mode, _meta(search, extra), state,
-                          dict(search.setup.directions))
+    res = AdaptiveResult({k: np.asarray(v) for k, v in values.items()}, search.setup.kd,
+                         search.setup.impl, tr.status.copy(), tr.curve, list(rungs), list(lineage),
+                         dict(schedules or {}), [int(i) for i in final], metric, mode, _meta(search, extra), None,
+                         dict(search.setup.directions))
+    if not any(tr.curve[i] for i in final):
+        return res
+    with warnings.catch_warnings():  # a search of diverged trials only: best() warns the user, not here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        i = res.best()["trial"]
+    return res if tr.slot[i] < 0 else res._replace(state=search.pool.host_state(int(tr.slot[i])))
 
 
 def check_budgets(metric, mode, eta=None, min_steps=None, max_steps=None):

@@ -15,7 +15,7 @@ import numpy as np
 from jaxnn import validate
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
-from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
+from jaxnn.sweeps.schedulers.proposals import attach, done, placeholder_design, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
 
 __all__ = ["successive_halving", "hyperband", "hyperband_brackets", "rung_plan", "work_of", "segment_of", "Bracket",
@@ -152,15 +152,17 @@ def hyperband_brackets(min_steps: int, max_steps: int, eta: int) -> list:
             for s in range(s_max, -1, -1)]
 
 
-def _iterations(brackets, n, iterations, min_steps, max_steps, eta) -> int:
-    """Hyperband's iterations: as given, else as many whole ones as the space's ``n`` trials hold."""
+def _iterations(brackets, n, iterations, min_steps, max_steps, eta, sampled=False) -> int:
+    """Hyperband's iterations: as given, else as many whole ones as the ``n`` trials hold (the space's design,
+    or with a sampler (``sampled``) its ``trials``, which the error then names)."""
     need = sum(b[0] for b in brackets)
     iterations = validate.check_int("iterations", max(1, n // need) if iterations is None else iterations,
                                     minimum=1)
     if n < need * iterations:
-        raise ValueError(f"space: Hyperband with min_steps={min_steps}, max_steps={max_steps}, eta={eta} needs "
-                         f"{need} trials per iteration ({[b[0] for b in brackets]} per bracket), "
-                         f"{need * iterations} for {iterations}; the space has {n}")
+        has = f"got trials={n}" if sampled else f"the space has {n}"
+        raise ValueError(f"{'trials' if sampled else 'space'}: Hyperband with min_steps={min_steps}, "
+                         f"max_steps={max_steps}, eta={eta} needs {need} trials per iteration "
+                         f"({[b[0] for b in brackets]} per bracket), {need * iterations} for {iterations}; {has}")
     return iterations
 
 
@@ -180,14 +182,18 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
     trials that reached ``max_steps`` (every bracket's last rung).  Other arguments as
     :func:`successive_halving`; each rung record has its ``"bracket"`` (iteration * len(brackets) + s_max - s).
     With a ``sampler``, its ``trials`` are proposed as the lanes start them, in the brackets' order, each
-    batch from every observation made so far (:func:`bohb` starts a bracket only when lanes are idle).
+    batch from every observation made so far (:func:`bohb` starts a bracket only when lanes are idle); as
+    many whole iterations as ``trials`` hold, and only the trials they start are in the result (trials=12 for
+    5 per iteration: two iterations, 10 trials; ``meta["n_trials_used"]``).
     """
     min_steps, max_steps = check_budgets(metric, mode, eta, min_steps, max_steps)
     brackets = hyperband_brackets(min_steps, max_steps, eta)
     design, ps, sampler = prepare(space, sampler, trials, key, (coordinator_address, num_processes, process_id),
                                   out_dir)
-    iterations = _iterations(brackets, design.n, iterations, min_steps, max_steps, eta)
+    iterations = _iterations(brackets, design.n, iterations, min_steps, max_steps, eta, ps is not None)
     used = sum(n for n, _ in brackets) * iterations
+    if ps is not None and design.n > used:  # reserve only the trials the brackets start: no never-proposed ones
+        design = placeholder_design(ps, used)
     work = [(n_k * iterations, d) for n_s, r_s in brackets
             for n_k, d in work_of(rung_plan(n_s, r_s, eta, max_steps))]
     args = dict(min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations, **sampler_args(sampler))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn.sweeps import status as st
 from jaxnn.sweeps.directions import check_mode, resolve
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.spaces import plain
@@ -28,11 +30,14 @@ class AdaptiveResult(NamedTuple):
       lineage: PBT: ``[{"step", "member", "parent", "hp": {name: value}}, ...]`` (who copied whom, and the
         member's new hyperparameters); ``schedules``: ``{name: (intervals, population)}``, every member's
         values during each interval (the first row as sampled, then after each exploit).
-      final: the trials ``best()`` chooses from (the last rung's; every trial for ``run``; every member).
+      final: the trials ``best()`` chooses from when any of them is ok (the last rung's; every trial for ``run``;
+        every member).
       metric, mode: what was ranked.  meta: lane steps, utilization, the segment widths compiled and used
         (``widths``), compile and run time, devices, ...
-      state: the final state of the best trial (host arrays; e.g. ``state.params`` of :func:`jaxnn.trainable`),
-        or None (``run``, whose finished trials free their lanes: retrain ``best()``'s hyperparameters and key).
+      state: the final state of ``best()``'s trial by ``metric`` (host arrays; e.g. ``state.params`` of
+        :func:`jaxnn.trainable`), or None: ``run``, whose finished trials free their lanes, and any search with
+        no ok trial in ``final`` (diverged and invalid trials free theirs, and the state of ``best()``'s fallback
+        is not read): retrain ``best()``'s hyperparameters and key.
       directions: ``{metric: "max" | "min"}`` the trainable declared (``best`` of another metric reads them).
     """
 
@@ -66,7 +71,12 @@ class AdaptiveResult(NamedTuple):
                        declare="Trainable(init, advance, evaluate, directions={...})")
 
     def best(self, metric: Optional[str] = None, *, mode: Optional[str] = None) -> dict:
-        """The best trial of ``final`` at its last evaluation, diverged and invalid last (ties: lower trial).
+        """The best ok trial at its last evaluation (ties: lower trial): a diverged or invalid trial is never
+        returned while an ok one exists.
+
+        It ranks ``final`` (diverged and invalid last) when any of them is ok; else (every top-rung trial
+        diverged after its promotion, say) the ok trials that reached the most steps, the furthest results;
+        else (no trial is ok) ``final`` again, with a RuntimeWarning: the trial returned is no result.
 
         Args:
           metric: the metric to rank by; None: the search's ``metric``.
@@ -78,19 +88,37 @@ class AdaptiveResult(NamedTuple):
         """
         metric = self.metric if metric is None else metric
         mode = self._direction(metric, mode)
-        final = np.asarray(self.final)
-        order = rank([self.value(i, metric) for i in final], self.status[final], mode)
-        i = int(final[order[0]])
+        pool = self._candidates()
+        order = rank([self.value(i, metric) for i in pool], self.status[pool], mode)
+        i = int(pool[order[0]])
         kd = jnp.asarray(self.keys[i])
         key = kd if self.key_impl is None else jax.random.wrap_key_data(kd, impl=self.key_impl)
         hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else plain(self.trials[k][i])
               for k in self.trials}
         return {"trial": i, "key": key, **hp, metric: self.value(i, metric), "steps": self.curves[i][-1][0]}
 
+    def _candidates(self) -> np.ndarray:
+        """The trials ``best()`` ranks: ``final`` if any is ok, else the ok started trials that reached the most
+        steps, else ``final`` (warned: every trial diverged or was invalid)."""
+        final, status = np.asarray(self.final, np.int64), np.asarray(self.status)
+        ok = status == st.OK
+        if ok[final].any():
+            return final
+        started = np.array([i for i in np.flatnonzero(ok) if self.curves[i]], np.int64)
+        if started.size:
+            steps = np.array([self.curves[i][-1][0] for i in started])
+            return started[steps == steps.max()]
+        warnings.warn(f"best: every trial diverged or was invalid ({int((status == st.DIVERGED).sum())} diverged, "
+                      f"{int((status == st.INVALID).sum())} invalid): the trial returned is no result", RuntimeWarning,
+                      stacklevel=3)
+        return final
+
     def to_optuna(self, storage, study_name: str, *, metric: Optional[str] = None, mode: Optional[str] = None):
         """Every started trial written into an Optuna study (optional extra "optuna"): params, the curve of
-        ``metric`` (default: the ranked one) as intermediate values, COMPLETE (ok, in ``final``), PRUNED (ok,
-        eliminated) or FAIL (diverged, invalid).  See :func:`jaxnn.sweeps.export.to_optuna`; returns the study."""
+        ``metric`` (default: the ranked one) as intermediate values, COMPLETE (ok, in ``final``: ``run``'s
+        early-stopped trials at the step they stopped), PRUNED (ok, eliminated at a rung by successive halving,
+        Hyperband, ASHA or BOHB) or FAIL (diverged, invalid).  See :func:`jaxnn.sweeps.export.to_optuna`;
+        returns the study."""
         from jaxnn.sweeps.export import to_optuna
 
         return to_optuna(self, storage, study_name, metric=metric, mode=mode)
