@@ -613,6 +613,7 @@ def test_hyperband_with_a_sampler_counts_its_trials(prob):
     res = sweeps.hyperband(mlp, worker.dists(), sampler=sweeps.tpe(n_startup_trials=3), trials=12, **kw)
     m = res.meta
     assert (m["iterations"], m["n_trials_used"], m["n_proposed"], m["n_started"], m["n_trials"]) == (2, 10, 10, 10, 10)
+    assert m["trials_requested"] == 12
     assert [len(v) for v in res.trials.values()] == [10] * 3 and len(res.curves) == len(res.status) == 10
     assert all(res.curves) and len(set(res.trials["lr"].tolist())) == 10  # all proposed: no midpoint placeholders
 

@@ -376,6 +376,11 @@ def test_nested_status_leaves_and_invalid_with_diverged_at():
     with pytest.raises(ValueError, match=r"best: no trial has an ok run \(all diverged or invalid\), no finite "
                                          r"'loss'"):
         res.best("loss", mode="min")
+    nan = jaxnn.sweep(lambda key, lr: {"hist": {"diverged_at": jnp.int32(-1), "invalid": lr < 0},
+                                       "loss": jnp.float32(jnp.nan)}, sweeps.table(lr=[1.0]), key=KEY, progress=False)
+    assert nan.status.tolist() == [[status.OK]]  # declared ok: its NaN is a value, not a status
+    with pytest.raises(ValueError, match=r"best: the ok runs' 'loss' is NaN everywhere, no finite 'loss'"):
+        nan.best("loss", mode="min")
 
 
 def test_without_declared_status_non_finite_floats_diverge():

@@ -198,7 +198,9 @@ class SweepResult:
         mode = resolve(metric, mode, self.directions,
                        declare=f"jaxnn.sweep(fn, space, ..., directions={{{metric!r}: 'max'}}) (or 'min')")
         if np.all(np.isnan(m)):
-            raise ValueError(f"best: no trial has an ok run (all diverged or invalid), no finite {metric!r}")
+            why = ("no trial has an ok run (all diverged or invalid)" if not np.any(self.ok)
+                   else f"the ok runs' {metric!r} is NaN everywhere")
+            raise ValueError(f"best: {why}, no finite {metric!r}")
         idx = np.unravel_index(int(rank(m.reshape(-1), None, mode)[0]), m.shape)
         out = {} if self.is_grid else {"trial": int(idx[0])}
         out.update({k: _scalar(v[idx]) for k, v in self.coords.items()})

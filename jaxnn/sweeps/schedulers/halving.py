@@ -184,7 +184,7 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
     With a ``sampler``, its ``trials`` are proposed as the lanes start them, in the brackets' order, each
     batch from every observation made so far (:func:`bohb` starts a bracket only when lanes are idle); as
     many whole iterations as ``trials`` hold, and only the trials they start are in the result (trials=12 for
-    5 per iteration: two iterations, 10 trials; ``meta["n_trials_used"]``).
+    5 per iteration: two iterations, 10 trials; ``meta["n_trials_used"]``, and ``meta["trials_requested"]`` 12).
     """
     min_steps, max_steps = check_budgets(metric, mode, eta, min_steps, max_steps)
     brackets = hyperband_brackets(min_steps, max_steps, eta)
@@ -208,4 +208,4 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
     values, pmeta = done(proposer)
     return finish(search, rungs=rungs, final=final, values=values,
                   extra={"eta": eta, "brackets": [list(b) for b in brackets], "iterations": iterations,
-                         "n_trials_used": used, **pmeta})
+                         "n_trials_used": used, **({} if trials is None else {"trials_requested": trials}), **pmeta})
