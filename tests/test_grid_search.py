@@ -10,7 +10,7 @@ from _helpers import xla_flags
 pytest.importorskip("sklearn")
 from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold  # noqa: E402
 
 from jaxnn.estimators import MLPClassifier, MLPGridSearchCV, MLPRegressor  # noqa: E402
 
@@ -177,6 +177,49 @@ def test_in_graph_test_scores_equal_the_host_scorer():
         host = MLPGridSearchCV(clf, {"alpha": [1e-4, 1.0]}, cv=3, scoring="accuracy").fit(Xc[:400] / 16.0, yc[:400])
     np.testing.assert_array_equal(graph.cv_results_["split0_test_score"], host.cv_results_["split0_test_score"])
     np.testing.assert_array_equal(graph.cv_results_["mean_test_score"], host.cv_results_["mean_test_score"])
+
+
+def test_tied_scores_are_exact_and_rank_as_sklearn():
+    """The compiled sweep returns a score's parts (hits and weight) and the host divides them in float64, as
+    accuracy_score does: 25 / 150 is 0.16666666666666666, not 25 * (1 / 150), one ulp above, which ranked the
+    tie with 0.14 + 0.16666666666666666 ahead and changed best_params_."""
+    X, y = load_digits(return_X_y=True)
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, learning_rate_init=1e-2, random_state=0)
+    ours, theirs = _both(est, {"alpha": [1e-4, 1.0]}, X[:300] / 16.0, y[:300], cv=2)
+    for k in ("split0_test_score", "split1_test_score", "mean_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(ours.cv_results_[k], theirs.cv_results_[k], err_msg=k)
+    assert ours.best_params_ == theirs.best_params_ == {"alpha": 1e-4}
+
+
+def test_a_scoring_callable_that_returns_a_dict_is_multimetric_as_in_sklearn(digits):
+    """scikit-learn: a callable scoring that returns a dict makes the search multi-metric (rank_test_<name>,
+    refit by name or False; refit=True is an error), its scorer_ the callable."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, learning_rate_init=1e-2, random_state=0)
+
+    def both(est, X, y):
+        return {"acc": est.score(X, y), "zero": 0.0}
+
+    ours, theirs = _both(est, {"alpha": [1e-4, 0.1]}, X, y, cv=2, scoring=both, refit="acc")
+    assert ours.multimetric_ and ours.scorer_ is both and ours.best_params_ == theirs.best_params_
+    for k in ("mean_test_acc", "rank_test_acc", "rank_test_zero"):
+        np.testing.assert_array_equal(ours.cv_results_[k], theirs.cv_results_[k], err_msg=k)
+    with pytest.raises(ValueError, match="refit: for multi-metric scoring, refit must be set to a scorer key"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPGridSearchCV(est, {"alpha": [1e-4]}, cv=2, scoring=both).fit(X, y)
+
+
+def test_groups_reach_a_group_aware_cv_as_in_sklearn(digits):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, learning_rate_init=1e-2, random_state=0)
+    groups = np.arange(len(y)) % 4
+    ours, theirs = _both(est, {"alpha": [1e-4, 0.1]}, X, y, fit_kw={"groups": groups}, cv=GroupKFold(2))
+    _assert_same_results(ours, theirs)
+    assert ours.n_features_in_ == theirs.n_features_in_ == 64
+    assert not hasattr(MLPGridSearchCV(est, {"alpha": [1e-4]}), "n_features_in_")  # as scikit-learn's unfitted
+    with pytest.raises(ValueError, match="groups"):  # scikit-learn's own: GroupKFold needs them
+        MLPGridSearchCV(est, {"alpha": [1e-4]}, cv=GroupKFold(2)).fit(X, y)
 
 
 def test_a_second_search_of_the_same_structure_reuses_the_compiled_sweep(digits):

@@ -11,7 +11,7 @@ from scipy.stats import loguniform  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.experimental import enable_halving_search_cv  # noqa: E402, F401
-from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV, KFold  # noqa: E402
+from sklearn.model_selection import GroupKFold, HalvingGridSearchCV, HalvingRandomSearchCV, KFold  # noqa: E402
 
 from jaxnn.estimators import MLPClassifier, MLPHalvingGridSearchCV, MLPHalvingRandomSearchCV  # noqa: E402
 
@@ -52,6 +52,18 @@ def test_halving_grid_n_samples_equals_sklearn(digits):
     assert ours.n_iterations_ >= 2 and ours.n_resources_[0] < ours.n_resources_[-1]  # the case: subsampled rungs
     _same(ours, theirs)
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_halving_grid_takes_groups_as_sklearn(digits):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=4, random_state=0, batch_size=40)
+    kw = dict(factor=2, cv=GroupKFold(2), random_state=3, min_resources=60)
+    groups = np.arange(len(y)) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPHalvingGridSearchCV(est, {"alpha": [1e-4, 1e-2, 1.0]}, **kw).fit(X, y, groups=groups)
+        theirs = HalvingGridSearchCV(est, {"alpha": [1e-4, 1e-2, 1.0]}, **kw).fit(X, y, groups=groups)
+    _same(ours, theirs)
 
 
 def test_halving_random_max_iter_equals_sklearn(digits):

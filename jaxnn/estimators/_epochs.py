@@ -215,20 +215,39 @@ def score(params, X, Y, w, static: Static):
     the label-indicator space, as ``accuracy_score``) or R^2 averaged over outputs (as ``r2_score``,
     NaN when a prediction is not finite)."""
     z = logits(params, X, static.activation)
-    S = jnp.sum(w)
-    vloss = jnp.sum(w * per_sample(z, Y, static)) / S
+    vloss = jnp.sum(w * per_sample(z, Y, static)) / jnp.sum(w)
+    return score_from(_parts(z, Y, w, static), jnp), vloss
+
+
+def score_parts(params, X, Y, w, static: Static) -> dict:
+    """What :func:`score`'s score is made of, summed on the devices: a classifier's ``{"hits", "weight"}``, a
+    regressor's ``{"ss_res", "ss_tot"}`` (per output) and ``"finite"``; :func:`score_from` combines them (the
+    searches do it on the host in float64, as scikit-learn's metrics: XLA may divide by a product with a
+    reciprocal there, one ulp off, which reorders tied candidates)."""
+    return _parts(logits(params, X, static.activation), Y, w, static)
+
+
+def _parts(z, Y, w, static: Static) -> dict:
     if static.classifier:
         pred = (jax.nn.one_hot(jnp.argmax(z, axis=1), z.shape[1], dtype=bool) if static.out == "softmax"
                 else z > 0)
         correct = jnp.all(pred == (Y > 0.5), axis=1)
-        return jnp.sum(w * correct) / S, vloss
+        return {"hits": jnp.sum(w * correct), "weight": jnp.sum(w)}
     h = output(z, static.out)
-    ss_res = jnp.sum(w[:, None] * (Y - h) ** 2, axis=0)
-    mean = jnp.sum(w[:, None] * Y, axis=0) / S
-    ss_tot = jnp.sum(w[:, None] * (Y - mean) ** 2, axis=0)
-    r2 = jnp.where(ss_tot > 0, 1 - ss_res / jnp.where(ss_tot > 0, ss_tot, 1.0), jnp.where(ss_res == 0, 1.0, 0.0))
-    r2 = jnp.where(jnp.all(jnp.isfinite(h)), jnp.mean(r2), jnp.nan)
-    return r2, vloss
+    mean = jnp.sum(w[:, None] * Y, axis=0) / jnp.sum(w)
+    return {"ss_res": jnp.sum(w[:, None] * (Y - h) ** 2, axis=0),
+            "ss_tot": jnp.sum(w[:, None] * (Y - mean) ** 2, axis=0), "finite": jnp.all(jnp.isfinite(h))}
+
+
+def score_from(parts: dict, xp):
+    """The score of :func:`score_parts` (leading axes: one score per row): accuracy ``hits / weight``, or R^2
+    ``1 - ss_res / ss_tot`` averaged over the outputs (1 where ss_tot is 0 and ss_res too, else 0 there; NaN
+    where a prediction was not finite); ``xp``: ``numpy`` (the host) or ``jax.numpy``."""
+    if "hits" in parts:
+        return parts["hits"] / parts["weight"]
+    ss_res, ss_tot = parts["ss_res"], parts["ss_tot"]
+    r2 = xp.where(ss_tot > 0, 1 - ss_res / xp.where(ss_tot > 0, ss_tot, 1.0), xp.where(ss_res == 0, 1.0, 0.0))
+    return xp.where(parts["finite"], xp.mean(r2, axis=-1), xp.nan)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -266,6 +266,15 @@ def _prepare_members(ests, folds, units, dtype, D: int, sparse: bool, stochastic
     return rows, vrows, inits, streams, ns, bss
 
 
+def _scores(leaves, name: str) -> np.ndarray:
+    """(members,) scores ``name`` from their parts (:func:`~jaxnn.estimators._epochs.score_parts`), combined
+    on the host in float64, as scikit-learn's metrics compute them."""
+    prefix = name + "/"
+    parts = {k[len(prefix):]: np.asarray(v, np.float64) if k != prefix + "finite" else np.asarray(v)
+             for k, v in leaves.items() if k.startswith(prefix)}
+    return core.score_from(parts, np)
+
+
 def _group_outputs(leaves, ests, n_s: int, stochastic: bool, score: bool, train_score: bool, n_carry) -> tuple:
     """From the members' outputs: ``(diverged, n_iter, scores, states)`` as :func:`fit_group` returns
     them (``diverged`` (n_estimators, n_splits) bool; ``states`` None unless ``n_carry``, the number
@@ -278,9 +287,9 @@ def _group_outputs(leaves, ests, n_s: int, stochastic: bool, score: bool, train_
     n_iter = np.where(diverged, -1, n_iter).astype(int)
     scores = None
     if score:
-        scores = np.where(diverged, np.nan, leaves["test_score"].reshape(len(ests), n_s))
+        scores = np.where(diverged, np.nan, _scores(leaves, "test_score").reshape(len(ests), n_s))
         if train_score:
-            scores = (scores, np.where(diverged, np.nan, leaves["train_score"].reshape(len(ests), n_s)))
+            scores = (scores, np.where(diverged, np.nan, _scores(leaves, "train_score").reshape(len(ests), n_s)))
     states = None
     if n_carry is not None:
         carried = [leaves[f"carry/{j}"] for j in range(n_carry)]
@@ -446,11 +455,12 @@ def _outputs(shared, data, fold, state, s, hyper, *, static, stochastic: bool, s
     Xs, Ys, sws = shared["X"], shared["Y"], shared["sw"]
     if score:
         te = shared["trows"][fold]
-        res["test_score"] = core.score(final, _take_rows(Xs, te), Ys[te], sws[te] * shared["tmask"][fold], static)[0]
+        parts = core.score_parts(final, _take_rows(Xs, te), Ys[te], sws[te] * shared["tmask"][fold], static)
+        res.update({f"test_score/{k}": v for k, v in parts.items()})
     if train_score:
         tr = shared["trrows"][fold]
-        res["train_score"] = core.score(final, _take_rows(Xs, tr), Ys[tr], sws[tr] * shared["trmask"][fold],
-                                        static)[0]
+        parts = core.score_parts(final, _take_rows(Xs, tr), Ys[tr], sws[tr] * shared["trmask"][fold], static)
+        res.update({f"train_score/{k}": v for k, v in parts.items()})
     return res
 
 

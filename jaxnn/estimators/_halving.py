@@ -171,11 +171,11 @@ class BaseHalving(BaseSearch):
             raise ValueError(f"min_resources: min_resources_={mn} is greater than max_resources_={mx}.")
         self.min_resources_, self.max_resources_ = int(mn), int(mx)
 
-    def fit(self, X, y, sample_weight=None):
-        """Run the successive halving.  Args: X (dense or scipy.sparse), y, optional sample_weight.
-        Returns: self."""
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Run the successive halving.  Args: X (dense or scipy.sparse), y, optional sample_weight, optional
+        groups (for a group-aware ``cv``, as scikit-learn routes them to its split).  Returns: self."""
         X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
-        base_splits = list(cv.split(X_arr, y_arr))
+        base_splits = list(cv.split(X_arr, y_arr, groups))
         self._check_halving(X_arr, y_arr, len(base_splits))
         candidates = self._candidates()
         if self.resource != "n_samples" and any(self.resource in c for c in candidates):

@@ -52,12 +52,18 @@ def _check_scoring(estimator, scoring, refit):
         raise ValueError(f"scoring: expected None, a scorer name, a callable, or a list, tuple or dict of "
                          f"scorers, got {scoring!r}")
     scorers = _check_multimetric_scoring(estimator, scoring)
-    if refit is not False and not (isinstance(refit, str) and refit in scorers) and not callable(refit):
+    _check_multimetric_refit(refit, scorers)
+    return scorers, True
+
+
+def _check_multimetric_refit(refit, names) -> None:
+    """scikit-learn's rule for several metrics (a list or dict ``scoring``, or a callable that returned a dict):
+    ``refit`` False, one of the metric ``names`` or a callable."""
+    if refit is not False and not (isinstance(refit, str) and refit in names) and not callable(refit):
         raise ValueError("refit: for multi-metric scoring, refit must be set to a scorer key or a callable to "
                          "refit an estimator with the best parameter setting on the whole data and make the "
                          "best_* attributes available for that metric. If this is not needed, refit should be "
                          f"set to False explicitly. {refit!r} was passed.")
-    return scorers, True
 
 
 def cv_results(candidates, test: dict, train, fit_time, score_time) -> dict:
@@ -267,10 +273,14 @@ class BaseSearch(BaseEstimator):
         self.best_params_ = candidates[self.best_index_]
 
     def _finish(self, X, y, sample_weight, results, candidates, scorers, multimetric, n_s):
+        returned_dict = not multimetric and "mean_test_score" not in results  # a callable scoring's metrics
+        if returned_dict:  # several metrics, as scikit-learn treats them (its scorer_ stays the callable)
+            _check_multimetric_refit(self.refit, {k[len("mean_test_"):] for k in results if
+                                                  k.startswith("mean_test_")})
         self.cv_results_ = results
-        self._select(results, candidates, multimetric)
+        self._select(results, candidates, multimetric or returned_dict)
         self.n_splits_ = n_s
-        self.multimetric_ = multimetric
+        self.multimetric_ = multimetric or returned_dict
         self.scorer_ = scorers if multimetric else scorers["score"]
         if self.refit:
             t0 = time.perf_counter()
@@ -279,12 +289,13 @@ class BaseSearch(BaseEstimator):
             self.refit_time_ = time.perf_counter() - t0
         return self
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Run the search.  Args: X (n_samples, n_features) (dense or scipy.sparse), y, optional
-        sample_weight (weights the fits and the scores).  Returns: self."""
+        sample_weight (weights the fits and the scores), optional groups (the samples' group labels, for a
+        group-aware ``cv`` such as ``GroupKFold``, as scikit-learn routes them to its split).  Returns: self."""
         X_arr, y_arr, scorers, multimetric, cv = self._prepare(X, y)
         candidates = self._candidates()
-        splits = list(cv.split(X_arr, y_arr))
+        splits = list(cv.split(X_arr, y_arr, groups))
         ev = self._evaluate(candidates, X_arr, y_arr, sample_weight, splits, scorers)
         self.sweep_meta_ = ev.metas
         self.n_iter_per_split_ = ev.n_iter
@@ -317,6 +328,21 @@ class BaseSearch(BaseEstimator):
     def classes_(self):
         return self._check_refit().classes_
 
+    @property
+    def n_features_in_(self):
+        """``best_estimator_.n_features_in_`` (an AttributeError before a fit with refit, as scikit-learn's)."""
+        if not hasattr(self, "best_estimator_"):
+            raise AttributeError(f"{type(self).__name__} object has no n_features_in_ attribute (fit it with refit)")
+        return self.best_estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """``best_estimator_.feature_names_in_`` (fitted on a DataFrame with string column names)."""
+        if not hasattr(self, "best_estimator_"):
+            raise AttributeError(f"{type(self).__name__} object has no feature_names_in_ attribute (fit it with "
+                                 "refit)")
+        return self.best_estimator_.feature_names_in_
+
 
 def _stack(rows: dict, n_c: int, n_s: int, error_score) -> dict:
     """{metric: (n_c, n_s)} from per-(candidate, split) dicts (None: failed -> ``error_score``)."""
@@ -341,6 +367,7 @@ _COMMON_ARGS = """
 
     Attributes:
       cv_results_, best_params_, best_score_, best_index_, best_estimator_ (refit), n_splits_,
+      n_features_in_ and feature_names_in_ (best_estimator_'s, with refit),
       scorer_ (a scorer, or a dict of them when multimetric_), refit_time_, multimetric_,
       sweep_meta_ (one :func:`jaxnn.sweeps.run_table` meta per structure group: compile and run
       seconds, ``n_ok`` / ``n_diverged`` fits, ``epochs_run``, ``block_size`` / ``n_blocks``),
