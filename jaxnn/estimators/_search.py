@@ -273,15 +273,15 @@ class BaseSearch(BaseEstimator):
         self.best_params_ = candidates[self.best_index_]
 
     def _finish(self, X, y, sample_weight, results, candidates, scorers, multimetric, n_s):
-        returned_dict = not multimetric and "mean_test_score" not in results  # a callable scoring's metrics
-        if returned_dict:  # several metrics, as scikit-learn treats them (its scorer_ stays the callable)
+        self.scorer_ = scorers if multimetric else scorers["score"]  # a callable's stays the callable
+        if not multimetric and "mean_test_score" not in results:  # a callable scoring returned a dict of metrics:
+            multimetric = True  # several, as scikit-learn treats them
             _check_multimetric_refit(self.refit, {k[len("mean_test_"):] for k in results if
                                                   k.startswith("mean_test_")})
         self.cv_results_ = results
-        self._select(results, candidates, multimetric or returned_dict)
+        self._select(results, candidates, multimetric)
         self.n_splits_ = n_s
-        self.multimetric_ = multimetric or returned_dict
-        self.scorer_ = scorers if multimetric else scorers["score"]
+        self.multimetric_ = multimetric
         if self.refit:
             t0 = time.perf_counter()
             kw = {} if sample_weight is None else {"sample_weight": sample_weight}

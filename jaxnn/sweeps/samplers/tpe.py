@@ -171,9 +171,10 @@ def tpe(*, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: Optiona
                       float(random_fraction), bool(constant_liar))
 
 
-def _is_count(n) -> bool:
-    """Whether ``n`` is an integer >= 0 (a good group's size)."""
-    return isinstance(n, (numbers.Integral, np.integer)) and n >= 0
+def _check_count(n, m: int) -> None:
+    """A ValueError naming gamma unless ``n = gamma(m)`` is an integer >= 0 (a good group's size)."""
+    if not (isinstance(n, (numbers.Integral, np.integer)) and n >= 0):
+        raise ValueError(f"gamma: expected gamma(m) to return an integer >= 0, got {n!r:.80} for m={m}")
 
 
 def _check_gamma(gamma) -> None:
@@ -189,8 +190,7 @@ def _check_gamma(gamma) -> None:
         except Exception as e:
             raise ValueError(f"gamma: expected a callable gamma(m) -> an integer >= 0, but gamma({m}) raised "
                              f"{type(e).__name__}: {e}") from e
-        if not _is_count(n):
-            raise ValueError(f"gamma: expected gamma(m) to return an integer >= 0, got {n!r:.80} for m={m}")
+        _check_count(n, m)
 
 
 # ------------------------------------------------------------------------------------ the observations
@@ -235,8 +235,7 @@ def _split(history, j: int, gamma, liar: bool):
     loss = history.loss[:, j]
     seen = np.flatnonzero(~np.isnan(loss))
     n_below = gamma(len(seen))
-    if not _is_count(n_below):
-        raise ValueError(f"gamma: expected gamma(m) to return an integer >= 0, got {n_below!r:.80} for m={len(seen)}")
+    _check_count(n_below, len(seen))
     key = np.where(np.isfinite(loss[seen]), loss[seen], np.inf)  # failed (+-inf) trials: the worst
     n_below = min(int(n_below), int(np.isfinite(key).sum()))
     order = np.argsort(key, kind="stable")
