@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -75,15 +74,6 @@ def one(kind, mlp, P, a, trainer, seed) -> dict:
             "full": r["full"], "full_vals": r.get("full_vals")}
 
 
-def best_of(values, k) -> float:
-    """The expected maximum of ``k`` of ``values`` drawn at random without replacement: sorted ascending, the
-    j-th (1-based) is the maximum with probability C(j - 1, k - 1) / C(n, k)."""
-    v, n = np.sort(np.asarray(values, float)), len(values)
-    k = min(max(1, int(k)), n)
-    p = np.array([math.comb(j - 1, k - 1) for j in range(1, n + 1)], float) / math.comb(n, k)
-    return float(p @ v)
-
-
 def mean_se(x):
     x = np.asarray(x, float)
     return x.mean(), (x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float("nan"))
@@ -105,7 +95,7 @@ def report(runs, seeds):
             for col, m in (("val vs peer", "best_val"), ("test vs peer", "test")):
                 d = mean_se([100 * (rs[i][m] - runs[peer][i][m]) for i in range(n)])
                 row[col] = f"{d[0]:+.2f} +- {d[1]:.2f}"
-            d = mean_se([100 * (rs[i]["best_val"] - best_of(runs[peer][i]["full_vals"], rs[i]["full"]))
+            d = mean_se([100 * (rs[i]["best_val"] - B.best_of(runs[peer][i]["full_vals"], rs[i]["full"]))
                          for i in range(n)])
             row["val vs peer's best of as many full trials"] = f"{d[0]:+.2f} +- {d[1]:.2f}"
         rows.append(row)
