@@ -294,3 +294,73 @@ def test_schedules_axes_by_distribution(tmp_path):
 def test_schedules_without_recorded_distributions():
     axes = plot.schedules(fake_pbt(None)).axes  # lr spans three decades: log; b1 does not: linear
     assert [ax.get_yscale() for ax in axes] == ["log", "linear", "linear"]
+
+
+def test_plots_leave_out_invalid_runs_of_an_integer_metric():
+    """An int output of an invalid run is not NaN (only floats are masked): the reductions use the status."""
+    def fn(key, lr, b):
+        return {"count": jnp.where(lr < 0, 1000, 1).astype(jnp.int32), "invalid": lr < 0}
+
+    res = jaxnn.sweep(fn, {"lr": [-1.0, 1.0], "b": [0.0, 1.0]}, key=jax.random.key(0), seeds=1,
+                      directions={"count": "max"})
+    v, frac = plot.reduce_to(res, "count", ["b"])
+    np.testing.assert_array_equal(v, [1.0, 1.0])
+    np.testing.assert_array_equal(frac, [0.0, 0.0])  # invalid, not diverged
+    fig = plot.lines(res, "count", "b")
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"diverged: expected a bool mask of shape \(2, 2, 1\)"):
+        plot.reduce_to(res, "count", ["b"], diverged=np.zeros(3, bool))
+
+
+def test_scatter_of_a_table_draws_each_repeated_value_once():
+    def fn(key, lr, scale):
+        return {"m": lr * 10 + scale}
+
+    res = jaxnn.sweep(fn, sweeps.table(lr=[0.1, 0.3, 0.1, 0.3], scale=[1.0, 1.0, 2.0, 2.0]), key=jax.random.key(0),
+                      directions={"m": "min"})
+    fig = plot.scatter(res, "m")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "0.3"]
+    x = ax.collections[0].get_offsets()[:, 0]
+    np.testing.assert_array_equal(np.round(x), [0, 1, 0, 1])  # each point at its own value's tick
+
+
+def test_scatter_counts_ok_trials_with_a_nan_metric_apart():
+    m = np.array([[1.0], [np.nan], [2.0], [np.nan]])
+    res = SweepResult(axes={"trial": np.arange(4)}, seeds=1, metrics={"m": m},
+                      diverged=np.zeros((4, 1), bool), coords={"lr": np.array([0.1, 0.2, 0.3, 0.4])},
+                      space={"kind": "table", "params": {}, "static": []}, directions={"m": "min"})
+    fig = plot.scatter(res, "m")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[0] == "mean over ok seeds (2 trials, 2 more ok with a non-finite m, not drawn)"
+    assert len(fig.axes[0].collections[0].get_offsets()) == 2
+
+
+def test_curves_and_lines_over_a_static_string_axis():
+    def fn(key, lr, act):
+        params = jaxnn.init_mlp(key, [2, 3, 1], scale=0.5)
+        params, hist = jaxnn.train(params, jnp.eye(2), jnp.ones((2, 1)), lr=lr, steps=5, activation=act)
+        return {"final_loss": hist["loss"][-1], "loss": hist["loss"], "diverged_at": hist["diverged_at"]}
+
+    res = jaxnn.sweep(fn, {"lr": [0.1, 1.0], "act": sweeps.static(["sigmoid", "tanh"])}, key=jax.random.key(0),
+                      directions={"final_loss": "min"})
+    fig = plot.learning_curves(res, "loss", by="lr", select={"act": "tanh"})
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), res["loss"][1, 1, 0], rtol=1e-6)
+    fig = plot.lines(res, "final_loss", "act")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sigmoid", "tanh"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), res.mean("final_loss").mean(axis=0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"select\['act'\]: expected one of \['sigmoid', 'tanh'\], got 'relu'"):
+        plot.learning_curves(res, "loss", by="lr", select={"act": "relu"})
+
+
+def test_plot_errors_name_the_argument_given():
+    res = fake_result()
+    with pytest.raises(ValueError, match="y: expected one of the sweep's axes"):
+        plot.heatmap(res, "final_loss", "lr", "nope")
+    adaptive = sweeps.AdaptiveResult(trials={"lr": np.array([0.1])}, keys=np.zeros((1, 2), np.uint32), key_impl=None,
+                                     status=np.zeros(1, np.int8), curves=[[(0, {"m": 1.0})]], rungs=[], lineage=[],
+                                     schedules={}, final=[0], metric="m", mode="min", meta={}, directions={"m": "min"})
+    for draw in (lambda: plot.scatter(adaptive, "m"), lambda: plot.heatmap(adaptive, "m", "lr", "scale")):
+        with pytest.raises(ValueError, match="res: .* needs a SweepResult .*, got AdaptiveResult; .* plot.rungs"):
+            draw()

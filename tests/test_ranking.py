@@ -26,6 +26,8 @@ def test_first_ties_rank_best_first_stable_bad_last():
     np.testing.assert_array_equal(rank(v, None, "min"), [0, 3, 2, 5, 1, 4])
     status = [st.OK, st.OK, st.OK, st.DIVERGED, st.OK, st.OK]
     np.testing.assert_array_equal(top_k(v, 3, status, "min"), [0, 2, 5])  # the diverged trial ranks last
+    # an ok trial with a NaN value still ranks before a failed one, whatever their positions
+    np.testing.assert_array_equal(rank([np.nan, np.nan, 0.5], [st.DIVERGED, st.OK, st.INVALID], "min"), [1, 0, 2])
 
 
 def test_mode_and_ties_are_required_and_checked():

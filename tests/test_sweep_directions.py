@@ -33,6 +33,14 @@ def test_best_takes_the_declared_direction_never_the_worst():
     assert res.best("val_loss", mode="min")["trial"] == 1
 
 
+def test_best_keeps_a_hyperparameter_named_like_the_metric():
+    res = SweepResult(axes={"lr": np.array([0.5, 2.0])}, seeds=1,
+                      metrics={"lr": np.array([[3.0], [98.0]]), "index": np.array([[1.0], [6.0]])},
+                      diverged=np.zeros((2, 1), bool), directions={"lr": "max", "index": "max"})
+    assert res.best("lr") == {"lr": 2.0, "metric/lr": 98.0, "index": (1,)}  # as rows() names such a metric
+    assert res.best("index") == {"lr": 2.0, "metric/index": 6.0, "index": (1,)}
+
+
 def test_best_of_an_undeclared_metric_names_both_fixes():
     res = accuracy_result()
     # before: best("val_accuracy") defaulted to mode="min" and silently returned the worst trial (1)

@@ -66,7 +66,14 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _need_sweep(res, what: str) -> None:
+    if not isinstance(res, SweepResult):
+        raise ValueError(f"res: {what} needs a SweepResult (jaxnn.sweep's), got {type(res).__name__}; an adaptive "
+                         f"search's AdaptiveResult is drawn by plot.rungs (PBT: plot.schedules)")
+
+
 def _need_grid(res: SweepResult, what: str) -> None:
+    _need_sweep(res, what)
     if not res.is_grid:
         raise ValueError(f"res: {what} needs a grid sweep; for random/Sobol/table spaces use plot.scatter "
                          f"(this result is a {res.space.get('kind')} space of {res.shape[0]} trials)")
@@ -82,13 +89,14 @@ def reduce_to(res: SweepResult, metric: str, keep, *, reduce: str = "mean", mode
               diverged: Optional[np.ndarray] = None):
     """Reduce a scalar metric to the axes ``keep`` (in that order) over the other axes and seeds.
 
-    Diverged runs are left out.  Args: ``reduce``: ``"mean"``, ``"median"`` or ``"best"`` (min or max
-    by ``mode``; None: the direction declared for ``metric``, ``res.directions``, an error if none);
-    ``diverged``: a bool mask shaped like ``res.diverged`` to use instead of it.
+    Runs that are not ok (diverged or invalid, whatever the metric's dtype) are left out.  Args: ``reduce``:
+    ``"mean"``, ``"median"`` or ``"best"`` (min or max by ``mode``; None: the direction declared for
+    ``metric``, ``res.directions``, an error if none); ``diverged``: a bool mask shaped like ``res.diverged``
+    to use instead of it (e.g. also counting runs whose loss rose; invalid runs are still left out).
 
     Returns:
       ``(values, frac_diverged)``, both shaped ``[len(res.axes[k]) for k in keep]``; values are NaN
-      where every run diverged.
+      where no run is left.
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce: expected one of {list(REDUCTIONS)}, got {reduce!r}")
@@ -102,9 +110,11 @@ def reduce_to(res: SweepResult, metric: str, keep, *, reduce: str = "mean", mode
         raise ValueError(f"metric: expected a scalar metric (one number per run, shape {res.shape}), "
                          f"{metric!r} has shape {x.shape}")
     div = res.diverged if diverged is None else np.asarray(diverged, bool)
+    if div.shape != res.shape:
+        raise ValueError(f"diverged: expected a bool mask of shape {res.shape} (as res.diverged), got {div.shape}")
     pos = [_check_axis(res, k, "keep") for k in keep]
     order = pos + [i for i in range(x.ndim) if i not in pos]
-    x = np.transpose(np.where(div, np.nan, x), order)
+    x = np.transpose(np.where(div | ~res.ok, np.nan, x), order)
     d = np.transpose(div, order)
     lead = x.shape[: len(pos)]
     x = x.reshape(lead + (-1,))
@@ -138,6 +148,8 @@ def heatmap(res: SweepResult, metric: str, x: str, y: str, *, reduce: str = "mea
       The matplotlib Figure.
     """
     _need_grid(res, "plot.heatmap")
+    _check_axis(res, x, "x")
+    _check_axis(res, y, "y")
     if x == y:
         raise ValueError(f"y: expected an axis other than x={x!r}, got {y!r}")
     v, frac = reduce_to(res, metric, [y, x], reduce=reduce, mode=mode, diverged=diverged)
@@ -173,6 +185,14 @@ def heatmap(res: SweepResult, metric: str, x: str, y: str, *, reduce: str = "mea
     return _save(fig, path)
 
 
+def _matches(vals: np.ndarray, want) -> np.ndarray:
+    """Where an axis's values equal ``want``: numbers to a relative 1e-6 (a float32 grid read back), anything
+    else (strings, bools) exactly."""
+    if vals.dtype.kind in "iuf" and isinstance(want, (int, float, np.number)) and not isinstance(want, bool):
+        return np.isclose(vals.astype(np.float64), float(want), rtol=1e-6, atol=0)
+    return np.array([v == want for v in vals.tolist()], bool)
+
+
 def learning_curves(res: SweepResult, metric: str = "loss", by: Optional[str] = None, *,
                     select: Optional[dict] = None, path=None, title: Optional[str] = None, logy: bool = True,
                     ax=None):
@@ -198,7 +218,7 @@ def learning_curves(res: SweepResult, metric: str = "loss", by: Optional[str] = 
     index = []
     for name, vals in res.axes.items():
         if name in select:
-            hits = np.flatnonzero(np.isclose(vals.astype(np.float64), float(select[name]), rtol=1e-6, atol=0))
+            hits = np.flatnonzero(_matches(vals, select[name]))
             if hits.size == 0:
                 raise ValueError(f"select[{name!r}]: expected one of {vals.tolist()}, got {select[name]!r}")
             index.append(int(hits[0]))
@@ -249,7 +269,7 @@ def lines(res: SweepResult, metrics, x: str, *, diverged: Optional[np.ndarray] =
     runs left out.  A zero on a log x axis is drawn with a symmetric-log scale.
 
     Returns:
-      The matplotlib Figure.
+      The matplotlib Figure.  A non-numeric axis (strings, bools) is drawn at evenly spaced ticks.
     """
     _need_grid(res, "plot.lines")
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -259,14 +279,18 @@ def lines(res: SweepResult, metrics, x: str, *, diverged: Optional[np.ndarray] =
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    xs = np.asarray(res.axes[x], np.float64)
+    levels = np.asarray(res.axes[x])
+    numeric = levels.dtype.kind in "iuf"
+    xs = levels.astype(np.float64) if numeric else np.arange(levels.size, dtype=np.float64)
     for m in metrics:
         mean, _ = reduce_to(res, m, [x], reduce="mean", diverged=diverged)
         lo, _ = reduce_to(res, m, [x], reduce="best", mode="min", diverged=diverged)
         hi, _ = reduce_to(res, m, [x], reduce="best", mode="max", diverged=diverged)
         (line,) = ax.plot(xs, mean, marker="o", label=m)
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
-    if logx:
+    if not numeric:  # strings, bools: one tick per value, in the sweep's order
+        ax.set_xticks(xs, [_fmt(v) for v in levels])
+    elif logx:
         pos = xs[xs > 0]
         if (xs <= 0).any() and pos.size:
             ax.set_xscale("symlog", linthresh=float(pos.min()))
@@ -314,7 +338,7 @@ def _x_positions(res: SweepResult, name: str):
                                       or np.unique(vals).size > MAX_LEVELS):
         return vals.astype(np.float64), None
     present = np.unique(vals).tolist()
-    levels = list(dist.get("args", []))  # the order the space gave
+    levels = list(dict.fromkeys(dist.get("args", [])))  # the order the space gave (a table repeats values)
     if dist.get("dist") not in ("static", "choice") or not set(present) <= set(levels):
         levels = present
     index = {v: i for i, v in enumerate(levels)}
@@ -348,7 +372,8 @@ def _panels(n: int, sharey: bool = True) -> list:
 
 def _scatter_panel(ax, res: SweepResult, name: str, v, state, band, labels) -> None:
     x, ticks = _x_positions(res, name)
-    ax.scatter(x[state == 0], v[state == 0], s=16, alpha=0.75, color="C0", label=labels[0])
+    drawn = (state == 0) & np.isfinite(v)
+    ax.scatter(x[drawn], v[drawn], s=16, alpha=0.75, color="C0", label=labels[0])
     styles = {1: dict(marker="x", color="C3", linewidths=1.5),
               2: dict(marker="s", facecolors="none", edgecolors="0.3", linewidths=1.2)}
     for code, style in styles.items():
@@ -376,6 +401,7 @@ def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean",
     logarithmic where the hyperparameter was sampled log-uniformly; strings, bools and numeric lists of at
     most ``MAX_LEVELS`` values are categories (ticks labeled, points jittered).  Trials without an ok run
     sit in a grey band at the top: an x where every seed diverged, a hollow square where they were invalid.
+    An ok trial whose metric is NaN (a declared status may leave it so) has no point; the legend counts it.
 
     Args:
       res: a :class:`jaxnn.SweepResult`.  metric: a scalar metric name.
@@ -386,6 +412,7 @@ def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean",
     Returns:
       The matplotlib Figure.
     """
+    _need_sweep(res, "plot.scatter")
     params = _check_params(res, params)
     v, state, partial = _per_trial(res, metric, reduce, mode)
     own = axes is None
@@ -395,8 +422,12 @@ def scatter(res: SweepResult, metric: str, params=None, *, reduce: str = "mean",
         raise ValueError(f"axes: expected one Axes per param ({len(params)}: {params}), got {len(axes)}")
     fig = axes[0].figure
     n = np.bincount(state, minlength=3)
+    blank = int(np.count_nonzero((state == 0) & ~np.isfinite(v)))  # ok runs whose metric is NaN: no point
+    n[0] -= blank
     trials = [f"{k} trial" + ("s" if k != 1 else "") for k in n]
-    labels = [f"{reduce} over ok seeds ({trials[0]}" + (f", {partial} with failed seeds)" if partial else ")"),
+    notes = ([f"{partial} with failed seeds"] if partial else []) + ([f"{blank} more ok with a non-finite "
+                                                                      f"{metric}, not drawn"] if blank else [])
+    labels = [f"{reduce} over ok seeds ({trials[0]}" + "".join(f", {t}" for t in notes) + ")",
               f"every seed diverged ({trials[1]})", f"invalid ({trials[2]})"]
     band = _y_band(v, logy, band=bool(n[1] + n[2]))
     for i, (ax, name) in enumerate(zip(axes, params)):
@@ -549,7 +580,9 @@ def schedules(res, names=None, *, path=None, title: Optional[str] = None, logy: 
     """
     if not getattr(res, "schedules", None):
         raise ValueError("res: expected the result of sweeps.pbt (it has hyperparameter schedules)")
-    names = list(res.schedules) if names is None else list(names)
+    names = list(res.schedules) if names is None else [names] if isinstance(names, str) else list(names)
+    if not names:
+        raise ValueError(f"names: expected at least one of the hyperparameters {sorted(res.schedules)}, got none")
     bad = [n for n in names if n not in res.schedules]
     if bad:
         raise ValueError(f"names: {bad} are not hyperparameters of this result; it has {sorted(res.schedules)}")

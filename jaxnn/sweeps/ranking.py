@@ -37,7 +37,7 @@ def rank(values, status=None, mode: str = None, *, ties: str = "first") -> np.nd
     Args:
       values: (n,) metric values, one per trial.
       status: (n,) run statuses (:mod:`jaxnn.sweeps.status`) or None (all ok): a trial that is not ok
-        ranks last, as does a NaN value.
+        ranks last, after those whose value is NaN (or infinite: ``ties="first"``).
       mode: ``"max"`` or ``"min"``: the metric's direction (required; nothing is inferred).
       ties: ``"first"``: equal values keep their positions' order (a stable sort); ``"sklearn"``:
         scikit-learn's successive-halving order (``np.argsort`` of the scores, the NaN ones moved to
@@ -55,7 +55,8 @@ def rank(values, status=None, mode: str = None, *, ties: str = "first") -> np.nd
         key = np.where(bad, np.nan, v if mode == "max" else -v)
         return np.roll(np.argsort(key), np.count_nonzero(np.isnan(key)))[::-1]
     key = np.where(bad, np.inf, -v if mode == "max" else v)
-    return np.lexsort((np.arange(len(v)), key, bad))
+    failed = np.zeros(len(v), bool) if status is None else np.asarray(status) != st.OK
+    return np.lexsort((np.arange(len(v)), key, bad, failed))  # ok, then ok but not finite, then failed
 
 
 def top_k(values, k: int, status=None, mode: str = None, *, ties: str = "first") -> np.ndarray:

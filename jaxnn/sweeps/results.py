@@ -188,7 +188,8 @@ class SweepResult:
 
         Returns:
           A grid's ``{axis: value, ..., metric: mean, "index": grid index}``; otherwise ``{"trial": i,
-          hyperparameter: value, ..., metric: mean, "index": (i,)}``.
+          hyperparameter: value, ..., metric: mean, "index": (i,)}``.  A metric named like one of the other
+          keys is ``"metric/<name>"`` there, as in :meth:`rows`.
         """
         metric, mode = _legacy_best(metric, legacy, mode, name)
         metric = self._best_metric(metric)
@@ -204,7 +205,7 @@ class SweepResult:
         idx = np.unravel_index(int(rank(m.reshape(-1), None, mode)[0]), m.shape)
         out = {} if self.is_grid else {"trial": int(idx[0])}
         out.update({k: _scalar(v[idx]) for k, v in self.coords.items()})
-        out[metric] = float(m[idx])
+        out[f"metric/{metric}" if metric in out or metric == "index" else metric] = float(m[idx])  # as rows()
         out["index"] = tuple(int(i) for i in idx)
         return out
 

@@ -84,7 +84,8 @@ class AdaptiveResult(NamedTuple):
             direction (an error if it declares none).
 
         Returns:
-          ``{"trial", "key", <hyperparameters>, <metric>, "steps"}`` (PBT: the hyperparameters at the end).
+          ``{"trial", "key", <hyperparameters>, <metric>, "steps"}`` (PBT: the hyperparameters at the end); a
+          metric named like one of the other keys is ``"metric/<name>"`` there.
         """
         metric = self.metric if metric is None else metric
         mode = self._direction(metric, mode)
@@ -95,7 +96,8 @@ class AdaptiveResult(NamedTuple):
         key = kd if self.key_impl is None else jax.random.wrap_key_data(kd, impl=self.key_impl)
         hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else plain(self.trials[k][i])
               for k in self.trials}
-        return {"trial": i, "key": key, **hp, metric: self.value(i, metric), "steps": self.curves[i][-1][0]}
+        name = f"metric/{metric}" if metric in hp or metric in ("trial", "key", "steps") else metric
+        return {"trial": i, "key": key, **hp, name: self.value(i, metric), "steps": self.curves[i][-1][0]}
 
     def _candidates(self) -> np.ndarray:
         """The trials ``best()`` ranks: ``final`` if any is ok, else the ok started trials that reached the most
