@@ -57,7 +57,8 @@ class Trainable(NamedTuple):
       evaluate: ``evaluate(state, data, **hp) -> {metric name: scalar}`` (optionally ``diverged_at``,
         ``invalid``: the run's status).
       hyperparameters: ``{name: default}`` of the hyperparameters ``hp`` may hold (a search space may
-        set any of them; the others keep their defaults), or None to accept any names without defaults.
+        set any of them; a search passes only the space's names, so for the others the functions' own Python
+        defaults apply, which these values should repeat), or None to accept any names without defaults.
       directions: ``{metric: "max" | "min"}``: which way each metric of ``evaluate`` is better (what a search
         ranks by when no ``mode=`` is given), or None (then every search needs ``mode=``).
       needs: ``{metric: (data keys, ...)}``: the entries of ``data`` a metric is computed from, when

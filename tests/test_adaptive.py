@@ -573,6 +573,61 @@ def test_pbt_explores_and_is_reproducible(prob):
     assert not np.allclose(a.schedules["lr"][0], a.schedules["lr"][-1])
 
 
+def test_pbt_keeps_the_spaces_values_exact(prob):
+    """A choice is explored among its own values and reported exactly (not as the float32 the lanes trained
+    with), a constant is never explored, and the order ``explore`` names come in does not matter."""
+    pytest.importorskip("optuna")
+    mlp, _, data = prob
+    choices = (0.3, 0.01, 0.1)
+    dists = dict(scale=sweeps.loguniform(1e-2, 1.0), lr=sweeps.choice(list(choices)), lam=1e-3)
+    kw = dict(key=jax.random.key(4), data=data, population=4, interval=2, steps=8, metric="val_loss", mode="min",
+              quantile=0.5, resample=0.0, progress=False)
+    a = sweeps.pbt(mlp, dists, sampler=sweeps.tpe(), **kw)
+    assert set(a.schedules["lr"].reshape(-1).tolist()) <= set(choices) and len(a.lineage) == 6
+    assert (a.schedules["lam"] == 1e-3).all()  # the constant, by default not explored
+    assert a.best()["lr"] in choices and set(a.trials["lr"].tolist()) <= set(choices)
+    assert {t.params["lr"] for t in a.to_optuna(None, "pbt").trials} <= set(choices)
+    for e in a.lineage:  # perturbed: the neighbouring choice, or the same one at an end
+        j = [r["steps"] for r in a.rungs].index(e["step"]) + 1
+        i = choices.index(a.schedules["lr"][j - 1, e["parent"]])
+        assert abs(choices.index(e["hp"]["lr"]) - i) <= 1
+    b = sweeps.pbt(mlp, dists, sampler=sweeps.tpe(), explore={"lr", "scale"}, **kw)
+    c = sweeps.pbt(mlp, dists, sampler=sweeps.tpe(), explore=["lr", "scale"], **kw)
+    assert b.lineage == c.lineage == a.lineage
+    with pytest.raises(ValueError, match=r"explore: expected names of the space's searched hyperparameters "
+                                         r"\['lr', 'scale'\] \(not its constants\), got \['lam'\]"):
+        sweeps.pbt(mlp, dists, sampler=sweeps.tpe(), explore="lam", **kw)
+
+
+def test_an_int_hyperparameter_stays_an_int_in_pbts_best():
+    def init(key, data, lr, m=1):
+        return {"w": jnp.zeros(())}
+
+    def advance(state, data, steps, lr, m=1):
+        return {"w": state["w"] + steps * lr * m}
+
+    def evaluate(state, data, lr, m=1):
+        return {"score": state["w"]}
+
+    t = sweeps.Trainable(init, advance, evaluate, {"lr": 0.1, "m": 1}, {"score": "max"})
+    res = sweeps.pbt(t, sweeps.random(4, lr=sweeps.loguniform(0.01, 1.0), m=sweeps.integers(1, 4)),
+                     key=jax.random.key(0), data={"X": np.zeros((2, 1), np.float32)}, population=4, interval=2,
+                     steps=4, metric="score", progress=False)
+    assert type(res.best()["m"]) is int
+
+
+def test_a_patience_rule_on_the_ranked_metric_takes_runs_mode(prob):
+    mlp, space, data = prob
+    undeclared = sweeps.Trainable(mlp.init, mlp.advance, mlp.evaluate, mlp.hyperparameters)
+    kw = dict(key=jax.random.key(0), data=data, steps=4, segment=2, metric="val_accuracy", progress=False)
+    rule = sweeps.patience("val_accuracy", 1)
+    res = sweeps.run(undeclared, sweeps.random(4, lr=sweeps.loguniform(1e-3, 1.0)), mode="max", early_stopping=rule,
+                     **kw)
+    ref = sweeps.run(undeclared, sweeps.random(4, lr=sweeps.loguniform(1e-3, 1.0)), mode="max",
+                     early_stopping=sweeps.patience("val_accuracy", 1, mode="max"), **kw)
+    assert res.curves == ref.curves
+
+
 # --- bad input, before any compute ---------------------------------------------------------------------------
 
 def test_bad_input_is_refused_before_compute(prob):
@@ -590,6 +645,11 @@ def test_bad_input_is_refused_before_compute(prob):
             sweeps.pbt(mlp, space, population=8, interval=4, steps=8, metric="val_loss", quantile=q, **kw)
     with pytest.raises(ValueError, match="population: expected an integer >= 2"):
         sweeps.pbt(mlp, space, population=1, interval=4, steps=8, metric="val_loss", **kw)
+    for perturb in ((), 0.8, "up"):
+        with pytest.raises(ValueError, match="perturb: expected a non-empty sequence of factors > 0"):
+            sweeps.pbt(mlp, space, population=4, interval=4, steps=8, metric="val_loss", perturb=perturb, **kw)
+    with pytest.raises(ValueError, match="devices: expected at least one device, got none"):
+        sweeps.pbt(mlp, space, population=4, interval=4, steps=8, metric="val_loss", devices=[], **kw)
     with pytest.raises(ValueError, match=r"early_stopping: metric 'val_los' is not a metric"):
         sweeps.run(mlp, space, steps=8, segment=2, early_stopping=sweeps.patience("val_los", 2), metric="val_loss",
                    **kw)

@@ -26,7 +26,6 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
 
 from jaxnn import validate
 from jaxnn.sweeps import executor, status, store
@@ -99,13 +98,6 @@ def _check_options(seeds, chunk_size, memory_budget, progress):
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise ValueError(f"progress: expected None, True, False or a callable(done, total), got {progress!r}")
     return seeds, chunk_size
-
-
-def _mesh(devices) -> Mesh:
-    devs = list(jax.devices() if devices is None else devices)
-    if not devs:
-        raise ValueError("devices: expected at least one device, got none")
-    return Mesh(np.array(devs), ("runs",))
 
 
 def _seed_keys(key, impl, seeds) -> np.ndarray:
@@ -345,7 +337,7 @@ def run_table(fn: Callable[..., Any], rows, *, key, seeds: int = 1, data=None, s
     seeds, chunk_size = _check_options(seeds, chunk_size, memory_budget, progress)
     executor.check_data(data, finite=False)
     key, impl = check_key(key)
-    mesh = _mesh(devices)
+    mesh = executor.mesh_of(devices)
     n = lens.pop()
     seed_kd = _seed_keys(key, impl, seeds)
     # row i's seeds are runs i * seeds .. i * seeds + seeds - 1 (one seed: the rows as they are, not a copy)
@@ -436,7 +428,7 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
     executor.check_data(data)
     directions = check_directions(directions)
     init_distributed(coordinator_address, num_processes, process_id)
-    mesh = _mesh(devices)
+    mesh = executor.mesh_of(devices)
     compiles0 = executor.compile_count()
     groups = _groups(design, seeds, _seed_keys(key, impl, seeds), fn, impl, data)
     out_dir = None if out_dir is None else os.fspath(out_dir)

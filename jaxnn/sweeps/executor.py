@@ -236,6 +236,14 @@ def check_data(data, arg: str = "data", *, finite: bool = True):
                                  "read them (clean or impute the data first)")
 
 
+def mesh_of(devices) -> Mesh:
+    """The one-axis ("runs") mesh of ``devices`` (None: every device), a ValueError if it names none."""
+    devs = list(jax.devices() if devices is None else devices)
+    if not devs:
+        raise ValueError("devices: expected at least one device, got none")
+    return Mesh(np.array(devs), ("runs",))
+
+
 def replicate(data, mesh: Mesh):
     """The pytree ``data`` (host arrays) replicated on every device of the mesh (of every process)."""
     if data is None:

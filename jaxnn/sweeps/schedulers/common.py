@@ -28,7 +28,7 @@ from jaxnn.sweeps import status as st
 from jaxnn.sweeps.directions import check_directions, check_mode, resolve
 from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Driver, Trials
-from jaxnn.sweeps.executor import check_data, replicate
+from jaxnn.sweeps.executor import check_data, mesh_of, replicate
 from jaxnn.sweeps.lanes import MIN_BLOCK, Pool, Spec, advance_jaxpr, blocks_paid, tail_block
 from jaxnn.sweeps.provenance import code_hash, versions
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
@@ -125,8 +125,9 @@ def _trace(trainable, k0, h0, data, static=None):
     except TypeError as e:
         fixed = f" and the static values {static}" if static else ""
         raise ValueError(f"trainable: init(key, data, **hp) / evaluate(state, data, **hp) could not be traced with "
-                         f"the space's traced hyperparameters {sorted(h0)}{fixed} (a hyperparameter that sets a "
-                         f"shape or picks code, such as a width, must be sweeps.static([...])): {e}") from e
+                         f"the space's traced hyperparameters {sorted(h0)}{fixed}: {e} (the search passes only the "
+                         f"space's names, so the functions need Python defaults for the others; a hyperparameter "
+                         f"that sets a shape or picks code, such as a width, must be sweeps.static([...]))") from e
     if not isinstance(out, dict) or any(np.shape(v) != () for v in out.values()):
         raise ValueError(f"trainable: evaluate must return a dict of scalars, got {out!r:.200}")
     keys = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
@@ -174,8 +175,7 @@ def _setup(trainable, design, key, data, metric, devices, rule_metric=None) -> _
     returned = [k for k in out if k not in STATUS_NAMES]
     _check_metric("metric", metric, returned, trainable, data)
     _check_metric("early_stopping", rule_metric, returned, trainable, data)
-    devs = list(jax.devices() if devices is None else devices)
-    return _Setup(design, hp, kd, impl, Mesh(np.array(devs), ("runs",)), data, declared(trainable), structures)
+    return _Setup(design, hp, kd, impl, mesh_of(devices), data, declared(trainable), structures)
 
 
 def _structures(trainable, design, hp, kd, impl, data) -> tuple:

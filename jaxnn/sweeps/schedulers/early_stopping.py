@@ -91,15 +91,19 @@ def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping
     takes its lane at the next segment boundary (continuous batching).
 
     ``metric`` / ``mode`` rank ``best()`` (default: the early-stopping rule's metric; its mode, else the
-    direction the trainable declares); the trials are compared at their last evaluation.  Other arguments
+    direction the trainable declares; a :func:`patience` rule on that metric without a mode takes ``mode``);
+    the trials are compared at their last evaluation.  Other arguments
     as :func:`successive_halving`.  With a ``sampler``, ``space`` is a dict of distributions and the sampler
     proposes ``trials`` trials as lanes free up, each from every evaluation made so far (model-based search
     with early stopping).
     """
     steps, segment, metric = _checks(trainable, steps, segment, early_stopping, metric, mode)
     rule = _rule(early_stopping, trainable, strict=False)
-    if mode is None and metric == getattr(rule, "metric", None):
-        mode = getattr(rule, "mode", None)
+    if metric == getattr(rule, "metric", None):  # one metric ranks and stops: one direction, given either place
+        if mode is None:
+            mode = getattr(rule, "mode", None)
+        elif isinstance(rule, Patience) and rule.mode is None:
+            rule = rule._replace(mode=mode)
     design, ps, sampler = prepare(space, sampler, trials, key, (coordinator_address, num_processes, process_id),
                                   out_dir)
     n = design.n

@@ -4,6 +4,7 @@ copy a top member's state (exploit) and perturb or resample its hyperparameters 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Optional
 
 import jax
@@ -14,6 +15,7 @@ from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
 from jaxnn.sweeps.schedulers.proposals import attach, done, prepare, sampler_args
 from jaxnn.sweeps.schedulers.result import AdaptiveResult
+from jaxnn.sweeps.spaces import plain
 
 __all__ = ["pbt"]
 
@@ -31,35 +33,54 @@ def _checks(metric, mode, population, interval, steps, quantile, resample, pertu
         raise ValueError(f"interval: expected a divisor of steps={steps}, got {interval}")
     validate.check_rule("quantile", quantile, QUANTILE)
     validate.check_rule("resample", resample, "unit")
+    if isinstance(perturb, (str, bytes)) or not isinstance(perturb, Sequence) or not perturb:
+        raise ValueError(f"perturb: expected a non-empty sequence of factors > 0 such as (0.8, 1.2), got {perturb!r}")
     perturb = tuple(float(validate.check_rule("perturb", p, "positive")) for p in perturb)
     return population, interval, steps, perturb
 
 
 def _explore_names(design, population, explore) -> list:
+    """The explored names in the space's order (whatever order or container ``explore`` came in, so that the
+    draws and the checkpoint's fingerprint do not depend on it); by default every one that is not a constant."""
     if design.n < population:
         raise ValueError(f"population: expected at most the space's {design.n} trials, got {population}")
-    explore = list(design.dists) if explore is None else list(explore)
-    if not explore or set(explore) - set(design.dists):
-        raise ValueError(f"explore: expected names of the space's hyperparameters {sorted(design.dists)}, "
-                         f"got {explore}")
-    return explore
+    searched = [k for k, dist in design.dists.items() if dist.kind != "constant"]
+    if explore is None:
+        explore = searched
+    explore = [explore] if isinstance(explore, str) else list(explore)
+    if not explore or set(explore) - set(searched):
+        raise ValueError(f"explore: expected names of the space's searched hyperparameters {sorted(searched)} (not "
+                         f"its constants), got {explore}")
+    return [k for k in searched if k in explore]
 
 
-def _exploit_explore(tr, design, order, n_cut, rng, t, explore, perturb, resample) -> tuple:
-    """Each of the bottom ``n_cut`` copies a top member (drawn) and explores; returns (parents, lineage)."""
+def _perturbed(dist, v, factor):
+    """``v`` moved by ``factor``: multiplied (integers rounded), or for a choice the neighbouring value in the
+    space's order, the next for a factor above 1 and the previous below (clipped at the ends)."""
+    if dist.kind != "choice":
+        return np.round(v * factor) if isinstance(v, (int, np.integer)) else v * factor
+    vals = list(dist.values)
+    i = vals.index(v) + (factor > 1) - (factor < 1)
+    return vals[min(max(i, 0), len(vals) - 1)]
+
+
+def _exploit_explore(tr, host, design, order, n_cut, rng, t, explore, perturb, resample) -> tuple:
+    """Each of the bottom ``n_cut`` copies a top member (drawn) and explores; returns (parents, lineage).
+    ``host``: ``{name: (population,) values}`` as the space gives them (``tr.hp``, the lanes', get them cast)."""
     top, bottom = order[:n_cut], order[-n_cut:]
     parents, lineage = {}, []
     for j in bottom:
         src = int(top[rng.integers(len(top))])
         parents[j] = src
         tr.status[j] = tr.status[src]
-        for k in explore:
+        for k in explore:  # the others keep the member's own values
             if rng.random() < resample:
                 v = design.dists[k].ppf(rng.random(1))[0]
             else:
-                v = tr.hp[k][src] * perturb[rng.integers(len(perturb))]
-            tr.hp[k][j] = np.asarray(np.round(v) if tr.hp[k].dtype.kind in "iu" else v, tr.hp[k].dtype)
-        lineage.append({"step": t, "member": int(j), "parent": src, "hp": {k: float(tr.hp[k][j]) for k in tr.hp}})
+                v = _perturbed(design.dists[k], host[k][src], perturb[rng.integers(len(perturb))])
+            host[k][j] = v
+            tr.hp[k][j] = np.asarray(v, tr.hp[k].dtype)
+        lineage.append({"step": t, "member": int(j), "parent": src, "hp": {k: plain(host[k][j]) for k in host}})
     return parents, lineage
 
 
@@ -105,7 +126,9 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
     proposer = attach(search, ps, sampler, key, range(interval, steps + 1, interval), steps)
     if proposer is not None:
         proposer(members)  # the initial population, before its schedules are recorded
-    schedules = {k: [tr.hp[k][:population].astype(np.float64).copy()] for k in tr.hp}
+    start = design.values if proposer is None else proposer.values()
+    host = {k: np.array(start[k][:population]) for k in tr.hp}
+    schedules = {k: [v.astype(np.float64)] for k, v in host.items()}
     lineage, rungs, parents = [], [], {i: None for i in members}  # None: continue in place (first interval)
     words = np.asarray(jax.random.key_data(key) if search.setup.impl is not None else key, np.uint32).reshape(-1)
     for t in range(interval, steps + 1, interval):
@@ -116,15 +139,13 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
         if t == steps:
             break
         rng = np.random.default_rng(np.random.SeedSequence([int(w) for w in words] + [0x706274, t]))
-        moved, born = _exploit_explore(tr, design, rank(vals, tr.status[members], search.mode), n_cut, rng, t,
+        moved, born = _exploit_explore(tr, host, design, rank(vals, tr.status[members], search.mode), n_cut, rng, t,
                                        explore, perturb, resample)
         parents.update(moved)
         lineage += born
-        for k in tr.hp:
-            schedules[k].append(tr.hp[k][:population].astype(np.float64).copy())
-    values, pmeta = done(proposer)
-    if values is not None:  # as proposed, before any exploit (the schedules hold the rest)
-        values = {k: v[0] for k, v in schedules.items()}
+        for k, v in host.items():
+            schedules[k].append(v.astype(np.float64))
+    values, pmeta = done(proposer)  # as proposed, before any exploit (the schedules hold the rest)
     return finish(search, rungs=rungs, final=members, lineage=lineage, values=values,
                   schedules={k: np.stack(v) for k, v in schedules.items()},
                   extra={"population": population, "interval": interval, "quantile": quantile, **pmeta})

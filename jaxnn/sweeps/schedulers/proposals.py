@@ -172,9 +172,10 @@ class Proposer:
             self.propose_s += time.perf_counter() - t0
 
     def values(self) -> dict:
-        """``{name: (n,) values}`` as proposed (constants and static values included)."""
-        return {**{k: np.asarray(v).copy() for k, v in self.trials.hp.items()},
-                **{k: np.asarray(v) for k, v in self.static.items()}}
+        """``{name: (n,) values}`` as proposed, exactly (a choice's own values, float64: not the float32 the lanes
+        trained with; constants and static values included); a trial never proposed keeps the placeholder's."""
+        u = np.where((self.row >= 0)[:, None], self.u, 0.5)  # 0.5: as placeholder_design
+        return self.ps.values(u)
 
     def meta(self) -> dict:
         return {"propose_s": self.propose_s, "propose_calls": self.calls, "sampler": describe(self.sampler),

@@ -94,8 +94,8 @@ class AdaptiveResult(NamedTuple):
         i = int(pool[order[0]])
         kd = jnp.asarray(self.keys[i])
         key = kd if self.key_impl is None else jax.random.wrap_key_data(kd, impl=self.key_impl)
-        hp = {k: float(self.schedules[k][-1, i]) if k in self.schedules else plain(self.trials[k][i])
-              for k in self.trials}
+        hp = {k: plain(self.trials[k].dtype.type(self.schedules[k][-1, i])) if k in self.schedules
+              else plain(self.trials[k][i]) for k in self.trials}  # a schedule is float64: back to the trials' dtype
         name = f"metric/{metric}" if metric in hp or metric in ("trial", "key", "steps") else metric
         return {"trial": i, "key": key, **hp, name: self.value(i, metric), "steps": self.curves[i][-1][0]}
 
