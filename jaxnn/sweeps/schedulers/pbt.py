@@ -94,8 +94,9 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
     direction); each of the bottom ``quantile`` copies the params and optimizer state of a member of the top
     ``quantile`` (exploit; drawn uniformly) and then explores: each traced hyperparameter is, with probability
     ``resample``, drawn again from the space's distribution, else multiplied by one of ``perturb`` (drawn
-    uniformly; integers rounded); ``explore`` names the hyperparameters explored (default: every one of the
-    space; leave out those only ``init`` reads, such as ``scale``, which a copy carries along unchanged in
+    uniformly; integers rounded; a choice moves to its neighbouring value in the space's order instead, the next
+    for a factor above 1); ``explore`` names the hyperparameters explored (default: every one of the space but
+    its constants; leave out those only ``init`` reads, such as ``scale``, which a copy carries along unchanged in
     effect); a hyperparameter not explored keeps the member's own value.  Diverged and invalid members rank
     last (and so are replaced).  The host's draws come from ``key`` and the interval index, so a rerun
     repeats them.  With a ``sampler``, ``space`` is a dict of distributions and the sampler proposes the
