@@ -206,7 +206,6 @@ def test_a_shared_study_is_seen_by_every_adapter(tmp_path):
 
 
 def test_sampler_bad_input():
-    sp = worker.space()
     with pytest.raises(ValueError, match="sampler: expected an Optuna sampler"):
         optuna_sampler("tpe")
     with pytest.raises(ValueError, match="storage: expected None"):
@@ -215,7 +214,7 @@ def test_sampler_bad_input():
         optuna_sampler(study_name="")
     bad = "sqlite:////no/such/folder/x.db"
     with pytest.raises(ValueError, match=r"storage: cannot open 'sqlite:////no/such/folder/x.db' \(OperationalError"):
-        optuna_sampler(storage=bad).propose(1, sp, empty_history(sp.d, (1,), "min", "loss"), (0, 0))
+        optuna_sampler(storage=bad)  # when the adapter is made, before any search
 
 
 def test_a_study_whose_direction_contradicts_mode(tmp_path):
@@ -323,6 +322,26 @@ def halving(tiny):
     mlp, data = tiny
     space = sweeps.random(9, lr=sweeps.loguniform(1e-2, 1e30), scale=sweeps.uniform(0.1, 1.0), lam=1e-4)
     return sweeps.successive_halving(mlp, space, data=data, **SH9)
+
+
+def test_a_search_checks_the_studys_direction_before_training(tiny, tmp_path, monkeypatch):
+    from jaxnn.sweeps import lanes
+
+    mlp, data = tiny
+    url = f"sqlite:///{tmp_path}/d.db"
+    optuna.create_study(storage=url, study_name="loss", direction="minimize")
+    calls = []
+    monkeypatch.setattr(lanes.Pool, "advance", lambda *a, **k: calls.append(a))
+    dists = dict(lr=sweeps.loguniform(1e-2, 1.0), scale=sweeps.uniform(0.1, 1.0))
+    kw = dict(key=jax.random.key(0), data=data, metric="val_accuracy", progress=False)
+    for run in (lambda s: sweeps.asha(mlp, dists, trials=6, min_steps=1, max_steps=3, sampler=s, **kw),
+                lambda s: sweeps.search(mlp, dists, trials=4, batch=2, steps=2, sampler=s, **kw)):
+        with pytest.raises(ValueError, match="mode: 'loss' in sqlite:///.* contradicts mode='max'"):
+            run(optuna_sampler(storage=url, study_name="loss"))
+    with pytest.raises(ValueError, match="mode: 'loss' in .* contradicts mode='max'"):
+        sweeps.search(lambda key, lr, scale: {"m": lr}, dists, trials=4, batch=2, key=jax.random.key(0), metric="m",
+                      mode="max", sampler=optuna_sampler(storage=url, study_name="loss"))
+    assert not calls and len(optuna.load_study(study_name="loss", storage=url).trials) == 0
 
 
 def test_successive_halving_tells_the_study(tiny):

@@ -34,7 +34,8 @@ from jaxnn.sweeps import status as st
 from jaxnn.sweeps.directions import check_mode, resolve
 from jaxnn.sweeps.spaces import plain
 
-__all__ = ["to_optuna", "optuna_distribution", "open_study", "check_storage", "require_optuna"]
+__all__ = ["to_optuna", "optuna_distribution", "open_study", "open_storage", "check_direction", "check_storage",
+           "require_optuna"]
 
 
 def require_optuna():
@@ -81,30 +82,61 @@ def check_storage(storage, optuna=None):
                      f"Optuna storage (optuna.storages.JournalStorage(...)), got {storage!r:.120}")
 
 
-def open_study(storage, study_name, mode: str, sampler=None):
+def open_storage(storage):
+    """``storage`` opened: an ``RDBStorage`` for a URL string (its tables created if new), else as given.
+
+    Raises:
+      ValueError: the URL cannot be opened (naming it, with SQLAlchemy's or Optuna's message).
+    """
+    optuna = require_optuna()
+    check_storage(storage, optuna)
+    if not isinstance(storage, str):
+        return storage
+    try:
+        return optuna.storages.RDBStorage(storage)
+    except Exception as e:  # SQLAlchemy's and the storages' own errors: say which storage failed
+        raise ValueError(f"storage: cannot open {storage!r} ({type(e).__name__}: {e})") from e
+
+
+def check_direction(storage, study_name, mode: str, label=None) -> None:
+    """A ValueError if the study ``study_name`` exists in the opened ``storage`` with the direction opposite to
+    ``mode`` (``label``: how to name the storage, default its description)."""
+    if storage is None or study_name is None:
+        return
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:  # no such study yet: it will be created with mode's direction
+        return
+    _same_direction(storage.get_study_directions(study_id), study_name, mode, label or _describe_storage(storage))
+
+
+def _same_direction(directions, study_name, mode: str, label: str) -> None:
+    direction = "maximize" if check_mode(mode) == "max" else "minimize"
+    got = [d.name.lower() for d in directions]
+    if got != [direction]:
+        raise ValueError(f"mode: {study_name!r} in {label} is a study whose direction contradicts mode={mode!r} (it "
+                         f"is {got}, mode {mode!r} means {direction!r}); use another study_name or the study's "
+                         "direction")
+
+
+def open_study(storage, study_name, mode: str, sampler=None, label=None):
     """The Optuna study ``study_name`` in ``storage`` (created, or loaded if it exists), maximizing for
-    ``mode`` "max" and minimizing for "min".
+    ``mode`` "max" and minimizing for "min" (``label``: how errors name the storage).
 
     Raises:
       ValueError: ``storage`` cannot be opened (naming it, with Optuna's or SQLAlchemy's message), or the
         study exists with the other direction.
     """
     optuna = require_optuna()
-    mode = check_mode(mode)
-    check_storage(storage, optuna)
-    direction = "maximize" if mode == "max" else "minimize"
+    label = label or _describe_storage(storage)
+    opened = open_storage(storage)
     try:
-        opened = optuna.storages.RDBStorage(storage) if isinstance(storage, str) else storage
-        study = optuna.create_study(storage=opened, sampler=sampler, study_name=study_name, direction=direction,
+        study = optuna.create_study(storage=opened, sampler=sampler, study_name=study_name,
+                                    direction="maximize" if check_mode(mode) == "max" else "minimize",
                                     load_if_exists=True)
-    except Exception as e:  # SQLAlchemy's and the storages' own errors: say which storage failed
-        raise ValueError(f"storage: cannot open {_describe_storage(storage)!r} ({type(e).__name__}: {e})") from e
-    want = optuna.study.StudyDirection.MAXIMIZE if mode == "max" else optuna.study.StudyDirection.MINIMIZE
-    if list(study.directions) != [want]:
-        got = [d.name.lower() for d in study.directions]
-        raise ValueError(f"mode: {study.study_name!r} in {_describe_storage(storage)} is a study whose direction "
-                         f"contradicts mode={mode!r} (it is {got}, mode {mode!r} means {direction!r}); use another "
-                         "study_name or the study's direction")
+    except Exception as e:
+        raise ValueError(f"storage: cannot open {label!r} ({type(e).__name__}: {e})") from e
+    _same_direction(study.directions, study.study_name, mode, label)
     return study
 
 

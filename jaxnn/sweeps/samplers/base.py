@@ -12,8 +12,10 @@ values is k equal bins.  ``seed`` is a tuple of ints (the search's key words and
 a sampler that draws from ``np.random.default_rng(seed)`` proposes the same points for the same key and
 history, so a resumed search (which replays its history) proposes what the uninterrupted one did.
 
-A sampler may also define ``finish(space, history)`` (called once when the search ends, e.g. to tell an
-Optuna study the last results) and ``describe() -> dict`` (JSON, part of a checkpoint's identity).
+A sampler may also define ``check(mode)`` (called with the search's direction, "max" or "min", before any
+training: e.g. a shared Optuna study of the other direction is a ValueError), ``finish(space, history)``
+(called once when the search ends, e.g. to tell an Optuna study the last results) and ``describe() -> dict``
+(JSON, part of a checkpoint's identity).
 
 Samplers here: :class:`RandomSampler` (independent uniforms), :class:`SobolSampler` (one scrambled Sobol
 sequence, continued call after call); :func:`jaxnn.sweeps.tpe` (:mod:`~jaxnn.sweeps.samplers.tpe`) and

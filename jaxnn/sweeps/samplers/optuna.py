@@ -1,7 +1,9 @@
 """Optuna in: any Optuna sampler proposes a jaxnn search's trials, through an Optuna study (ask and tell).
 
 :func:`optuna_sampler` wraps an ``optuna.samplers.BaseSampler`` (default: TPE) in jaxnn's sampler protocol
-(:mod:`jaxnn.sweeps.samplers.base`).  Its study is created at the first ``propose``; every ``propose`` then
+(:mod:`jaxnn.sweeps.samplers.base`).  A storage URL is opened when the adapter is made, and a search shows it
+its direction before any training (``check``: a shared study of the other direction is refused then); the
+study is created at the first ``propose``, and every ``propose`` then
 
 1. tells the study what the search observed of the trials this adapter asked (trial i of the history is
    the i-th point it proposed): each new point of ``history.curves[i]`` as an intermediate value
@@ -28,7 +30,7 @@ import copy
 
 import numpy as np
 
-from jaxnn.sweeps.export import check_storage, open_study, optuna_distribution, require_optuna
+from jaxnn.sweeps.export import check_direction, open_storage, open_study, optuna_distribution, require_optuna
 from jaxnn.sweeps.samplers.base import COMPLETE, PRUNED, RUNNING
 from jaxnn.sweeps.spaces import plain
 
@@ -51,10 +53,10 @@ def optuna_sampler(sampler=None, *, storage=None, study_name=None) -> "OptunaSam
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise ValueError(f"sampler: expected an Optuna sampler (an optuna.samplers.BaseSampler such as "
                          f"optuna.samplers.TPESampler(seed=0)) or None, got {sampler!r:.120}")
-    check_storage(storage, optuna)
+    opened = open_storage(storage)  # a URL that cannot be opened is an error now, before any search
     if study_name is not None and (not isinstance(study_name, str) or not study_name):
         raise ValueError(f"study_name: expected a non-empty string or None, got {study_name!r}")
-    return OptunaSampler(sampler, storage, study_name)
+    return OptunaSampler(sampler, storage, study_name, opened)
 
 
 class OptunaSampler:
@@ -65,8 +67,9 @@ class OptunaSampler:
       trial_numbers: the Optuna trial number of every point proposed, in order (history row i).
     """
 
-    def __init__(self, sampler, storage, study_name):
+    def __init__(self, sampler, storage, study_name, opened=None):
         self.storage, self.study_name = storage, study_name
+        self._opened = storage if opened is None else opened  # the storage object (a URL's RDBStorage)
         # in memory, a pristine copy: every search starts from the sampler as given (replayable)
         self._template = copy.deepcopy(sampler) if storage is None else sampler
         self.study = None
@@ -89,8 +92,13 @@ class OptunaSampler:
             words = [int(w) for w in seed[:-1]] or [0]
             sampler = optuna.samplers.TPESampler(
                 seed=int(np.random.SeedSequence(words).generate_state(1)[0]) if self.replayable else None)
-        self.study = open_study(self.storage, self.study_name, history.mode, sampler)
+        self.study = open_study(self._opened, self.study_name, history.mode, sampler, label=self.describe()["storage"])
         self._trials, self._seen, self._done = [], [], []
+
+    def check(self, mode: str) -> None:
+        """Called by a search with its direction, before any compute: a shared study of the other direction
+        is a ValueError."""
+        check_direction(self._opened, self.study_name, mode, self.describe()["storage"])
 
     def _ask(self, dists, space, row):
         t = self.study.ask(dists)

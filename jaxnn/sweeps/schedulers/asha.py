@@ -113,7 +113,7 @@ def asha(trainable, space, *, trials: int, key, data, metric: str, mode: Optiona
     search = open_search("asha", args, trainable, design, key, data, metric, segment=segment_of(work), slots=n,
                          n_max=together(n, sampler, eta), lanes=lanes, out_dir=out_dir,  # no waves to fit
                          checkpoint_s=checkpoint_s, progress=progress, total=sum(n_k * d for n_k, d in work),
-                         devices=devices, mode=mode)
+                         devices=devices, mode=mode, sampler=sampler)
     proposer = attach(search, ps, sampler, key, budgets, budgets[-1])
     sched = _Asha(search, budgets, eta, n)
     search.driver.drive([], on_done=sched.finished, on_idle=sched.jobs, fuse=True, marks=budgets)

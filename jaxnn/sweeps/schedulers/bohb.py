@@ -84,7 +84,8 @@ def bohb(trainable, space, *, key, data, metric: str, mode: Optional[str] = None
     lanes = brackets[0][0] if lanes is None else lanes
     search = open_search("bohb", args, trainable, design, key, data, metric, segment=segment_of(work), slots=n,
                          n_max=brackets[0][0], lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s,
-                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
+                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode,
+                         sampler=sampler)
     budgets = sorted({s for n_s, r_s in brackets for _, s in rung_plan(n_s, r_s, eta, max_steps)})
     proposer = attach(search, ps, sampler, key, budgets, max_steps)
     seq = _Sequence(search, brackets * iterations, eta, max_steps)

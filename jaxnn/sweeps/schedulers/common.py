@@ -258,12 +258,21 @@ class Search(NamedTuple):
     mode: str
 
 
+def check_with(sampler, mode: str) -> None:
+    """The sampler's own check of the search's direction, where it has one (before any training)."""
+    check = getattr(sampler, "check", None)
+    if callable(check):
+        check(mode)
+
+
 def open_search(kind, args, trainable, design, key, data, metric, *, segment, slots, n_max, lanes, out_dir,
-                checkpoint_s, progress, total, devices, mode, work=None, rule_metric=None) -> Search:
-    """Check and trace the trainable, resolve ``mode`` (given, else declared), size the lanes and open the
-    driver (resuming from ``out_dir``'s checkpoint when it holds this search)."""
+                checkpoint_s, progress, total, devices, mode, work=None, rule_metric=None, sampler=None) -> Search:
+    """Check and trace the trainable, resolve ``mode`` (given, else declared) and show it to the ``sampler``
+    (its optional ``check(mode)``, e.g. a shared Optuna study's direction), size the lanes and open the driver
+    (resuming from ``out_dir``'s checkpoint when it holds this search)."""
     s = _setup(trainable, design, key, data, metric, devices, rule_metric)
     mode = resolve(metric, mode, s.directions, declare=_declare_hint(metric))
+    check_with(sampler, mode)
     args = {**args, "metric": metric, "mode": mode}
     closed = [_advance_jaxpr(s, g, segment) for g in s.structures]  # kept by JAX: a search seen before is not traced
     W = _shared_width([_width(s, c, n_max, lanes, work) for c in closed], s.mesh)

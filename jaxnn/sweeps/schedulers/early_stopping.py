@@ -110,7 +110,7 @@ def run(trainable, space, *, key, data, steps: int, segment: int, early_stopping
     args = dict(steps=steps, early_stopping=stable_repr(rule), **sampler_args(sampler))
     search = open_search("run", args, trainable, design, key, data, metric, segment=segment, slots=None, n_max=n,
                          lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress, total=n * steps,
-                         devices=devices, mode=mode, rule_metric=getattr(rule, "metric", None))
+                         devices=devices, mode=mode, rule_metric=getattr(rule, "metric", None), sampler=sampler)
     proposer = attach(search, ps, sampler, key, range(segment, steps + 1, segment), steps)
     search.driver.drive([(i, steps) for i in range(n)], rule=_rule(rule, trainable), release_done=True)
     stopped = [i for i in range(n) if search.trials.steps[i] < steps and search.trials.status[i] == st.OK]

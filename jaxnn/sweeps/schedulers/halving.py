@@ -136,7 +136,8 @@ def successive_halving(trainable, space, *, key, data, metric: str, mode: Option
     search = open_search("successive_halving", args, trainable,
                          design, key, data, metric, segment=segment_of(work), slots=n, n_max=n, lanes=lanes,
                          out_dir=out_dir, checkpoint_s=checkpoint_s, work=work,
-                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
+                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode,
+                         sampler=sampler)
     proposer = attach(search, ps, sampler, key, [st_ for _, st_ in plan], plan[-1][1])
     rungs, final = run_brackets(search, [Bracket(search, range(n), min_steps, eta, max_steps)])
     values, pmeta = done(proposer)
@@ -199,7 +200,8 @@ def hyperband(trainable, space, *, key, data, metric: str, mode: Optional[str] =
     args = dict(min_steps=min_steps, max_steps=max_steps, eta=eta, iterations=iterations, **sampler_args(sampler))
     search = open_search("hyperband", args, trainable, design, key, data, metric, segment=segment_of(work),
                          slots=used, n_max=used, lanes=lanes, out_dir=out_dir, work=work, checkpoint_s=checkpoint_s,
-                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode)
+                         progress=progress, total=sum(n_k * d for n_k, d in work), devices=devices, mode=mode,
+                         sampler=sampler)
     budgets = sorted({st_ for n_s, r_s in brackets for _, st_ in rung_plan(n_s, r_s, eta, max_steps)})
     proposer = attach(search, ps, sampler, key, budgets, max_steps)
     starts = np.cumsum([0] + [n_s for n_s, _ in brackets] * iterations)

@@ -121,7 +121,7 @@ def pbt(trainable, space, *, key, data, population: int, interval: int, steps: i
                 resample=resample, explore=explore, **sampler_args(sampler))
     search = open_search("pbt", args, trainable, design, key, data, metric, segment=interval, slots=2 * population,
                          n_max=population, lanes=lanes, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
-                         total=population * steps, devices=devices, mode=mode)
+                         total=population * steps, devices=devices, mode=mode, sampler=sampler)
     tr, d = search.trials, search.driver
     members = list(range(population))
     proposer = attach(search, ps, sampler, key, range(interval, steps + 1, interval), steps)

@@ -22,7 +22,7 @@ from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.results import SweepResult
 from jaxnn.sweeps.samplers.base import param_space
 from jaxnn.sweeps.samplers.checks import check_sampler
-from jaxnn.sweeps.schedulers.common import check_budgets, finish, open_search
+from jaxnn.sweeps.schedulers.common import check_budgets, check_with, finish, open_search
 from jaxnn.sweeps.schedulers.proposals import (
     Proposer,
     attach,
@@ -108,7 +108,7 @@ def _search_trainable(trainable, space, n, batch, steps, segment, key, data, met
     n_dev = len(jax.devices() if devices is None else list(devices))
     s = open_search("search", args, trainable, design, key, data, metric, segment=segment, slots=batch + n_dev,
                     n_max=n, lanes=batch, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
-                    total=n * steps, devices=devices, mode=mode)
+                    total=n * steps, devices=devices, mode=mode, sampler=sampler)
     proposer = attach(s, ps, sampler, key, [steps], steps)
     nxt, best = iter(range(0, n, batch)), []
 
@@ -147,6 +147,7 @@ def _search_fn(fn, space, n, batch, key, data, metric, mode, sampler, directions
                distributed):
     ps, sampler = param_space(space), check_sampler(sampler)
     mode, directions = _fn_mode(metric, mode, directions)
+    check_with(sampler, mode)
     init_distributed(*distributed)
     validate.check_key("key", key)
     trials = Trials(n, placeholder_design(ps, n).values)
