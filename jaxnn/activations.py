@@ -6,7 +6,9 @@ The explicit backprop of the lecture (section 5) needs f'(z); every activation h
 explicit backprop too.
 
 ``softmax`` is an *output* activation only (it is not elementwise); its ``df`` is ``None`` and the
-code that needs the Jacobian uses a vector-Jacobian product instead.
+code that needs the Jacobian uses a vector-Jacobian product instead.  ``jax.nn.sigmoid`` and
+``jax.nn.softmax`` passed as callables are these two (found by identity, not by name): the cross-entropy
+loss holds for them only.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ OUTPUT_ONLY = ("softmax",)
 
 ActivationLike = Union[str, Callable[[jax.Array], jax.Array], Activation]
 
+# jax.nn's functions that are the registry's: jax.nn.sigmoid (then its closed-form f'), and jax.nn.softmax,
+# which normalizes a row of the row layout, the output units: as a plain callable it was applied to the column
+# layout's last axis, over the samples, with an elementwise f' from jvp (both wrong).
+_JAX_NN = ((jax.nn.sigmoid, sigmoid), (jax.nn.softmax, softmax))
+# jax.nn's functions over an axis that have no counterpart here: the same mistake, refused.
+_OVER_AN_AXIS = tuple(f for f in (getattr(jax.nn, n, None) for n in ("log_softmax", "standardize")) if f is not None)
+
 
 def _from_callable(fn: Callable) -> Activation:
     def df(z):
@@ -78,12 +87,14 @@ def get_activation(act: ActivationLike, *, argname: str = "activation", output: 
 
     Args:
       act: one of ``ACTIVATIONS`` (``"softmax"`` only when ``output=True``), an elementwise callable
-        ``z -> f(z)``, or an ``Activation``.
+        ``z -> f(z)`` (``jax.nn.sigmoid`` and ``jax.nn.softmax`` are ``"sigmoid"`` and ``"softmax"``), or an
+        ``Activation``.
       argname: argument name used in error messages.
       output: whether this is the output layer (allows ``"softmax"``).
 
     Raises:
-      ValueError: unknown name, listing the valid ones.
+      ValueError: unknown name, listing the valid ones; ``"softmax"`` (or ``jax.nn.softmax``) when not
+        ``output``; a jax.nn function over an axis (``jax.nn.log_softmax``).
     """
     if isinstance(act, Activation):
         return act
@@ -93,5 +104,15 @@ def get_activation(act: ActivationLike, *, argname: str = "activation", output: 
             raise ValueError(f"{argname}: unknown activation {act!r}; expected one of {valid} or a callable")
         return ACTIVATIONS[act]
     if callable(act):
+        for fn, known in _JAX_NN:
+            if act is not fn:
+                continue
+            if known.name in OUTPUT_ONLY and not output:
+                raise ValueError(f"{argname}: jax.nn.{known.name} is an output activation only (over the output "
+                                 "units, not elementwise); expected an elementwise function here")
+            return known
+        if any(act is fn for fn in _OVER_AN_AXIS):
+            raise ValueError(f"{argname}: jax.nn.{act.__name__} works over an axis of its input, not elementwise; "
+                             "expected an elementwise callable (or 'softmax' / jax.nn.softmax as output_activation)")
         return _from_callable(act)
     raise ValueError(f"{argname}: expected an activation name {list(ACTIVATIONS)} or a callable, got {act!r}")

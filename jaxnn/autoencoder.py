@@ -178,8 +178,8 @@ def _check_hyper(lam=None, beta=None, rho=None):
 
 def _check_range(X, output_activation):
     """The sigmoid decoder's outputs lie in (0, 1): data outside [0, 1] cannot be reconstructed, and its
-    objective then diverges (8x8 patches as 0-255 pixels: NaN from the first step, a test in
-    tests/test_autoencoder.py).  Concrete data only."""
+    objective cannot fall below the error of outputs capped at 1 (8x8 patches as 0-255 pixels: about 6e5,
+    a test in tests/test_autoencoder.py).  Concrete data only."""
     if output_activation == "sigmoid":
         validate.check_values("X", X, "unit", "the sigmoid decoder's outputs lie in (0, 1): scale the data "
                               "(e.g. X / 255, or patches.normalize_ufldl) or use output_activation='identity', "
@@ -197,9 +197,9 @@ def _sigmoid_out(z):
     XLA:CPU evaluates tanh faster than its logistic, and this output layer is the largest elementwise
     work of the fit (n_visible x m values; benchmarks/bench_autoencoder.py times the fit).  The absolute
     error stays at float rounding (about 6e-8 in float32), which is all the squared reconstruction
-    error sees; outputs below ~1e-7 round to 0.  The hidden layer keeps ``jax.nn.sigmoid``: the
-    sparsity penalty takes log(rho_hat), and a hidden unit pushed far negative must keep a tiny
-    positive activation (and a gradient back)."""
+    error sees; outputs below ~1e-7 round to 0.  The hidden layer keeps ``jax.nn.sigmoid``: a hidden
+    unit pushed far negative must keep a tiny positive activation (and a gradient back); the sparsity
+    penalty's logs come from z^(2) too (:func:`_log_rho_hat`)."""
     return 0.5 * jnp.tanh(0.5 * z) + 0.5
 
 
@@ -265,8 +265,57 @@ def reconstruct(params, X, output_activation: str = "sigmoid"):
 # ---------------------------------------------------------------------------------------- objectives
 def kl_divergence(rho, rho_hat):
     """KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)), elementwise:
-    the divergence between Bernoulli(rho) and Bernoulli(rho_hat)."""
-    return rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat))
+    the divergence between Bernoulli(rho) and Bernoulli(rho_hat).  Infinite where rho_hat is exactly 0 or 1
+    (the objectives take its logs from the pre-activations instead, :func:`_log_rho_hat`)."""
+    return _kl_of_logs(rho, jnp.log(rho_hat), jnp.log1p(-rho_hat))
+
+
+def _kl_of_logs(rho, log_rho_hat, log_one_minus):
+    """KL(rho || rho_hat) from log(rho_hat) and log(1 - rho_hat)."""
+    return rho * (jnp.log(rho) - log_rho_hat) + (1.0 - rho) * (jnp.log1p(-rho) - log_one_minus)
+
+
+def _shifted_means(Z2, A2):
+    """``(A, B, s, t)``: e^s a and e^t (1 - a), each (n_hidden, m), from the hidden pre-activations Z2 and
+    activations A2 = sigmoid(Z2), with per-unit shifts s, t >= 0 (n_hidden, 1) that keep their sums >= 1/2
+    (sum_i a_i = e^-s sum_i A_i).
+
+    rho_hat = mean(a) rounds to 1.0 once a unit saturates on every sample (float32: z > 17), and 1 - a (even
+    as sigmoid(-z)) to 0.0 past z = 104: log(1 - rho_hat) was -inf.  Here 1 - a = e^(-z) a for z >= 0
+    (a = e^z (1 - a) for z < 0), scaled by e^t with t = min_i z_i when every z_i > 0 (e^s, s = -max_i z_i,
+    when every z_i < 0; a unit has at most one of them): the sample nearest 0 keeps a term >= 1/2."""
+    t = jnp.maximum(jnp.min(Z2, axis=1, keepdims=True), 0.0)
+    s = jnp.maximum(-jnp.max(Z2, axis=1, keepdims=True), 0.0)
+    F = jnp.exp(s + t - jnp.abs(Z2))  # e^(-|z|) shifted: <= 1, and 1 at the unit's sample nearest 0
+    pos = Z2 >= 0
+    return jnp.where(pos, A2, F * (1.0 - A2)), jnp.where(pos, F * A2, 1.0 - A2), s, t
+
+
+def _rho_hat_parts(Z2):
+    """``(log rho_hat, log(1 - rho_hat), d_a, d_b)`` of the hidden pre-activations Z2 (n_hidden, m), rho_hat_j =
+    (1/m) sum_i a_ij: the logs (n_hidden,), finite for every finite z (:func:`_shifted_means`), and their
+    derivatives (n_hidden, m): d log rho_hat_j / d z_ij = a_ij (1 - a_ij) / sum_i a_ij, d log(1 - rho_hat_j) /
+    d z_ij = -a_ij (1 - a_ij) / sum_i (1 - a_ij) (UFLDL's rho_hat' = f'(z) / m over rho_hat or 1 - rho_hat)."""
+    A, B, s, t = _shifted_means(Z2, jax.nn.sigmoid(Z2))
+    sum_A, sum_B = jnp.sum(A, axis=1), jnp.sum(B, axis=1)
+    log_m = jnp.log(jnp.asarray(Z2.shape[1], Z2.dtype))
+    a, one_minus_a = A * jnp.exp(-s), B * jnp.exp(-t)  # a and 1 - a, both to their relative precision
+    return (jnp.log(sum_A) - s[:, 0] - log_m, jnp.log(sum_B) - t[:, 0] - log_m,
+            A / sum_A[:, None] * one_minus_a, -(B / sum_B[:, None]) * a)
+
+
+@jax.custom_jvp
+def _log_rho_hat(Z2):
+    """``(log rho_hat, log(1 - rho_hat))`` (:func:`_rho_hat_parts`), differentiated by their closed form (the
+    autodiff of the shifted sums costs about twice as much)."""
+    return _rho_hat_parts(Z2)[:2]
+
+
+@_log_rho_hat.defjvp
+def _log_rho_hat_jvp(primals, tangents):
+    (Z2,), (dZ2,) = primals, tangents
+    log_rho_hat, log_one_minus, d_a, d_b = _rho_hat_parts(Z2)
+    return (log_rho_hat, log_one_minus), (jnp.sum(d_a * dZ2, axis=1), jnp.sum(d_b * dZ2, axis=1))
 
 
 def _loss_cols(params, XT, lam, output_activation):
@@ -277,9 +326,9 @@ def _loss_cols(params, XT, lam, output_activation):
 
 def _sparse_objective(params, cache, XT, lam, beta, rho, output_activation):
     """J_sparse from the forward pass ``cache`` (:func:`_forward_cols`) of XT (n_visible, m)."""
-    rho_hat = jnp.mean(cache.a[1], axis=1)  # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i))
+    # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i)), in logs from z^(2): a finite KL term, so beta = 0 adds exactly 0
     J = objective_of_cache(untie(params), cache, XT, lam, _OUT[output_activation], "squared")
-    return J + beta * jnp.sum(kl_divergence(rho, rho_hat))
+    return J + beta * jnp.sum(_kl_of_logs(rho, *_log_rho_hat(cache.z[0])))
 
 
 def _sparse_loss_cols(params, XT, lam, beta, rho, output_activation):
@@ -331,6 +380,14 @@ def sparse_loss(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str 
     return _sparse_loss_cols(params, X.T, lam, beta, rho, output_activation)
 
 
+def _sparsity_delta(Z2, rho):
+    """d sum_j KL(rho || rho_hat_j) / d z^(2) (n_hidden, m), the 1/m included: UFLDL's
+    (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) f'(z^(2)) / m, from :func:`_rho_hat_parts` (finite when rho_hat
+    rounds to 0 or 1)."""
+    _, _, d_a, d_b = _rho_hat_parts(Z2)
+    return -rho * d_a - (1.0 - rho) * d_b
+
+
 def _sparse_backprop_cols(params, XT, lam, beta, rho, output_activation):
     """(J_sparse, grads) of XT (n_visible, m) from one forward pass, in the core's column layout."""
     m = XT.shape[1]
@@ -338,12 +395,10 @@ def _sparse_backprop_cols(params, XT, lam, beta, rho, output_activation):
     cache = _forward_cols(params, XT, output_activation)
     J = _sparse_objective(params, cache, XT, lam, beta, rho, output_activation)
     A2, A3 = cache.a[1], cache.a[2]
-    rho_hat = jnp.mean(A2, axis=1)
     df3 = A3 * (1.0 - A3) if output_activation == "sigmoid" else None  # f'(z^(3)) from the cached a^(3)
     # delta^(3) = -(y - a^(3)) f'(z^(3)), y = x; with the batch's 1/m folded in, as in the core
     delta3 = output_delta(cache.z[1], A3, XT, _OUT[output_activation], "squared", axis=0, df=df3) / m
-    sparsity = beta * (-rho / rho_hat + (1.0 - rho) / (1.0 - rho_hat)) / m  # d/d rho_hat of beta KL, per sample
-    delta2 = (u[1]["W"].T @ delta3 + sparsity[:, None]) * A2 * (1.0 - A2)  # (W2^T delta3 + sparsity) f'(z^(2))
+    delta2 = (u[1]["W"].T @ delta3) * A2 * (1.0 - A2) + beta * _sparsity_delta(cache.z[0], rho)
     g1, g2 = layer_gradient(delta2, XT, u[0]["W"], lam), layer_gradient(delta3, A2, u[1]["W"], lam)
     if is_tied(params):
         return J, [{"W": g1["W"] + g2["W"].T, "b": g1["b"]}, {"b": g2["b"]}]
@@ -354,7 +409,8 @@ def sparse_backprop(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: 
     """The sparse objective and its gradient by UFLDL's explicit backpropagation (no autodiff).
 
     delta^(3) = -(x - a^(3)) f'(z^(3));
-    delta^(2) = (W2^T delta^(3) + beta (-rho / rho_hat + (1 - rho) / (1 - rho_hat))) f'(z^(2));
+    delta^(2) = (W2^T delta^(3) + beta (-rho / rho_hat + (1 - rho) / (1 - rho_hat))) f'(z^(2))
+    (its sparsity part from the logs of rho_hat and 1 - rho_hat, finite for a saturated unit);
     dJ/dW^(l) = (1/m) sum_i delta^(l+1) a^(l)T + lam W^(l),  dJ/db^(l) = (1/m) sum_i delta^(l+1).
     With tied weights dJ/dW = dJ/dW1 + (dJ/dW2)^T.
 
@@ -507,13 +563,11 @@ def _prepare_fit(params, X, *, lam=1e-4, beta=3.0, rho=0.01, steps: int = 400, m
         traced = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(
             (params, X, lam, beta, rho, lr, optimizer_kwargs)))
         optimizer, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, dtype, traced=traced,
-                                                              owner="autoencoder.fit")
+                                                              owner="autoencoder.fit", lr=lr)  # lr checked there
         if not optimizers.uses_lr(optimizer):
-            if lr is not None:
-                raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own)")
             lr = 0.0
-        else:
-            lr = optimizers.default_lr(optimizer, "autoencoder") if lr is None else validate.check_rule("lr", lr)
+        elif lr is None:
+            lr = optimizers.default_lr(optimizer, "autoencoder")
     check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
     args = (params, X, jnp.asarray(lam, dtype), jnp.asarray(beta, dtype), jnp.asarray(rho, dtype),
             jnp.asarray(lr, dtype), opt_hyper)

@@ -33,10 +33,13 @@ def output_delta(z_out, a_out, Y, out, loss: str, *, axis: int = -1, df=None) ->
     """delta^(n_l) (m, k): derivative of the per-sample loss with respect to z^(n_l).
 
     Squared error: ``(a - y) * f'(z)`` (for softmax, the Jacobian-vector product of softmax).
-    Cross-entropy with its matching output (sigmoid or softmax): ``a - y``.
+    Cross-entropy with its matching output: sigmoid ``a - y``; softmax ``a sum_k y_k - y``, which is
+    ``a - y`` for targets that sum to 1 (one-hot), and the gradient for any others.
     ``axis`` is the output-unit axis (0 in the column layout); ``df`` optionally gives f'(z^(n_l))
     already computed.
     """
+    if loss == "cross_entropy" and out.name == "softmax":  # the output per_sample_loss takes for softmax
+        return a_out * jnp.sum(Y, axis=axis, keepdims=True) - Y
     if loss == "cross_entropy":
         return a_out - Y
     g = a_out - Y  # dJ/da^(n_l) = -(y - a^(n_l))

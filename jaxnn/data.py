@@ -30,20 +30,24 @@ def target_range(activation: str) -> tuple[float, float]:
     return _RANGES[activation]
 
 
-def encode_labels(labels, n_classes: int, activation: str = "sigmoid", *, dtype=None) -> jax.Array:
+def encode_labels(labels, n_classes: int, activation: str = "sigmoid", *, dtype=None, argname: str = "labels",
+                  why: str = "") -> jax.Array:
     """Integer labels (m,) in [0, n_classes) -> one-hot targets (m, n_classes) with values {low, high}.
 
-    {0, 1} for sigmoid/softmax outputs, {-1, 1} for tanh outputs.
+    {0, 1} for sigmoid/softmax outputs, {-1, 1} for tanh outputs.  ``argname``: the labels' name in error
+    messages (the caller's argument); ``why``: where n_classes comes from, said with an out-of-range label
+    (``"the params have 3 classes"``).
     """
     n_classes = validate.check_int("n_classes", n_classes, minimum=2)
     lo, hi = target_range(activation)
-    labels = validate.check_array("labels", labels, ndim=1)
+    labels = validate.check_array(argname, labels, ndim=1)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise ValueError(f"labels: expected integer class indices, got dtype {labels.dtype}")
+        raise ValueError(f"{argname}: expected integer class indices, got dtype {labels.dtype}")
     if validate.is_concrete(labels) and labels.size:
         lo_, hi_ = int(np.min(np.asarray(labels))), int(np.max(np.asarray(labels)))
         if lo_ < 0 or hi_ >= n_classes:
-            raise ValueError(f"labels: expected values in [0, {n_classes}), got range [{lo_}, {hi_}]")
+            raise ValueError(f"{argname}: expected values in [0, {n_classes}){f' ({why})' if why else ''}, "
+                             f"got range [{lo_}, {hi_}]")
     onehot = jax.nn.one_hot(labels, n_classes, dtype=dtype or jnp.result_type(float))
     return lo + (hi - lo) * onehot
 

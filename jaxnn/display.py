@@ -37,8 +37,12 @@ def filter_grid(W, p: Optional[int] = None, cols: Optional[int] = None, pad: int
     Returns:
       (rows * (p + pad) + pad, cols * (p + pad) + pad) float array with values in [0, 1]
       (0.5 is zero weight; borders are 0).
+
+    Raises:
+      ValueError: W is not a 2-D real array of p * p columns, or holds NaN or inf.
     """
     W = np.asarray(validate.check_array("W", W, ndim=2, floating=True), np.float64)
+    validate.check_finite("W", W)  # one NaN would make every tile NaN (the mean, and its filter's max)
     k, n = W.shape
     if p is None:
         p = int(round(np.sqrt(n)))

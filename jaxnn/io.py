@@ -2,13 +2,24 @@
 
 File format (a NumPy ``.npz`` archive, readable without jaxnn):
 
-* one array per leaf, keyed by its tree path, e.g. ``"0/W"``, ``"1/b"``, ``"encoder/W"``;
-* ``"__jaxnn__"``: a JSON string ``{"format": "jaxnn.pytree", "version": 1, "tree": ...}`` that
+* one array per leaf, named ``"a0"``, ``"a1"``, ... in the order the tree lists its leaves;
+* ``"__jaxnn__"``: a JSON string ``{"format": "jaxnn.pytree", "version": 2, "tree": ...}`` that
   describes the containers (``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": {key: ...}}``,
-  ``{"leaf": "0/W"}``, ``{"none": null}``), so the exact structure comes back.
+  ``{"leaf": "a0"}``, ``{"none": null}``), so the exact structure comes back.  A leaf of a dtype the
+  ``.npy`` format cannot describe (``bfloat16``, ``float8_*``, ``int4``: ml_dtypes' types, which NumPy
+  writes as raw bytes) is stored as its bits, the unsigned integer of its width, and its node names the
+  dtype: ``{"leaf": "a0", "dtype": "bfloat16"}``.
 
-Leaves come back as JAX arrays with their saved dtype and shape (bit-exact).  Writes are atomic:
-the file is written beside the target and renamed, so a crash never leaves a half-written file.
+Version 1 files (members named by tree path, ``"0/W"``; written before version 2, whose generated names
+cannot collide with one another or with ``np.savez``'s own arguments) still load.
+
+Leaves come back as JAX arrays with their saved dtype and shape (bit-exact), with one exception: with
+JAX's 64-bit mode off (the default), a 64-bit leaf (float64, int64, uint64, complex128: NumPy's default
+types, and Python numbers) comes back as JAX's 32-bit type, as ``jnp.asarray`` makes it; load it under
+``jax.enable_x64()`` (or with ``jax_enable_x64`` set) to get it back exactly.  They are not returned as
+NumPy arrays: a tree of JAX arrays loads the same whatever was saved, and JAX would cast them anyway.
+Writes are atomic: the file is written beside the target and renamed, so a crash never leaves a
+half-written file.
 """
 
 from __future__ import annotations
@@ -19,14 +30,47 @@ import tempfile
 import zipfile
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["save", "load", "FORMAT", "atomic_write", "check_target"]
 
 FORMAT = "jaxnn.pytree"
-VERSION = 1
+VERSION = 2
+_READS = (1, 2)  # the versions load reads: 1 named members by tree path, which could collide
 _META = "__jaxnn__"
+
+
+def _npy_keeps(dtype: np.dtype) -> bool:
+    """Whether the .npy format gives ``dtype`` back (not bfloat16 and ml_dtypes' others: raw bytes)."""
+    try:
+        return np.lib.format.descr_to_dtype(np.lib.format.dtype_to_descr(dtype)) == dtype
+    except (TypeError, ValueError):
+        return False
+
+
+def _leaf(x: Any, path: str, arrays: dict) -> dict:
+    """Store the array ``x`` as the next member (a0, a1, ...) and return its node; a dtype the .npy format
+    cannot keep is stored as its bits (the same-width uint) and named in the node."""
+    where = path or "root"  # as _encode's messages
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+        raise TypeError(f"params: cannot save a PRNG key array at {where}; save jax.random.key_data(key) instead")
+    a = np.asarray(x)
+    node = {"leaf": f"a{len(arrays)}"}
+    if a.dtype.kind in "biufc" and _npy_keeps(a.dtype):
+        arrays[node["leaf"]] = a
+        return node
+    named = a.dtype.fields is None and a.dtype.kind in "fiuV" and a.dtype.itemsize in (1, 2, 4, 8)
+    try:
+        named = named and np.dtype(a.dtype.name) == a.dtype and jnp.dtype(a.dtype) == a.dtype
+    except TypeError:
+        named = False
+    if not named:
+        raise TypeError(f"params: cannot save an array of dtype {a.dtype} at {where}; supported: bool, integer, "
+                        "float and complex arrays (bfloat16, float8 and int4 too)")
+    arrays[node["leaf"]] = a.view(f"u{a.dtype.itemsize}")  # the bits, restored by a view as the named dtype
+    return {**node, "dtype": a.dtype.name}
 
 
 def _encode(tree: Any, path: str, arrays: dict) -> Any:
@@ -41,14 +85,15 @@ def _encode(tree: Any, path: str, arrays: dict) -> Any:
         kind = "list" if isinstance(tree, list) else "tuple"
         return {kind: [_encode(v, f"{path}/{i}" if path else str(i), arrays) for i, v in enumerate(tree)]}
     if hasattr(tree, "shape") or isinstance(tree, (int, float, bool, np.number)):
-        key = path or "leaf"
-        arrays[key] = np.asarray(tree)
-        return {"leaf": key}
+        return _leaf(tree, path, arrays)
     raise TypeError(f"params: cannot save a {type(tree).__name__} at {path or 'root'}; "
                     "supported: dict, list, tuple, None and arrays")
 
 
 def _decode(node: Any, arrays) -> Any:
+    if "leaf" in node:  # {"leaf": member}, and "dtype" when the member holds the bits (version 2)
+        a = arrays[node["leaf"]]
+        return jnp.asarray(a.view(np.dtype(node["dtype"])) if "dtype" in node else a)
     (kind, val), = node.items()
     if kind == "none":
         return None
@@ -57,8 +102,6 @@ def _decode(node: Any, arrays) -> Any:
     if kind in ("list", "tuple"):
         items = [_decode(v, arrays) for v in val]
         return items if kind == "list" else tuple(items)
-    if kind == "leaf":
-        return jnp.asarray(arrays[val])
     raise ValueError(f"unknown node kind {kind!r}")
 
 
@@ -101,14 +144,15 @@ def save(path: str | os.PathLike, params: Any) -> None:
 
     Raises:
       ValueError: ``path``'s folder does not exist, or ``path`` is a folder (nothing is written).
-      TypeError: ``params`` holds something other than dicts, lists, tuples, None and arrays.
+      TypeError: ``params`` holds something other than dicts (of string keys), lists, tuples, None and
+        numeric arrays (bool, integer, float, complex; bfloat16 and ml_dtypes' other types too), e.g. a
+        string array or a PRNG key array (nothing is written).
     """
     path = check_target(path)
     arrays: dict = {}
     tree = _encode(params, "", arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    if _META in arrays:
-        raise TypeError(f"params: the key {_META!r} is reserved")
+    # generated names only (a0, a1, ...): no dict key reaches np.savez's keywords ('file', 'allow_pickle')
     atomic_write(path, lambda f: np.savez(f, **arrays, **{_META: np.array(meta)}))
 
 
@@ -123,14 +167,16 @@ def _read(path: str) -> tuple[dict, dict]:
             if _META not in z.files:
                 raise ValueError(f"{path}: not a jaxnn params file (no {_META!r} entry); write it with jaxnn.save")
             meta = json.loads(str(z[_META]))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") not in _READS:
                 got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("version"))
-                raise ValueError(f"{path}: unsupported format {got!r}; expected {FORMAT!r} version {VERSION}")
+                raise ValueError(f"{path}: unsupported format {got!r}; expected {FORMAT!r} version "
+                                 f"{' or '.join(map(str, _READS))}")
             return meta, {k: z[k] for k in z.files if k != _META}
 
 
 def load(path: str | os.PathLike) -> Any:
-    """Read a pytree written by :func:`save`.
+    """Read a pytree written by :func:`save` (any version): JAX arrays of the saved dtypes, 64-bit ones as
+    JAX's 32-bit types unless 64-bit mode is on (see the module doc).
 
     Raises:
       FileNotFoundError: no such file.

@@ -22,7 +22,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from jaxnn import validate
+from jaxnn import activations, validate
 from jaxnn.activations import ActivationLike, get_activation
 from jaxnn.mlp import forward_cache_cols, resolve_activations
 
@@ -32,14 +32,21 @@ LOSSES = ("squared", "cross_entropy")
 
 
 def check_loss(loss: str, output_activation) -> None:
-    """Raise a ValueError for an unknown loss or a cross-entropy without a sigmoid/softmax output."""
+    """Raise a ValueError for an unknown loss or a cross-entropy without a sigmoid/softmax output.
+
+    The output is jaxnn's sigmoid or softmax by identity, not by name (``"sigmoid"``, ``jax.nn.sigmoid`` or
+    :data:`jaxnn.activations.sigmoid`): the loss is computed from z as the logistic's or the softmax's, and
+    the backprop's delta^(n_l) = a - y holds for these only, not for a callable of another function named so.
+    """
     if loss not in LOSSES:
         raise ValueError(f"loss: unknown loss {loss!r}; expected one of {list(LOSSES)}")
     if loss == "cross_entropy":
-        name = get_activation(output_activation, argname="output_activation", output=True).name
-        if name not in ("sigmoid", "softmax"):
-            raise ValueError("loss: 'cross_entropy' needs output_activation 'sigmoid' or 'softmax', "
-                             f"got {name!r}")
+        out = get_activation(output_activation, argname="output_activation", output=True)
+        if out not in (activations.sigmoid, activations.softmax):  # the same functions (a copy too), never a name
+            got = (repr(output_activation) if isinstance(output_activation, str) else
+                   f"{out.name!r}, a function of its own (the outputs are matched by identity, not by name)")
+            raise ValueError("output_activation: loss='cross_entropy' needs output_activation 'sigmoid' or 'softmax' "
+                             f"(or jax.nn.sigmoid, jax.nn.softmax), got {got}")
 
 
 def ridge(params) -> jax.Array:

@@ -147,9 +147,16 @@ def _check_kwargs(factory, kwargs: dict, argname: str) -> None:
                              f"rate: {names}")
 
 
+_UNCHECKED = object()  # resolve's default lr: the caller checks its lr itself
+
+#: The error of an ``lr`` passed with a GradientTransformation (train, autoencoder.fit, jaxnn.trainable).
+LR_WITH_TRANSFORMATION = ("lr: leave lr out when optimizer is a GradientTransformation (it has its own learning "
+                          "rate); pass an optax factory such as optax.adam to sweep lr")
+
+
 def resolve(optimizer: OptimizerLike, kwargs: Optional[dict], dtype, *, argname: str = "optimizer",
-            traced: bool = False, owner: str = "train"):
-    """Check ``optimizer`` / ``kwargs`` at a public entry point and split them for ``jit``.
+            traced: bool = False, owner: str = "train", lr=_UNCHECKED):
+    """Check ``optimizer`` / ``kwargs`` (and ``lr``) at a public entry point and split them for ``jit``.
 
     Args:
       optimizer: None, a name of :data:`NAMES`, a factory ``lr -> GradientTransformation``, a
@@ -161,6 +168,10 @@ def resolve(optimizer: OptimizerLike, kwargs: Optional[dict], dtype, *, argname:
         compiled function is then the caller's.
       owner: the compiled function the optimizer goes to (the recompilation warning compares the
         objects passed to the same one).
+      lr: the entry point's learning rate (None: left out), checked here, before the optimizer is
+        registered for the recompilation warning (a call refused for its lr registered nothing): with a
+        GradientTransformation it must be left out (:data:`LR_WITH_TRANSFORMATION`), otherwise it is
+        ``lr``'s rule (> 0, finite; :func:`jaxnn.validate.check_rule`).  Not given: not checked.
 
     Returns:
       ``(optimizer, static, hyper)``: the optimizer for :func:`make_optimizer` (None, a factory or a
@@ -200,6 +211,10 @@ def resolve(optimizer: OptimizerLike, kwargs: Optional[dict], dtype, *, argname:
                 raise ValueError(f"{argname}_kwargs[{k!r}]: expected a float (traced) or a hashable static value "
                                  f"(int, bool, str, None, a function), got {type(v).__name__}") from None
             static.append((k, v))
+    if lr is not _UNCHECKED and lr is not None:  # every check before the registration below
+        if not uses_lr(optimizer):
+            raise ValueError(LR_WITH_TRANSFORMATION)
+        validate.check_rule("lr", lr)
     if optimizer is not None and not traced:
         _warn_if_recompiling(optimizer, argname, owner)
     return optimizer, tuple(static), hyper

@@ -63,7 +63,7 @@ def _targets(params, y):
     """Integer labels (m,) -> one-hot (m, K) for the model's K classes."""
     K = params[0]["W"].shape[0]
     y = validate.check_array("y", y, ndim=1)
-    return encode_labels(y, K, "softmax", dtype=params[0]["W"].dtype)
+    return encode_labels(y, K, "softmax", dtype=params[0]["W"].dtype, argname="y", why=f"the params have {K} classes")
 
 
 def objective(params, X, y, lam=0.0) -> jax.Array:

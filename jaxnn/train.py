@@ -193,6 +193,22 @@ def check_structure(activation, output_activation, loss: str, gradient: str) -> 
         raise ValueError("activation: the explicit backprop needs an elementwise hidden activation")
 
 
+def _check_batches(batch_size, key, m: int):
+    """``(batch_size, key)`` for the loop: None for one batch of all ``m`` samples (full-batch descent, whose
+    key is unused), else checked, with the key a minibatch shuffle requires."""
+    if key is not None:
+        validate.check_key("key", key)
+    if batch_size is not None:
+        batch_size = validate.check_int("batch_size", batch_size, minimum=1)
+        if batch_size > m:
+            raise ValueError(f"batch_size: expected at most the number of samples {m}, got {batch_size}")
+        if key is None:
+            raise ValueError("key: a PRNG key is required to shuffle minibatches (batch_size is set)")
+        if batch_size == m:
+            batch_size = None  # one batch per epoch: identical to full-batch descent
+    return batch_size, jax.random.key(0) if key is None else key
+
+
 def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: ActivationLike = "sigmoid",
           output_activation: Optional[ActivationLike] = None, loss: str = "squared",
           optimizer: OptimizerLike = None, optimizer_kwargs: Optional[dict] = None,
@@ -254,30 +270,17 @@ def train(params, X, Y, *, lr=None, steps: int = 1000, lam=0.0, activation: Acti
     dtype = jnp.result_type(X)
     leaves = jax.tree_util.tree_leaves((params, X, Y, lr, lam, key, optimizer_kwargs))
     traced = not all(validate.is_concrete(x) for x in leaves)
-    optimizer, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, dtype, traced=traced)
-    if not optimizers.uses_lr(optimizer):
-        if lr is not None:
-            raise ValueError("lr: leave lr out when optimizer is a GradientTransformation (it has its own "
-                             "learning rate); pass an optax factory such as optax.adam to sweep lr")
-        lr = 0.0
-    else:
-        lr = optimizers.default_lr(optimizer, "mlp") if lr is None else validate.check_rule("lr", lr)
-    if key is not None:
-        validate.check_key("key", key)
-    if batch_size is not None:
-        batch_size = validate.check_int("batch_size", batch_size, minimum=1)
-        if batch_size > X.shape[0]:
-            raise ValueError(f"batch_size: expected at most the number of samples {X.shape[0]}, got {batch_size}")
-        if key is None:
-            raise ValueError("key: a PRNG key is required to shuffle minibatches (batch_size is set)")
-        if batch_size == X.shape[0]:
-            batch_size = None  # one batch per epoch: identical to full-batch descent
-    if key is None:
-        key = jax.random.key(0)  # unused: full-batch descent is deterministic
-    check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
+    batch_size, key = _check_batches(batch_size, key, X.shape[0])
     m = X.shape[0]
     n = parallel.n_devices(data_parallel, traced=traced, full=batch_size is None, m=m,
                            layer_weights=max(int(np.prod(np.shape(layer["W"]))) for layer in params))
+    # the optimizer last: resolve checks lr with it, then registers it for the recompilation warning
+    optimizer, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, dtype, traced=traced, lr=lr)
+    if not optimizers.uses_lr(optimizer):
+        lr = 0.0
+    elif lr is None:
+        lr = optimizers.default_lr(optimizer, "mlp")
+    check_params = not all(validate.is_concrete(x) for x in jax.tree_util.tree_leaves(params))
     scalars = (jnp.asarray(lr, dtype), jnp.asarray(lam, dtype), key, opt_hyper)
     mesh = None
     if n > 1:  # samples sharded (full batch) or copied (minibatches are drawn by index) over the devices

@@ -56,11 +56,20 @@ def _directions(accuracy: bool) -> tuple:
     return directions, {"val_" + n: ("X_val", "Y_val") for n in names}
 
 
-def _defaults(scale, lam, lr, uses_lr, opt_hyper) -> dict:
-    """``{hyperparameter: default}``: scale, lam, lr (when the optimizer uses one), the float optimizer_kwargs."""
+def _float_dtype(X):
+    """The dtype of the params and the data: X's if floating, else JAX's default float (as :func:`jaxnn.train`,
+    which casts integer data to the params' dtype)."""
+    dtype = jnp.result_type(X)
+    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
+
+
+def _defaults(scale, lam, lr, opt, opt_hyper) -> dict:
+    """``{hyperparameter: default}``: scale, lam, lr (when the optimizer uses one; None: 0.1, as in
+    :func:`jaxnn.train`), the float optimizer_kwargs."""
     defaults = {"scale": float(validate.check_scalar("scale", scale, nonnegative=True)),
                 "lam": float(validate.check_scalar("lam", lam, nonnegative=True))}
-    if uses_lr:
+    if optimizers.uses_lr(opt):
+        lr = optimizers.default_lr(opt, "mlp") if lr is None else lr
         defaults["lr"] = float(validate.check_scalar("lr", lr, positive=True))
     defaults.update({k: float(v) for k, v in opt_hyper.items()})
     return defaults
@@ -70,7 +79,7 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
               output_activation: Optional[ActivationLike] = None, loss: str = "squared",
               optimizer: OptimizerLike = None, optimizer_kwargs: Optional[dict] = None,
               batch_size: Optional[int] = None, gradient: str = "autodiff",
-              scale=0.01, lr=0.1, lam=0.0) -> Trainable:
+              scale=0.01, lr=None, lam=0.0) -> Trainable:
     """The core MLP as a :class:`Trainable`: :func:`jaxnn.init_mlp`, then :func:`jaxnn.train`'s steps.
 
     Args:
@@ -78,7 +87,9 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
       activation, output_activation, loss, optimizer, optimizer_kwargs, batch_size, gradient: as in
         :func:`jaxnn.train` (static; the float ``optimizer_kwargs`` become hyperparameters).
       scale, lr, lam: the defaults of the hyperparameters of the same names (init scale eps,
-        learning rate alpha, ridge lambda); a search space overrides any of them.
+        learning rate alpha, ridge lambda); a search space overrides any of them.  ``lr`` None: 0.1
+        (:func:`jaxnn.optimizers.default_lr`, as :func:`jaxnn.train`); as there, leave it out with a
+        GradientTransformation (it has its own: a ValueError).
 
     Returns:
       A :class:`Trainable` whose ``hyperparameters`` are ``scale``, ``lr`` (when the optimizer uses
@@ -100,9 +111,10 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
     check_structure(activation, output_activation, loss, gradient)
     if batch_size is not None:
         batch_size = validate.check_int("batch_size", batch_size, minimum=1)
-    opt, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True)
+    opt, opt_static, opt_hyper = optimizers.resolve(optimizer, optimizer_kwargs, jnp.result_type(float), traced=True,
+                                                    lr=lr)  # an lr with a GradientTransformation raises, as in train
     uses_lr = optimizers.uses_lr(opt)
-    defaults = _defaults(scale, lam, lr, uses_lr, opt_hyper)
+    defaults = _defaults(scale, lam, lr, opt, opt_hyper)
     structure = dict(activation=activation, output_activation=output_activation, loss=loss)
 
     def hyper(hp):
@@ -110,14 +122,14 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
 
     def model(key, h, data):
         _check_data(data, sizes)
-        return init_mlp(key, sizes, h["scale"], dtype=jnp.result_type(data["X"]))
+        return init_mlp(key, sizes, h["scale"], dtype=_float_dtype(data["X"]))
 
     def loop(data, h, kd, merge):
         _check_data(data, sizes)
-        X, Y = jnp.asarray(data["X"]), jnp.asarray(data["Y"])  # host arrays too (a minibatch indexes them)
+        dtype = _float_dtype(data["X"])  # integer data is cast, as in train
+        X, Y = jnp.asarray(data["X"], dtype), jnp.asarray(data["Y"], dtype)  # host arrays too (minibatches index them)
         if batch_size is not None and batch_size > X.shape[0]:
             raise ValueError(f"batch_size: expected at most the number of samples {X.shape[0]}, got {batch_size}")
-        dtype = jnp.result_type(X)
         lr_ = jnp.asarray(h.get("lr", 0.0), dtype)
         kw = {k: jnp.asarray(h[k], dtype) for k in opt_hyper}
         bs = None if batch_size == X.shape[0] else batch_size
@@ -135,10 +147,12 @@ def trainable(sizes: Sequence[int], *, activation: ActivationLike = "sigmoid",
 
 def _measure(p, data, lam, loss, structure, accuracy):
     """:func:`trainable`'s metrics at the params ``p`` (:class:`jaxnn.trainables.Run` adds the status)."""
-    out = _metrics(p, data["X"], data["Y"], jnp.asarray(lam, jnp.result_type(data["X"])), "", loss, structure,
-                   accuracy)
+    dtype = _float_dtype(data["X"])
+    out = _metrics(p, jnp.asarray(data["X"], dtype), jnp.asarray(data["Y"], dtype), jnp.asarray(lam, dtype), "",
+                   loss, structure, accuracy)
     if "X_val" in data:
-        out.update(_metrics(p, data["X_val"], data["Y_val"], 0.0, "val_", loss, structure, accuracy))
+        out.update(_metrics(p, jnp.asarray(data["X_val"], dtype), jnp.asarray(data["Y_val"], dtype), 0.0, "val_",
+                            loss, structure, accuracy))
     return out
 
 

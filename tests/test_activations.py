@@ -48,3 +48,19 @@ def test_non_callable_rejected():
 
 def test_registry_exported():
     assert set(jaxnn.ACTIVATIONS) >= {"sigmoid", "tanh", "relu", "identity"}
+
+
+def test_jax_nn_sigmoid_and_softmax_are_the_registrys():
+    """jax.nn.softmax as a callable was applied to the column layout's last axis (the samples: rows of
+    forward's output did not sum to 1) with an elementwise f' from jvp; it is now jaxnn's softmax."""
+    assert get_activation(jax.nn.sigmoid) is jaxnn.ACTIVATIONS["sigmoid"]
+    assert get_activation(jax.nn.softmax, output=True) is jaxnn.ACTIVATIONS["softmax"]
+    params = jaxnn.init_mlp(jax.random.key(0), [3, 4, 2], scale=0.5)
+    X = jax.random.normal(jax.random.key(1), (5, 3))
+    H = jaxnn.forward(params, X, "tanh", jax.nn.softmax)
+    np.testing.assert_allclose(H.sum(axis=1), np.ones(5), rtol=1e-6)
+    np.testing.assert_array_equal(H, jaxnn.forward(params, X, "tanh", "softmax"))
+    with pytest.raises(ValueError, match=r"^activation: jax.nn.softmax is an output activation only"):
+        get_activation(jax.nn.softmax)
+    with pytest.raises(ValueError, match=r"^output_activation: jax.nn.log_softmax works over an axis"):
+        jaxnn.forward(params, X, "tanh", jax.nn.log_softmax)

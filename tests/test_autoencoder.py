@@ -164,6 +164,61 @@ def test_gradient_check_ufldl(x64, tied, out):
     np.testing.assert_allclose(g_bp, g_auto, rtol=1e-10, atol=1e-13)  # explicit backprop == jax.grad
 
 
+def _saturated(dtype, z_scale):
+    """Params whose hidden unit 0 saturates at 1 on every sample (z in [0.8, 1] * z_scale) and unit 1 at 0 (z
+    in [-1, -0.8] * z_scale), unit 2 ordinary; X (5, 3) in [0.8, 1]."""
+    X = jnp.array([[0.9, 0.8, 1.0], [1.0, 0.9, 0.8], [0.8, 1.0, 0.9], [0.9, 0.9, 0.9], [1.0, 1.0, 0.8]], dtype)
+    W1 = np.array([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0], [1.0, -2.0, 0.5]])
+    W1 = jnp.asarray(W1 * np.array([[z_scale / 3], [z_scale / 3], [1.0]]), dtype)  # z of units 0, 1: +-0.8..1 z_scale
+    W2 = jax.random.uniform(jax.random.key(0), (3, 3), dtype, -0.5, 0.5)
+    return [{"W": W1, "b": jnp.zeros(3, dtype)}, {"W": W2, "b": jnp.zeros(3, dtype)}], X
+
+
+def _np_sparse_loss_from_z(p, X, beta, rho):
+    """J_sparse in float64 NumPy with 1 - rho_hat as the mean of sigmoid(-z) (exact where a rounds to 1)."""
+    W1, b1, W2, b2, X = (np.asarray(v, np.float64) for v in (p[0]["W"], p[0]["b"], p[1]["W"], p[1]["b"], X))
+    Z2 = X @ W1.T + b1
+    A3 = _sigmoid(_sigmoid(Z2) @ W2.T + b2)
+    kl = rho * np.log(rho / _sigmoid(Z2).mean(0)) + (1 - rho) * np.log((1 - rho) / _sigmoid(-Z2).mean(0))
+    return 0.5 * np.sum((A3 - X) ** 2) / X.shape[0] + beta * np.sum(kl)
+
+
+@pytest.mark.parametrize("beta", [0.0, 3.0])
+@pytest.mark.parametrize("dtype, z_scale", [("float32", 30.0), ("float32", 150.0), ("float64", 150.0),
+                                            ("float64", 600.0)])
+def test_saturated_hidden_unit_keeps_the_sparse_objective_finite(x64, beta, dtype, z_scale):
+    """A hidden unit saturated on every sample: rho_hat rounds to 1.0 (float32 past z = 17, float64 past 37) and
+    1 - rho_hat, even as the mean of sigmoid(-z), to 0 (past z = 104 and 745).  J_sparse was inf (its gradient
+    NaN) and beta = 0 gave 0 * inf = NaN; the true values are finite: the NumPy reference, its central
+    differences, and exactly the plain objective and its gradient for beta = 0."""
+    p, X = _saturated(jnp.dtype(dtype), z_scale)
+    rho, tol = 0.1, (1e-5 if dtype == "float32" else 1e-12)
+    assert float(ae.mean_activation(p, X)[0]) == 1.0
+    J = ae.sparse_loss(p, X, 0.0, beta, rho)
+    J_bp, g_bp = ae.sparse_backprop(p, X, 0.0, beta, rho)
+    g_ad = jax.grad(ae.sparse_loss)(p, X, 0.0, beta, rho)
+    assert J.dtype == jnp.dtype(dtype) and float(J_bp) == float(J)
+    if z_scale < 700:  # the float64 reference's own sigmoid(-z) underflows past 745
+        np.testing.assert_allclose(float(J), _np_sparse_loss_from_z(p, X, beta, rho), rtol=tol)
+    for g in (g_bp, g_ad):
+        assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(g))
+    _leaves_close(g_bp, g_ad, rtol=10 * tol, atol=tol)  # explicit backprop == jax.grad
+    if beta == 0.0:  # exactly the plain autoencoder
+        assert float(J) == float(ae.loss(p, X, 0.0))
+        _leaves_close(g_ad, jax.grad(ae.loss)(p, X, 0.0), rtol=0, atol=0)
+    else:  # d/db1: the saturated units' KL terms move about (1 - rho) and rho per unit of z
+        eps = 1e-6 * max(z_scale, 1.0)
+        for j in range(3):
+            e = np.zeros(3)
+            e[j] = eps
+            num = [_np_sparse_loss_from_z([{"W": p[0]["W"], "b": np.asarray(p[0]["b"], np.float64) + sgn * e},
+                                           p[1]], X, beta, rho) for sgn in (1, -1)]
+            np.testing.assert_allclose(float(g_bp[0]["b"][j]), (num[0] - num[1]) / (2 * eps), rtol=1e-4 + 100 * tol)
+        assert float(J) > float(ae.loss(p, X, 0.0)) + beta * 0.9 * 0.8 * z_scale  # KL ~ (1 - rho) z
+    _, h = ae.fit(p, X, lam=0.0, beta=beta, rho=rho, steps=3)
+    assert int(h["diverged_at"]) == -1 and np.all(np.isfinite(h["loss"]))
+
+
 def test_tied_is_untied_restricted(x64):
     p = ae.init(jax.random.key(1), 7, 3, tied=True)
     X = _data(0, m=9, n=7)
@@ -357,13 +412,15 @@ def test_sigmoid_decoder_rejects_data_outside_0_1_in_the_users_words(fit):
 
 def test_unscaled_data_is_what_the_range_check_prevents():
     """What the message says: UFLDL's 8x8 patches, 64-25-64, as unscaled 0-255 pixels: the sigmoid decoder's
-    L-BFGS run diverges at its first step (here traced, under vmap, where nothing is checked; the same data
-    scaled to [0, 1] trains)."""
+    L-BFGS run stays above the error of outputs capped at 1 (here traced, under vmap, where nothing is
+    checked; the same data scaled to [0, 1] trains).  It used to diverge at step 0: its saturated hidden units
+    made the KL term inf (test_saturated_hidden_unit_keeps_the_sparse_objective_finite)."""
     p = ae.init(jax.random.key(0), 64, 25)
     X = jnp.round(_data(0, m=100, n=64) * 255)
     _, hs = jax.vmap(lambda X: ae.fit(p, X, steps=3))(jnp.stack([X / 255, X]))
-    assert int(hs["diverged_at"][0]) == -1 and np.all(np.isfinite(hs["loss"][0]))
-    assert int(hs["diverged_at"][1]) == 0 and np.all(np.isnan(hs["loss"][1]))
+    assert np.all(hs["diverged_at"] == -1) and np.all(np.isfinite(hs["loss"]))
+    floor = 0.5 * np.sum(np.maximum(np.asarray(X) - 1.0, 0.0) ** 2) / X.shape[0]  # outputs below 1
+    assert float(hs["loss"][0, -1]) < 5.0 and float(hs["loss"][1, -1]) > floor > 1e5
 
 
 # ----------------------------------------------------------------------------------------- L-BFGS
@@ -431,3 +488,14 @@ def test_filter_grid_layout_and_png(tmp_path):
     assert img.shape[:2] == (2 * grid.shape[0], 2 * grid.shape[1])
     with pytest.raises(ValueError, match="p \\* p"):
         display.filter_grid(np.zeros((3, 10)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_filter_grid_rejects_non_finite_filters(tmp_path, bad):
+    """One NaN made every pixel of its tile NaN (and, centred, every tile) in a grid documented in [0, 1]."""
+    W = np.arange(8.0).reshape(2, 4)
+    W[0, 0] = bad
+    for f in (display.filter_grid, lambda W: display.save_filter_grid(tmp_path / "g.png", W)):
+        with pytest.raises(ValueError, match=r"^W: expected finite values, got 1 NaN/inf entries"):
+            f(W)
+    assert not (tmp_path / "g.png").exists()

@@ -31,6 +31,16 @@ def test_encode_label_errors():
         jaxnn.encode_labels(jnp.array([0]), 1)
 
 
+def test_encode_label_errors_name_the_callers_argument():
+    """argname: the caller's name for the labels (softmax's y), in every message; why: where K comes from."""
+    with pytest.raises(ValueError, match=r"^y: expected values in \[0, 3\) \(3 outputs\), got range \[-2, 1\]$"):
+        jaxnn.encode_labels(jnp.array([1, -2]), 3, argname="y", why="3 outputs")
+    with pytest.raises(ValueError, match="^y: expected integer class indices"):
+        jaxnn.encode_labels(jnp.array([0.5]), 3, argname="y")
+    with pytest.raises(ValueError, match="^y: expected a 1-D array"):
+        jaxnn.encode_labels(jnp.zeros((2, 1), int), 3, argname="y")
+
+
 @pytest.mark.parametrize("act, lo, hi", [("sigmoid", 0.0, 1.0), ("tanh", -1.0, 1.0)])
 def test_target_scaling_roundtrip(act, lo, hi):
     Y = jax.random.normal(jax.random.key(0), (50, 3)) * jnp.array([1.0, 100.0, 0.01]) + 7

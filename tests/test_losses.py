@@ -73,7 +73,8 @@ def test_loss_errors():
     X, Y = jnp.ones((2, 2)), jnp.ones((2, 1))
     with pytest.raises(ValueError, match=r"loss: unknown loss 'hinge'.*squared.*cross_entropy"):
         jaxnn.objective(params, X, Y, loss="hinge")
-    with pytest.raises(ValueError, match="cross_entropy' needs output_activation 'sigmoid' or 'softmax'"):
+    with pytest.raises(ValueError, match=r"^output_activation: loss='cross_entropy' needs output_activation "
+                                         r"'sigmoid' or 'softmax' \(or jax.nn.sigmoid, jax.nn.softmax\), got 'tanh'$"):
         jaxnn.objective(params, X, Y, activation="tanh", loss="cross_entropy")
     with pytest.raises(ValueError, match="lam: expected a value >= 0, got -1"):
         jaxnn.objective(params, X, Y, lam=-1.0)
@@ -91,3 +92,31 @@ def test_objective_is_jittable_and_vmappable_over_lam():
     ridge = sum(float(jnp.sum(layer["W"] ** 2)) for layer in params) / 2
     assert ridge > 0
     np.testing.assert_allclose(Js - Js[0], lams * ridge, rtol=1e-5)
+
+
+def test_cross_entropy_output_is_found_by_identity_not_by_name():
+    """A callable named "sigmoid" or "softmax" was taken for jaxnn's (check_loss read its __name__): its
+    objective was the logistic's cross-entropy of z, not of its outputs, and backprop's a - y was not its
+    gradient.  Now only jaxnn's sigmoid and softmax (by name, as Activation, or as jax.nn's) pass."""
+    params = jaxnn.init_mlp(jax.random.key(0), [3, 4, 2], scale=0.5)
+    X = jax.random.normal(jax.random.key(1), (5, 3))
+    Y = jaxnn.encode_labels(jnp.array([0, 1, 1, 0, 1]), 2)
+
+    def sigmoid(z):  # a sigmoid with range (0, 0.5): not the logistic function
+        return 0.5 * jax.nn.sigmoid(z)
+
+    def softmax(z):
+        return jax.nn.softmax(z, axis=0)
+
+    for fake in (sigmoid, softmax, jaxnn.Activation("sigmoid", sigmoid, None)):
+        for f in (jaxnn.objective, jaxnn.backprop):
+            with pytest.raises(ValueError, match=r"^output_activation: loss='cross_entropy' needs .*, got "
+                                                 rf"'{fake.__name__ if callable(fake) else 'sigmoid'}', a function of "
+                                                 r"its own \(the outputs are matched by identity, not by name\)$"):
+                f(params, X, Y, 0.0, "tanh", fake, "cross_entropy")
+        with pytest.raises(ValueError, match="output_activation: loss='cross_entropy'"):
+            jaxnn.train(params, X, Y, steps=1, activation="tanh", output_activation=fake, loss="cross_entropy")
+    for name, same in (("sigmoid", jax.nn.sigmoid), ("sigmoid", jaxnn.ACTIVATIONS["sigmoid"]),
+                       ("softmax", jax.nn.softmax), ("softmax", jaxnn.ACTIVATIONS["softmax"])):
+        J = jaxnn.objective(params, X, Y, 0.0, "tanh", same, "cross_entropy")
+        assert float(J) == float(jaxnn.objective(params, X, Y, 0.0, "tanh", name, "cross_entropy"))

@@ -145,3 +145,50 @@ def test_init_accepts_raw_and_traced_keys():
     keys = jax.random.split(jax.random.key(0), 3)
     ps = jax.vmap(lambda k: jaxnn.init_mlp(k, [2, 3, 1], scale=0.5))(keys)
     np.testing.assert_array_equal(ps[0]["W"][1], jaxnn.init_mlp(keys[1], [2, 3, 1], scale=0.5)[0]["W"])
+
+
+# ------------------------------------------------------------------------ jaxnn.trainable, the MLP's
+def _xor_data(X_dtype):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], X_dtype)
+    return {"X": X, "Y": np.array([[0.0], [1.0], [1.0], [0.0]], np.float32), "X_val": X[::-1],
+            "Y_val": np.array([[0], [1], [1], [0]], np.int32)[::-1]}
+
+
+def test_trainable_casts_integer_data_as_train_does():
+    """jaxnn.train casts integer X (and Y) to the params' float dtype; jaxnn.trainable's init raised
+    "dtype: expected a floating dtype, got int32", about an argument the user never passed."""
+    t = jaxnn.trainable([2, 3, 1], scale=0.5)
+    key, hp = jax.random.key(0), dict(lam=0.25, lr=0.5)
+    runs = {}
+    for dtype in (np.int32, np.float32):
+        data = _xor_data(dtype)
+        state = t.advance(t.init(key, data, **hp), data, 5, **hp)
+        runs[dtype] = (state, t.evaluate(state, data, **hp))
+    (s_int, m_int), (s_float, m_float) = runs[np.int32], runs[np.float32]
+    for a, b in zip(jax.tree_util.tree_leaves(s_int), jax.tree_util.tree_leaves(s_float), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert s_int.params[0]["W"].dtype == jnp.float32 and m_int["loss"].dtype == jnp.float32
+    assert m_int.keys() == m_float.keys() and all(float(m_int[k]) == float(m_float[k]) for k in m_int)
+    # ... which is train's run from the trainable's init (lam in the loss, not cast to an int)
+    p0 = jaxnn.init_mlp(jax.random.split(key)[0], [2, 3, 1], 0.5)
+    _, h = jaxnn.train(p0, _xor_data(np.int32)["X"], _xor_data(np.int32)["Y"], lr=0.5, lam=0.25, steps=5)
+    np.testing.assert_allclose(float(m_int["loss"]), float(h["loss"][-1]), rtol=1e-6)
+
+
+def test_trainable_refuses_lr_with_a_gradient_transformation_as_train_does():
+    """jaxnn.trainable(optimizer=<GradientTransformation>, lr=5.0) dropped lr without a word."""
+    import optax
+
+    with pytest.raises(ValueError) as info:
+        jaxnn.trainable([2, 3, 1], optimizer=optax.sgd(0.1), lr=5.0)
+    with pytest.raises(ValueError) as info_train:
+        jaxnn.train(jaxnn.init_mlp(jax.random.key(0), [2, 3, 1]), np.zeros((4, 2)), np.zeros((4, 1)),
+                    optimizer=optax.sgd(0.1), lr=5.0)
+    assert str(info.value) == str(info_train.value)
+    assert str(info.value).startswith("lr: leave lr out when optimizer is a GradientTransformation")
+    assert "lr" not in jaxnn.trainable([2, 3, 1], optimizer=optax.sgd(0.1)).hyperparameters
+    assert jaxnn.trainable([2, 3, 1]).hyperparameters["lr"] == 0.1  # lr=None: train's default
+    assert jaxnn.trainable([2, 3, 1], optimizer="adam").hyperparameters["lr"] == 0.1
+    assert jaxnn.trainable([2, 3, 1], lr=0.5).hyperparameters["lr"] == 0.5
+    with pytest.raises(ValueError, match="^lr: expected a value > 0, got -1"):
+        jaxnn.trainable([2, 3, 1], lr=-1.0)

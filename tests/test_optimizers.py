@@ -176,6 +176,32 @@ def test_recompilation_warning_points_at_the_callers_line_from_every_entry_point
     assert len(ours) == 1 and ours[0].filename == __file__, [(w.filename, str(w.message)) for w in caught]
 
 
+def test_a_refused_call_registers_no_optimizer(fresh_registry):
+    """train(optimizer=optax.sgd(.1), lr=.1) is refused (lr with a GradientTransformation), but resolve had
+    registered the object first: the corrected call, the first to compile, warned of "a new object with the
+    same code as one passed before".  Every check now runs before the registration, in train and fit."""
+    params, X, Y = _toy(8)
+    Xa, p0 = jax.random.uniform(jax.random.key(0), (20, 6)), jaxnn.autoencoder.init(jax.random.key(1), 6, 3)
+    refused = [lambda: jaxnn.train(params, X, Y, steps=2, optimizer=optax.sgd(0.1), lr=0.1),
+               lambda: jaxnn.train(params, X, Y, steps=2, optimizer=optax.sgd(0.1), batch_size=100,
+                                   key=jax.random.key(0)),
+               lambda: jaxnn.train(params, X, Y, steps=2, optimizer=lambda lr: optax.adam(lr), lr=-1.0),
+               lambda: jaxnn.autoencoder.fit(p0, Xa, method="gd", optimizer=optax.sgd(0.1), lr=0.1, steps=2)]
+    for call in refused:
+        with pytest.raises(ValueError, match="^(lr|batch_size): "):
+            call()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jaxnn.train(params, X, Y, steps=2, optimizer=optax.sgd(0.1))
+        jaxnn.train(params, X, Y, steps=2, optimizer=lambda lr: optax.adam(lr), lr=0.1)
+        jaxnn.autoencoder.fit(p0, Xa, method="gd", optimizer=optax.sgd(0.1), steps=2)
+    assert not [str(w.message) for w in caught if "a new optax" in str(w.message)]
+    with warnings.catch_warnings(record=True) as caught:  # a second accepted object still warns, as before
+        warnings.simplefilter("always")
+        jaxnn.train(params, X, Y, steps=2, optimizer=optax.sgd(0.1))
+    assert len([w for w in caught if "a new optax GradientTransformation" in str(w.message)]) == 1
+
+
 # ------------------------------------------------------------------------------ the default learning rate
 def test_default_lr_is_one_rule_with_the_values_each_entry_point_had():
     adam = optimizers.NAMES["adam"]

@@ -101,10 +101,19 @@ def test_ready_made_optimizer_and_minibatches(digits):
 
 def test_bad_arguments():
     X = np.zeros((4, 3), np.float32)
-    with pytest.raises(ValueError, match="labels: expected values in \\[0, 2\\)"):
+    # the user's argument is y (the messages said 'labels', encode_labels' name); and where K comes from
+    with pytest.raises(ValueError, match=r"^y: expected values in \[0, 2\) \(the params have 2 classes\), "
+                                         r"got range \[0, 2\]$"):
         softmax.fit(X, np.array([0, 1, 2, 1]), 2)
-    with pytest.raises(ValueError, match="labels: expected integer"):
+    with pytest.raises(ValueError, match=r"^y: expected values in \[0, 2\) \(the params have 2 classes\), "
+                                         r"got range \[-1, 1\]$"):
+        softmax.fit(X, np.array([-1, 0, 1, 1]))
+    with pytest.raises(ValueError, match="^y: expected integer class indices, got dtype float"):
         softmax.fit(X, np.array([0.0, 1, 1, 0]), 2)
+    with pytest.raises(ValueError, match=r"^y: expected values in \[0, 2\) \(the params have 2 classes\)"):
+        softmax.objective(softmax.init(jax.random.key(0), 3, 2), X, np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match=r"^y: expected a 1-D array"):
+        softmax.objective(softmax.init(jax.random.key(0), 3, 2), X, np.zeros((4, 1), int))
     with pytest.raises(ValueError, match="X: expected 5 columns"):
         softmax.fit(X, np.array([0, 1, 1, 0]), params=softmax.init(jax.random.key(0), 5, 2))
     with pytest.raises(ValueError, match="params: expected a softmax model with one layer"):
