@@ -9,6 +9,7 @@ warm_start and partial_fit at once.
 
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -373,3 +374,126 @@ def test_importing_jaxnn_does_not_import_sklearn():
 
     code = "import sys, jaxnn; assert 'sklearn' not in sys.modules and 'jaxnn.estimators' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+@pytest.mark.parametrize("est", ["classifier", "regressor"])
+def test_partial_fit_continues_on_data_of_another_dtype_like_sklearn(digits, diabetes, est):
+    """A fit or partial_fit on float32 data continued by partial_fit on float64 data trains on (the optimizer
+    state, its injected hyperparameters included, is cast to the new dtype) and follows scikit-learn's weights
+    to float32 rounding; the weights are then float64 (scikit-learn keeps float32: documented)."""
+    if est == "classifier":
+        X, y = digits
+        args = dict(hidden_layer_sizes=(8,), random_state=0, shuffle=False, learning_rate_init=0.01)
+        ours, theirs = MLPClassifier(**args), sk_nn.MLPClassifier(**args)
+        for m in (ours, theirs):
+            m.partial_fit(X.astype(np.float32), y, classes=np.arange(10))
+    else:
+        X, y = diabetes
+        y = y / 100.0
+        args = dict(hidden_layer_sizes=(8,), random_state=0, shuffle=False, learning_rate_init=0.01, max_iter=3)
+        ours, theirs = MLPRegressor(**args), sk_nn.MLPRegressor(**args)
+        for m in (ours, theirs):
+            _quiet(m.fit, X.astype(np.float32), y)
+    for m in (ours, theirs):
+        m.partial_fit(X, y)
+        m.partial_fit(X, y)
+    assert ours.coefs_[0].dtype == np.float64 and ours.t_ == theirs.t_
+    floats = [a for a in jax.tree_util.tree_leaves(ours._opt_state) if np.issubdtype(np.asarray(a).dtype, np.floating)]
+    assert floats and all(np.asarray(a).dtype == np.float64 for a in floats)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-5)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_t_and_invscaling_rate_stay_exact_past_float32_integers(diabetes):
+    """t_ counts samples exactly in a float32 fit past 2**24 (a float32 sum stuck at 2**30: 60 rows are under
+    half its ulp) and 'invscaling' reads that exact t every epoch: the rates follow lr / (t + 1) as
+    scikit-learn's, and the rate kept for the next call is scikit-learn's Python float."""
+    X, y = diabetes
+    X, y = X[:60].astype(np.float32), y[:60] / 100.0
+    args = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling", power_t=1.0, learning_rate_init=1.0,
+                batch_size=60, max_iter=20, shuffle=False, random_state=0, warm_start=True, n_iter_no_change=100)
+    rates = []
+    ours = MLPRegressor(callback=lambda e, logs: rates.append(logs["learning_rate"]), **args)
+    theirs = sk_nn.MLPRegressor(**args)
+    for m in (ours, theirs):
+        _quiet(m.fit, X, y)
+        m.t_ = 2**30  # a long stream so far
+        _quiet(m.fit, X, y)  # warm start: t_ goes on, the rate restarts at learning_rate_init
+    assert ours.t_ == theirs.t_ == 2**30 + 20 * 60
+    np.testing.assert_allclose(rates[20:], [1.0 / (2**30 + e * 60 + 1) for e in range(1, 21)], rtol=1.5e-7)
+    assert ours._learning_rate == theirs._optimizer.learning_rate
+    for m in (ours, theirs):
+        m.t_ = 2**40 + 3
+        m.partial_fit(X, y)
+    assert ours.t_ == theirs.t_ == 2**40 + 63
+    assert ours._learning_rate == theirs._optimizer.learning_rate
+
+
+def test_t_digits_count_exactly_in_float32():
+    """The compiled loop's sample count (int32 digits) advances exactly and converts to float32 rounded once."""
+    t = core.t_split(2**30 + 1)
+    add = jax.jit(lambda t, n: core.t_add(t, n))
+    for _ in range(1000):
+        t = add(t, np.int32(2**24 - 7))
+    want = 2**30 + 1 + 1000 * (2**24 - 7)
+    assert core.t_int(t) == want and int(t[1]) < core.T_BASE
+    assert float(jax.jit(core.t_float, static_argnums=1)(t, jnp.float32)) == float(np.float32(want))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adaptive_rate_stops_where_sklearns_python_float_does(digits, dtype):
+    """learning_rate='adaptive' stops when the rate is <= 1e-6 in float64, as scikit-learn's Python float:
+    5e-6 / 5 is 1.0000000000000002e-06 (not yet), though float32(5e-6) / 5 rounds to float32(1e-6);
+    also in a search, whose fits count the divisions from their own learning_rate_init."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from jaxnn.estimators import MLPGridSearchCV
+
+    X, y = digits
+    X, y = X[:200].astype(dtype), y[:200]
+    args = dict(solver="sgd", learning_rate="adaptive", learning_rate_init=5e-6, hidden_layer_sizes=(8,), max_iter=60,
+                random_state=0, n_iter_no_change=1, tol=1.0, shuffle=False)
+    ours = _quiet(MLPClassifier(**args).fit, X, y)
+    theirs = _quiet(sk_nn.MLPClassifier(**args).fit, X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 7
+    assert ours._learning_rate == theirs._optimizer.learning_rate
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-6)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    grid = _quiet(MLPGridSearchCV(MLPClassifier(**args), {"learning_rate_init": [5e-6, 1e-6]}, cv=2).fit, X, y)
+    want = [[_quiet(sk_nn.MLPClassifier(**dict(args, learning_rate_init=lr)).fit, X[tr], y[tr]).n_iter_
+             for tr, _ in StratifiedKFold(2).split(X, y)] for lr in (5e-6, 1e-6)]
+    np.testing.assert_array_equal(grid.n_iter_per_split_, want)
+
+
+def test_validation_data_must_have_the_training_targets_kind(digits):
+    """fit(validation_data=...) refuses a y_val that the fitted model cannot score: labels not in classes_ (a
+    binary model scored an unseen label as its negative class), other multilabel columns, or another number
+    of regression outputs, naming validation_data."""
+    X, y = digits
+    args = dict(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    with pytest.raises(ValueError, match=r"validation_data: y_val has classes not in `self.classes_`.*\[0 1 2\]"):
+        MLPClassifier(**args).fit(X[y < 2], y[y < 2], validation_data=(X[y < 3], y[y < 3]))
+    with pytest.raises(ValueError, match="validation_data: y_val has classes not in"):
+        MLPClassifier(**args).fit(X[y < 5], y[y < 5], validation_data=(X, y))
+    Y = np.stack([y % 2, y > 4], axis=1).astype(int)
+    with pytest.raises(ValueError, match="validation_data: y_val is multilabel-indicator of shape"):
+        MLPClassifier(**args).fit(X, Y, validation_data=(X, np.stack([y % 2, y > 4, y > 7], axis=1).astype(int)))
+    with pytest.raises(ValueError, match="validation_data: y_val is multiclass"):
+        MLPClassifier(**args).fit(X, Y, validation_data=(X, y))
+    with pytest.raises(ValueError, match=r"validation_data: y_val has 2 output\(s\), expected 1"):
+        MLPRegressor(**args).fit(X, y.astype(float), validation_data=(X, np.stack([y, -y], axis=1).astype(float)))
+    ok = _quiet(MLPClassifier(**args).fit, X[y < 3], y[y < 3], validation_data=(X[y < 2], y[y < 2]))
+    assert ok.validation_scores_[-1] == pytest.approx(ok.score(X[y < 2], y[y < 2]))
+
+
+def test_hidden_layer_sizes_must_be_positive_integers():
+    X, y = np.random.RandomState(0).rand(10, 3), [0, 1] * 5
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must be positive integers .*got \[4.0\]"):
+        MLPClassifier(hidden_layer_sizes=(4.0,)).fit(X, y)
+    with pytest.raises(ValueError) as ours:
+        MLPClassifier(hidden_layer_sizes=(2, 0)).fit(X, y)
+    with pytest.raises(ValueError) as theirs:
+        sk_nn.MLPClassifier(hidden_layer_sizes=(2, 0)).fit(X, y)
+    assert str(ours.value) == str(theirs.value) == "hidden_layer_sizes must be > 0, got [2, 0]."

@@ -91,6 +91,19 @@ def test_lbfgs_reaching_max_fun_warns_even_when_that_iteration_converged(monkeyp
     assert not [x for x in w if issubclass(x.category, ConvergenceWarning)]  # converged within both limits
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_a_callback_stop_before_the_limits_does_not_warn(solver):
+    """A callback that stops a fit is not a failure to converge: no ConvergenceWarning (lbfgs warned that the
+    iteration limit was reached), for lbfgs as for the stochastic solvers; a stop at max_iter itself still
+    reached the limit and warns."""
+    X, y = _iris()
+    args = dict(solver=solver, hidden_layer_sizes=(4,), random_state=0, max_iter=30)
+    ours, w = _record(lambda: MLPClassifier(callback=lambda e, logs: e >= 5, **args).fit(X, y))
+    assert ours.n_iter_ == 5 and not [x for x in w if issubclass(x.category, ConvergenceWarning)]
+    ours, w = _record(lambda: MLPClassifier(callback=lambda e, logs: e >= 30, **args).fit(X, y))
+    assert ours.n_iter_ == 30 and [x for x in w if issubclass(x.category, ConvergenceWarning)]
+
+
 def test_search_warnings_point_at_the_search_call():
     """A FitFailedWarning (a diverging candidate) and the refit's ConvergenceWarning both name the
     user's ``search.fit(...)`` line, not a line inside jaxnn."""

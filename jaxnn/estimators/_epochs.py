@@ -23,7 +23,8 @@ Two pure functions advance a training state (each also jitted, as ``run_stochast
   :func:`fit_lbfgs` is a whole fit (start, iterations, reported loss) in one call.
 
 Everything a grid search may vary (alpha, learning_rate_init, momentum, beta_1, beta_2, epsilon,
-power_t, tol, n_iter_no_change, max_fun) is a traced scalar in ``hyper``; structure (layer sizes via
+power_t, tol, n_iter_no_change, max_fun; and ``adaptive_shrinks``, which the host derives from the
+first learning rate) is a traced scalar in ``hyper``; structure (layer sizes via
 the params' shapes, activation, solver, schedule, batch capacity, ``max_iter``) is the static
 :class:`Static`.  Data are padded to a static capacity: ``sw`` (sample weights) is 0 on padded rows
 and ``n`` (traced) counts the real rows, so folds of different sizes share one compiled function and
@@ -48,6 +49,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
@@ -332,11 +334,12 @@ class State(NamedTuple):
     params: Any
     opt_state: Any
     lr: jax.Array            # current learning rate
-    t: jax.Array             # samples seen (scikit-learn's t_), float
+    t: jax.Array             # samples seen (scikit-learn's t_): int32 digits, see :func:`t_digits`
     epoch: jax.Array         # epochs run in this fit (n_iter_), int32
     stopped: jax.Array       # the tol / n_iter_no_change criterion fired
     diverged: jax.Array      # a non-finite loss, gradient or params was met
     count: jax.Array         # _no_improvement_count, int32
+    shrinks: jax.Array       # times 'adaptive' divided the rate by 5 in this fit, int32
     best_loss: jax.Array
     best_val: jax.Array
     best_params: Any
@@ -345,11 +348,46 @@ class State(NamedTuple):
     vloss_curve: jax.Array   # (max_iter,)
 
 
+T_BASE = 1 << 24  # the low digit of a sample count t (see :func:`t_digits`)
+
+
+def t_digits(t):
+    """A sample count t >= 0 (an int32 scalar, or already digits) as the int32 digits ``[t // 2**24, t % 2**24]``
+    that the compiled loop carries: t stays exact past 2**24 and past int32 in float32 fits, which run
+    without 64-bit types (a larger host int: :func:`t_split`)."""
+    t = jnp.asarray(t, jnp.int32)
+    return t if t.ndim else jnp.stack([t // T_BASE, t % T_BASE])
+
+
+def t_split(t: int) -> np.ndarray:
+    """The digits of :func:`t_digits` of a Python int t (on the host, any size below 2**55)."""
+    return np.array(divmod(int(t), T_BASE), np.int32)
+
+
+def t_add(t, n):
+    """The digits of t + n, for digits ``t`` and an int32 ``n`` < 2**31 - 2**24 (the low digit carries over)."""
+    low = t[1] + n
+    return jnp.stack([t[0] + low // T_BASE, low % T_BASE])
+
+
+def t_float(t, dtype):
+    """The count of digits ``t`` as a float of ``dtype``, rounded once (the high digit times 2**24 and the
+    low digit are exact below 2**48): float32(t) as float32(int) gives it, where a float32 sum of the
+    epochs' counts drifts once it passes 2**24."""
+    return t[0].astype(dtype) * T_BASE + t[1].astype(dtype)
+
+
+def t_int(t) -> int:
+    """The count of digits ``t`` (on the host) as a Python int."""
+    return int(t[0]) * T_BASE + int(t[1])
+
+
 def init_state(params, opt_state, lr, t, count, best_loss, best_val, best_params, max_iter, dtype) -> State:
+    """A :class:`State` (``t``: see :func:`t_digits`; no 'adaptive' shrink yet)."""
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     nan = jnp.full((max_iter,), jnp.nan, dtype)
-    return State(params, opt_state, f(lr), f(t), jnp.int32(0), jnp.bool_(False), jnp.bool_(False),
-                 jnp.int32(count), f(best_loss), f(best_val), best_params, nan, nan, nan)
+    return State(params, opt_state, f(lr), t_digits(t), jnp.int32(0), jnp.bool_(False), jnp.bool_(False),
+                 jnp.int32(count), jnp.int32(0), f(best_loss), f(best_val), best_params, nan, nan, nan)
 
 
 @partial(jax.jit, static_argnames=("static",))
@@ -443,9 +481,10 @@ def _end_of_epoch(state: State, params, opt_state, loss, bad, data, hyper, stati
     dt = loss.dtype
     lr = state.lr
     e = state.epoch
-    t = state.t + data["n"].astype(dt)
+    t = t_add(state.t, data["n"])
     tol, patience = hyper["tol"], hyper["n_iter_no_change"]
     count, best_loss, best_val, best_params = state.count, state.best_loss, state.best_val, state.best_params
+    shrinks = state.shrinks
     val, vloss = jnp.array(jnp.nan, dt), jnp.array(jnp.nan, dt)
     if static.monitor:
         val, vloss = score(params, data["Xv"], data["Yv"], data["swv"], static)
@@ -458,18 +497,21 @@ def _end_of_epoch(state: State, params, opt_state, loss, bad, data, hyper, stati
         count = jnp.where(loss > best_loss - tol, count + 1, 0)
         best_loss = jnp.where(loss < best_loss, loss, best_loss)
     if static.solver == "sgd" and static.schedule == "invscaling":
-        lr = hyper["learning_rate_init"] / (t + 1) ** hyper["power_t"]  # iteration_ends(t_)
+        lr = hyper["learning_rate_init"] / t_float(t_add(t, 1), dt) ** hyper["power_t"]  # iteration_ends(t_)
     fire = count.astype(dt) > patience
     if static.solver == "sgd" and static.schedule == "adaptive":
-        stop = fire & (lr <= 1e-6)
+        # scikit-learn stops where its rate (a Python float) is <= 1e-6: after hyper["adaptive_shrinks"]
+        # divisions of the fit's first rate, counted on the host in float64 (a float32 rate may round onto 1e-6)
+        stop = fire & (shrinks >= hyper["adaptive_shrinks"])
         shrink = fire & ~stop
         lr = jnp.where(shrink, lr / 5.0, lr)
         count = jnp.where(shrink, 0, count)
+        shrinks = shrinks + shrink.astype(jnp.int32)
     else:
         stop = fire
     stop = stop | static.incremental
     record = lambda curve, v: curve.at[e].set(v) if static.monitor else curve  # noqa: E731  (else NaN throughout)
-    return State(params, opt_state, lr, t, e + 1, stop, bad, count, best_loss, best_val, best_params,
+    return State(params, opt_state, lr, t, e + 1, stop, bad, count, shrinks, best_loss, best_val, best_params,
                  state.loss_curve.at[e].set(loss), record(state.val_curve, val), record(state.vloss_curve, vloss))
 
 

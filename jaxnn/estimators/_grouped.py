@@ -162,6 +162,7 @@ def _group_table(ests, X, y, sw_all, splits, folds, members, cap: int, stochasti
     train rows) and the static structure."""
     base, dtype, n_s = ests[0], X.dtype, len(splits)
     rows, vrows, inits, streams, ns, bss = members
+    hypers = [traced_hyper(e, dtype) for e in ests]
     n_max = max(ns)
     if stochastic:
         _, B, N = batch_layout(n_max, base.batch_size)
@@ -174,7 +175,7 @@ def _group_table(ests, X, y, sw_all, splits, folds, members, cap: int, stochasti
     table.update(zip(("vrows", "vmask"), _row_table(vrows, bucket_fine(max(len(v) for v in vrows)), dtype)))
     table.update(n=np.asarray(ns, np.int32), bs=np.asarray(bss, np.int32),
                  params=jax.tree_util.tree_map(lambda *a: np.stack(a), *inits),
-                 hyper={k: np.stack([traced_hyper(e, dtype)[k] for e in ests for _ in range(n_s)]) for k in TRACED},
+                 hyper={k: np.stack([h[k] for h in hypers for _ in range(n_s)]) for k in hypers[0]},
                  fold=np.tile(np.arange(n_s, dtype=np.int32), len(ests)),
                  max_iter=np.full(len(ests) * n_s, int(base.max_iter), np.int32))
     static = base._static(base._out_activation(folds[0][2]), monitor=bool(base.early_stopping) and stochastic,
@@ -221,7 +222,7 @@ def build_estimator(g: _Group, i: int, s: int):
     n_iter = int(get("n_iter"))
     curves = {k: get(k)[:n_iter].tolist()
               for k in (("loss_curve", "val_curve", "vloss_curve") if g.stochastic else ("loss_curve",))}
-    t, count = (int(round(float(get("t")))), int(get("count"))) if g.stochastic else (0, 0)
+    t, count = (core.t_int(get("t")), int(get("count"))) if g.stochastic else (0, 0)
     if g.stochastic and bool(get("es_diverged")):  # as fit(): NaN epochs to max_iter, best params kept
         curves = {k: nan_tail(c, n_iter - 1, e.max_iter) for k, c in curves.items()}
         t += (e.max_iter - n_iter) * (len(g.rows[i * g.n_s + s]))

@@ -16,9 +16,10 @@ from sklearn.model_selection import train_test_split
 
 from jaxnn.estimators._epochs import Ell
 
-__all__ = ["DTYPES", "SPARSE", "TRACED", "Orders", "batch_layout", "bucket", "bucket_fine", "ceil_div",
-           "effective_batch_size", "ell", "map_params", "nan_tail", "order_rows", "pad", "pad_X", "pad_inputs",
-           "to_numpy", "traced_hyper", "unpad_inputs", "validation_split", "width"]
+__all__ = ["DTYPES", "SPARSE", "TRACED", "Orders", "adaptive_rate", "adaptive_shrinks", "batch_layout", "bucket",
+           "bucket_fine", "cast_floats", "ceil_div", "effective_batch_size", "ell", "map_params", "nan_tail",
+           "order_rows", "pad", "pad_X", "pad_inputs", "to_numpy", "traced_hyper", "unpad_inputs", "validation_split",
+           "width"]
 
 # The estimator parameters that are traced scalars of a compiled fit (a search varies them in one call).
 TRACED = ("alpha", "learning_rate_init", "power_t", "momentum", "beta_1", "beta_2", "epsilon", "tol",
@@ -31,14 +32,47 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def traced_hyper(est, dtype) -> dict:
-    """The traced hyperparameters of an estimator, as 0-d arrays of ``dtype``."""
+def traced_hyper(est, dtype, lr=None) -> dict:
+    """The traced hyperparameters of an estimator, as 0-d arrays of ``dtype``, and ``adaptive_shrinks``
+    (int32, :func:`adaptive_shrinks` of the fit's first learning rate ``lr``, default ``learning_rate_init``)."""
     patience = est.n_iter_no_change
     vals = dict(alpha=est.alpha, learning_rate_init=est.learning_rate_init, power_t=est.power_t,
                 momentum=est.momentum, beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
                 tol=est.tol, n_iter_no_change=np.inf if patience == np.inf else float(patience),
                 max_fun=float(est.max_fun))
-    return {k: np.asarray(v, dtype) for k, v in vals.items()}
+    hyper = {k: np.asarray(v, dtype) for k, v in vals.items()}
+    hyper["adaptive_shrinks"] = np.int32(adaptive_shrinks(est.learning_rate_init if lr is None else lr))
+    return hyper
+
+
+def adaptive_shrinks(lr: float) -> int:
+    """How many times learning_rate='adaptive' divides the rate ``lr`` by 5 before it stops, where the rate is
+    <= 1e-6: scikit-learn's test on its rate, a Python float, so counted here in float64 (a float32 fit's rate
+    may round onto 1e-6 a division early)."""
+    if not np.isfinite(lr):
+        return int(np.iinfo(np.int32).max)
+    k = 0
+    while lr > 1e-6:
+        lr /= 5.0
+        k += 1
+    return k
+
+
+def adaptive_rate(lr: float, shrinks: int) -> float:
+    """The rate ``lr`` after ``shrinks`` divisions by 5, as scikit-learn's Python float."""
+    for _ in range(shrinks):
+        lr /= 5.0
+    return lr
+
+
+def cast_floats(tree, dtype):
+    """``tree`` with its floating leaves (params, an optimizer state's moments and injected hyperparameters)
+    cast to ``dtype`` and its other leaves (step counts) as they are: a fit continued on data of another dtype."""
+    def cast(a):
+        a = np.asarray(a)
+        return a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a
+
+    return jax.tree_util.tree_map(cast, tree)
 
 
 def bucket(n: int, minimum: int = 8) -> int:

@@ -28,9 +28,11 @@ from jaxnn.estimators._layout import (
     DTYPES,
     SPARSE,
     Orders,
+    adaptive_rate,
     batch_layout,
     bucket,
     bucket_fine,
+    cast_floats,
     map_params,
     nan_tail,
     order_rows,
@@ -84,9 +86,14 @@ class BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ structure
     def _hidden_sizes(self) -> list:
+        """``hidden_layer_sizes`` as a list of ints, which must be positive integers: scikit-learn's message for
+        sizes <= 0; a ValueError for a float such as 4.0 (scikit-learn's fit raises numpy's TypeError)."""
         h = self.hidden_layer_sizes
         h = list(h) if hasattr(h, "__iter__") else [h]
-        if any(not isinstance(s, (Integral, np.integer)) or s <= 0 for s in h):
+        if any(isinstance(s, bool) or not isinstance(s, (Integral, np.integer)) for s in h):
+            raise ValueError(f"hidden_layer_sizes must be positive integers (an int in the range [1, inf) or an "
+                             f"array-like of them), got {h}.")
+        if any(s <= 0 for s in h):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {h}.")
         return [int(s) for s in h]
 
@@ -150,7 +157,7 @@ class BaseMLP(BaseEstimator):
         params = self._init_params(rs, layer_units, dtype) if first_pass else self._params_from_attrs(dtype)
         out = self._out_activation(lb)
         if validation_data is not None:
-            validation_data = self._check_validation_data(validation_data, lb)
+            validation_data = self._check_validation_data(validation_data, lb, n_outputs)
         attrs = {"n_outputs_": n_outputs, "n_layers_": len(layer_units), "out_activation_": out}
         if lb is not None:
             attrs.update(_label_binarizer=lb, classes_=lb.classes_)
@@ -163,11 +170,17 @@ class BaseMLP(BaseEstimator):
             setattr(self, name, value)
         return self
 
-    def _check_validation_data(self, validation_data, lb):
+    def _check_validation_data(self, validation_data, lb, n_outputs: int):
+        """``(X_val, Y_val)``: ``validation_data`` validated as the training data, y_val encoded as y (a
+        ValueError naming validation_data where y_val has classes not in ``classes_`` or another number of
+        outputs than y's ``n_outputs``)."""
         Xv, yv = validation_data
         Xv, yv = validate_data(self, Xv, yv, reset=False, multi_output=True, dtype=DTYPES,
                                y_numeric=not is_classifier(self), accept_sparse=SPARSE)
-        return Xv, self._encode(yv, lb, Xv.dtype)
+        Yv = self._validation_targets(yv, lb, Xv.dtype)
+        if Yv.shape[1] != n_outputs:
+            raise ValueError(f"validation_data: y_val has {Yv.shape[1]} output(s), expected {n_outputs} as y has.")
+        return Xv, Yv
 
     def _fit_stochastic(self, X, Y, sw, params, out, rs, first_pass, incremental, validation_data):
         """sgd / adam: the fitted attributes of a fit (see :meth:`_stochastic_attrs`)."""
@@ -181,17 +194,18 @@ class BaseMLP(BaseEstimator):
         Nv = bucket_fine(Xv.shape[0])
         D, sparse = width(X), sp.issparse(X)
         static = self._static(out, monitor=monitor, batch=B, n_steps=N // B, incremental=bool(incremental))
+        lr = self._learning_rate if self._continues(incremental) else float(self.learning_rate_init)
         state = self._start_state(pad_inputs(params, D, sparse), static, D, sparse, keep=not first_pass,
-                                  incremental=incremental)
+                                  incremental=incremental, lr=lr)
         data = {"X": pad_X(X, N, D), "Y": pad(Y.astype(dtype), N), "sw": pad(sw, N), "n": np.int32(n),
                 "bs": np.int32(bs), "Xv": pad_X(Xv, Nv, D), "Yv": pad(np.asarray(Yv, dtype), Nv),
                 "swv": pad(swv, Nv)}
-        state = jax.device_get(self._run_epochs(state, data, traced_hyper(self, dtype), static, Orders(rs, n, N)))
+        state = jax.device_get(self._run_epochs(state, data, traced_hyper(self, dtype, lr), static, Orders(rs, n, N)))
         if bool(state.diverged) and not self.early_stopping:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed (or lower learning_rate_init).")
         return self._stochastic_attrs(state, n, X.shape[1], sparse, keep=not first_pass, incremental=incremental,
-                                      monitor=monitor)
+                                      monitor=monitor, lr=lr)
 
     def _training_sets(self, X, Y, sw, rs, validation_data) -> tuple:
         """``(X, Y, sw, Xv, Yv, swv)``: the training rows and the validation set (scikit-learn's
@@ -208,30 +222,37 @@ class BaseMLP(BaseEstimator):
             return X, Y, sw, Xv, Yv, np.ones(Xv.shape[0], dtype)
         return X, Y, sw, X[:1], Y[:1], np.ones(1, dtype)
 
-    def _start_state(self, params, static, D: int, sparse: bool, *, keep: bool, incremental: bool):
-        """The compiled loop's first state: fresh, or (``keep``: warm_start / partial_fit) continuing
-        from the fitted attributes (optimizer state, learning rate, t_, counters, best params)."""
-        reuse = incremental and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
-        opt_state = map_params(lambda p: pad_inputs(p, D, sparse), self._opt_state) if reuse else None
-        lr = self._learning_rate if reuse else self.learning_rate_init
+    def _continues(self, incremental) -> bool:
+        """Whether the fit continues the last one's optimizer (its state and learning rate): partial_fit
+        after a fit or partial_fit of the same solver."""
+        return bool(incremental) and getattr(self, "_opt_state", None) is not None and self._opt_solver == self.solver
+
+    def _start_state(self, params, static, D: int, sparse: bool, *, keep: bool, incremental: bool, lr: float):
+        """The compiled loop's first state at the learning rate ``lr``: fresh, or (``keep``: warm_start /
+        partial_fit) continuing from the fitted attributes (optimizer state, t_, counters, best params),
+        those held as floats in the params' dtype (the data's, which may have changed since)."""
+        dtype = params[0]["b"].dtype
+        opt_state = None
+        if self._continues(incremental):
+            opt_state = map_params(lambda p: pad_inputs(p, D, sparse), cast_floats(self._opt_state, dtype))
         best_params = getattr(self, "_best_params", None) if keep else None
         if best_params is not None:
-            best_params = pad_inputs(best_params, D, sparse)
+            best_params = pad_inputs(cast_floats(best_params, dtype), D, sparse)
         prev_best_loss = getattr(self, "best_loss_", None) if keep else None
         best_val = getattr(self, "best_validation_score_", None) if keep else None
         return core.start_state(
-            params, opt_state, lr, getattr(self, "t_", 0) if keep else 0,
+            params, opt_state, lr, core.t_split(getattr(self, "t_", 0) if keep else 0),
             getattr(self, "_no_improvement_count", 0) if keep else 0,
             prev_best_loss if prev_best_loss is not None else np.inf, best_val if best_val is not None else -np.inf,
             best_params if best_params is not None else params, static=static)
 
     def _stochastic_attrs(self, state, n: int, d: int, sparse: bool, *, keep: bool, incremental: bool,
-                          monitor: bool) -> dict:
-        """The fitted attributes from the final state (on the host), as scikit-learn sets them; a
-        ConvergenceWarning when ``max_iter`` ran out."""
+                          monitor: bool, lr: float) -> dict:
+        """The fitted attributes from the final state (on the host) of a fit from the learning rate ``lr``,
+        as scikit-learn sets them; a ConvergenceWarning when ``max_iter`` ran out."""
         n_iter = int(state.epoch)
         curves = [c[:n_iter].tolist() for c in (state.loss_curve, state.val_curve, state.vloss_curve)]
-        stopped, count, t = bool(state.stopped), int(state.count), int(round(float(state.t)))
+        stopped, count, t = bool(state.stopped), int(state.count), core.t_int(state.t)
         if bool(state.diverged):  # early stopping: scikit-learn runs on, NaN, to max_iter and keeps the best params
             curves = [nan_tail(c, n_iter - 1, self.max_iter) for c in curves]
             t += (self.max_iter - n_iter) * n
@@ -248,7 +269,7 @@ class BaseMLP(BaseEstimator):
             loss_=loss_curve[-1] if loss_curve else getattr(self, "loss_", None),
             loss_curve_=prev("loss_curve_") + loss_curve, _no_improvement_count=count,
             _opt_state=map_params(lambda p: unpad_inputs(p, d, sparse), state.opt_state),
-            _opt_solver=self.solver, _learning_rate=float(state.lr),
+            _opt_solver=self.solver, _learning_rate=self._end_rate(lr, t, int(state.shrinks)),
             _best_params=unpad_inputs(state.best_params, d, sparse),
             best_loss_=None if self.early_stopping else float(state.best_loss),
             best_validation_score_=float(state.best_val) if self.early_stopping else None,
@@ -256,6 +277,15 @@ class BaseMLP(BaseEstimator):
             validation_loss_curve_=prev("validation_loss_curve_") + val_losses if monitor else None,
         )
         return attrs
+
+    def _end_rate(self, lr: float, t: int, shrinks: int) -> float:
+        """The learning rate after a fit from the rate ``lr`` that saw ``t`` samples (t_) and shrank ``shrinks``
+        times, a Python float as scikit-learn's optimizer holds it (the compiled loop's is in the data's dtype)."""
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            return float(self.learning_rate_init) / (t + 1) ** self.power_t
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            return adaptive_rate(lr, shrinks)
+        return lr
 
     def _run_epochs(self, state, data, hyper, static, orders):
         """Epochs in blocks: each block's orders are drawn on the host (``orders``) and fed to one
@@ -299,6 +329,7 @@ class BaseMLP(BaseEstimator):
         params = pad_inputs(params, D, sp.issparse(X))
         data = {"X": pad_X(X, N, D), "Y": pad(Y.astype(dtype), N), "sw": pad(sw, N)}
         hyper = traced_hyper(self, dtype)
+        called_off = False  # the callback stopped the fit
         if self.callback is None and not self.verbose:  # the whole fit in one compiled call
             state, loss = core.fit_lbfgs_jit(params, data, hyper, np.int32(self.max_iter), static=static)
         else:
@@ -311,16 +342,17 @@ class BaseMLP(BaseEstimator):
                         "validation_loss": float("nan"), "learning_rate": float("nan")}
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (i, logs["loss"]))
-                if (self.callback is not None and self.callback(i, logs)) or bool(state.stopped):
+                called_off = self.callback is not None and bool(self.callback(i, logs))
+                if called_off or bool(state.stopped):
                     break
             loss = core.reported_loss_jit(state.params, data, hyper, static=static, value=state.value)
         state, loss = jax.device_get((state._replace(opt_state=None), loss))
         if bool(state.diverged):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
-        return self._lbfgs_attrs(state, loss, X.shape[1], sp.issparse(X))
+        return self._lbfgs_attrs(state, loss, X.shape[1], sp.issparse(X), called_off=called_off)
 
-    def _lbfgs_attrs(self, state, loss, d: int, sparse: bool) -> dict:
+    def _lbfgs_attrs(self, state, loss, d: int, sparse: bool, called_off: bool = False) -> dict:
         """The fitted attributes of an L-BFGS fit, and scipy's status as scikit-learn reports it.
 
         ``n_fun_`` counts every evaluation of the objective (and its gradient), as scipy's L-BFGS-B
@@ -329,9 +361,10 @@ class BaseMLP(BaseEstimator):
         at the end of an iteration, before convergence, in scipy's order: ``max_iter`` iterations run
         or more than ``max_fun`` evaluations is status 1 (a ConvergenceWarning) even where that last
         iteration also met ``tol``, so ``n_fun_`` may pass ``max_fun`` by the last line search's
-        evaluations and ``n_iter_ <= max_fun``."""
+        evaluations and ``n_iter_ <= max_fun``.  A fit the callback stopped (``called_off``) before a limit
+        ends without a warning, as a stochastic one does."""
         n_iter, nfev = int(state.it), int(state.nfev)
-        if nfev > self.max_fun or n_iter >= self.max_iter or not bool(state.stopped):
+        if nfev > self.max_fun or n_iter >= self.max_iter or not (bool(state.stopped) or called_off):
             why = ("STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT" if nfev > self.max_fun
                    else "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT")
             warn(f"lbfgs failed to converge after {n_iter} iteration(s) (status=1):\n{why}\n\n"
@@ -430,6 +463,21 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             y = column_or_1d(y, warn=True)
         return lb.transform(y).astype(dtype)
 
+    def _validation_targets(self, yv, lb, dtype):
+        """y_val of ``validation_data`` encoded as y; a ValueError where its labels are not ``classes_``'s
+        (the label binarizer would encode an unseen label as no class, or as the negative one)."""
+        if yv.ndim == 2 and yv.shape[1] == 1:
+            yv = column_or_1d(yv, warn=True)
+        kind, multilabel = type_of_target(yv), lb.y_type_.startswith("multilabel")
+        if kind.startswith("multilabel") != multilabel or (multilabel and yv.shape[1] != len(lb.classes_)):
+            raise ValueError(f"validation_data: y_val is {kind} of shape {yv.shape}, y was {lb.y_type_} "
+                             f"with classes {lb.classes_}.")
+        labels = unique_labels(yv)
+        if len(np.setdiff1d(labels, lb.classes_)):
+            raise ValueError(f"validation_data: y_val has classes not in `self.classes_`. `self.classes_` has "
+                             f"{lb.classes_}, y_val has {labels}.")
+        return lb.transform(yv).astype(dtype)
+
     def _validate_input(self, X, y, incremental, reset, binarizer=None):
         X, y = validate_data(self, X, y, multi_output=True, dtype=DTYPES, reset=reset, accept_sparse=SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -456,6 +504,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y) (stochastic solvers only); ``classes`` is required on the first call.
+
+        The epoch runs in X's dtype: the weights and the optimizer state are cast to it (scikit-learn
+        keeps its first call's dtype for the weights).
 
         Returns:
           self.
@@ -523,6 +574,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         y = np.asarray(y, dtype)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
+    def _validation_targets(self, yv, lb, dtype):
+        """y_val of ``validation_data`` as (n_val, n_outputs) targets (the caller checks n_outputs)."""
+        return self._encode(yv, lb, dtype)
+
     def _validate_input(self, X, y, incremental, reset, binarizer=None):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=DTYPES, reset=reset,
                              accept_sparse=SPARSE)
@@ -535,7 +590,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y) (stochastic solvers only).
+        """One epoch over (X, y) (stochastic solvers only), in X's dtype (as :meth:`MLPClassifier.partial_fit`).
 
         Returns:
           self.
