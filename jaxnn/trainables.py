@@ -14,6 +14,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnn import models, optimizers, validate
@@ -121,15 +122,30 @@ class _Routes(NamedTuple):
     defaults: dict   # {hyperparameter: default}
 
 
+def _same(a, b) -> bool:
+    """Two keyword defaults are the same value."""
+    try:
+        return a is b or bool(np.array_equal(a, b))
+    except Exception:  # values numpy cannot compare: only the same object is the same
+        return False
+
+
 def _routes(init, loss, metrics, invalid, opt_names, defaults) -> _Routes:
-    """Which function takes which hyperparameter, and every hyperparameter's default."""
-    names, anyk, found = {}, {}, {}
+    """Which function takes which hyperparameter, and every hyperparameter's default.  Two functions that
+    declare one hyperparameter with different defaults (not set by ``defaults``) are a ValueError."""
+    names, anyk, found, by = {}, {}, {}, {}
     for fname, fn, skip in (("init", init, 1), ("loss", loss, 2), ("metrics", metrics, 2), ("invalid", invalid, 0)):
         if fn is None:
             names[fname], anyk[fname] = (), False
             continue
         names[fname], d, anyk[fname] = keywords(fn, skip, fname)
-        found.update(d)
+        for k, v in d.items():
+            if k in found and k not in defaults and not _same(found[k], v):
+                raise ValueError(f"{k}: {by[k]} and {fname} declare the hyperparameter {k!r} with different "
+                                 f"defaults ({found[k]!r} and {v!r}); give the one both get with "
+                                 f"trainable_from(..., defaults={{{k!r}: ...}}), or make the defaults equal")
+            found.setdefault(k, v)
+            by.setdefault(k, fname)
     known = set(opt_names).union(*names.values())
     extra = sorted(set(defaults) - known)
     if extra and not any(anyk.values()):
@@ -167,22 +183,47 @@ def _scalar_loss(out, argname="loss"):
     return value
 
 
+def _trained_grad(f: Callable) -> Callable:
+    """``p -> (f(p), g)``: ``g`` the gradient of ``p``'s trained leaves (:func:`jaxnn.models.partition`), None at
+    the others (integer arrays, an NNX module's non-``nnx.Param`` variables)."""
+    def value_and_grad(p, *args):
+        trained, rest = models.partition(p)
+        return jax.value_and_grad(lambda t: f(models.combine(t, rest), *args))(trained)
+    return value_and_grad
+
+
+def _on_trained(opt) -> optax.GradientTransformation:
+    """``opt`` on the trained leaves of the params (its state and the gradient have None at the others); the
+    others get zero updates: they are carried unchanged."""
+    def init(params):
+        return opt.init(models.partition(params)[0])
+
+    def update(g, state, params):
+        trained, rest = models.partition(params)
+        updates, state = opt.update(g, state, trained)
+        return models.combine(updates, jax.tree_util.tree_map(jnp.zeros_like, rest)), state
+
+    return optax.GradientTransformation(init, update)
+
+
 def _descent(J, batch, key, batch_size, opt) -> Descent:
     """The loop's pieces: full batch (:func:`jaxnn.train.full_batch_descent`), or a ``batch_size`` minibatch
-    per step (:func:`jaxnn.train.batch_rows` of ``key``; the step's loss is its minibatch's)."""
+    per step (:func:`jaxnn.train.batch_rows` of ``key``; the step's loss is its minibatch's).  Only the trained
+    leaves (:func:`jaxnn.models.partition`) get gradients and updates."""
+    opt, value_and_grad = _on_trained(opt), _trained_grad(J)
     if batch_size is None:
-        return full_batch_descent(jax.value_and_grad(lambda p: J(p, batch)), opt)
+        return full_batch_descent(lambda p: value_and_grad(p, batch), opt)
     m = jax.tree_util.tree_leaves(batch)[0].shape[0]
 
     def step(carry, t):
         p, (state, _) = carry
         idx = batch_rows(key, t, m, batch_size)
-        Jb, g = jax.value_and_grad(J)(p, jax.tree_util.tree_map(lambda x: jnp.asarray(x)[idx], batch))
+        Jb, g = value_and_grad(p, jax.tree_util.tree_map(lambda x: jnp.asarray(x)[idx], batch))
         updates, new_state = opt.update(g, state, p)
         return (optax.apply_updates(p, updates), (new_state, g)), Jb
 
     def start(params):
-        g0 = jax.tree_util.tree_map(jnp.zeros_like, params)
+        g0 = jax.tree_util.tree_map(jnp.zeros_like, models.partition(params)[0])
         return guard_init((params, (opt.init(params), g0)), finite=tree_all_finite(params))
 
     return Descent(start, step, step_is_finite)
@@ -198,7 +239,42 @@ def _optimizer(optimizer, optimizer_kwargs, lr):
     elif lr is not None:
         raise ValueError("lr: a GradientTransformation carries its own learning rate; leave lr out or pass a "
                          "name or factory (such as 'adam' or optax.adam)")
+    _probe(opt, static, own)
     return opt, static, own
+
+
+def _probe(opt, static: tuple, hyper: dict) -> None:
+    """The optimizer built with its static ``optimizer_kwargs`` (non-float values) and the defaults ``hyper``, one
+    update traced (``eval_shape``, no compute) on a (2, 2) float array: a value it cannot take, such as
+    ``{"b1": "x"}``, is a ValueError naming optimizer_kwargs, before any search.  Not probed when a static value
+    is a function or a tuple (a mask: it may depend on the model's structure, which is not known here)."""
+    if not static or any(callable(v) or isinstance(v, tuple) for _, v in static):
+        return
+
+    def update(p):
+        o = optimizers.make_optimizer(opt, hyper.get("lr"), {**dict(static), **{k: v for k, v in hyper.items()
+                                                                              if k != "lr"}})
+        return o.update(p, o.init(p), p)
+
+    try:
+        jax.eval_shape(update, jnp.zeros((2, 2), jnp.result_type(float)))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"optimizer_kwargs: the optimizer cannot take the static (non-float) values "
+                         f"{dict(static)}: {e}; a float is a traced hyperparameter, the others are passed as given"
+                         ) from None
+
+
+def _checked_needs(needs) -> Optional[dict]:
+    """``needs`` as ``{metric: (data keys, ...)}`` (a list of keys becomes a tuple), else a ValueError."""
+    if needs is None:
+        return None
+    ok = isinstance(needs, dict) and all(
+        isinstance(k, str) and isinstance(v, (tuple, list)) and all(isinstance(e, str) for e in v)
+        for k, v in needs.items())
+    if not ok:
+        raise ValueError(f"needs: expected a dict {{metric name: (data keys, ...)}} such as "
+                         f"{{'val_accuracy': ('X_val', 'y_val')}}, got {needs!r:.80}")
+    return {k: tuple(v) for k, v in needs.items()}
 
 
 def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable] = None,
@@ -210,24 +286,31 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
 
     Args:
       init: ``init(key, **hp) -> model``: a pytree of arrays, an Equinox module or a Flax NNX module
-        (:mod:`jaxnn.models`: their arrays are the parameters, the rest is rebuilt where used).
+        (:mod:`jaxnn.models`: their arrays are the run's state, the rest is rebuilt where used; only the inexact
+        arrays, and of an NNX module only its ``nnx.Param`` variables', get gradients and updates, the others are
+        carried unchanged; typed PRNG keys, such as an NNX module's ``nnx.Rngs``, are refused).
       loss: ``loss(model, batch, **hp) -> scalar`` (or ``(scalar, aux)``), a float; ``batch`` holds the
         training entries of ``data`` (every key not ending in ``_val`` or ``_test``), all of them or a
         minibatch of their rows.
       metrics: ``metrics(model, data, **hp) -> {name: scalar}``, on all of ``data`` (e.g. its ``X_val``), or
         None.
       directions: ``{metric: "max" | "min"}`` for the metrics (``loss`` is declared ``"min"``).
-      optimizer, optimizer_kwargs: a name of :data:`jaxnn.optimizers.NAMES` (default ``"adam"``), a factory
-        ``lr -> GradientTransformation`` or a GradientTransformation; the float ``optimizer_kwargs`` (and
-        ``lr``) are traced hyperparameters.
-      batch_size: rows per step, drawn from an epoch-wise shuffle of the run's key (static); None: all.
-      lr: the learning rate's default (:func:`jaxnn.optimizers.default_lr` with ``"model"``: 0.1 for plain
-        gradient descent, 1e-3 for the others).
-      defaults: ``{hyperparameter: default}`` over the functions' own keyword defaults.
+      optimizer, optimizer_kwargs: None (plain gradient descent, ``optax.sgd``), a name of
+        :data:`jaxnn.optimizers.NAMES` (default ``"adam"``), a factory ``lr -> GradientTransformation`` or a
+        GradientTransformation; the float ``optimizer_kwargs`` (and ``lr``) are traced hyperparameters, the
+        others static (the optimizer is built with them once here: a value it cannot take is an error).
+      batch_size: rows per step, drawn from an epoch-wise shuffle of the run's key (static); None: all.  Every
+        training entry then needs the same leading dimension (the rows).
+      lr: the learning rate's default; left out, :func:`jaxnn.optimizers.default_lr` with ``"model"``: 0.1 for
+        ``optimizer=None`` (plain gradient descent), 1e-3 for a name or a factory (``"sgd"`` and ``optax.sgd``
+        included).
+      defaults: ``{hyperparameter: default}`` over the functions' own keyword defaults (required for a
+        hyperparameter two functions declare with different defaults).
       invalid: ``invalid(**hp) -> bool scalar`` (traceable; e.g. :func:`jaxnn.guard.invalid_hyper` of the
         loss's ranges): True marks a run invalid (its metrics NaN), as a non-positive ``lr`` does.
-      needs: ``{metric: (data keys, ...)}``: the entries of ``data`` a metric is computed from, when
-        ``metrics`` returns it only if they are there (a search naming it without them says so).
+      needs: ``{metric: (data keys, ...)}`` (tuples or lists of str): the entries of ``data`` a metric is
+        computed from, when ``metrics`` returns it only if they are there (a search naming it without them says
+        so).
 
     Returns:
       A :class:`jaxnn.sweeps.Trainable`.  Every hyperparameter (a keyword parameter of ``init`` after the key,
@@ -245,6 +328,7 @@ def trainable_from(init: Callable, loss: Callable, *, metrics: Optional[Callable
     from jaxnn.sweeps.directions import check_directions  # at call time: jaxnn.sweeps imports this module
 
     opt, opt_static, opt_hyper = _optimizer(optimizer, optimizer_kwargs, lr)
+    needs = _checked_needs(needs)
     if defaults is not None and not (isinstance(defaults, dict) and all(isinstance(k, str) for k in defaults)):
         raise ValueError(f"defaults: expected a dict {{hyperparameter: value}}, got {defaults!r:.80}")
     routes = _routes(init, loss, metrics, invalid, opt_hyper, {**opt_hyper, **(defaults or {})})
@@ -336,7 +420,9 @@ class _Fns(NamedTuple):
     def objective(self, data, h, merge):
         """``J(params, batch)``: the user's loss as a float scalar (a missing data entry named)."""
         def J(p, b):
-            return _scalar_loss(_reading("loss", self.user_loss, data, merge(p), b, **_for(self.routes, "loss", h)))
+            kw = _for(self.routes, "loss", h)
+            return _scalar_loss(models.used(lambda m: _reading("loss", self.user_loss, data, m, b, **kw), merge, p,
+                                            "loss"))
         return J
 
     def loop(self, data, h, kd, merge):
@@ -346,7 +432,7 @@ class _Fns(NamedTuple):
         batch = training_entries(data)
         opt = optimizers.make_optimizer(self.opt, h.get("lr"), {**dict(self.opt_static),
                                                                 **{k: h[k] for k in self.opt_names if k != "lr"}})
-        m = jax.tree_util.tree_leaves(batch)[0].shape[0] if batch else 0
+        m = _rows(batch, self.batch_size)
         bs = None if self.batch_size is None or self.batch_size >= m else self.batch_size
         d = _descent(self.objective(data, h, merge), batch, jax.random.wrap_key_data(kd), bs, opt)
         bad = invalid_hyper(positive=(h["lr"],) if optimizers.uses_lr(self.opt) else ())
@@ -357,9 +443,25 @@ class _Fns(NamedTuple):
     def measure(self, params, data, h, merge):
         out = {"loss": self.objective(data, h, merge)(params, training_entries(data))}
         if self.user_metrics is not None:
-            out.update(_checked_metrics(_reading("metrics", self.user_metrics, data, merge(params), data,
-                                                 **_for(self.routes, "metrics", h))))
+            out.update(_checked_metrics(models.used(
+                lambda m: _reading("metrics", self.user_metrics, data, m, data, **_for(self.routes, "metrics", h)),
+                merge, params, "metrics")))
         return out
+
+
+def _rows(batch: dict, batch_size: Optional[int]) -> int:
+    """The row count ``m`` of the training entries: the leading dimension of the first one that has one (0 if
+    none).  With a ``batch_size`` every entry is indexed by a minibatch's rows, so an entry of another leading
+    dimension, or a scalar, is a ValueError naming it."""
+    leaves = jax.tree_util.tree_flatten_with_path(batch)[0]
+    first = next(((p, jnp.shape(x)[0]) for p, x in leaves if jnp.ndim(x) > 0), ((), 0))
+    for path, x in leaves if batch_size is not None else ():
+        if jnp.ndim(x) == 0 or jnp.shape(x)[0] != first[1]:
+            got = "is a scalar" if jnp.ndim(x) == 0 else (f"has shape {jnp.shape(x)}, not the {first[1]} rows of "
+                                                          f"data{jax.tree_util.keystr(first[0])}")
+            raise ValueError(f"data: with batch_size={batch_size} every training entry is a minibatch of its rows; "
+                             f"data{jax.tree_util.keystr(path)} {got} (give loss such values by a closure instead)")
+    return first[1]
 
 
 def _checked_metrics(got) -> dict:

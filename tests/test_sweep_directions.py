@@ -183,6 +183,8 @@ def test_patience_takes_the_trainables_direction():
     assert rule.mode is None
     kw = dict(key=KEY, data=data, steps=8, segment=2, progress=False)
     with pytest.raises(ValueError, match=r"mode: no direction is declared for metric 'mse'.*sweeps.patience"):
-        sweeps.run(sweeps.Trainable(*fns), space, early_stopping=rule, mode="min", **kw)
+        sweeps.run(sweeps.Trainable(*fns), space, early_stopping=rule, metric="score", mode="max", **kw)
     res = sweeps.run(sweeps.Trainable(*fns, directions={"mse": "min"}), space, early_stopping=rule, **kw)
     assert res.mode == "min" and res.metric == "mse"
+    given = sweeps.run(sweeps.Trainable(*fns), space, early_stopping=rule, mode="min", **kw)  # one metric, one mode
+    assert given.curves == res.curves and given.mode == "min"

@@ -196,3 +196,79 @@ def test_equinox_and_flax_nnx_models_train_in_segments(data):
         four = tr.advance(s0, data, 4, lr=1e-2)
         assert leaves_equal(tr.advance(tr.advance(s0, data, 2, lr=1e-2), data, 2, lr=1e-2), four), name
         assert float(tr.evaluate(four, data, lr=1e-2)["loss"]) < float(tr.evaluate(s0, data, lr=1e-2)["loss"]), name
+
+
+def test_batch_size_needs_every_training_entry_to_have_the_rows(data):
+    def wloss(params, batch, *, lam=0.0):
+        z = optax.softmax_cross_entropy_with_integer_labels(logits(params, batch["X"]), batch["y"])
+        return jnp.mean(z * batch["class_w"][batch["y"]])
+
+    weighted = {**data, "class_w": jnp.arange(1.0, 11.0)}  # (10,): not rows
+    tr = sweeps.trainable_from(init, wloss, batch_size=50)
+    with pytest.raises(ValueError, match=r"data: with batch_size=50 .* data\['class_w'\] has shape \(10,\), not the "
+                                         r"300 rows of data\['X'\]"):
+        tr.init(jax.random.key(0), weighted, scale=0.1)
+    with pytest.raises(ValueError, match=r"data\['class_w'\] has shape"):  # a search says so before any compute
+        sweeps.search(tr, {"scale": sweeps.uniform(0.1, 0.2)}, trials=1, batch=1, steps=2, key=jax.random.key(0),
+                      data=weighted, metric="loss", progress=False)
+    short = {**data, "y": data["y"][:200]}
+    with pytest.raises(ValueError, match=r"data\['y'\] has shape \(200,\), not the 300 rows"):
+        sweeps.trainable_from(init, loss, batch_size=50).init(jax.random.key(0), short, **HP)
+    full = sweeps.trainable_from(init, wloss)  # full batch: entries are used whole
+    assert np.isfinite(float(full.evaluate(full.init(jax.random.key(0), weighted, scale=0.1), weighted,
+                                           scale=0.1)["loss"]))
+
+
+def test_the_default_lr_is_what_the_docstring_says():
+    lrs = {repr(o): sweeps.trainable_from(init, loss, optimizer=o).hyperparameters["lr"]
+           for o in (None, "sgd", optax.sgd, "adam")}
+    assert list(lrs.values()) == [0.1, 1e-3, 1e-3, 1e-3]
+    doc = " ".join(sweeps.trainable_from.__doc__.split())
+    assert "0.1 for ``optimizer=None`` (plain gradient descent), 1e-3 for a name or a factory (``\"sgd\"`` and " \
+           "``optax.sgd`` included)" in doc
+
+
+def test_needs_is_checked(data):
+    for bad in ({"val_accuracy": "X_val"}, 3, {"val_accuracy": ("X_val", 1)}, {1: ("X_val",)}):
+        with pytest.raises(ValueError, match=r"needs: expected a dict \{metric name: \(data keys, \.\.\.\)\}"):
+            sweeps.trainable_from(init, loss, metrics=metrics, directions={"val_accuracy": "max"}, needs=bad)
+    tr = sweeps.trainable_from(init, loss, metrics=lambda p, d: metrics(p, d) if "X_val" in d else {},
+                               directions={"val_accuracy": "max"}, needs={"val_accuracy": ["X_val", "y_val"]})
+    assert tr.needs == {"val_accuracy": ("X_val", "y_val")}
+    with pytest.raises(ValueError, match=r"data: metric 'val_accuracy' is computed from data\['X_val'\] and "
+                                         r"data\['y_val'\], which data= lacks"):
+        sweeps.search(tr, SPACE, trials=2, batch=2, steps=2, key=jax.random.key(0),
+                      data={"X": data["X"], "y": data["y"]}, metric="val_accuracy", progress=False)
+
+
+def test_conflicting_keyword_defaults_need_defaults(data):
+    seen = {}
+
+    def init3(key, *, scale=0.1):
+        seen["init"] = scale
+        return init(key, scale=scale)
+
+    def loss3(params, batch, *, scale=5.0):
+        seen["loss"] = scale
+        return loss(params, batch, lam=0.0)
+
+    with pytest.raises(ValueError, match=r"scale: init and loss declare the hyperparameter 'scale' with different "
+                                         r"defaults \(0\.1 and 5\.0\); .*defaults=\{'scale': \.\.\.\}"):
+        sweeps.trainable_from(init3, loss3)
+    tr = sweeps.trainable_from(init3, loss3, defaults={"scale": 0.2})
+    tr.init(jax.random.key(0), data)
+    assert tr.hyperparameters["scale"] == 0.2 and seen == {"init": 0.2, "loss": 0.2}
+    same = sweeps.trainable_from(init3, lambda p, b, *, scale=0.1: loss(p, b, lam=0.0))  # equal defaults: fine
+    assert same.hyperparameters["scale"] == 0.1
+
+
+def test_static_optimizer_kwargs_are_checked_at_trainable_from(data):
+    with pytest.raises(ValueError, match=r"optimizer_kwargs: the optimizer cannot take the static \(non-float\) "
+                                         r"values \{'b1': 'x'\}"):
+        sweeps.trainable_from(init, loss, optimizer_kwargs={"b1": "x"})
+    tr = sweeps.trainable_from(init, loss, optimizer="sgd", optimizer_kwargs={"momentum": 0.9, "nesterov": True})
+    assert tr.hyperparameters["momentum"] == pytest.approx(0.9)
+    masked = sweeps.trainable_from(init, loss, optimizer="adamw",  # a mask depends on the model: not probed
+                                   optimizer_kwargs={"mask": lambda p: {"W1": True, "W2": False}})
+    s = masked.advance(masked.init(jax.random.key(0), data, **HP), data, 2, **HP)
+    assert int(s.guard.t) == 2
