@@ -230,6 +230,10 @@ def test_non_finite_output_without_diverged_at_counts_as_diverged():
     (dict(progress="yes"), "progress"),
     (dict(fn=3), "fn"),
     (dict(coordinator_address="127.0.0.1:1"), "num_processes"),
+    (dict(coordinator_address="127.0.0.1", num_processes=2, process_id=0), "coordinator_address: expected 'host"),
+    (dict(devices=[jax.devices()[0]] * 2), "devices: expected each device once"),
+    (dict(devices=["cpu:0"]), "devices: expected jax devices"),
+    (dict(devices=0), "devices: expected a list of jax devices"),
 ])
 def test_bad_arguments_raise_named_errors(kwargs, match):
     args = dict(fn=lambda key, lr: {"lr": lr}, grid={"lr": [1.0]}, key=KEY)
@@ -237,6 +241,11 @@ def test_bad_arguments_raise_named_errors(kwargs, match):
     fn, grid = args.pop("fn"), args.pop("grid")
     with pytest.raises(ValueError, match=match):
         sweep(fn, grid, **args)
+
+
+def test_one_device_alone_is_a_list_of_it():
+    one = sweep(lambda key, lr: {"lr": lr}, {"lr": [1.0, 2.0]}, key=KEY, devices=jax.devices()[0], progress=False)
+    assert one.meta["devices"] == 1 and one["lr"].tolist() == [[1.0], [2.0]]
 
 
 # --- files, resume, provenance ------------------------------------------------------------------------------
@@ -476,3 +485,12 @@ def test_old_module_paths_keep_working():
 
     assert old_sweep is sweeps.sweep and OldResult is OlderResult is sweeps.SweepResult
     assert old_plot.heatmap is sweeps.plot.heatmap and old_plot.rungs is sweeps.plot.rungs
+
+
+def test_every_process_needs_one_of_the_devices(monkeypatch):
+    from jaxnn.sweeps import executor
+
+    monkeypatch.setattr(jax, "process_count", lambda: 2)  # as if a second process held no device of the list
+    with pytest.raises(ValueError, match=r"devices: with 2 processes every process needs a device among them "
+                                         r"\(processes \[1\] have none\)"):
+        executor.mesh_of(jax.devices())

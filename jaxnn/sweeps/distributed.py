@@ -35,6 +35,10 @@ def init_distributed(coordinator_address: Optional[str] = None, num_processes: O
         raise ValueError("coordinator_address, num_processes, process_id: give all three for a multi-process "
                          f"sweep (see jaxnn.init_distributed), got {coordinator_address!r}, {num_processes!r}, "
                          f"{process_id!r}")
+    host, _, port = str(coordinator_address).rpartition(":") if isinstance(coordinator_address, str) else ("", "", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"coordinator_address: expected 'host:port' of process 0 (e.g. '10.0.0.1:1234', a port "
+                         f"1-65535), got {coordinator_address!r}")
     num_processes = validate.check_int("num_processes", num_processes, minimum=1)
     process_id = validate.check_int("process_id", process_id, minimum=0)
     if process_id >= num_processes:
@@ -45,8 +49,10 @@ def init_distributed(coordinator_address: Optional[str] = None, num_processes: O
         jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                    process_id=process_id)
     except RuntimeError as e:
-        raise RuntimeError(f"jax.distributed.initialize failed ({e}); call jaxnn.init_distributed (or pass "
-                           "the distributed arguments to jaxnn.sweep) before any other JAX computation") from None
+        raise RuntimeError(f"jax.distributed.initialize failed ({e}); JAX had already started (making a key with "
+                           "jax.random.key starts it, as any computation or jax.devices() does): call "
+                           "jaxnn.init_distributed(coordinator_address, num_processes, process_id) first, before any "
+                           "other JAX call") from None
     return jax.process_count() > 1
 
 

@@ -405,7 +405,10 @@ def sweep(fn: Callable[..., Any], space, *, key, seeds: int = 1, data=None,
       devices: devices to shard the runs over (default: ``jax.devices()``, every device of every process).
       coordinator_address, num_processes, process_id: join a multi-process run first (see
         :func:`jaxnn.init_distributed`); every process runs the same call, results are gathered to all and
-        process 0 writes the files.
+        process 0 writes the files.  Joining is only possible before JAX starts, and a key made with
+        ``jax.random.key`` starts it: call :func:`jaxnn.init_distributed` with these three before making the
+        key (as ``experiments/sweep_init_lr.py`` does); here they serve a key given as raw ``uint32`` data
+        (``np.array([0, 0], np.uint32)``), or a process that joined already.
       command: the command recorded in the provenance (default: ``sys.argv``).
       directions: ``{output name: "max" | "min"}``: which way each named output of ``fn`` is better, the
         declaration :meth:`SweepResult.best` ranks by (``res.best("acc")``; with one declared,

@@ -237,10 +237,25 @@ def check_data(data, arg: str = "data", *, finite: bool = True):
 
 
 def mesh_of(devices) -> Mesh:
-    """The one-axis ("runs") mesh of ``devices`` (None: every device), a ValueError if it names none."""
-    devs = list(jax.devices() if devices is None else devices)
+    """The one-axis ("runs") mesh of ``devices`` (None: every device; one ``jax.Device`` alone is a list of
+    it); a ValueError naming ``devices`` for an empty list, an entry that is not a device, a device given twice,
+    or (several processes) a process none of whose devices is given: each holds shards of every call."""
+    devs = list(jax.devices()) if devices is None else [devices] if isinstance(devices, jax.Device) else devices
+    if isinstance(devs, (str, bytes)) or not hasattr(devs, "__iter__"):
+        raise ValueError(f"devices: expected a list of jax devices (e.g. jax.devices()[:2]), got {devs!r:.120}")
+    devs = list(devs)
     if not devs:
         raise ValueError("devices: expected at least one device, got none")
+    odd = [d for d in devs if not isinstance(d, jax.Device)]
+    if odd:
+        raise ValueError(f"devices: expected jax devices (e.g. jax.devices()[:2]), got {odd[0]!r:.80}")
+    if len(set(devs)) < len(devs):
+        raise ValueError(f"devices: expected each device once, got {devs}")
+    missing = sorted(set(range(jax.process_count())) - {d.process_index for d in devs})
+    if missing:
+        raise ValueError(f"devices: with {jax.process_count()} processes every process needs a device among them "
+                         f"(processes {missing} have none); give each process's own, e.g. jax.devices() or a "
+                         "subset of every process's jax.local_devices()")
     return Mesh(np.array(devs), ("runs",))
 
 
