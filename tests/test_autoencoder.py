@@ -184,8 +184,7 @@ def _np_sparse_loss_from_z(p, X, beta, rho):
 
 
 @pytest.mark.parametrize("beta", [0.0, 3.0])
-@pytest.mark.parametrize("dtype, z_scale", [("float32", 30.0), ("float32", 150.0), ("float64", 150.0),
-                                            ("float64", 600.0)])
+@pytest.mark.parametrize("dtype, z_scale", [("float32", 150.0), ("float64", 600.0)])  # rho_hat rounds to 1 in both
 def test_saturated_hidden_unit_keeps_the_sparse_objective_finite(x64, beta, dtype, z_scale):
     """A hidden unit saturated on every sample: rho_hat rounds to 1.0 (float32 past z = 17, float64 past 37) and
     1 - rho_hat, even as the mean of sigmoid(-z), to 0 (past z = 104 and 745).  J_sparse was inf (its gradient
