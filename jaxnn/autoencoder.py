@@ -199,7 +199,7 @@ def _sigmoid_out(z):
     error stays at float rounding (about 6e-8 in float32), which is all the squared reconstruction
     error sees; outputs below ~1e-7 round to 0.  The hidden layer keeps ``jax.nn.sigmoid``: a hidden
     unit pushed far negative must keep a tiny positive activation (and a gradient back); the sparsity
-    penalty's logs come from z^(2) too (:func:`_log_rho_hat`)."""
+    penalty's 1 - rho_hat comes from sigmoid(-z^(2)) (:func:`_kl_sum`)."""
     return 0.5 * jnp.tanh(0.5 * z) + 0.5
 
 
@@ -266,8 +266,8 @@ def reconstruct(params, X, output_activation: str = "sigmoid"):
 def kl_divergence(rho, rho_hat):
     """KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)), elementwise:
     the divergence between Bernoulli(rho) and Bernoulli(rho_hat).  Infinite where rho_hat is exactly 0 or 1
-    (the objectives take its logs from the pre-activations instead, :func:`_log_rho_hat`)."""
-    return _kl_of_logs(rho, jnp.log(rho_hat), jnp.log1p(-rho_hat))
+    (the objectives take 1 - rho_hat from the pre-activations instead, :func:`_kl_sum`)."""
+    return rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat))
 
 
 def _kl_of_logs(rho, log_rho_hat, log_one_minus):
@@ -275,47 +275,21 @@ def _kl_of_logs(rho, log_rho_hat, log_one_minus):
     return rho * (jnp.log(rho) - log_rho_hat) + (1.0 - rho) * (jnp.log1p(-rho) - log_one_minus)
 
 
-def _shifted_means(Z2, A2):
-    """``(A, B, s, t)``: e^s a and e^t (1 - a), each (n_hidden, m), from the hidden pre-activations Z2 and
-    activations A2 = sigmoid(Z2), with per-unit shifts s, t >= 0 (n_hidden, 1) that keep their sums >= 1/2
-    (sum_i a_i = e^-s sum_i A_i).
-
-    rho_hat = mean(a) rounds to 1.0 once a unit saturates on every sample (float32: z > 17), and 1 - a (even
-    as sigmoid(-z)) to 0.0 past z = 104: log(1 - rho_hat) was -inf.  Here 1 - a = e^(-z) a for z >= 0
-    (a = e^z (1 - a) for z < 0), scaled by e^t with t = min_i z_i when every z_i > 0 (e^s, s = -max_i z_i,
-    when every z_i < 0; a unit has at most one of them): the sample nearest 0 keeps a term >= 1/2."""
-    t = jnp.maximum(jnp.min(Z2, axis=1, keepdims=True), 0.0)
-    s = jnp.maximum(-jnp.max(Z2, axis=1, keepdims=True), 0.0)
-    F = jnp.exp(s + t - jnp.abs(Z2))  # e^(-|z|) shifted: <= 1, and 1 at the unit's sample nearest 0
-    pos = Z2 >= 0
-    return jnp.where(pos, A2, F * (1.0 - A2)), jnp.where(pos, F * A2, 1.0 - A2), s, t
+def _rho_hat_means(Z2, A2):
+    """``(rho_hat, one_minus, C)``: rho_hat (n_hidden,) the mean of A2 = sigmoid(Z2) (n_hidden, m) over the
+    samples, and 1 - rho_hat as the mean of C = sigmoid(-Z2): 1 - rho_hat itself rounds to 0 once a unit
+    saturates on every sample (float32: z > 17), where the KL term was inf and beta = 0 gave 0 * inf = NaN."""
+    C = jax.nn.sigmoid(-Z2)
+    return jnp.mean(A2, axis=1), jnp.mean(C, axis=1), C
 
 
-def _rho_hat_parts(Z2):
-    """``(log rho_hat, log(1 - rho_hat), d_a, d_b)`` of the hidden pre-activations Z2 (n_hidden, m), rho_hat_j =
-    (1/m) sum_i a_ij: the logs (n_hidden,), finite for every finite z (:func:`_shifted_means`), and their
-    derivatives (n_hidden, m): d log rho_hat_j / d z_ij = a_ij (1 - a_ij) / sum_i a_ij, d log(1 - rho_hat_j) /
-    d z_ij = -a_ij (1 - a_ij) / sum_i (1 - a_ij) (UFLDL's rho_hat' = f'(z) / m over rho_hat or 1 - rho_hat)."""
-    A, B, s, t = _shifted_means(Z2, jax.nn.sigmoid(Z2))
-    sum_A, sum_B = jnp.sum(A, axis=1), jnp.sum(B, axis=1)
-    log_m = jnp.log(jnp.asarray(Z2.shape[1], Z2.dtype))
-    a, one_minus_a = A * jnp.exp(-s), B * jnp.exp(-t)  # a and 1 - a, both to their relative precision
-    return (jnp.log(sum_A) - s[:, 0] - log_m, jnp.log(sum_B) - t[:, 0] - log_m,
-            A / sum_A[:, None] * one_minus_a, -(B / sum_B[:, None]) * a)
-
-
-@jax.custom_jvp
-def _log_rho_hat(Z2):
-    """``(log rho_hat, log(1 - rho_hat))`` (:func:`_rho_hat_parts`), differentiated by their closed form (the
-    autodiff of the shifted sums costs about twice as much)."""
-    return _rho_hat_parts(Z2)[:2]
-
-
-@_log_rho_hat.defjvp
-def _log_rho_hat_jvp(primals, tangents):
-    (Z2,), (dZ2,) = primals, tangents
-    log_rho_hat, log_one_minus, d_a, d_b = _rho_hat_parts(Z2)
-    return (log_rho_hat, log_one_minus), (jnp.sum(d_a * dZ2, axis=1), jnp.sum(d_b * dZ2, axis=1))
+def _kl_sum(rho, Z2, A2):
+    """sum_j KL(rho || rho_hat_j) of the hidden pre-activations Z2 and activations A2 (n_hidden, m): finite
+    for every finite z (both means floored at the dtype's smallest normal number before the log: reached only
+    when every sample's z passes 87 in float32, 708 in float64; that unit's penalty then has no gradient)."""
+    rho_hat, one_minus, _ = _rho_hat_means(Z2, A2)
+    tiny = jnp.finfo(A2.dtype).tiny
+    return jnp.sum(_kl_of_logs(rho, jnp.log(jnp.maximum(rho_hat, tiny)), jnp.log(jnp.maximum(one_minus, tiny))))
 
 
 def _loss_cols(params, XT, lam, output_activation):
@@ -326,9 +300,9 @@ def _loss_cols(params, XT, lam, output_activation):
 
 def _sparse_objective(params, cache, XT, lam, beta, rho, output_activation):
     """J_sparse from the forward pass ``cache`` (:func:`_forward_cols`) of XT (n_visible, m)."""
-    # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i)), in logs from z^(2): a finite KL term, so beta = 0 adds exactly 0
+    # rho_hat_j = (1/m) sum_i a_j^(2)(x^(i)); a finite KL term even for a saturated unit, so beta = 0 adds 0
     J = objective_of_cache(untie(params), cache, XT, lam, _OUT[output_activation], "squared")
-    return J + beta * jnp.sum(_kl_of_logs(rho, *_log_rho_hat(cache.z[0])))
+    return J + beta * _kl_sum(rho, cache.z[0], cache.a[1])
 
 
 def _sparse_loss_cols(params, XT, lam, beta, rho, output_activation):
@@ -380,12 +354,15 @@ def sparse_loss(params, X, lam=1e-4, beta=3.0, rho=0.01, output_activation: str 
     return _sparse_loss_cols(params, X.T, lam, beta, rho, output_activation)
 
 
-def _sparsity_delta(Z2, rho):
+def _sparsity_delta(Z2, A2, rho):
     """d sum_j KL(rho || rho_hat_j) / d z^(2) (n_hidden, m), the 1/m included: UFLDL's
-    (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) f'(z^(2)) / m, from :func:`_rho_hat_parts` (finite when rho_hat
-    rounds to 0 or 1)."""
-    _, _, d_a, d_b = _rho_hat_parts(Z2)
-    return -rho * d_a - (1.0 - rho) * d_b
+    (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) f'(z^(2)) / m, with 1 - rho_hat and its f' from sigmoid(-z), as
+    :func:`_kl_sum` (0 for a mean at its floor)."""
+    rho_hat, one_minus, C = _rho_hat_means(Z2, A2)
+    tiny, m = jnp.finfo(A2.dtype).tiny, Z2.shape[1]
+    d_r = jnp.where(rho_hat > tiny, -rho / (m * rho_hat), 0.0)[:, None] * (A2 * (1.0 - A2))
+    d_o = jnp.where(one_minus > tiny, (1.0 - rho) / (m * one_minus), 0.0)[:, None] * (C * (1.0 - C))
+    return d_r + d_o
 
 
 def _sparse_backprop_cols(params, XT, lam, beta, rho, output_activation):
@@ -398,7 +375,7 @@ def _sparse_backprop_cols(params, XT, lam, beta, rho, output_activation):
     df3 = A3 * (1.0 - A3) if output_activation == "sigmoid" else None  # f'(z^(3)) from the cached a^(3)
     # delta^(3) = -(y - a^(3)) f'(z^(3)), y = x; with the batch's 1/m folded in, as in the core
     delta3 = output_delta(cache.z[1], A3, XT, _OUT[output_activation], "squared", axis=0, df=df3) / m
-    delta2 = (u[1]["W"].T @ delta3) * A2 * (1.0 - A2) + beta * _sparsity_delta(cache.z[0], rho)
+    delta2 = (u[1]["W"].T @ delta3) * A2 * (1.0 - A2) + beta * _sparsity_delta(cache.z[0], A2, rho)
     g1, g2 = layer_gradient(delta2, XT, u[0]["W"], lam), layer_gradient(delta3, A2, u[1]["W"], lam)
     if is_tied(params):
         return J, [{"W": g1["W"] + g2["W"].T, "b": g1["b"]}, {"b": g2["b"]}]

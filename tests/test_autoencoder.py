@@ -184,12 +184,12 @@ def _np_sparse_loss_from_z(p, X, beta, rho):
 
 
 @pytest.mark.parametrize("beta", [0.0, 3.0])
-@pytest.mark.parametrize("dtype, z_scale", [("float32", 150.0), ("float64", 600.0)])  # rho_hat rounds to 1 in both
+@pytest.mark.parametrize("dtype, z_scale", [("float32", 60.0), ("float64", 600.0)])
 def test_saturated_hidden_unit_keeps_the_sparse_objective_finite(x64, beta, dtype, z_scale):
-    """A hidden unit saturated on every sample: rho_hat rounds to 1.0 (float32 past z = 17, float64 past 37) and
-    1 - rho_hat, even as the mean of sigmoid(-z), to 0 (past z = 104 and 745).  J_sparse was inf (its gradient
-    NaN) and beta = 0 gave 0 * inf = NaN; the true values are finite: the NumPy reference, its central
-    differences, and exactly the plain objective and its gradient for beta = 0."""
+    """A hidden unit saturated on every sample: rho_hat rounds to 1.0 (float32 past z = 17, float64 past 37), so
+    1 - rho_hat was 0, J_sparse inf (its gradient NaN) and beta = 0 gave 0 * inf = NaN.  1 - rho_hat taken as the
+    mean of sigmoid(-z) keeps the true values: the NumPy reference, its central differences, and exactly the
+    plain objective and its gradient for beta = 0."""
     p, X = _saturated(jnp.dtype(dtype), z_scale)
     rho, tol = 0.1, (1e-5 if dtype == "float32" else 1e-12)
     assert float(ae.mean_activation(p, X)[0]) == 1.0
@@ -216,6 +216,19 @@ def test_saturated_hidden_unit_keeps_the_sparse_objective_finite(x64, beta, dtyp
         assert float(J) > float(ae.loss(p, X, 0.0)) + beta * 0.9 * 0.8 * z_scale  # KL ~ (1 - rho) z
     _, h = ae.fit(p, X, lam=0.0, beta=beta, rho=rho, steps=3)
     assert int(h["diverged_at"]) == -1 and np.all(np.isfinite(h["loss"]))
+
+
+def test_a_unit_saturated_past_the_floor_stays_finite():
+    """float32 z past 87 on every sample: even sigmoid(-z) underflows, so the means are floored at the smallest
+    normal number before the log: the objective stays finite (beta = 0 exactly the plain one), the floored
+    unit's penalty has no gradient, and the explicit backprop still equals jax.grad."""
+    p, X = _saturated(jnp.dtype("float32"), 150.0)
+    for beta in (0.0, 3.0):
+        J, g_bp = ae.sparse_backprop(p, X, 0.0, beta, 0.1)
+        g_ad = jax.grad(ae.sparse_loss)(p, X, 0.0, beta, 0.1)
+        assert np.isfinite(float(J)) and all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(g_bp))
+        _leaves_close(g_bp, g_ad, rtol=1e-4, atol=1e-6)
+    assert float(ae.sparse_loss(p, X, 0.0, 0.0, 0.1)) == float(ae.loss(p, X, 0.0))
 
 
 def test_tied_is_untied_restricted(x64):
