@@ -18,6 +18,7 @@ import pytest
 from _helpers import xla_flags
 
 import jaxnn
+from jaxnn import sweeps
 from jaxnn.sweeps import SweepResult, grid_configs, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -246,6 +247,13 @@ def test_bad_arguments_raise_named_errors(kwargs, match):
 def test_one_device_alone_is_a_list_of_it():
     one = sweep(lambda key, lr: {"lr": lr}, {"lr": [1.0, 2.0]}, key=KEY, devices=jax.devices()[0], progress=False)
     assert one.meta["devices"] == 1 and one["lr"].tolist() == [[1.0], [2.0]]
+    rng = np.random.default_rng(0)  # and in a search of a trainable, which sizes its bank by the devices too
+    X = rng.normal(size=(12, 2)).astype(np.float32)
+    data = {"X": X, "Y": np.eye(2, dtype=np.float32)[(X[:, 0] > 0).astype(int)]}
+    mlp = jaxnn.trainable([2, 2, 2], output_activation="softmax", loss="cross_entropy")
+    res = sweeps.search(mlp, {"lr": sweeps.loguniform(0.1, 1.0)}, trials=2, batch=2, steps=2, key=KEY, data=data,
+                        metric="loss", mode="min", devices=jax.devices()[0], progress=False)
+    assert res.meta["devices"] == 1 and len(res.final) == 2
 
 
 # --- files, resume, provenance ------------------------------------------------------------------------------

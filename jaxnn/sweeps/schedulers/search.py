@@ -9,7 +9,6 @@ import os
 import time
 from typing import Mapping, Optional
 
-import jax
 import numpy as np
 
 from jaxnn import validate
@@ -18,6 +17,7 @@ from jaxnn.sweeps.directions import check_directions, resolve
 from jaxnn.sweeps.distributed import init_distributed, is_lead
 from jaxnn.sweeps.driver import Trials
 from jaxnn.sweeps.engine import sweep
+from jaxnn.sweeps.executor import mesh_of
 from jaxnn.sweeps.ranking import rank
 from jaxnn.sweeps.results import SweepResult
 from jaxnn.sweeps.samplers.base import param_space
@@ -105,7 +105,7 @@ def _search_trainable(trainable, space, n, batch, steps, segment, key, data, met
         raise ValueError(f"segment: expected a divisor of steps={steps}, got {segment}")
     design, ps, sampler = prepare(space, check_sampler(sampler), n, key, distributed, out_dir)
     args = dict(trials=n, batch=batch, steps=steps, **sampler_args(sampler))
-    n_dev = len(jax.devices() if devices is None else list(devices))
+    n_dev = mesh_of(devices).size  # as the search's own mesh (a lone jax.Device is one)
     s = open_search("search", args, trainable, design, key, data, metric, segment=segment, slots=batch + n_dev,
                     n_max=n, lanes=batch, out_dir=out_dir, checkpoint_s=checkpoint_s, progress=progress,
                     total=n * steps, devices=devices, mode=mode, sampler=sampler)
