@@ -49,13 +49,12 @@ def rank(values, status=None, mode: str = None, *, ties: str = "first") -> np.nd
     """
     _check(mode, ties)
     v = np.asarray(values, np.float64)
-    bad = ~np.isfinite(v) if status is None else (np.asarray(status) != st.OK) | ~np.isfinite(v)
-    if ties == "sklearn":  # scikit-learn sorts +-inf as numbers: only NaN (or a bad status) is moved
-        bad = np.isnan(v) if status is None else (np.asarray(status) != st.OK) | np.isnan(v)
-        key = np.where(bad, np.nan, v if mode == "max" else -v)
-        return np.roll(np.argsort(key), np.count_nonzero(np.isnan(key)))[::-1]
-    key = np.where(bad, np.inf, -v if mode == "max" else v)
     failed = np.zeros(len(v), bool) if status is None else np.asarray(status) != st.OK
+    if ties == "sklearn":  # scikit-learn sorts +-inf as numbers: only NaN (or a bad status) is moved
+        key = np.where(failed | np.isnan(v), np.nan, v if mode == "max" else -v)
+        return np.roll(np.argsort(key), np.count_nonzero(np.isnan(key)))[::-1]
+    bad = failed | ~np.isfinite(v)
+    key = np.where(bad, np.inf, -v if mode == "max" else v)
     return np.lexsort((np.arange(len(v)), key, bad, failed))  # ok, then ok but not finite, then failed
 
 

@@ -53,9 +53,9 @@ def optuna_sampler(sampler=None, *, storage=None, study_name=None) -> "OptunaSam
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise ValueError(f"sampler: expected an Optuna sampler (an optuna.samplers.BaseSampler such as "
                          f"optuna.samplers.TPESampler(seed=0)) or None, got {sampler!r:.120}")
-    opened = open_storage(storage)  # a URL that cannot be opened is an error now, before any search
     if study_name is not None and (not isinstance(study_name, str) or not study_name):
         raise ValueError(f"study_name: expected a non-empty string or None, got {study_name!r}")
+    opened = open_storage(storage)  # a URL that cannot be opened is an error now, before any search
     return OptunaSampler(sampler, storage, study_name, opened)
 
 
